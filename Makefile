@@ -1,0 +1,82 @@
+# Kindling: a minimal KVM microVM runner.
+#   make          build build/kindling
+#   make test     install deps, build, run every test (unit, host KVM, KVM lab)
+#   make demo     boot the guest kernel in a microVM (inside the KVM lab when needed)
+#   make bench    run the benchmarks, write build/bench/results.json
+#   make kernel   build the guest kernel (cached under $HOME/.cache/kindling)
+
+CC ?= cc
+BUILD := build
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP
+LDFLAGS += -pthread
+
+VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c))
+VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/obj/%.o)
+# The same sources again with sanitizers, for the unit tests.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+VMM_SAN_OBJS := $(VMM_SRCS:%.c=$(BUILD)/san/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+
+.PHONY: all deps kernel initramfs test unit demo bench lab clean
+all: $(BUILD)/kindling
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ivmm -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) -Ivmm -c -o $@ $<
+
+$(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(SAN) -o $@ $^
+
+# Tiny freestanding guests for the host's /dev/kvm (tests/guests/*.S).
+GUEST_ASM := $(wildcard tests/guests/*.S)
+GUESTS := $(GUEST_ASM:tests/guests/%.S=$(BUILD)/guests/%.elf)
+$(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld
+	@mkdir -p $(dir $@)
+	$(CC) -nostdlib -static -no-pie -Wl,-T,tests/guests/guest.ld -Wl,--build-id=none,--no-warn-rwx-segments -o $@ $<
+$(BUILD)/guests/%.bzImage: $(BUILD)/guests/%.elf tests/guests/mkbzimage.sh
+	tests/guests/mkbzimage.sh $< $@
+
+kernel: deps
+	@guest/kernel/build.sh $(BUILD)/guest
+
+initramfs: $(BUILD)/guest/test-initramfs.cpio.gz
+$(BUILD)/guest/test-initramfs.cpio.gz: tests/guests/boot-init.c tests/guests/mkinitramfs.sh
+	@tests/guests/mkinitramfs.sh $@
+
+unit: $(BUILD)/tests/unit
+
+test: deps
+	@$(MAKE) --no-print-directory all unit $(GUESTS) $(BUILD)/guests/hello64.bzImage
+	@$(MAKE) --no-print-directory kernel initramfs
+	@tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all kernel initramfs
+	@scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all kernel initramfs
+	@mkdir -p $(BUILD)/bench
+	@benches/run.sh
+
+lab:
+	@tests/lab/prepare.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,105 @@
+/* Just enough of the i8042 keyboard controller for Linux: the controller byte, the output
+ * port, self tests, and the CPU reset pulse (command 0xFE), which ends the VM cleanly. */
+#include <string.h>
+
+#include "devices.h"
+
+#define STATUS_OBF 0x01
+#define STATUS_SYS 0x04
+#define STATUS_CMD 0x08
+#define CMD_READ_CTR 0x20
+#define CMD_WRITE_CTR 0x60
+#define CMD_DISABLE_AUX 0xa7
+#define CMD_ENABLE_AUX 0xa8
+#define CMD_TEST_AUX 0xa9
+#define CMD_SELF_TEST 0xaa
+#define CMD_TEST_KBD 0xab
+#define CMD_DISABLE_KBD 0xad
+#define CMD_ENABLE_KBD 0xae
+#define CMD_READ_OUTP 0xd0
+#define CMD_WRITE_OUTP 0xd1
+#define CMD_RESET_CPU 0xfe
+
+void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque)
+{
+	memset(k, 0, sizeof(*k));
+	pthread_mutex_init(&k->lock, NULL);
+	k->status = STATUS_SYS;
+	k->ctr = 0x01 | 0x04 | 0x40; /* kbd interrupt, system flag, translate */
+	k->outport = 0x01;           /* not in reset */
+	k->reset = reset;
+	k->reset_opaque = reset_opaque;
+}
+
+static void put_data(struct i8042 *k, uint8_t v)
+{
+	k->data = v;
+	k->status |= STATUS_OBF;
+}
+
+static bool command(struct i8042 *k, uint8_t cmd)
+{
+	k->status |= STATUS_CMD;
+	switch (cmd) {
+	case CMD_READ_CTR:
+		put_data(k, k->ctr);
+		break;
+	case CMD_WRITE_CTR:
+	case CMD_WRITE_OUTP:
+		k->pending_cmd = cmd;
+		break;
+	case CMD_READ_OUTP:
+		put_data(k, k->outport);
+		break;
+	case CMD_SELF_TEST:
+		put_data(k, 0x55);
+		break;
+	case CMD_TEST_KBD:
+	case CMD_TEST_AUX:
+		put_data(k, 0x00);
+		break;
+	case CMD_RESET_CPU:
+		return true;
+	default: /* enable/disable ports and the rest: accepted, no effect */
+		break;
+	}
+	return false;
+}
+
+void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct i8042 *k = opaque;
+	uint16_t port = (uint16_t)(I8042_DATA_PORT + offset);
+	bool reset = false;
+
+	if (len != 1) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pthread_mutex_lock(&k->lock);
+	if (port == I8042_CMD_PORT) {
+		if (is_write)
+			reset = command(k, data[0]);
+		else
+			data[0] = k->status;
+	} else if (port == I8042_DATA_PORT) {
+		if (is_write) {
+			k->status &= (uint8_t)~STATUS_CMD;
+			if (k->pending_cmd == CMD_WRITE_CTR)
+				k->ctr = data[0];
+			else if (k->pending_cmd == CMD_WRITE_OUTP)
+				/* Bit 0 low on the output port is also a CPU reset. */
+				reset = !(data[0] & 0x01);
+			k->pending_cmd = 0;
+		} else {
+			data[0] = k->data;
+			k->status &= (uint8_t)~STATUS_OBF;
+		}
+	} else if (!is_write) {
+		data[0] = 0xff;
+	}
+	pthread_mutex_unlock(&k->lock);
+	if (reset && k->reset)
+		k->reset(k->reset_opaque);
+}

@@ -1,0 +1,44 @@
+/* Logging: one line per message on stderr, with a level filter and a rate limiter
+ * for messages a guest can trigger. */
+#ifndef KINDLING_LOG_H
+#define KINDLING_LOG_H
+
+#include <stdint.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+int log_parse_level(const char *name, enum log_level *out) __attribute__((warn_unused_result));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Token bucket for guest-triggerable messages: at most `burst` messages, refilled
+ * at one per `interval_ms`. Suppressed messages are counted and reported later. */
+struct ratelimit {
+	uint64_t last_ms;
+	uint32_t tokens;
+	uint32_t burst;
+	uint32_t interval_ms;
+	uint64_t suppressed;
+};
+
+#define RATELIMIT_INIT(burst_, ms_) { .tokens = (burst_), .burst = (burst_), .interval_ms = (ms_) }
+
+/* Returns 1 if a message may be printed now. */
+int ratelimit_ok(struct ratelimit *rl);
+
+#define log_ratelimited(rl, level, ...)                                       \
+	do {                                                                  \
+		if (ratelimit_ok(rl))                                         \
+			log_msg(level, __VA_ARGS__);                          \
+	} while (0)
+
+uint64_t now_ns(void);
+uint64_t cpu_now_ns(void);
+
+#endif

@@ -1,0 +1,78 @@
+/* Guest RAM layout and checked access. */
+#include "mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host)
+{
+	uint64_t low = ram_size < MEM_GAP_START ? ram_size : MEM_GAP_START;
+
+	memset(m, 0, sizeof(*m));
+	if (ram_size == 0 || ram_size & 0xfff)
+		return -EINVAL;
+	m->ram_size = ram_size;
+	m->region[0] = (struct mem_region){ .gpa = 0, .size = low, .host = host };
+	m->nr_regions = 1;
+	if (ram_size > low) {
+		m->region[1] = (struct mem_region){
+			.gpa = MEM_GAP_END,
+			.size = ram_size - low,
+			.host = host ? host + low : NULL,
+		};
+		m->nr_regions = 2;
+	}
+	return 0;
+}
+
+int mem_create(struct guest_mem *m, uint64_t ram_size)
+{
+	void *p;
+	int r;
+
+	if (ram_size == 0 || ram_size & 0xfff || ram_size > (1ull << 46))
+		return -EINVAL;
+	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r = mem_layout(m, ram_size, p);
+	if (r) {
+		munmap(p, ram_size);
+		return r;
+	}
+	m->map = p;
+	m->map_size = ram_size;
+	/* Guest RAM is the bulk of a core dump and holds guest secrets. */
+	madvise(p, ram_size, MADV_DONTDUMP);
+	return 0;
+}
+
+void mem_destroy(struct guest_mem *m)
+{
+	if (m->map)
+		munmap(m->map, m->map_size);
+	memset(m, 0, sizeof(*m));
+}
+
+void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		len = 1;
+	for (int i = 0; i < m->nr_regions; i++) {
+		const struct mem_region *r = &m->region[i];
+
+		if (gpa < r->gpa)
+			continue;
+		uint64_t off = gpa - r->gpa;
+		/* Written so that no sum can wrap: off < size and len <= size - off. */
+		if (off < r->size && len <= r->size - off)
+			return r->host ? r->host + off : NULL;
+	}
+	return NULL;
+}
+
+uint64_t mem_low_end(const struct guest_mem *m)
+{
+	return m->region[0].gpa + m->region[0].size;
+}

@@ -1,0 +1,101 @@
+/* Non-blocking output sink for the serial console. */
+#include "outbuf.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *writer(void *arg)
+{
+	struct outbuf *o = arg;
+	uint8_t chunk[4096];
+
+	pthread_setname_np(pthread_self(), "kindling-out");
+	pthread_mutex_lock(&o->lock);
+	for (;;) {
+		while (!o->len && !o->closing)
+			pthread_cond_wait(&o->cond, &o->lock);
+		if (!o->len && o->closing)
+			break;
+		size_t n = o->len < sizeof(chunk) ? o->len : sizeof(chunk);
+
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = o->buf[(o->head + i) % OUTBUF_SIZE];
+		pthread_mutex_unlock(&o->lock);
+		/* The one place that may block: the vCPU is not waiting on it. */
+		ssize_t w = write(o->fd, chunk, n);
+		pthread_mutex_lock(&o->lock);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			/* A closed or broken output: count the rest as dropped. */
+			o->dropped += o->len;
+			o->len = 0;
+			continue;
+		}
+		o->head = (o->head + (size_t)w) % OUTBUF_SIZE;
+		o->len -= (size_t)w;
+		o->written += (uint64_t)w;
+		pthread_cond_broadcast(&o->cond);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return NULL;
+}
+
+int outbuf_start(struct outbuf *o, int fd)
+{
+	int r;
+
+	memset(o, 0, sizeof(*o));
+	o->fd = fd;
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->cond, NULL);
+	r = pthread_create(&o->thread, NULL, writer, o);
+	if (r)
+		return -r;
+	o->started = true;
+	return 0;
+}
+
+void outbuf_put(struct outbuf *o, const uint8_t *data, size_t len)
+{
+	pthread_mutex_lock(&o->lock);
+	for (size_t i = 0; i < len; i++) {
+		if (o->len == OUTBUF_SIZE) {
+			o->dropped += len - i;
+			break;
+		}
+		o->buf[(o->head + o->len) % OUTBUF_SIZE] = data[i];
+		o->len++;
+	}
+	pthread_cond_signal(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void outbuf_stop(struct outbuf *o, int timeout_ms)
+{
+	struct timespec ts;
+
+	if (!o->started)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&o->lock);
+	o->closing = true;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+	if (pthread_timedjoin_np(o->thread, NULL, &ts)) {
+		/* Output is stalled: leave the writer blocked; the process is about to exit. */
+		pthread_mutex_lock(&o->lock);
+		o->dropped += o->len;
+		pthread_mutex_unlock(&o->lock);
+		pthread_detach(o->thread);
+	}
+	o->started = false;
+}

@@ -1,0 +1,117 @@
+/* The vCPU threads: one run loop each, one switch on the exit reason. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "log.h"
+#include "vm.h"
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* String I/O (rep ins/outs) arrives as `count` back-to-back accesses. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
+		bus_access(&v->vm->pio, run->io.port, data, run->io.size, is_write);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	struct kvm_run *run = v->run;
+	char name[16];
+
+	snprintf(name, sizeof(name), "kindling-vcpu%d", v->id);
+	pthread_setname_np(pthread_self(), name);
+
+	while (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->exits[EXIT_INTR]++;
+				continue;
+			}
+			vm_stop(vm, 1, "vCPU %d: KVM_RUN failed: %s", v->id, strerror(errno));
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			v->exits[EXIT_IO]++;
+			handle_io(v);
+			break;
+		case KVM_EXIT_MMIO:
+			v->exits[EXIT_MMIO]++;
+			bus_access(&vm->mmio, run->mmio.phys_addr, run->mmio.data,
+				   run->mmio.len <= 8 ? run->mmio.len : 8, run->mmio.is_write);
+			break;
+		case KVM_EXIT_INTR:
+			v->exits[EXIT_INTR]++;
+			break;
+		case KVM_EXIT_HLT:
+			/* Only without an in-kernel LAPIC; kept for completeness. */
+			vm_stop(vm, 0, "vCPU %d halted", v->id);
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			vm_stop(vm, 1, "vCPU %d: guest triple fault (shutdown exit)", v->id);
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			switch (run->system_event.type) {
+			case KVM_SYSTEM_EVENT_SHUTDOWN:
+				vm_stop(vm, 0, "guest powered off");
+				break;
+			case KVM_SYSTEM_EVENT_RESET:
+				vm_stop(vm, 0, "guest reset");
+				break;
+			default:
+				vm_stop(vm, 1, "guest system event %u (crash)", run->system_event.type);
+				break;
+			}
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			vm_stop(vm, 1, "vCPU %d: entry failed, hardware reason 0x%llx", v->id,
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			vm_stop(vm, 1, "vCPU %d: KVM internal error, suberror %u", v->id, run->internal.suberror);
+			break;
+		default:
+			v->exits[EXIT_OTHER]++;
+			vm_stop(vm, 1, "vCPU %d: unhandled exit reason %u", v->id, run->exit_reason);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only here so that KVM_RUN returns EINTR */
+}
+
+int vm_start(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigset_t set;
+	int r;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	/* The vCPU threads inherit this mask: only the kick reaches them. */
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		if (r) {
+			vm_stop(vm, 1, "cannot start vCPU thread %d: %s", i, strerror(r));
+			return -r;
+		}
+		vm->vcpus[i].started = true;
+	}
+	return 0;
+}

@@ -1,0 +1,234 @@
+/* VM lifetime: /dev/kvm and its capabilities, the VM fd, irqchip, PIT, RAM slots, vCPUs. */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_HLT, "KVM_CAP_HLT" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_PIT_STATE2, "KVM_CAP_PIT_STATE2" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+	{ KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS" },
+	{ KVM_CAP_XSAVE, "KVM_CAP_XSAVE" },
+	{ KVM_CAP_XCRS, "KVM_CAP_XCRS" },
+	{ KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK" },
+};
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int get_supported_cpuid(struct vm *vm)
+{
+	for (uint32_t n = 128; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = n;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (errno != E2BIG)
+			return -errno;
+	}
+	return -E2BIG;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int r, max_vcpus;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->stop_efd = -1;
+	vm->cfg = *cfg;
+	vm->t0_wall_ns = now_ns();
+	vm->t0_cpu_ns = cpu_now_ns();
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+
+	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > VM_MAX_VCPUS)
+		return fail(err, errlen, -EINVAL, "vCPU count %d is outside 1..%d", cfg->nr_vcpus, VM_MAX_VCPUS);
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return fail(err, errlen, -errno, "cannot open /dev/kvm: %s", strerror(errno));
+	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (r != KVM_API_VERSION)
+		return fail(err, errlen, -ENOTSUP, "KVM API version %d, need %d", r, KVM_API_VERSION);
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0)
+			return fail(err, errlen, -ENOTSUP, "KVM lacks a capability kindling needs: %s",
+				    required_caps[i].name);
+	}
+	max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max_vcpus > 0 && cfg->nr_vcpus > max_vcpus)
+		return fail(err, errlen, -EINVAL, "KVM allows at most %d vCPUs", max_vcpus);
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size < (int)sizeof(struct kvm_run))
+		return fail(err, errlen, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
+	r = get_supported_cpuid(vm);
+	if (r)
+		return fail(err, errlen, r, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return fail(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0)
+		return fail(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	{
+		uint64_t idmap = VM_IDENTITY_MAP_ADDR;
+
+		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+			return fail(err, errlen, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return fail(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return fail(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+
+	r = mem_create(&vm->mem, cfg->mem_size);
+	if (r)
+		return fail(err, errlen, r, "cannot allocate %llu MiB of guest RAM: %s",
+			    (unsigned long long)(cfg->mem_size >> 20), strerror(-r));
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = vm->mem.region[i].gpa,
+			.memory_size = vm->mem.region[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+			return fail(err, errlen, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	}
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0)
+		return fail(err, errlen, -errno, "eventfd: %s", strerror(errno));
+	return 0;
+}
+
+int vm_setup_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
+{
+	vm->nr_vcpus = vm->cfg.nr_vcpus;
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		int r;
+
+		v->vm = vm;
+		v->id = i;
+		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, i);
+		if (v->fd < 0) {
+			v->fd = -1;
+			return fail(err, errlen, -errno, "KVM_CREATE_VCPU %d: %s", i, strerror(errno));
+		}
+		v->run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			v->run = NULL;
+			return fail(err, errlen, -errno, "mmap of vCPU %d run area: %s", i, strerror(errno));
+		}
+		r = cpu_setup(v, vm->cpuid, entry);
+		if (r)
+			return fail(err, errlen, r, "setting up vCPU %d: %s", i, strerror(-r));
+	}
+	return 0;
+}
+
+void vm_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	int expected = 0;
+	uint64_t one = 1;
+	va_list ap;
+
+	if (!__atomic_compare_exchange_n(&vm->stopping, &expected, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	vm->exit_status = status;
+	va_start(ap, fmt);
+	vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
+	va_end(ap);
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (v->started)
+			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	}
+	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+		log_debug("stop eventfd write failed: %s", strerror(errno));
+}
+
+void vm_join(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].started = false;
+		}
+	}
+}
+
+void vm_irq_line(struct vm *vm, int irq, int level)
+{
+	struct kvm_irq_level l = { .irq = (uint32_t)irq, .level = (uint32_t)level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		log_debug("KVM_IRQ_LINE %d: %s", irq, strerror(errno));
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			munmap(v->run, (size_t)vm->run_size);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
+	vm->nr_vcpus = 0;
+	mem_destroy(&vm->mem);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->stop_efd = vm->vm_fd = vm->kvm_fd = -1;
+}

@@ -1,0 +1,110 @@
+/* The VM context: one per process, passed explicitly everywhere. */
+#ifndef KINDLING_VM_H
+#define KINDLING_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot.h"
+#include "bus.h"
+#include "mem.h"
+
+#define VM_MAX_VCPUS 32
+
+/* Firecracker places the TSS and identity map just below the 4 GiB boundary's BIOS area. */
+#define VM_TSS_ADDR 0xfffbd000ull
+#define VM_IDENTITY_MAP_ADDR 0xfffbc000ull
+
+struct vm;
+struct serial;
+struct i8042;
+
+enum vcpu_exit_kind {
+	EXIT_IO,
+	EXIT_MMIO,
+	EXIT_INTR,
+	EXIT_OTHER,
+	EXIT_KINDS,
+};
+
+struct vcpu {
+	struct vm *vm;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+	uint64_t exits[EXIT_KINDS];
+};
+
+struct vm_config {
+	int nr_vcpus;
+	uint64_t mem_size; /* bytes */
+	bool boot_timer;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int run_size;
+	struct vm_config cfg;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct kvm_cpuid2 *cpuid; /* what KVM supports; filtered per vCPU */
+	struct vcpu vcpus[VM_MAX_VCPUS];
+	int nr_vcpus;
+
+	struct serial *serial;
+	struct i8042 *i8042;
+
+	/* Stopping: the first vm_stop() wins and sets the exit status. */
+	int stop_efd;
+	int stopping;
+	int exit_status;
+	char exit_reason[160];
+
+	/* Boot timer. */
+	uint64_t t0_wall_ns;
+	uint64_t t0_cpu_ns;
+	int boot_timer_fired;
+	double boot_to_init_ms;
+	double boot_to_init_cpu_ms;
+};
+
+/* Opens /dev/kvm, checks the API and capabilities, creates the VM, its irqchip, PIT and RAM.
+ * On failure returns -errno with the reason in err; vm_destroy() accepts the half-built VM. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void vm_destroy(struct vm *vm);
+
+/* Creates the vCPUs and sets up their CPUID, MSRs, LAPIC, FPU and (for the BSP) registers. */
+int vm_setup_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Starts one thread per vCPU. */
+int vm_start(struct vm *vm) __attribute__((warn_unused_result));
+
+/* Asks every vCPU to stop; the first call's status and reason are kept. Safe from any thread. */
+void vm_stop(struct vm *vm, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Joins the vCPU threads after a stop. */
+void vm_join(struct vm *vm);
+
+/* Sets the level of an interrupt line of the in-kernel PIC/IOAPIC. */
+void vm_irq_line(struct vm *vm, int irq, int level);
+
+/* The signal used to kick vCPU threads out of KVM_RUN. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+/* x86 CPU state (cpu.c); exposed for tests. */
+int cpu_filter_cpuid(struct kvm_cpuid2 *c, int vcpu_id, int nr_vcpus);
+void cpu_long_mode_sregs(struct kvm_sregs *s);
+void cpu_pvh_sregs(struct kvm_sregs *s);
+int cpu_setup(struct vcpu *v, const struct kvm_cpuid2 *supported, const struct boot_entry *entry)
+	__attribute__((warn_unused_result));
+
+#endif
