@@ -151,8 +151,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	if (!o->kernel) {
-		log_error("--kernel is required");
-		usage(stderr);
+		log_error("--kernel is required (see kindling --help)");
 		return -EINVAL;
 	}
 	return 0;
@@ -214,22 +213,27 @@ static void on_rx_space(void *opaque)
 		log_debug("stdin rearm failed");
 }
 
-static int setup_loop(struct runtime *rt)
+/* Blocked before any thread starts, so every thread inherits the mask and the signals
+ * arrive only through the signalfd on the event loop. */
+static void block_signals(sigset_t *set)
 {
-	sigset_t set;
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	/* A closed stdout pipe must not kill us; the writer counts the bytes as dropped. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int setup_loop(struct runtime *rt, const sigset_t *set)
+{
 	int r;
 
 	r = evloop_init(&rt->loop);
 	if (r)
 		return r;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	/* A closed stdout pipe must not kill us; the writer counts the bytes as dropped. */
-	signal(SIGPIPE, SIG_IGN);
-	rt->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	rt->sig_fd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (rt->sig_fd < 0)
 		return -errno;
 	r = evloop_add(&rt->loop, rt->sig_fd, EPOLLIN, on_signal, rt);
@@ -274,10 +278,13 @@ int main(int argc, char **argv)
 	uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_size = 0, initrd_size = 0;
 	char err[256];
+	sigset_t sigs;
 	int status = 1;
 
+	rt.vm.t_main_ns = now_ns();
 	if (parse_args(argc, argv, &o))
 		return 2;
+	block_signals(&sigs);
 	rt.sig_fd = -1;
 	rt.loop.epfd = -1;
 	if (loader_read_file(o.kernel, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, sizeof(err)) ||
@@ -313,7 +320,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto out_vm;
 	}
-	if (setup_loop(&rt)) {
+	if (setup_loop(&rt, &sigs)) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
 		goto out_vm;
 	}

@@ -28,6 +28,8 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "kindling-vcpu%d", v->id);
 	pthread_setname_np(pthread_self(), name);
+	if (v->id == 0 && vm->cfg.boot_timer && vm->t_main_ns)
+		log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->t_main_ns) / 1e6);
 
 	while (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

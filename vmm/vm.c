@@ -72,7 +72,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int r, max_vcpus;
 
+	uint64_t t_main = vm->t_main_ns;
+
 	memset(vm, 0, sizeof(*vm));
+	vm->t_main_ns = t_main;
 	vm->kvm_fd = vm->vm_fd = vm->stop_efd = -1;
 	vm->cfg = *cfg;
 	vm->t0_wall_ns = now_ns();

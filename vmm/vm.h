@@ -68,6 +68,7 @@ struct vm {
 	char exit_reason[160];
 
 	/* Boot timer. */
+	uint64_t t_main_ns; /* process entered main(): for vmm_setup_ms */
 	uint64_t t0_wall_ns;
 	uint64_t t0_cpu_ns;
 	int boot_timer_fired;

@@ -1,0 +1,6 @@
+/* Test guest: faults with no IDT loaded, which escalates to a triple fault. */
+	.code64
+	.text
+	.globl _start
+_start:
+	ud2

@@ -1,0 +1,57 @@
+#!/bin/bash
+# End-to-end tests run inside the KVM lab (tests/lab/run): the real guest kernel booted by
+# build/kindling on the lab's /dev/kvm.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+K=build/kindling
+INITRD=build/guest/test-initramfs.cpio.gz
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+if ! kvm_usable; then
+	skip lab.all "no /dev/kvm inside the lab"
+	exit 0
+fi
+
+# boot NAME KERNEL ARGS...: boots with the test initramfs; output in $T/NAME.{out,err}.
+boot() {
+	name=$1 kernel=$2; shift 2
+	start=$(date +%s%N)
+	timeout 300 "$K" --kernel "$kernel" --initrd "$INITRD" --boot-timer "$@" \
+		>"$T/$name.out" 2>"$T/$name.err" </dev/null
+	rc=$?
+	ms=$((($(date +%s%N) - start) / 1000000))
+	echo "  $name: exit $rc in ${ms} ms; $(grep -o 'boot_to_init_ms [0-9.]*' "$T/$name.err")"
+}
+
+# expect_boot NAME CPUS: the marker with the CPU count, exit 0, boot time logged.
+expect_boot() {
+	name=$1 cpus=$2
+	if [ "$rc" -eq 0 ] && grep -q "^KINDLING-BOOT-OK cpus=$cpus" "$T/$name.out" &&
+		grep -q 'boot_to_init_ms [0-9.]*' "$T/$name.err"; then
+		pass "lab.$name"
+	else
+		fail "lab.$name" "rc=$rc"
+		echo "--- stdout (tail)"; tail -n 30 "$T/$name.out"
+		echo "--- stderr (tail)"; tail -n 10 "$T/$name.err"
+	fi
+}
+
+boot vmlinux build/guest/vmlinux
+expect_boot vmlinux 1
+boot vmlinux_pvh build/guest/vmlinux --boot-protocol pvh
+expect_boot vmlinux_pvh 1
+boot vmlinux_linux64 build/guest/vmlinux --boot-protocol linux
+expect_boot vmlinux_linux64 1
+boot bzimage build/guest/bzImage
+expect_boot bzimage 1
+boot smp2 build/guest/vmlinux --vcpus 2
+expect_boot smp2 2
+boot smp2_bzimage build/guest/bzImage --vcpus 2 --mem-mib 256
+expect_boot smp2_bzimage 2
+
+# The command line reaches the guest.
+boot cmdline build/guest/vmlinux --cmdline "console=ttyS0 reboot=k panic=1 pci=off quiet kindling.marker=xyzzy"
+check lab.cmdline_passed grep -q "kindling.marker=xyzzy" "$T/cmdline.out"
+exit 0

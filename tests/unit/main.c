@@ -1,0 +1,36 @@
+/* Unit test runner: runs every registered case (or those named on the command line). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+#define MAX_TESTS 256
+
+static struct test_case tests[MAX_TESTS];
+static int nr_tests;
+
+void test_register(const char *name, void (*fn)(int *failed))
+{
+	if (nr_tests < MAX_TESTS)
+		tests[nr_tests++] = (struct test_case){ name, fn };
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0;
+
+	for (int i = 0; i < nr_tests; i++) {
+		int f = 0, wanted = argc < 2;
+
+		for (int a = 1; a < argc; a++)
+			wanted |= !strcmp(argv[a], tests[i].name);
+		if (!wanted)
+			continue;
+		tests[i].fn(&f);
+		printf("%s: unit.%s\n", f ? "FAIL" : "PASS", tests[i].name);
+		fflush(stdout);
+		f ? failed++ : passed++;
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

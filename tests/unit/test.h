@@ -1,0 +1,32 @@
+/* A minimal test framework: TEST(name) registers a case; CHECK records a failure and
+ * returns from the case. The runner prints one PASS/FAIL line per case. */
+#ifndef KINDLING_TEST_H
+#define KINDLING_TEST_H
+
+#include <stdio.h>
+
+struct test_case {
+	const char *name;
+	void (*fn)(int *failed);
+};
+
+void test_register(const char *name, void (*fn)(int *failed));
+
+#define TEST(name)                                                                      \
+	static void test_##name(int *failed);                                           \
+	__attribute__((constructor)) static void register_##name(void)                  \
+	{                                                                               \
+		test_register(#name, test_##name);                                      \
+	}                                                                               \
+	static void test_##name(int *failed)
+
+#define CHECK(cond)                                                                     \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
+			printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			*failed = 1;                                                    \
+			return;                                                         \
+		}                                                                       \
+	} while (0)
+
+#endif
