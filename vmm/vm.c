@@ -203,6 +203,43 @@ void vm_join(struct vm *vm)
 	}
 }
 
+/* Lines 0-4 and 8 belong to the timer, keyboard, cascade, COM ports and RTC. */
+static const int device_irqs[] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 };
+
+int vm_alloc_device(struct vm *vm, uint64_t size, uint64_t *addr, int *irq)
+{
+	uint64_t base = vm->next_mmio ? vm->next_mmio : VM_MMIO_BASE;
+
+	size = (size + 0xfff) & ~0xfffull;
+	if (vm->next_irq_index >= (int)(sizeof(device_irqs) / sizeof(device_irqs[0])))
+		return -ENOSPC;
+	if (size == 0 || size > VM_MMIO_END - base)
+		return -ENOSPC;
+	*addr = base;
+	*irq = device_irqs[vm->next_irq_index++];
+	vm->next_mmio = base + size;
+	return 0;
+}
+
+int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
+{
+	size_t used = strlen(vm->cmdline_extra);
+	va_list ap;
+	int n;
+
+	if (used + 2 > sizeof(vm->cmdline_extra))
+		return -E2BIG;
+	vm->cmdline_extra[used++] = ' ';
+	va_start(ap, fmt);
+	n = vsnprintf(vm->cmdline_extra + used, sizeof(vm->cmdline_extra) - used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(vm->cmdline_extra) - used) {
+		vm->cmdline_extra[used - 1] = 0;
+		return -E2BIG;
+	}
+	return 0;
+}
+
 void vm_irq_line(struct vm *vm, int irq, int level)
 {
 	struct kvm_irq_level l = { .irq = (uint32_t)irq, .level = (uint32_t)level };

@@ -61,6 +61,11 @@ struct vm {
 	struct serial *serial;
 	struct i8042 *i8042;
 
+	/* Resources handed to devices before boot (vm_alloc_device). */
+	uint64_t next_mmio;
+	int next_irq_index;
+	char cmdline_extra[2048];
+
 	/* Stopping: the first vm_stop() wins and sets the exit status. */
 	int stop_efd;
 	int stopping;
@@ -94,6 +99,16 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...) __attribute__((for
 
 /* Joins the vCPU threads after a stop. */
 void vm_join(struct vm *vm);
+
+/* MMIO window for virtio-mmio devices: inside the 32-bit gap, below the IOAPIC. */
+#define VM_MMIO_BASE 0xd0000000ull
+#define VM_MMIO_END 0xfec00000ull
+
+/* Hands a device `size` bytes of MMIO space and an IOAPIC interrupt line of its own. */
+int vm_alloc_device(struct vm *vm, uint64_t size, uint64_t *addr, int *irq) __attribute__((warn_unused_result));
+
+/* Appends " <text>" to what the kernel command line gets from devices. */
+int vm_cmdline_append(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3), warn_unused_result));
 
 /* Sets the level of an interrupt line of the in-kernel PIC/IOAPIC. */
 void vm_irq_line(struct vm *vm, int irq, int level);

@@ -1,0 +1,275 @@
+/* VMM runtime: event loop wiring (signals, stdin, stop) and building a VM from a config. */
+#include "vmm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "log.h"
+
+#define MAX_KERNEL_SIZE (512u << 20)
+#define MAX_INITRD_SIZE (1024u << 20)
+
+static void on_stop(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	uint64_t x;
+
+	(void)events;
+	if (read(v->vm.stop_efd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+		log_debug("stop eventfd read: %s", strerror(errno));
+	if (v->on_vm_stopped)
+		v->on_vm_stopped(v);
+	vmm_quit(v);
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(v->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (v->built) {
+		vm_stop(&v->vm, 128 + (int)si.ssi_signo, "stopped by signal %u", si.ssi_signo);
+	} else {
+		v->vm.exit_status = 128 + (int)si.ssi_signo;
+		snprintf(v->vm.exit_reason, sizeof(v->vm.exit_reason), "stopped by signal %u", si.ssi_signo);
+		vmm_quit(v);
+	}
+}
+
+static void on_stdin(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	uint8_t buf[SERIAL_FIFO];
+	size_t room = serial_rx_free(&v->serial);
+	ssize_t n;
+
+	(void)events;
+	if (room == 0)
+		return; /* stays disarmed until the guest drains the FIFO */
+	n = read(STDIN_FILENO, buf, room);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			goto rearm;
+		evloop_del(&v->loop, STDIN_FILENO); /* EOF: no more input */
+		v->stdin_watched = false;
+		return;
+	}
+	serial_input(&v->serial, buf, (size_t)n);
+	if (serial_rx_free(&v->serial) == 0)
+		return;
+rearm:
+	if (evloop_rearm(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT))
+		log_debug("stdin rearm failed");
+}
+
+/* From a vCPU thread: the guest emptied the RX FIFO, so take more input. */
+static void on_rx_space(void *opaque)
+{
+	struct vmm *v = opaque;
+
+	if (v->stdin_watched && evloop_rearm(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT))
+		log_debug("stdin rearm failed");
+}
+
+int vmm_init(struct vmm *v, char *err, size_t errlen)
+{
+	sigset_t set;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->sig_fd = -1;
+	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
+	/* Blocked before any thread starts, so every thread inherits the mask and the signals
+	 * arrive only through the signalfd on the event loop. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* A closed stdout pipe must not kill us; the console writer counts the bytes as dropped. */
+	signal(SIGPIPE, SIG_IGN);
+
+	r = evloop_init(&v->loop);
+	if (r)
+		goto fail;
+	v->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (v->sig_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = evloop_add(&v->loop, v->sig_fd, EPOLLIN, on_signal, v);
+	if (r)
+		goto fail;
+	r = outbuf_start(&v->out, STDOUT_FILENO);
+	if (r)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot set up the event loop: %s", strerror(-r));
+	return r;
+}
+
+static char *full_cmdline(const struct vmm_config *cfg, const struct vm *vm)
+{
+	const char *base = cfg->boot_args ? cfg->boot_args : DEFAULT_BOOT_ARGS;
+	size_t n = strlen(base) + strlen(vm->cmdline_extra) + 1;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s%s", base, vm->cmdline_extra);
+	return s;
+}
+
+int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
+{
+	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
+				.boot_timer = cfg->boot_timer };
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t kernel_size = 0, initrd_size = 0;
+	struct kernel_info ki;
+	struct boot_config bc;
+	struct boot_entry entry;
+	char *cmdline = NULL;
+	int r;
+
+	if (v->built)
+		return snprintf(err, errlen, "the microVM is already running"), -EBUSY;
+	if (!cfg->kernel_path)
+		return snprintf(err, errlen, "no kernel: set a boot source first"), -EINVAL;
+	if (cfg->mem_size_mib == 0 || cfg->mem_size_mib > (1u << 20))
+		return snprintf(err, errlen, "memory size %llu MiB is outside 1..%u",
+				(unsigned long long)cfg->mem_size_mib, 1u << 20), -EINVAL;
+
+	r = loader_read_file(cfg->kernel_path, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, errlen);
+	if (!r && cfg->initrd_path)
+		r = loader_read_file(cfg->initrd_path, MAX_INITRD_SIZE, &initrd, &initrd_size, err, errlen);
+	if (r)
+		goto out;
+	r = vm_create(&v->vm, &vc, err, errlen);
+	if (r)
+		goto out_vm;
+	r = devices_setup(&v->vm, &v->serial, &v->out, &v->i8042);
+	if (r) {
+		snprintf(err, errlen, "cannot set up the console devices: %s", strerror(-r));
+		goto out_vm;
+	}
+	r = vmm_attach_devices(v, cfg, err, errlen);
+	if (r)
+		goto out_vm;
+	r = loader_load_kernel(&v->vm.mem, kernel, kernel_size, &ki, err, errlen);
+	if (r) {
+		/* Name the file: the loader's reason alone does not say which one. */
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "%s: %s", cfg->kernel_path, why);
+		goto out_vm;
+	}
+	cmdline = full_cmdline(cfg, &v->vm);
+	if (!cmdline) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out_vm;
+	}
+	bc = (struct boot_config){ .cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
+				   .nr_vcpus = cfg->vcpu_count, .protocol = cfg->protocol };
+	r = boot_setup(&v->vm.mem, &ki, &bc, &entry, err, errlen);
+	if (r)
+		goto out_vm;
+	r = vm_setup_vcpus(&v->vm, &entry, err, errlen);
+	if (r)
+		goto out_vm;
+	r = evloop_add(&v->loop, v->vm.stop_efd, EPOLLIN, on_stop, v);
+	if (r) {
+		snprintf(err, errlen, "event loop: %s", strerror(-r));
+		goto out_vm;
+	}
+	/* stdin may be a file or /dev/null, which epoll refuses: then there is no input. */
+	if (evloop_add(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT, on_stdin, v) == 0) {
+		v->stdin_watched = true;
+		v->serial.rx_space = on_rx_space;
+		v->serial.rx_space_opaque = v;
+	}
+	log_debug("booting %s via %s entry at 0x%llx, %d vCPU(s), %llu MiB, cmdline \"%s\"", cfg->kernel_path,
+		  entry.protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry.rip,
+		  cfg->vcpu_count, (unsigned long long)cfg->mem_size_mib, cmdline);
+	r = vm_start(&v->vm);
+	if (r) {
+		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-r));
+		vm_join(&v->vm);
+		goto out_vm;
+	}
+	v->built = true;
+	goto out;
+out_vm:
+	if (v->vm.stop_efd >= 0)
+		evloop_del(&v->loop, v->vm.stop_efd);
+	if (v->stdin_watched)
+		evloop_del(&v->loop, STDIN_FILENO);
+	v->stdin_watched = false;
+	vm_destroy(&v->vm);
+	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
+out:
+	free(cmdline);
+	free(kernel);
+	free(initrd);
+	return r;
+}
+
+void vmm_quit(struct vmm *v)
+{
+	v->exiting = true;
+	evloop_quit(&v->loop);
+}
+
+static void report(struct vmm *v)
+{
+	struct vm *vm = &v->vm;
+	uint64_t io = 0, mmio = 0;
+
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		io += vm->vcpus[i].exits[EXIT_IO];
+		mmio += vm->vcpus[i].exits[EXIT_MMIO];
+	}
+	log_info("VM stopped: %s (exit status %d)", vm->exit_reason, vm->exit_status);
+	log_debug("exits: io %llu, mmio %llu; unclaimed pio reads %llu, writes %llu; serial bytes dropped %llu",
+		  (unsigned long long)io, (unsigned long long)mmio, (unsigned long long)vm->pio.unclaimed_reads,
+		  (unsigned long long)vm->pio.unclaimed_writes, (unsigned long long)v->out.dropped);
+	if (v->out.dropped)
+		log_warn("serial output stalled: %llu bytes dropped", (unsigned long long)v->out.dropped);
+}
+
+int vmm_run(struct vmm *v)
+{
+	if (evloop_run(&v->loop) && v->built)
+		vm_stop(&v->vm, 1, "event loop failed: %s", strerror(errno));
+	if (v->built) {
+		if (!v->vm.stopping)
+			vm_stop(&v->vm, v->vm.exit_status, "VMM shutting down");
+		vm_join(&v->vm);
+		outbuf_stop(&v->out, 2000);
+		report(v);
+	}
+	return v->vm.exit_status;
+}
+
+void vmm_destroy(struct vmm *v)
+{
+	outbuf_stop(&v->out, 2000);
+	if (v->built)
+		vm_join(&v->vm);
+	vm_destroy(&v->vm);
+	if (v->sig_fd >= 0)
+		close(v->sig_fd);
+	v->sig_fd = -1;
+	evloop_destroy(&v->loop);
+}

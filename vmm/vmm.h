@@ -1,0 +1,53 @@
+/* The VMM runtime: the event loop, the console, and the VM built from a vmm_config.
+ * main() (flags), the config file and the API all drive a microVM through this. */
+#ifndef KINDLING_VMM_H
+#define KINDLING_VMM_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "devices.h"
+#include "evloop.h"
+#include "outbuf.h"
+#include "vm.h"
+
+struct virtio_device;
+
+#define VMM_MAX_VIRTIO (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS)
+
+struct vmm {
+	struct vm vm;
+	struct evloop loop;
+	struct serial serial;
+	struct i8042 i8042;
+	struct outbuf out;
+	int sig_fd;
+	bool stdin_watched;
+	bool built;   /* the VM exists and its vCPUs were started */
+	bool exiting; /* the event loop should end */
+	struct virtio_device *virtio[VMM_MAX_VIRTIO];
+	int nr_virtio;
+	/* Called on the event loop when the VM has stopped (before the loop ends). */
+	void (*on_vm_stopped)(struct vmm *v);
+};
+
+/* Sets up the event loop, signals and console. Call first, before any thread exists. */
+int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Builds the VM described by cfg and starts its vCPUs. On failure nothing is left running
+ * and the reason is in err. */
+int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Attaches the virtio devices of cfg (vmm_attach.c). */
+int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Runs the event loop until the VM stops (or vmm_quit). Returns the VM's exit status. */
+int vmm_run(struct vmm *v);
+void vmm_quit(struct vmm *v);
+void vmm_destroy(struct vmm *v);
+
+#endif
