@@ -12,8 +12,9 @@ HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS += -pthread
+LDLIBS += -lcjson -lm
 
-VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c))
+VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c)
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/obj/%.o)
 # The same sources again with sanitizers, for the unit tests.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -28,18 +29,18 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ivmm -c -o $@ $<
+	$(CC) $(CFLAGS) -Ivmm -Iapi -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) -Ivmm -c -o $@ $<
+	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) -Ivmm -Iapi -c -o $@ $<
 
 $(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(SAN) -o $@ $^
+	$(CC) $(LDFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 # Tiny freestanding guests for the host's /dev/kvm (tests/guests/*.S).
 GUEST_ASM := $(wildcard tests/guests/*.S)

@@ -40,7 +40,7 @@ int devices_setup(struct vm *vm, struct serial *s, struct outbuf *out, struct i8
 	int r;
 
 	serial_init(s, out, irq_to_vm, vm);
-	i8042_init(k, reset_vm, vm);
+	i8042_init(k, reset_vm, vm, irq_to_vm, vm);
 	vm->serial = s;
 	vm->i8042 = k;
 	r = bus_register(&vm->pio, SERIAL_PORT, 8, serial_io, s, "serial");

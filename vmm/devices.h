@@ -49,11 +49,19 @@ struct i8042 {
 	uint8_t outport;
 	uint8_t data;
 	uint8_t pending_cmd; /* command whose data byte comes next on port 0x60 */
+	uint8_t keys[16];     /* scancodes waiting to be read from port 0x60 */
+	int nr_keys;
 	void (*reset)(void *opaque);
 	void *reset_opaque;
+	irq_fn irq;
+	void *irq_opaque;
 };
 
-void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque);
+#define I8042_KBD_IRQ 1
+
+void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque, irq_fn irq, void *irq_opaque);
+/* Queues the Ctrl+Alt+Del key presses and releases, as Firecracker's SendCtrlAltDel does. */
+int i8042_ctrl_alt_del(struct i8042 *k) __attribute__((warn_unused_result));
 void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 /* Boot timer: the first byte the guest writes logs the time since VM build began. */

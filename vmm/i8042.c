@@ -1,5 +1,6 @@
 /* Just enough of the i8042 keyboard controller for Linux: the controller byte, the output
  * port, self tests, and the CPU reset pulse (command 0xFE), which ends the VM cleanly. */
+#include <errno.h>
 #include <string.h>
 
 #include "devices.h"
@@ -20,7 +21,7 @@
 #define CMD_WRITE_OUTP 0xd1
 #define CMD_RESET_CPU 0xfe
 
-void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque)
+void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque, irq_fn irq, void *irq_opaque)
 {
 	memset(k, 0, sizeof(*k));
 	pthread_mutex_init(&k->lock, NULL);
@@ -29,6 +30,41 @@ void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque)
 	k->outport = 0x01;           /* not in reset */
 	k->reset = reset;
 	k->reset_opaque = reset_opaque;
+	k->irq = irq;
+	k->irq_opaque = irq_opaque;
+}
+
+/* Moves the next queued scancode into the output buffer and pulses IRQ 1 (edge). With the
+ * lock held. */
+static void next_key(struct i8042 *k)
+{
+	if (!k->nr_keys || (k->status & STATUS_OBF))
+		return;
+	k->data = k->keys[0];
+	memmove(k->keys, k->keys + 1, (size_t)--k->nr_keys);
+	k->status |= STATUS_OBF;
+	if (k->irq && (k->ctr & 0x01)) {
+		k->irq(k->irq_opaque, I8042_KBD_IRQ, 1);
+		k->irq(k->irq_opaque, I8042_KBD_IRQ, 0);
+	}
+}
+
+int i8042_ctrl_alt_del(struct i8042 *k)
+{
+	/* Set 1 scancodes (the controller translates): press Ctrl, Alt, Del; release them. */
+	static const uint8_t seq[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	int r = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->nr_keys + (int)sizeof(seq) > (int)sizeof(k->keys)) {
+		r = -EBUSY;
+	} else {
+		memcpy(k->keys + k->nr_keys, seq, sizeof(seq));
+		k->nr_keys += (int)sizeof(seq);
+		next_key(k);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return r;
 }
 
 static void put_data(struct i8042 *k, uint8_t v)
@@ -95,6 +131,7 @@ void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool i
 		} else {
 			data[0] = k->data;
 			k->status &= (uint8_t)~STATUS_OBF;
+			next_key(k);
 		}
 	} else if (!is_write) {
 		data[0] = 0xff;

@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level current_level = LOG_INFO;
+/* Set once from the VMM thread while configuring; read by every thread. */
+static int out_fd = -1;
+static bool show_level_prefix, show_origin, silenced;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void log_set_level(enum log_level level)
@@ -37,21 +41,48 @@ int log_parse_level(const char *name, enum log_level *out)
 	return -1;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+void log_configure(int fd, bool show_level, bool origin)
 {
-	char buf[1024];
+	out_fd = fd;
+	show_level_prefix = show_level;
+	show_origin = origin;
+}
+
+void log_set_off(bool off)
+{
+	silenced = off;
+}
+
+void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
+{
+	char buf[1100];
 	va_list ap;
 	int n;
 
-	if (level > current_level)
+	if (level > current_level || silenced)
 		return;
-	n = snprintf(buf, sizeof(buf), "kindling: %s%s", level <= LOG_WARN ? level_names[level] : "",
-		     level <= LOG_WARN ? ": " : "");
+	if (show_level_prefix || show_origin) {
+		const char *base = strrchr(file, '/');
+
+		n = snprintf(buf, 128, "kindling: %s%s%s", show_level_prefix ? "[" : "",
+			     show_level_prefix ? level_names[level] : "", show_level_prefix ? "] " : "");
+		if (show_origin)
+			n += snprintf(buf + n, 128, "[%s:%d] ", base ? base + 1 : file, line);
+	} else {
+		n = snprintf(buf, 128, "kindling: %s%s", level <= LOG_WARN ? level_names[level] : "",
+			     level <= LOG_WARN ? ": " : "");
+	}
 	va_start(ap, fmt);
-	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	vsnprintf(buf + n, sizeof(buf) - 1 - (size_t)n, fmt, ap);
 	va_end(ap);
-	/* One fprintf per message keeps lines from different threads whole. */
-	fprintf(stderr, "%s\n", buf);
+	n = (int)strlen(buf);
+	buf[n++] = '\n';
+	/* One write per message keeps lines from different threads whole. */
+	if (write(out_fd >= 0 ? out_fd : STDERR_FILENO, buf, (size_t)n) < 0 && out_fd >= 0) {
+		/* A FIFO with no reader: fall back to stderr rather than losing the line. */
+		if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+			return;
+	}
 }
 
 uint64_t now_ns(void)

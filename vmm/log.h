@@ -3,6 +3,7 @@
 #ifndef KINDLING_LOG_H
 #define KINDLING_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -10,12 +11,19 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 int log_parse_level(const char *name, enum log_level *out) __attribute__((warn_unused_result));
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+/* Sends log lines to fd (a file or FIFO opened by the caller; -1 for stderr), optionally
+ * prefixed with the level and the source position, as Firecracker's logger offers. */
+void log_configure(int fd, bool show_level, bool show_origin);
+/* Level "Off" silences everything. */
+void log_set_off(bool off);
+
+#define log_error(...) log_msg(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
 /* Token bucket for guest-triggerable messages: at most `burst` messages, refilled
  * at one per `interval_ms`. Suppressed messages are counted and reported later. */
@@ -35,7 +43,7 @@ int ratelimit_ok(struct ratelimit *rl);
 #define log_ratelimited(rl, level, ...)                                       \
 	do {                                                                  \
 		if (ratelimit_ok(rl))                                         \
-			log_msg(level, __VA_ARGS__);                          \
+			log_msg(level, __FILE__, __LINE__, __VA_ARGS__);                          \
 	} while (0)
 
 uint64_t now_ns(void);

@@ -1,5 +1,5 @@
-/* kindling: boot a Linux kernel in a KVM microVM. Start-up is one straight line:
- * parse -> build VM (kernel, devices, vCPUs) -> run the event loop -> report. */
+/* kindling: a KVM microVM monitor with Firecracker's control API. Start-up is one straight
+ * line: parse -> API socket -> config (flags or file) -> build VM -> run the event loop. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -7,18 +7,37 @@
 #include <string.h>
 
 #include "config.h"
+#include "control.h"
+#include "loader.h"
 #include "log.h"
 #include "vmm.h"
+
+#define MAX_CONFIG_FILE (1u << 20)
+
+struct cli {
+	const char *api_sock;
+	const char *id;
+	const char *config_file;
+	const char *log_path;
+	const char *metrics_path;
+	bool no_api;
+};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kindling --kernel PATH [--initrd PATH] [--cmdline STR] [--vcpus N] [--mem-mib N]\n"
+		"usage: kindling --api-sock PATH [--id ID] [--config-file FILE] [common options]\n"
+		"       kindling --no-api --config-file FILE [common options]\n"
+		"       kindling --kernel PATH [--initrd PATH] [--cmdline STR] [--vcpus N] [--mem-mib N]\n"
 		"                [--drive path=FILE[,ro][,root][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
-		"                [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
+		"                [common options]\n"
+		"common options: [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
+		"                [--log-path FILE] [--metrics-path FILE]\n"
 		"\n"
-		"Boots PATH (ELF vmlinux or bzImage) in a KVM microVM with the serial console on\n"
-		"stdin/stdout. Exits with 0 when the guest resets or powers off.\n"
+		"Runs one microVM with the serial console on stdin/stdout, configured through\n"
+		"Firecracker's HTTP API on a Unix socket, a Firecracker-layout JSON config file, or\n"
+		"the flags above (which boot at once). Exits when the guest resets or powers off,\n"
+		"with status 0.\n"
 		"Default command line: \"" DEFAULT_BOOT_ARGS "\"\n");
 }
 
@@ -44,7 +63,7 @@ static int set_str(char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
-static int parse_args(int argc, char **argv, struct vmm_config *c)
+static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *cli)
 {
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -57,6 +76,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 		{ "boot-timer", no_argument, NULL, 't' },
 		{ "boot-protocol", required_argument, NULL, 'p' },
 		{ "level", required_argument, NULL, 'l' },
+		{ "api-sock", required_argument, NULL, 'A' },
+		{ "id", required_argument, NULL, 'I' },
+		{ "config-file", required_argument, NULL, 'C' },
+		{ "no-api", no_argument, NULL, 'X' },
+		{ "log-path", required_argument, NULL, 'L' },
+		{ "metrics-path", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -144,6 +169,28 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			log_set_level(lvl);
 			break;
 		}
+		case 'A':
+			cli->api_sock = optarg;
+			break;
+		case 'I':
+			if (!*optarg || strlen(optarg) > CONFIG_ID_MAX) {
+				log_error("--id must be 1-%d characters", CONFIG_ID_MAX);
+				return -EINVAL;
+			}
+			cli->id = optarg;
+			break;
+		case 'C':
+			cli->config_file = optarg;
+			break;
+		case 'X':
+			cli->no_api = true;
+			break;
+		case 'L':
+			cli->log_path = optarg;
+			break;
+		case 'M':
+			cli->metrics_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -156,38 +203,116 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (!c->kernel_path) {
-		log_error("--kernel is required (see kindling --help)");
+	if (cli->no_api && !cli->config_file) {
+		log_error("--no-api needs --config-file");
+		return -EINVAL;
+	}
+	if (cli->no_api && cli->api_sock) {
+		log_error("--no-api and --api-sock exclude each other");
+		return -EINVAL;
+	}
+	if (cli->config_file && c->kernel_path) {
+		log_error("--kernel and --config-file exclude each other");
+		return -EINVAL;
+	}
+	if (!c->kernel_path && !cli->api_sock && !cli->config_file) {
+		log_error("nothing to run: give --api-sock, --config-file or --kernel (see kindling --help)");
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* Sends one request through the same routes the API uses, so the config file and the flags
+ * get exactly the API's validation. */
+static int start_instance(struct control *ctl, char *err, size_t errlen)
+{
+	static const char body[] = "{\"action_type\":\"InstanceStart\"}";
+	struct api_response r;
+	int rc = 0;
+
+	api_handle(&ctl->api, HTTP_PUT, "PUT", "/actions", body, sizeof(body) - 1, &r);
+	if (r.status >= 400) {
+		snprintf(err, errlen, "%.*s", (int)r.body_len, r.body ? r.body : "");
+		rc = -EINVAL;
+	}
+	free(r.body);
+	return rc;
+}
+
+static int load_config_file(struct control *ctl, const char *path, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	char why[400];
+	int r;
+
+	r = loader_read_file(path, MAX_CONFIG_FILE, &buf, &len, err, errlen);
+	if (r)
+		return r;
+	r = api_apply_config(&ctl->api, (const char *)buf, len, why, sizeof(why));
+	if (r)
+		snprintf(err, errlen, "%s: %s", path, why);
+	free(buf);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
-	static struct vmm vmm; /* large (VM context, console buffer): keep off the stack */
-	struct vmm_config cfg;
-	char err[512];
+	/* Large (VM context, console buffer, API connections): keep off the stack. */
+	static struct vmm vmm;
+	static struct control ctl;
+	struct vmm_config flags;
+	struct cli cli = { 0 };
+	char err[600];
 	uint64_t t_main = now_ns();
 	int status = 1;
 
-	config_init(&cfg);
-	if (parse_args(argc, argv, &cfg)) {
-		config_free(&cfg);
+	config_init(&flags);
+	if (parse_args(argc, argv, &flags, &cli)) {
+		config_free(&flags);
 		return 2;
 	}
 	if (vmm_init(&vmm, err, sizeof(err))) {
 		log_error("%s", err);
-		goto out;
+		goto out_flags;
 	}
 	vmm.vm.t_main_ns = t_main;
-	if (vmm_build(&vmm, &cfg, err, sizeof(err))) {
+	control_init(&ctl, &vmm, cli.id);
+	if ((cli.log_path && control_set_log_path(&ctl, cli.log_path, err, sizeof(err))) ||
+	    (cli.metrics_path && control_set_metrics_path(&ctl, cli.metrics_path, err, sizeof(err))) ||
+	    (cli.api_sock && control_serve(&ctl, cli.api_sock, err, sizeof(err)))) {
 		log_error("%s", err);
 		goto out;
 	}
+	if (cli.api_sock)
+		log_debug("API listening on %s after %.3f ms", cli.api_sock, (double)(now_ns() - t_main) / 1e6);
+
+	bool boot_timer = flags.boot_timer;
+	enum boot_protocol protocol = flags.protocol;
+
+	if (cli.config_file) {
+		if (load_config_file(&ctl, cli.config_file, err, sizeof(err))) {
+			log_error("%s", err);
+			goto out;
+		}
+	} else if (flags.kernel_path) {
+		/* The flags are a config of their own; move it into the API's pending config. */
+		config_free(&ctl.api.cfg);
+		ctl.api.cfg = flags;
+		config_init(&flags);
+	}
+	ctl.api.cfg.boot_timer = boot_timer;
+	ctl.api.cfg.protocol = protocol;
+	if (ctl.api.cfg.kernel_path && start_instance(&ctl, err, sizeof(err))) {
+		log_error("%s", err);
+		goto out;
+	}
+	ctl.serving = true;
 	status = vmm_run(&vmm);
 out:
+	control_destroy(&ctl);
 	vmm_destroy(&vmm);
-	config_free(&cfg);
+out_flags:
+	config_free(&flags);
 	return status;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "log.h"
 #include "vm.h"
@@ -19,6 +20,51 @@ static void handle_io(struct vcpu *v)
 		bus_access(&v->vm->pio, run->io.port, data, run->io.size, is_write);
 }
 
+/* Waits while the VM is paused. The vCPU's state stays in KVM, untouched. */
+static void park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_paused++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (vm->pause_requested && !__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_paused--;
+	pthread_cond_broadcast(&vm->pause_cond);
+	if (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST))
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm, bool pause)
+{
+	struct timespec deadline;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&vm->pause_lock);
+	__atomic_store_n(&vm->pause_requested, pause, __ATOMIC_SEQ_CST);
+	if (pause) {
+		for (int i = 0; i < vm->nr_vcpus; i++) {
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			if (vm->vcpus[i].started)
+				pthread_kill(vm->vcpus[i].thread, VCPU_KICK_SIGNAL);
+		}
+		while (vm->nr_paused < vm->nr_vcpus && !vm->stopping && !r)
+			r = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline);
+	} else {
+		pthread_cond_broadcast(&vm->pause_cond);
+		while (vm->nr_paused > 0 && !vm->stopping && !r)
+			r = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (vm->stopping)
+		return -ESHUTDOWN;
+	return r ? -ETIMEDOUT : 0;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -32,6 +78,8 @@ static void *vcpu_thread(void *arg)
 		log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->t_main_ns) / 1e6);
 
 	while (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST)) {
+		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST))
+			park(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->exits[EXIT_INTR]++;

@@ -80,6 +80,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	vm->cfg = *cfg;
 	vm->t0_wall_ns = now_ns();
 	vm->t0_cpu_ns = cpu_now_ns();
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
@@ -189,6 +191,9 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 		if (v->started)
 			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
 	}
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
 		log_debug("stop eventfd write failed: %s", strerror(errno));
 }

@@ -66,6 +66,12 @@ struct vm {
 	int next_irq_index;
 	char cmdline_extra[2048];
 
+	/* Pausing: vCPUs park on pause_cond between KVM_RUNs while pause_requested. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	bool pause_requested;
+	int nr_paused;
+
 	/* Stopping: the first vm_stop() wins and sets the exit status. */
 	int stop_efd;
 	int stopping;
@@ -96,6 +102,10 @@ int vm_start(struct vm *vm) __attribute__((warn_unused_result));
 
 /* Asks every vCPU to stop; the first call's status and reason are kept. Safe from any thread. */
 void vm_stop(struct vm *vm, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Pauses (true) or resumes (false) every vCPU; returns once they all have. From the VMM
+ * thread only. */
+int vm_pause(struct vm *vm, bool pause) __attribute__((warn_unused_result));
 
 /* Joins the vCPU threads after a stop. */
 void vm_join(struct vm *vm);

@@ -45,6 +45,10 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* Adds the attached devices' counters (block, net) to a metrics object. */
+struct cJSON;
+void vmm_device_metrics(struct vmm *v, struct cJSON *out);
+
 /* Runs the event loop until the VM stops (or vmm_quit). Returns the VM's exit status. */
 int vmm_run(struct vmm *v);
 void vmm_quit(struct vmm *v);

@@ -30,7 +30,7 @@ expect_error cli.truncated_bzimage "truncated" --kernel "$T/trunc.bz"
 expect_error cli.unreadable_initrd "No such file" --kernel "$G/hello64.elf" --initrd /nonexistent/initrd
 expect_error cli.bad_vcpus "vcpus" --kernel "$G/hello64.elf" --vcpus 33
 expect_error cli.bad_mem "mem-mib" --kernel "$G/hello64.elf" --mem-mib 99999999999999999999
-expect_error cli.no_kernel "required"
+expect_error cli.nothing_to_run "nothing to run"
 
 if ! kvm_usable; then
 	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm triple_fault; do

@@ -1,4 +1,5 @@
 /* Register-level behaviour of the UART and the i8042. */
+#include <errno.h>
 #include <string.h>
 
 #include "devices.h"
@@ -116,7 +117,7 @@ TEST(i8042_commands_and_reset)
 	struct i8042 k;
 
 	resets = 0;
-	i8042_init(&k, on_reset, NULL);
+	i8042_init(&k, on_reset, NULL, NULL, NULL);
 	CHECK(!(krd(&k, 0x64) & 0x02)); /* input buffer empty: Linux's kb_wait() passes */
 	kwr(&k, 0x64, 0xaa);
 	CHECK(krd(&k, 0x64) & 0x01);
@@ -132,4 +133,22 @@ TEST(i8042_commands_and_reset)
 	kwr(&k, 0x64, 0xd1);
 	kwr(&k, 0x60, 0xfe); /* output port bit 0 low: reset too */
 	CHECK(resets == 2);
+}
+
+TEST(i8042_ctrl_alt_del_scancodes)
+{
+	static const uint8_t want[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	struct i8042 k;
+	struct irq_rec irq = { 0 };
+
+	i8042_init(&k, on_reset, NULL, rec_irq, &irq);
+	CHECK(i8042_ctrl_alt_del(&k) == 0);
+	for (size_t i = 0; i < sizeof(want); i++) {
+		CHECK(krd(&k, 0x64) & 0x01);
+		CHECK(irq.raises == (int)i + 1); /* one interrupt per scancode, as it arrives */
+		CHECK(krd(&k, 0x60) == want[i]);
+	}
+	CHECK(!(krd(&k, 0x64) & 0x01));
+	CHECK(i8042_ctrl_alt_del(&k) == 0 && i8042_ctrl_alt_del(&k) == 0);
+	CHECK(i8042_ctrl_alt_del(&k) == -EBUSY); /* the queue is bounded */
 }

@@ -1,0 +1,275 @@
+/* API <-> VMM glue, logger and metrics. */
+#include "control.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Log and metrics destinations may be FIFOs: open without blocking on a missing reader. */
+static int open_output(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	int flags;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -errno ? -errno : -EIO;
+	}
+	/* Regular files behave the same either way; FIFOs get blocking writes of whole lines. */
+	flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	return fd;
+}
+
+static int op_start(void *opaque, const struct vmm_config *cfg, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+
+	/* An API-driven start counts VMM setup from InstanceStart, not from process start. */
+	if (c->serving)
+		c->vmm->vm.t_main_ns = now_ns();
+	return vmm_build(c->vmm, cfg, err, errlen);
+}
+
+static int op_pause(void *opaque, bool pause, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+	int r = vm_pause(&c->vmm->vm, pause);
+
+	if (r)
+		snprintf(err, errlen, "%s", r == -ESHUTDOWN ? "the VM is shutting down" : "vCPUs did not respond");
+	return r;
+}
+
+static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+	int r = i8042_ctrl_alt_del(&c->vmm->i8042);
+
+	if (r)
+		snprintf(err, errlen, "the keyboard buffer is full");
+	return r;
+}
+
+static int op_flush_metrics(void *opaque, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+	int r = control_flush_metrics(c);
+
+	if (r)
+		snprintf(err, errlen, "cannot write metrics: %s", strerror(-r));
+	return r;
+}
+
+static int op_logger(void *opaque, const struct logger_config *lc, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+	enum log_level level = LOG_INFO;
+	int fd = -1;
+
+	if (strcmp(lc->level, "Off") && log_parse_level(lc->level, &level)) {
+		snprintf(err, errlen, "unknown level %s", lc->level);
+		return -EINVAL;
+	}
+	if (lc->log_path && (fd = open_output(lc->log_path, err, errlen)) < 0)
+		return fd;
+	if (c->log_fd >= 0)
+		close(c->log_fd);
+	c->log_fd = fd;
+	log_configure(fd, lc->show_level, lc->show_log_origin);
+	log_set_off(!strcmp(lc->level, "Off"));
+	log_set_level(level);
+	return 0;
+}
+
+static int op_metrics(void *opaque, const char *path, char *err, size_t errlen)
+{
+	return control_set_metrics_path(opaque, path, err, errlen);
+}
+
+static int op_patch_drive(void *opaque, const struct drive_config *d, char *err, size_t errlen)
+{
+	(void)opaque;
+	(void)d;
+	snprintf(err, errlen, "changing a drive's backing file after boot is not supported yet");
+	return -ENOTSUP;
+}
+
+const struct api_ops control_ops = {
+	.start = op_start,
+	.pause = op_pause,
+	.ctrl_alt_del = op_ctrl_alt_del,
+	.flush_metrics = op_flush_metrics,
+	.logger = op_logger,
+	.metrics = op_metrics,
+	.patch_drive = op_patch_drive,
+};
+
+void control_init(struct control *c, struct vmm *vmm, const char *id)
+{
+	memset(c, 0, sizeof(*c));
+	c->vmm = vmm;
+	c->log_fd = c->metrics_fd = c->timer_fd = -1;
+	api_init(&c->api, id, &control_ops, c);
+}
+
+int control_set_log_path(struct control *c, const char *path, char *err, size_t errlen)
+{
+	int fd = open_output(path, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	c->log_fd = fd;
+	log_configure(fd, false, false);
+	return 0;
+}
+
+static void on_timer(void *opaque, uint32_t events)
+{
+	struct control *c = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(c->timer_fd, &n, sizeof(n)) == sizeof(n) && control_flush_metrics(c))
+		log_warn("cannot write metrics");
+}
+
+int control_set_metrics_path(struct control *c, const char *path, char *err, size_t errlen)
+{
+	struct itimerspec its = { .it_interval = { METRICS_PERIOD_S, 0 }, .it_value = { METRICS_PERIOD_S, 0 } };
+	int fd, r;
+
+	if (c->metrics_fd >= 0) {
+		snprintf(err, errlen, "metrics are already configured");
+		return -EEXIST;
+	}
+	fd = open_output(path, err, errlen);
+	if (fd < 0)
+		return fd;
+	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (c->timer_fd < 0 || timerfd_settime(c->timer_fd, 0, &its, NULL) < 0 ||
+	    (r = evloop_add(&c->vmm->loop, c->timer_fd, EPOLLIN, on_timer, c))) {
+		snprintf(err, errlen, "cannot start the metrics timer");
+		close(fd);
+		if (c->timer_fd >= 0)
+			close(c->timer_fd);
+		c->timer_fd = -1;
+		return -EIO;
+	}
+	c->metrics_fd = fd;
+	/* Firecracker's API records the path too, so GET /vm/config shows it. */
+	if (!c->api.metrics_path)
+		c->api.metrics_path = strdup(path);
+	return 0;
+}
+
+static void add_u64(cJSON *o, const char *name, uint64_t v)
+{
+	cJSON_AddNumberToObject(o, name, (double)v);
+}
+
+int control_flush_metrics(struct control *c)
+{
+	struct vm *vm = &c->vmm->vm;
+	struct timeval tv;
+	cJSON *o = cJSON_CreateObject(), *api, *vcpu, *uart, *boot;
+	uint64_t exits[EXIT_KINDS] = { 0 };
+	char *line;
+	ssize_t n;
+
+	if (c->metrics_fd < 0)
+		return -ENOENT;
+	gettimeofday(&tv, NULL);
+	add_u64(o, "utc_timestamp_ms", (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000);
+	api = cJSON_AddObjectToObject(o, "api_server");
+	for (int i = 0; i < EP_COUNT; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s_count", api_endpoint_names[i]);
+		add_u64(api, name, c->api.requests[i]);
+		snprintf(name, sizeof(name), "%s_fails", api_endpoint_names[i]);
+		add_u64(api, name, c->api.failures[i]);
+	}
+	add_u64(api, "refused_connections", c->server.refused_conns);
+	vcpu = cJSON_AddObjectToObject(o, "vcpu");
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		for (int k = 0; k < EXIT_KINDS; k++)
+			exits[k] += __atomic_load_n(&vm->vcpus[i].exits[k], __ATOMIC_RELAXED);
+	add_u64(vcpu, "exit_io", exits[EXIT_IO]);
+	add_u64(vcpu, "exit_mmio", exits[EXIT_MMIO]);
+	add_u64(vcpu, "exit_intr", exits[EXIT_INTR]);
+	add_u64(vcpu, "exit_other", exits[EXIT_OTHER]);
+	add_u64(vcpu, "unclaimed_pio_reads", vm->pio.unclaimed_reads);
+	add_u64(vcpu, "unclaimed_mmio_reads", vm->mmio.unclaimed_reads);
+	uart = cJSON_AddObjectToObject(o, "uart");
+	add_u64(uart, "write_count", c->vmm->out.written);
+	add_u64(uart, "missed_write_count", c->vmm->out.dropped);
+	boot = cJSON_AddObjectToObject(o, "boot");
+	if (vm->boot_timer_fired) {
+		cJSON_AddNumberToObject(boot, "boot_to_init_ms", vm->boot_to_init_ms);
+		cJSON_AddNumberToObject(boot, "boot_to_init_cpu_ms", vm->boot_to_init_cpu_ms);
+	}
+	vmm_device_metrics(c->vmm, o);
+	line = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!line)
+		return -ENOMEM;
+	size_t len = strlen(line);
+
+	line[len] = '\n'; /* replaces the NUL; the buffer is not used as a string again */
+	n = write(c->metrics_fd, line, len + 1);
+	free(line);
+	return n == (ssize_t)len + 1 ? 0 : -EIO;
+}
+
+static void on_api_request(void *opaque, uint32_t events)
+{
+	struct control *c = opaque;
+
+	(void)events;
+	api_server_dispatch(&c->server, &c->api);
+}
+
+int control_serve(struct control *c, const char *sock, char *err, size_t errlen)
+{
+	int r = api_server_listen(&c->server, sock, err, errlen);
+
+	if (r)
+		return r;
+	c->has_server = true;
+	r = evloop_add(&c->vmm->loop, c->server.req_efd, EPOLLIN, on_api_request, c);
+	if (!r)
+		r = api_server_start(&c->server);
+	if (r)
+		snprintf(err, errlen, "cannot start the API server: %s", strerror(-r));
+	return r;
+}
+
+void control_destroy(struct control *c)
+{
+	if (c->has_server)
+		api_server_stop(&c->server);
+	c->has_server = false;
+	if (c->metrics_fd >= 0 && control_flush_metrics(c))
+		log_debug("final metrics flush failed");
+	api_free(&c->api);
+	log_configure(-1, false, false);
+	if (c->log_fd >= 0)
+		close(c->log_fd);
+	if (c->metrics_fd >= 0)
+		close(c->metrics_fd);
+	if (c->timer_fd >= 0)
+		close(c->timer_fd);
+	c->log_fd = c->metrics_fd = c->timer_fd = -1;
+}

@@ -1,0 +1,1031 @@
+/* Control API endpoints. A refused request changes nothing: every handler validates the
+ * whole body into a scratch copy first and commits only when everything is valid. */
+#include "routes.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+const char *const api_endpoint_names[EP_COUNT] = {
+	"root", "version", "boot_source", "machine_config", "drives", "network_interfaces", "actions", "vm",
+	"vm_config", "logger", "metrics", "unsupported", "other",
+};
+
+#define ERR_AFTER_BOOT "The requested operation is not supported after starting the microVM."
+#define ERR_BEFORE_BOOT "The requested operation is not supported before starting the microVM."
+
+struct ctx {
+	struct api *a;
+	struct api_response *resp;
+};
+
+/* ---- responses ---- */
+
+static void respond_json(struct api_response *r, int status, cJSON *obj)
+{
+	r->status = status;
+	r->body = cJSON_PrintUnformatted(obj);
+	r->body_len = r->body ? strlen(r->body) : 0;
+	cJSON_Delete(obj);
+}
+
+static void fault(struct api_response *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fault(struct api_response *r, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	cJSON *o = cJSON_CreateObject();
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddStringToObject(o, "fault_message", msg);
+	respond_json(r, status, o);
+}
+
+static void no_content(struct api_response *r)
+{
+	r->status = 204;
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+/* ---- body validation: every field known, every type right ---- */
+
+enum ftype { F_STR, F_BOOL, F_INT, F_UNSUPPORTED_OBJ };
+
+struct field {
+	const char *name;
+	enum ftype type;
+	bool required;
+};
+
+static const char *type_name(enum ftype t)
+{
+	return t == F_STR ? "a string" : t == F_BOOL ? "a boolean" : t == F_INT ? "an integer" : "null";
+}
+
+/* Parses the body as one JSON object whose members all appear in `fields` with the right
+ * types (null counts as absent for optional fields). Returns NULL and sets a fault otherwise. */
+static cJSON *parse_body(struct ctx *c, const char *body, size_t len, const struct field *fields, int n)
+{
+	const char *end = NULL;
+	cJSON *o, *m;
+
+	if (!len) {
+		fault(c->resp, 400, "The request body is empty; a JSON object is required.");
+		return NULL;
+	}
+	o = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	if (!o) {
+		fault(c->resp, 400, "Invalid JSON body.");
+		return NULL;
+	}
+	for (; end && end < body + len; end++) {
+		if (*end != ' ' && *end != '\n' && *end != '\r' && *end != '\t') {
+			fault(c->resp, 400, "Invalid JSON body: trailing data after the object.");
+			goto bad;
+		}
+	}
+	if (!cJSON_IsObject(o)) {
+		fault(c->resp, 400, "The request body must be a JSON object.");
+		goto bad;
+	}
+	cJSON_ArrayForEach(m, o) {
+		int i;
+
+		for (i = 0; i < n && strcmp(m->string, fields[i].name); i++)
+			;
+		if (i == n) {
+			fault(c->resp, 400, "Unknown field '%s'.", m->string);
+			goto bad;
+		}
+		for (cJSON *d = m->next; d; d = d->next) {
+			if (!strcmp(d->string, m->string)) {
+				fault(c->resp, 400, "Duplicate field '%s'.", m->string);
+				goto bad;
+			}
+		}
+		if (cJSON_IsNull(m) && !fields[i].required)
+			continue;
+		bool ok = (fields[i].type == F_STR && cJSON_IsString(m)) ||
+			  (fields[i].type == F_BOOL && cJSON_IsBool(m)) ||
+			  (fields[i].type == F_INT && cJSON_IsNumber(m) && m->valuedouble == floor(m->valuedouble) &&
+			   fabs(m->valuedouble) < 9007199254740992.0);
+		if (fields[i].type == F_UNSUPPORTED_OBJ) {
+			fault(c->resp, 400, "'%s' is not supported by kindling.", m->string);
+			goto bad;
+		}
+		if (!ok) {
+			fault(c->resp, 400, "Field '%s' must be %s.", m->string, type_name(fields[i].type));
+			goto bad;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		m = cJSON_GetObjectItemCaseSensitive(o, fields[i].name);
+		if (fields[i].required && (!m || cJSON_IsNull(m))) {
+			fault(c->resp, 400, "Missing required field '%s'.", fields[i].name);
+			goto bad;
+		}
+	}
+	return o;
+bad:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+static const char *get_str(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+static int get_bool(const cJSON *o, const char *name, bool *out)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsBool(m))
+		return 0;
+	*out = cJSON_IsTrue(m);
+	return 1;
+}
+
+static int get_int(const cJSON *o, const char *name, double *out)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(m))
+		return 0;
+	*out = m->valuedouble;
+	return 1;
+}
+
+/* A host file the VMM will open: it must exist, be a file (or block device) and be
+ * readable, and writable unless read_only. */
+static int check_path(struct ctx *c, const char *what, const char *path, bool writable)
+{
+	struct stat st;
+
+	if (!*path) {
+		fault(c->resp, 400, "The %s path is empty.", what);
+		return -1;
+	}
+	if (stat(path, &st) < 0) {
+		fault(c->resp, 400, "Cannot use %s '%s': %s.", what, path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		fault(c->resp, 400, "Cannot use %s '%s': not a regular file.", what, path);
+		return -1;
+	}
+	if (access(path, writable ? R_OK | W_OK : R_OK) < 0) {
+		fault(c->resp, 400, "Cannot use %s '%s': %s.", what, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static bool pre_boot(struct ctx *c)
+{
+	if (c->a->state == VM_NOT_STARTED)
+		return true;
+	fault(c->resp, 400, ERR_AFTER_BOOT);
+	return false;
+}
+
+static int replace_str(char **dst, const char *src)
+{
+	char *s = src ? strdup(src) : NULL;
+
+	if (src && !s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* ---- endpoints ---- */
+
+static void get_root(struct ctx *c)
+{
+	static const char *const states[] = { "Not started", "Running", "Paused" };
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", c->a->id);
+	cJSON_AddStringToObject(o, "state", states[c->a->state]);
+	cJSON_AddStringToObject(o, "vmm_version", KINDLING_VERSION);
+	cJSON_AddStringToObject(o, "app_name", "kindling");
+	respond_json(c->resp, 200, o);
+}
+
+static void get_version(struct ctx *c)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	/* The Firecracker API version we are compatible with, then our own. */
+	cJSON_AddStringToObject(o, "firecracker_version", API_COMPAT_VERSION);
+	cJSON_AddStringToObject(o, "kindling_version", KINDLING_VERSION);
+	respond_json(c->resp, 200, o);
+}
+
+static void put_boot_source(struct ctx *c, const char *body, size_t len)
+{
+	static const struct field f[] = {
+		{ "kernel_image_path", F_STR, true }, { "initrd_path", F_STR, false }, { "boot_args", F_STR, false },
+	};
+	struct vmm_config *cfg = &c->a->cfg;
+	const char *kernel, *initrd, *args;
+	char *k = NULL, *i = NULL, *b = NULL;
+	cJSON *o;
+
+	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 3)))
+		return;
+	kernel = get_str(o, "kernel_image_path");
+	initrd = get_str(o, "initrd_path");
+	args = get_str(o, "boot_args");
+	if (check_path(c, "kernel image", kernel, false) || (initrd && check_path(c, "initrd", initrd, false)))
+		goto out;
+	if (args && strlen(args) >= 4096) {
+		fault(c->resp, 400, "boot_args is too long (%zu bytes; at most 4095).", strlen(args));
+		goto out;
+	}
+	if (replace_str(&k, kernel) || replace_str(&i, initrd) || replace_str(&b, args)) {
+		fault(c->resp, 500, "Out of memory.");
+		free(k), free(i), free(b);
+		goto out;
+	}
+	free(cfg->kernel_path), free(cfg->initrd_path), free(cfg->boot_args);
+	cfg->kernel_path = k, cfg->initrd_path = i, cfg->boot_args = b;
+	no_content(c->resp);
+out:
+	cJSON_Delete(o);
+}
+
+static uint64_t host_mem_mib(const struct api *a)
+{
+	struct sysinfo si;
+
+	if (a->host_mem_mib)
+		return a->host_mem_mib;
+	if (sysinfo(&si) < 0)
+		return 1u << 20;
+	return ((uint64_t)si.totalram + si.totalswap) * si.mem_unit >> 20;
+}
+
+static void machine_config(struct ctx *c, const char *body, size_t len, bool patch)
+{
+	static const struct field f[] = {
+		{ "vcpu_count", F_INT, true },	     { "mem_size_mib", F_INT, true }, { "smt", F_BOOL, false },
+		{ "track_dirty_pages", F_BOOL, false }, { "cpu_template", F_STR, false }, { "huge_pages", F_STR, false },
+	};
+	struct field pf[6];
+	struct vmm_config next = c->a->cfg;
+	const char *s;
+	double v;
+	cJSON *o;
+
+	memcpy(pf, f, sizeof(f));
+	for (int i = 0; i < 6; i++)
+		pf[i].required = !patch && f[i].required;
+	if (!pre_boot(c) || !(o = parse_body(c, body, len, pf, 6)))
+		return;
+	if (!patch) {
+		/* PUT resets the optional fields to their defaults. */
+		next.smt = false;
+		next.track_dirty_pages = false;
+	}
+	if (get_int(o, "vcpu_count", &v)) {
+		if (v < 1 || v > VM_MAX_VCPUS) {
+			fault(c->resp, 400, "Invalid vcpu_count %.0f: must be between 1 and %d.", v, VM_MAX_VCPUS);
+			goto out;
+		}
+		next.vcpu_count = (int)v;
+	}
+	if (get_int(o, "mem_size_mib", &v)) {
+		uint64_t limit = host_mem_mib(c->a);
+
+		if (v < 8 || v > (double)(1u << 20)) {
+			fault(c->resp, 400, "Invalid mem_size_mib %.0f: must be between 8 and %u.", v, 1u << 20);
+			goto out;
+		}
+		if ((uint64_t)v > limit) {
+			fault(c->resp, 400, "Invalid mem_size_mib %.0f: more than the host's %llu MiB.", v,
+			      (unsigned long long)limit);
+			goto out;
+		}
+		next.mem_size_mib = (uint64_t)v;
+	}
+	get_bool(o, "track_dirty_pages", &next.track_dirty_pages);
+	if (get_bool(o, "smt", &next.smt) && next.smt) {
+		fault(c->resp, 400, "smt=true is not supported by kindling: each vCPU is a core.");
+		goto out;
+	}
+	if ((s = get_str(o, "cpu_template")) && strcmp(s, "None")) {
+		fault(c->resp, 400, "cpu_template '%s' is not supported by kindling; use \"None\".", s);
+		goto out;
+	}
+	if ((s = get_str(o, "huge_pages")) && strcmp(s, "None")) {
+		fault(c->resp, 400, "huge_pages '%s' is not supported by kindling; use \"None\".", s);
+		goto out;
+	}
+	c->a->cfg = next;
+	no_content(c->resp);
+out:
+	cJSON_Delete(o);
+}
+
+static void get_machine_config(struct ctx *c)
+{
+	const struct vmm_config *cfg = &c->a->cfg;
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "vcpu_count", cfg->vcpu_count);
+	cJSON_AddNumberToObject(o, "mem_size_mib", (double)cfg->mem_size_mib);
+	cJSON_AddBoolToObject(o, "smt", cfg->smt);
+	cJSON_AddBoolToObject(o, "track_dirty_pages", cfg->track_dirty_pages);
+	cJSON_AddStringToObject(o, "huge_pages", "None");
+	respond_json(c->resp, 200, o);
+}
+
+static int find_drive(const struct vmm_config *cfg, const char *id)
+{
+	for (int i = 0; i < cfg->nr_drives; i++)
+		if (!strcmp(cfg->drives[i].id, id))
+			return i;
+	return -1;
+}
+
+static void put_drive(struct ctx *c, const char *id, const char *body, size_t len)
+{
+	static const struct field f[] = {
+		{ "drive_id", F_STR, true },	    { "path_on_host", F_STR, true },
+		{ "is_root_device", F_BOOL, true },  { "is_read_only", F_BOOL, false },
+		{ "partuuid", F_STR, false },	    { "cache_type", F_STR, false },
+		{ "io_engine", F_STR, false },	    { "rate_limiter", F_UNSUPPORTED_OBJ, false },
+		{ "socket", F_UNSUPPORTED_OBJ, false },
+	};
+	struct vmm_config *cfg = &c->a->cfg;
+	struct drive_config d = { 0 };
+	const char *s;
+	int idx;
+	cJSON *o;
+
+	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 9)))
+		return;
+	if (strcmp(get_str(o, "drive_id"), id)) {
+		fault(c->resp, 400, "The id from the path '%s' does not match the drive_id in the body.", id);
+		goto out;
+	}
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	get_bool(o, "is_root_device", &d.is_root);
+	get_bool(o, "is_read_only", &d.read_only);
+	if ((s = get_str(o, "cache_type")) && strcmp(s, "Unsafe") && strcmp(s, "Writeback")) {
+		fault(c->resp, 400, "cache_type must be \"Unsafe\" or \"Writeback\", not '%s'.", s);
+		goto out;
+	}
+	if ((s = get_str(o, "io_engine")) && strcmp(s, "Sync")) {
+		fault(c->resp, 400, "io_engine '%s' is not supported by kindling; use \"Sync\".", s);
+		goto out;
+	}
+	if (check_path(c, "drive", get_str(o, "path_on_host"), !d.read_only))
+		goto out;
+	idx = find_drive(cfg, id);
+	if (d.is_root) {
+		for (int i = 0; i < cfg->nr_drives; i++) {
+			if (i != idx && cfg->drives[i].is_root) {
+				fault(c->resp, 400, "A root block device already exists ('%s').", cfg->drives[i].id);
+				goto out;
+			}
+		}
+	}
+	if (idx < 0 && cfg->nr_drives == CONFIG_MAX_DRIVES) {
+		fault(c->resp, 400, "Too many drives: at most %d.", CONFIG_MAX_DRIVES);
+		goto out;
+	}
+	if (replace_str(&d.path, get_str(o, "path_on_host")) || replace_str(&d.partuuid, get_str(o, "partuuid"))) {
+		free(d.path), free(d.partuuid);
+		fault(c->resp, 500, "Out of memory.");
+		goto out;
+	}
+	if (idx < 0) {
+		idx = cfg->nr_drives++;
+	} else {
+		free(cfg->drives[idx].path);
+		free(cfg->drives[idx].partuuid);
+	}
+	cfg->drives[idx] = d;
+	no_content(c->resp);
+out:
+	cJSON_Delete(o);
+}
+
+static void patch_drive(struct ctx *c, const char *id, const char *body, size_t len)
+{
+	static const struct field f[] = {
+		{ "drive_id", F_STR, true }, { "path_on_host", F_STR, false },
+		{ "rate_limiter", F_UNSUPPORTED_OBJ, false },
+	};
+	struct vmm_config *cfg = &c->a->cfg;
+	struct drive_config d;
+	char err[256] = "";
+	const char *path;
+	int idx;
+	cJSON *o;
+
+	if (c->a->state == VM_NOT_STARTED) {
+		fault(c->resp, 400, ERR_BEFORE_BOOT);
+		return;
+	}
+	if (!(o = parse_body(c, body, len, f, 3)))
+		return;
+	if (strcmp(get_str(o, "drive_id"), id)) {
+		fault(c->resp, 400, "The id from the path '%s' does not match the drive_id in the body.", id);
+		goto out;
+	}
+	idx = find_drive(cfg, id);
+	if (idx < 0) {
+		fault(c->resp, 400, "No drive with id '%s'.", id);
+		goto out;
+	}
+	path = get_str(o, "path_on_host");
+	if (!path) {
+		no_content(c->resp); /* nothing to change */
+		goto out;
+	}
+	if (check_path(c, "drive", path, !cfg->drives[idx].read_only))
+		goto out;
+	d = cfg->drives[idx];
+	d.path = (char *)path;
+	if (c->a->ops->patch_drive(c->a->opaque, &d, err, sizeof(err))) {
+		fault(c->resp, 400, "Cannot update drive '%s': %s", id, err);
+		goto out;
+	}
+	if (replace_str(&cfg->drives[idx].path, path))
+		fault(c->resp, 500, "Out of memory.");
+	else
+		no_content(c->resp);
+out:
+	cJSON_Delete(o);
+}
+
+static int find_net(const struct vmm_config *cfg, const char *id)
+{
+	for (int i = 0; i < cfg->nr_nets; i++)
+		if (!strcmp(cfg->nets[i].id, id))
+			return i;
+	return -1;
+}
+
+static void put_net(struct ctx *c, const char *id, const char *body, size_t len)
+{
+	static const struct field f[] = {
+		{ "iface_id", F_STR, true },
+		{ "host_dev_name", F_STR, true },
+		{ "guest_mac", F_STR, false },
+		{ "rx_rate_limiter", F_UNSUPPORTED_OBJ, false },
+		{ "tx_rate_limiter", F_UNSUPPORTED_OBJ, false },
+	};
+	struct vmm_config *cfg = &c->a->cfg;
+	struct net_config n = { 0 };
+	const char *s;
+	int idx;
+	cJSON *o;
+
+	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 5)))
+		return;
+	if (strcmp(get_str(o, "iface_id"), id)) {
+		fault(c->resp, 400, "The id from the path '%s' does not match the iface_id in the body.", id);
+		goto out;
+	}
+	snprintf(n.id, sizeof(n.id), "%s", id);
+	s = get_str(o, "host_dev_name");
+	if (!*s || strlen(s) >= IFNAMSIZ || strchr(s, '/')) {
+		fault(c->resp, 400, "Invalid host_dev_name '%s': must be 1-%d characters, no '/'.", s, IFNAMSIZ - 1);
+		goto out;
+	}
+	snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", s);
+	if ((s = get_str(o, "guest_mac"))) {
+		if (config_parse_mac(s, n.mac)) {
+			fault(c->resp, 400, "Invalid guest_mac '%s': want xx:xx:xx:xx:xx:xx.", s);
+			goto out;
+		}
+		n.has_mac = true;
+	}
+	idx = find_net(cfg, id);
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		if (i == idx)
+			continue;
+		if (!strcmp(cfg->nets[i].host_dev_name, n.host_dev_name)) {
+			fault(c->resp, 400, "The host device '%s' is already used by '%s'.", n.host_dev_name,
+			      cfg->nets[i].id);
+			goto out;
+		}
+		if (n.has_mac && cfg->nets[i].has_mac && !memcmp(cfg->nets[i].mac, n.mac, 6)) {
+			fault(c->resp, 400, "The guest MAC address is already used by '%s'.", cfg->nets[i].id);
+			goto out;
+		}
+	}
+	if (idx < 0 && cfg->nr_nets == CONFIG_MAX_NETS) {
+		fault(c->resp, 400, "Too many network interfaces: at most %d.", CONFIG_MAX_NETS);
+		goto out;
+	}
+	if (idx < 0)
+		idx = cfg->nr_nets++;
+	cfg->nets[idx] = n;
+	no_content(c->resp);
+out:
+	cJSON_Delete(o);
+}
+
+static void patch_net(struct ctx *c, const char *id, const char *body, size_t len)
+{
+	static const struct field f[] = {
+		{ "iface_id", F_STR, true },
+		{ "rx_rate_limiter", F_UNSUPPORTED_OBJ, false },
+		{ "tx_rate_limiter", F_UNSUPPORTED_OBJ, false },
+	};
+	cJSON *o;
+
+	if (c->a->state == VM_NOT_STARTED) {
+		fault(c->resp, 400, ERR_BEFORE_BOOT);
+		return;
+	}
+	if (!(o = parse_body(c, body, len, f, 3)))
+		return;
+	if (strcmp(get_str(o, "iface_id"), id))
+		fault(c->resp, 400, "The id from the path '%s' does not match the iface_id in the body.", id);
+	else if (find_net(&c->a->cfg, id) < 0)
+		fault(c->resp, 400, "No network interface with id '%s'.", id);
+	else
+		no_content(c->resp); /* rate limiters are refused by parse_body; nothing else to patch */
+	cJSON_Delete(o);
+}
+
+static void put_actions(struct ctx *c, const char *body, size_t len)
+{
+	static const struct field f[] = { { "action_type", F_STR, true } };
+	struct api *a = c->a;
+	char err[512] = "";
+	const char *t;
+	cJSON *o;
+
+	if (!(o = parse_body(c, body, len, f, 1)))
+		return;
+	t = get_str(o, "action_type");
+	if (!strcmp(t, "InstanceStart")) {
+		if (!pre_boot(c))
+			goto out;
+		if (!a->cfg.kernel_path) {
+			fault(c->resp, 400, "Cannot start the microVM without a boot source: PUT /boot-source first.");
+			goto out;
+		}
+		if (a->ops->start(a->opaque, &a->cfg, err, sizeof(err))) {
+			fault(c->resp, 400, "Cannot start the microVM: %s", err);
+			goto out;
+		}
+		a->state = VM_RUNNING;
+		no_content(c->resp);
+	} else if (!strcmp(t, "SendCtrlAltDel")) {
+		if (a->state == VM_NOT_STARTED)
+			fault(c->resp, 400, ERR_BEFORE_BOOT);
+		else if (a->ops->ctrl_alt_del(a->opaque, err, sizeof(err)))
+			fault(c->resp, 400, "SendCtrlAltDel failed: %s", err);
+		else
+			no_content(c->resp);
+	} else if (!strcmp(t, "FlushMetrics")) {
+		if (!a->metrics_path)
+			fault(c->resp, 400, "Metrics are not configured: PUT /metrics first.");
+		else if (a->ops->flush_metrics(a->opaque, err, sizeof(err)))
+			fault(c->resp, 400, "FlushMetrics failed: %s", err);
+		else
+			no_content(c->resp);
+	} else {
+		fault(c->resp, 400, "Unknown action_type '%s': want InstanceStart, SendCtrlAltDel or FlushMetrics.", t);
+	}
+out:
+	cJSON_Delete(o);
+}
+
+static void patch_vm(struct ctx *c, const char *body, size_t len)
+{
+	static const struct field f[] = { { "state", F_STR, true } };
+	struct api *a = c->a;
+	char err[256] = "";
+	const char *s;
+	bool pause;
+	cJSON *o;
+
+	if (!(o = parse_body(c, body, len, f, 1)))
+		return;
+	s = get_str(o, "state");
+	if (strcmp(s, "Paused") && strcmp(s, "Resumed")) {
+		fault(c->resp, 400, "Invalid state '%s': want \"Paused\" or \"Resumed\".", s);
+		goto out;
+	}
+	if (a->state == VM_NOT_STARTED) {
+		fault(c->resp, 400, ERR_BEFORE_BOOT);
+		goto out;
+	}
+	pause = !strcmp(s, "Paused");
+	if (pause != (a->state == VM_PAUSED) && a->ops->pause(a->opaque, pause, err, sizeof(err))) {
+		fault(c->resp, 400, "Cannot change the VM state: %s", err);
+		goto out;
+	}
+	a->state = pause ? VM_PAUSED : VM_RUNNING;
+	no_content(c->resp);
+out:
+	cJSON_Delete(o);
+}
+
+static void put_logger(struct ctx *c, const char *body, size_t len)
+{
+	static const struct field f[] = {
+		{ "log_path", F_STR, false },	  { "level", F_STR, false },	       { "show_level", F_BOOL, false },
+		{ "show_log_origin", F_BOOL, false }, { "module", F_STR, false },
+	};
+	static const char *const levels[] = { "Error", "Warning", "Info", "Debug", "Trace", "Off" };
+	struct api *a = c->a;
+	struct logger_config lc = { .level = "Info" };
+	char err[256] = "";
+	const char *s;
+	cJSON *o;
+
+	if (!(o = parse_body(c, body, len, f, 5)))
+		return;
+	if ((s = get_str(o, "level"))) {
+		size_t i;
+
+		for (i = 0; i < 6 && strcasecmp(s, levels[i]); i++)
+			;
+		if (i == 6) {
+			fault(c->resp, 400, "Invalid level '%s': want Error, Warning, Info, Debug, Trace or Off.", s);
+			goto out;
+		}
+		snprintf(lc.level, sizeof(lc.level), "%s", levels[i]);
+	}
+	get_bool(o, "show_level", &lc.show_level);
+	get_bool(o, "show_log_origin", &lc.show_log_origin);
+	lc.log_path = (char *)get_str(o, "log_path");
+	lc.module = (char *)get_str(o, "module");
+	if (a->ops->logger(a->opaque, &lc, err, sizeof(err))) {
+		fault(c->resp, 400, "Cannot set up the logger: %s", err);
+		goto out;
+	}
+	free(a->logger.log_path);
+	free(a->logger.module);
+	a->logger = lc;
+	a->logger.log_path = lc.log_path ? strdup(lc.log_path) : NULL;
+	a->logger.module = lc.module ? strdup(lc.module) : NULL;
+	a->has_logger = true;
+	no_content(c->resp);
+out:
+	cJSON_Delete(o);
+}
+
+static void put_metrics(struct ctx *c, const char *body, size_t len)
+{
+	static const struct field f[] = { { "metrics_path", F_STR, true } };
+	struct api *a = c->a;
+	char err[256] = "";
+	cJSON *o;
+
+	if (!(o = parse_body(c, body, len, f, 1)))
+		return;
+	if (a->metrics_path) {
+		fault(c->resp, 400, "Reinitialization of metrics is not allowed.");
+	} else if (a->ops->metrics(a->opaque, get_str(o, "metrics_path"), err, sizeof(err))) {
+		fault(c->resp, 400, "Cannot set up metrics: %s", err);
+	} else {
+		a->metrics_path = strdup(get_str(o, "metrics_path"));
+		no_content(c->resp);
+	}
+	cJSON_Delete(o);
+}
+
+char *api_vm_config_json(const struct api *a)
+{
+	const struct vmm_config *cfg = &a->cfg;
+	cJSON *o = cJSON_CreateObject(), *bs, *mc, *drives, *nets;
+	char *s;
+
+	if (cfg->kernel_path) {
+		bs = cJSON_AddObjectToObject(o, "boot-source");
+		cJSON_AddStringToObject(bs, "kernel_image_path", cfg->kernel_path);
+		if (cfg->initrd_path)
+			cJSON_AddStringToObject(bs, "initrd_path", cfg->initrd_path);
+		if (cfg->boot_args)
+			cJSON_AddStringToObject(bs, "boot_args", cfg->boot_args);
+	} else {
+		cJSON_AddNullToObject(o, "boot-source");
+	}
+	mc = cJSON_AddObjectToObject(o, "machine-config");
+	cJSON_AddNumberToObject(mc, "vcpu_count", cfg->vcpu_count);
+	cJSON_AddNumberToObject(mc, "mem_size_mib", (double)cfg->mem_size_mib);
+	cJSON_AddBoolToObject(mc, "smt", cfg->smt);
+	cJSON_AddBoolToObject(mc, "track_dirty_pages", cfg->track_dirty_pages);
+	cJSON_AddStringToObject(mc, "huge_pages", "None");
+	drives = cJSON_AddArrayToObject(o, "drives");
+	for (int i = 0; i < cfg->nr_drives; i++) {
+		const struct drive_config *d = &cfg->drives[i];
+		cJSON *j = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(j, "drive_id", d->id);
+		cJSON_AddStringToObject(j, "path_on_host", d->path);
+		cJSON_AddBoolToObject(j, "is_root_device", d->is_root);
+		cJSON_AddBoolToObject(j, "is_read_only", d->read_only);
+		if (d->partuuid)
+			cJSON_AddStringToObject(j, "partuuid", d->partuuid);
+		else
+			cJSON_AddNullToObject(j, "partuuid");
+		cJSON_AddStringToObject(j, "cache_type", "Unsafe");
+		cJSON_AddStringToObject(j, "io_engine", "Sync");
+		cJSON_AddNullToObject(j, "rate_limiter");
+		cJSON_AddItemToArray(drives, j);
+	}
+	nets = cJSON_AddArrayToObject(o, "network-interfaces");
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *n = &cfg->nets[i];
+		cJSON *j = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(j, "iface_id", n->id);
+		cJSON_AddStringToObject(j, "host_dev_name", n->host_dev_name);
+		if (n->has_mac) {
+			char mac[18];
+
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
+				 n->mac[3], n->mac[4], n->mac[5]);
+			cJSON_AddStringToObject(j, "guest_mac", mac);
+		}
+		cJSON_AddNullToObject(j, "rx_rate_limiter");
+		cJSON_AddNullToObject(j, "tx_rate_limiter");
+		cJSON_AddItemToArray(nets, j);
+	}
+	if (a->has_logger) {
+		cJSON *l = cJSON_AddObjectToObject(o, "logger");
+
+		if (a->logger.log_path)
+			cJSON_AddStringToObject(l, "log_path", a->logger.log_path);
+		cJSON_AddStringToObject(l, "level", a->logger.level);
+		cJSON_AddBoolToObject(l, "show_level", a->logger.show_level);
+		cJSON_AddBoolToObject(l, "show_log_origin", a->logger.show_log_origin);
+	} else {
+		cJSON_AddNullToObject(o, "logger");
+	}
+	if (a->metrics_path)
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "metrics"), "metrics_path", a->metrics_path);
+	else
+		cJSON_AddNullToObject(o, "metrics");
+	for (const char *const *k = (const char *const[]){ "balloon", "vsock", "mmds-config", "entropy", NULL }; *k; k++)
+		cJSON_AddNullToObject(o, *k);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+static void get_vm_config(struct ctx *c)
+{
+	char *s = api_vm_config_json(c->a);
+
+	c->resp->status = s ? 200 : 500;
+	c->resp->body = s;
+	c->resp->body_len = s ? strlen(s) : 0;
+}
+
+/* ---- routing ---- */
+
+static const char *const unsupported[] = {
+	"/balloon", "/mmds", "/vsock", "/entropy", "/pmem", "/hotplug", "/cpu-config", "/snapshot",
+	"/memory-hotplug", "/serial",
+};
+
+/* "/drives/ID" -> ID, if ID is valid; NULL if the path is not under prefix. */
+static const char *path_id(const char *path, const char *prefix, bool *valid)
+{
+	size_t n = strlen(prefix);
+
+	if (strncmp(path, prefix, n) || path[n] != '/')
+		return NULL;
+	*valid = config_valid_id(path + n + 1);
+	return path + n + 1;
+}
+
+void api_handle(struct api *a, enum http_method m, const char *method_name, const char *path, const char *body,
+		size_t body_len, struct api_response *resp)
+{
+	struct ctx c = { a, resp };
+	enum api_endpoint ep = EP_OTHER;
+	const char *id;
+	bool valid = false;
+	char clean[HTTP_MAX_PATH];
+	size_t n = strcspn(path, "?");
+
+	memset(resp, 0, sizeof(*resp));
+	/* Query strings carry nothing in this API; a trailing slash is tolerated. */
+	snprintf(clean, sizeof(clean), "%.*s", (int)n, path);
+	n = strlen(clean);
+	if (n > 1 && clean[n - 1] == '/')
+		clean[n - 1] = 0;
+	path = clean;
+
+	if (!strcmp(path, "/")) {
+		ep = EP_ROOT;
+		if (m == HTTP_GET)
+			get_root(&c);
+	} else if (!strcmp(path, "/version")) {
+		ep = EP_VERSION;
+		if (m == HTTP_GET)
+			get_version(&c);
+	} else if (!strcmp(path, "/boot-source")) {
+		ep = EP_BOOT_SOURCE;
+		if (m == HTTP_PUT)
+			put_boot_source(&c, body, body_len);
+	} else if (!strcmp(path, "/machine-config")) {
+		ep = EP_MACHINE_CONFIG;
+		if (m == HTTP_GET)
+			get_machine_config(&c);
+		else if (m == HTTP_PUT || m == HTTP_PATCH)
+			machine_config(&c, body, body_len, m == HTTP_PATCH);
+	} else if ((id = path_id(path, "/drives", &valid))) {
+		ep = EP_DRIVES;
+		if (!valid && (m == HTTP_PUT || m == HTTP_PATCH))
+			fault(resp, 400, "Invalid drive id '%s': 1-64 characters of [A-Za-z0-9_].", id);
+		else if (m == HTTP_PUT)
+			put_drive(&c, id, body, body_len);
+		else if (m == HTTP_PATCH)
+			patch_drive(&c, id, body, body_len);
+	} else if ((id = path_id(path, "/network-interfaces", &valid))) {
+		ep = EP_NETWORK;
+		if (!valid && (m == HTTP_PUT || m == HTTP_PATCH))
+			fault(resp, 400, "Invalid interface id '%s': 1-64 characters of [A-Za-z0-9_].", id);
+		else if (m == HTTP_PUT)
+			put_net(&c, id, body, body_len);
+		else if (m == HTTP_PATCH)
+			patch_net(&c, id, body, body_len);
+	} else if (!strcmp(path, "/actions")) {
+		ep = EP_ACTIONS;
+		if (m == HTTP_PUT)
+			put_actions(&c, body, body_len);
+	} else if (!strcmp(path, "/vm")) {
+		ep = EP_VM;
+		if (m == HTTP_PATCH)
+			patch_vm(&c, body, body_len);
+	} else if (!strcmp(path, "/vm/config")) {
+		ep = EP_VM_CONFIG;
+		if (m == HTTP_GET)
+			get_vm_config(&c);
+	} else if (!strcmp(path, "/logger")) {
+		ep = EP_LOGGER;
+		if (m == HTTP_PUT)
+			put_logger(&c, body, body_len);
+	} else if (!strcmp(path, "/metrics")) {
+		ep = EP_METRICS;
+		if (m == HTTP_PUT)
+			put_metrics(&c, body, body_len);
+	} else {
+		for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+			size_t l = strlen(unsupported[i]);
+
+			if (!strncmp(path, unsupported[i], l) && (path[l] == 0 || path[l] == '/')) {
+				ep = EP_UNSUPPORTED;
+				fault(resp, 400, "'%s' is not supported by kindling.", unsupported[i]);
+				break;
+			}
+		}
+	}
+	if (!resp->status)
+		fault(resp, 400, "Invalid request method and/or path: %s %s.", method_name, path);
+	a->requests[ep]++;
+	if (resp->status >= 400)
+		a->failures[ep]++;
+}
+
+/* ---- config file ---- */
+
+static int apply_section(struct api *a, enum http_method m, const char *path, const cJSON *item, char *err,
+			 size_t errlen)
+{
+	struct api_response r;
+	char *body = cJSON_PrintUnformatted(item);
+
+	if (!body)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	api_handle(a, m, m == HTTP_PUT ? "PUT" : "PATCH", path, body, strlen(body), &r);
+	free(body);
+	if (r.status >= 400) {
+		cJSON *e = cJSON_ParseWithLength(r.body, r.body_len);
+		const char *msg = e ? get_str(e, "fault_message") : NULL;
+
+		snprintf(err, errlen, "%s: %s", path, msg ? msg : "invalid");
+		cJSON_Delete(e);
+		free(r.body);
+		return -EINVAL;
+	}
+	free(r.body);
+	return 0;
+}
+
+int api_apply_config(struct api *a, const char *json, size_t len, char *err, size_t errlen)
+{
+	static const char *const known[] = { "boot-source", "drives", "machine-config", "network-interfaces", "logger",
+					     "metrics", "balloon", "vsock", "mmds-config", "entropy", "cpu-config" };
+	cJSON *o = cJSON_ParseWithLength(json, len), *m;
+	int r = 0;
+
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return snprintf(err, errlen, "the config file is not a JSON object"), -EINVAL;
+	}
+	cJSON_ArrayForEach(m, o) {
+		size_t i;
+
+		for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(m->string, known[i]); i++)
+			;
+		if (i == sizeof(known) / sizeof(known[0])) {
+			r = -EINVAL;
+			snprintf(err, errlen, "unknown section '%s' in the config file", m->string);
+			goto out;
+		}
+		if (i >= 6 && !cJSON_IsNull(m)) {
+			r = -EINVAL;
+			snprintf(err, errlen, "'%s' is not supported by kindling", m->string);
+			goto out;
+		}
+	}
+	/* Logger and metrics first, so that what follows is logged; then the VM itself. */
+	if ((m = cJSON_GetObjectItemCaseSensitive(o, "logger")) && !cJSON_IsNull(m) &&
+	    (r = apply_section(a, HTTP_PUT, "/logger", m, err, errlen)))
+		goto out;
+	if ((m = cJSON_GetObjectItemCaseSensitive(o, "metrics")) && !cJSON_IsNull(m) &&
+	    (r = apply_section(a, HTTP_PUT, "/metrics", m, err, errlen)))
+		goto out;
+	if ((m = cJSON_GetObjectItemCaseSensitive(o, "machine-config")) && !cJSON_IsNull(m) &&
+	    (r = apply_section(a, HTTP_PUT, "/machine-config", m, err, errlen)))
+		goto out;
+	m = cJSON_GetObjectItemCaseSensitive(o, "boot-source");
+	if (!m || cJSON_IsNull(m)) {
+		r = -EINVAL;
+		snprintf(err, errlen, "the config file has no \"boot-source\"");
+		goto out;
+	}
+	if ((r = apply_section(a, HTTP_PUT, "/boot-source", m, err, errlen)))
+		goto out;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *key = pass ? "network-interfaces" : "drives";
+		const char *idkey = pass ? "iface_id" : "drive_id";
+		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, key), *it;
+
+		if (!arr || cJSON_IsNull(arr))
+			continue;
+		if (!cJSON_IsArray(arr)) {
+			r = -EINVAL;
+			snprintf(err, errlen, "\"%s\" must be an array", key);
+			goto out;
+		}
+		cJSON_ArrayForEach(it, arr) {
+			const char *id = get_str(it, idkey);
+			char path[128];
+
+			if (!id || !config_valid_id(id)) {
+				r = -EINVAL;
+				snprintf(err, errlen, "an entry of \"%s\" has a missing or invalid %s", key, idkey);
+				goto out;
+			}
+			snprintf(path, sizeof(path), "/%s/%s", key, id);
+			if ((r = apply_section(a, HTTP_PUT, path, it, err, errlen)))
+				goto out;
+		}
+	}
+out:
+	cJSON_Delete(o);
+	return r;
+}
+
+void api_init(struct api *a, const char *id, const struct api_ops *ops, void *opaque)
+{
+	memset(a, 0, sizeof(*a));
+	config_init(&a->cfg);
+	snprintf(a->id, sizeof(a->id), "%s", id ? id : "anonymous-instance");
+	a->ops = ops;
+	a->opaque = opaque;
+	snprintf(a->logger.level, sizeof(a->logger.level), "Info");
+}
+
+void api_free(struct api *a)
+{
+	config_free(&a->cfg);
+	free(a->logger.log_path);
+	free(a->logger.module);
+	free(a->metrics_path);
+	a->logger.log_path = a->logger.module = a->metrics_path = NULL;
+}

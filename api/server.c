@@ -1,0 +1,367 @@
+/* API server thread: socket, connections, request framing. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CONN_BUF (HTTP_MAX_HEADER + HTTP_MAX_BODY)
+#define OUT_MAX (HTTP_MAX_BODY + 1024)
+#define TAG_LISTEN (-1)
+#define TAG_QUIT (-2)
+
+struct api_conn {
+	int fd;
+	size_t len;
+	bool sent_continue;
+	bool closing; /* close once the output is written */
+	char *out;
+	size_t out_len, out_off;
+	char buf[CONN_BUF];
+};
+
+static int fail(char *err, size_t errlen, int code, const char *what, const char *path)
+{
+	snprintf(err, errlen, "%s %s: %s", what, path, strerror(-code));
+	return code;
+}
+
+int api_server_listen(struct api_server *s, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd, r;
+
+	memset(s, 0, sizeof(*s));
+	s->listen_fd = s->epfd = s->req_efd = s->resp_efd = s->quit_efd = -1;
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		snprintf(err, errlen, "API socket path '%s' is too long", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "socket for", path);
+	if (lstat(path, &st) == 0) {
+		int probe;
+
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			snprintf(err, errlen, "API socket path %s exists and is not a socket", path);
+			return -EEXIST;
+		}
+		/* Replace a stale socket only: if something answers, it is another VMM's. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		r = probe >= 0 ? connect(probe, (struct sockaddr *)&addr, sizeof(addr)) : -1;
+		if (probe >= 0)
+			close(probe);
+		if (r == 0) {
+			close(fd);
+			snprintf(err, errlen, "another process is listening on %s", path);
+			return -EADDRINUSE;
+		}
+		unlink(path);
+	}
+	old = umask(0177); /* the socket is created 0600 */
+	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old);
+	if (r < 0 || listen(fd, 64) < 0) {
+		r = -errno;
+		close(fd);
+		return fail(err, errlen, r, "cannot listen on", path);
+	}
+	s->listen_fd = fd;
+	s->path = strdup(path);
+	s->req_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->resp_efd = eventfd(0, EFD_CLOEXEC);
+	s->quit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->req_efd < 0 || s->resp_efd < 0 || s->quit_efd < 0 || s->epfd < 0 || !s->path)
+		return fail(err, errlen, -ENOMEM, "cannot set up the API server for", path);
+	return 0;
+}
+
+static int conn_slot(struct api_server *s, struct api_conn *c)
+{
+	for (int i = 0; i < API_MAX_CONNS; i++)
+		if (s->conns[i] == c)
+			return i;
+	return -1;
+}
+
+static void conn_close(struct api_server *s, struct api_conn *c)
+{
+	int i = conn_slot(s, c);
+
+	if (i >= 0)
+		s->conns[i] = NULL;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->out);
+	free(c);
+}
+
+/* Writes what it can; waits for EPOLLOUT for the rest. Returns -1 if the conn was closed. */
+static int conn_flush(struct api_server *s, struct api_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
+
+			epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+			return 0;
+		}
+		if (n <= 0) {
+			conn_close(s, c);
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+	if (c->closing) {
+		conn_close(s, c);
+		return -1;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	return 0;
+}
+
+static void queue_out(struct api_conn *c, int status, const char *body, size_t body_len, bool keep_alive)
+{
+	char *out = malloc(OUT_MAX + body_len);
+	size_t n;
+
+	if (!out) {
+		c->closing = true;
+		return;
+	}
+	n = http_format_response(out, OUT_MAX + body_len, status, body, body_len, keep_alive);
+	free(c->out);
+	c->out = out;
+	c->out_len = n;
+	c->out_off = 0;
+	c->closing = !keep_alive;
+}
+
+static void queue_fault(struct api_conn *c, int status, const char *msg)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "{\"fault_message\":\"%s\"}", msg);
+
+	queue_out(c, status, body, (size_t)n, false);
+}
+
+/* Hands one request to the VMM thread and waits for its answer. The VMM thread handles a
+ * request in microseconds to milliseconds, so the wait is short. */
+static void dispatch(struct api_server *s, const struct http_request *req, struct api_conn *c)
+{
+	uint64_t one = 1, v;
+	ssize_t n;
+
+	s->slot.method = req->method;
+	snprintf(s->slot.method_name, sizeof(s->slot.method_name), "%s", req->method_name);
+	snprintf(s->slot.path, sizeof(s->slot.path), "%s", req->path);
+	s->slot.body = req->body;
+	s->slot.body_len = req->body_len;
+	memset(&s->slot.resp, 0, sizeof(s->slot.resp));
+	if (write(s->req_efd, &one, sizeof(one)) != sizeof(one)) {
+		queue_fault(c, 500, "internal error: cannot reach the VMM thread");
+		return;
+	}
+	do
+		n = read(s->resp_efd, &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+	queue_out(c, s->slot.resp.status, s->slot.resp.body, s->slot.resp.body_len, req->keep_alive);
+	free(s->slot.resp.body);
+	s->slot.resp.body = NULL;
+}
+
+/* Parses and serves every complete request in the buffer. */
+static void conn_process(struct api_server *s, struct api_conn *c)
+{
+	while (!c->out && c->len) {
+		struct http_request req;
+		size_t used = 0;
+		const char *why = NULL;
+		int status = 0;
+		enum http_parse_result r = http_parse(c->buf, c->len, &req, &used, &status, &why);
+
+		if (r == HTTP_INCOMPLETE)
+			break;
+		if (r == HTTP_ERROR) {
+			queue_fault(c, status, why);
+			break;
+		}
+		if (r == HTTP_HEADERS_DONE) {
+			if (req.expect_continue && !c->sent_continue) {
+				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+				c->sent_continue = true;
+				if (send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+					c->closing = true;
+			}
+			break;
+		}
+		c->sent_continue = false;
+		dispatch(s, &req, c);
+		memmove(c->buf, c->buf + used, c->len - used);
+		c->len -= used;
+	}
+	if (c->out || c->closing)
+		conn_flush(s, c);
+}
+
+static void conn_read(struct api_server *s, struct api_conn *c)
+{
+	ssize_t n = recv(c->fd, c->buf + c->len, CONN_BUF - c->len, 0);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		conn_close(s, c);
+		return;
+	}
+	if (n > 0)
+		c->len += (size_t)n;
+	conn_process(s, c);
+}
+
+static void accept_conns(struct api_server *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), i;
+		struct api_conn *c;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < API_MAX_CONNS && s->conns[i]; i++)
+			;
+		c = i < API_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+		if (!c) {
+			static const char msg[] = "{\"fault_message\":\"Too many connections to the API.\"}";
+			char busy[256];
+			size_t n = http_format_response(busy, sizeof(busy), 503, msg, sizeof(msg) - 1, false);
+
+			s->refused_conns++;
+			if (send(fd, busy, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+				log_debug("API: 503 not delivered");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		s->conns[i] = c;
+	}
+}
+
+static void *server_thread(void *arg)
+{
+	struct api_server *s = arg;
+	static int listen_tag = TAG_LISTEN, quit_tag = TAG_QUIT;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &listen_tag };
+	struct epoll_event evs[16];
+
+	pthread_setname_np(pthread_self(), "kindling-api");
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
+	ev.data.ptr = &quit_tag;
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->quit_efd, &ev);
+	for (;;) {
+		int n = epoll_wait(s->epfd, evs, 16, -1);
+
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if (p == &quit_tag)
+				return NULL;
+			if (p == &listen_tag) {
+				accept_conns(s);
+				continue;
+			}
+			struct api_conn *c = p;
+
+			if (conn_slot(s, c) < 0)
+				continue; /* closed earlier in this batch */
+			if (evs[i].events & EPOLLOUT) {
+				if (conn_flush(s, c) == 0)
+					conn_process(s, c);
+			} else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+				conn_read(s, c);
+			}
+		}
+	}
+}
+
+int api_server_start(struct api_server *s)
+{
+	int r = pthread_create(&s->thread, NULL, server_thread, s);
+
+	if (r)
+		return -r;
+	s->started = true;
+	return 0;
+}
+
+void api_server_dispatch(struct api_server *s, struct api *a)
+{
+	uint64_t v, one = 1;
+
+	if (read(s->req_efd, &v, sizeof(v)) != sizeof(v))
+		return;
+	api_handle(a, s->slot.method, s->slot.method_name, s->slot.path, s->slot.body, s->slot.body_len,
+		   &s->slot.resp);
+	if (write(s->resp_efd, &one, sizeof(one)) != sizeof(one))
+		log_error("API: cannot wake the API thread");
+}
+
+void api_server_stop(struct api_server *s)
+{
+	uint64_t one = 1;
+
+	if (s->started) {
+		/* The API thread may be waiting for a response the VMM thread will never send. */
+		s->slot.resp.status = 503;
+		if (write(s->resp_efd, &one, sizeof(one)) != sizeof(one))
+			log_error("API: cannot wake the API thread");
+		if (write(s->quit_efd, &one, sizeof(one)) != sizeof(one))
+			log_error("API: cannot stop the API thread");
+		pthread_join(s->thread, NULL);
+		s->started = false;
+	}
+	for (int i = 0; i < API_MAX_CONNS; i++)
+		if (s->conns[i])
+			conn_close(s, s->conns[i]);
+	if (s->path)
+		unlink(s->path);
+	free(s->path);
+	s->path = NULL;
+	int *fds[] = { &s->listen_fd, &s->epfd, &s->req_efd, &s->resp_efd, &s->quit_efd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}

@@ -1,0 +1,51 @@
+/* The API server thread: accepts HTTP/1.1 clients on a Unix socket and hands each complete
+ * request to the VMM thread (one at a time, through an eventfd), then writes the response.
+ * Idle or half-sent clients never block others; connections are bounded. */
+#ifndef KINDLING_SERVER_H
+#define KINDLING_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "routes.h"
+
+#define API_MAX_CONNS 32
+
+struct api_conn;
+
+/* The one request in flight between the API thread and the VMM thread. */
+struct api_slot {
+	enum http_method method;
+	char method_name[16];
+	char path[HTTP_MAX_PATH];
+	const char *body;
+	size_t body_len;
+	struct api_response resp;
+};
+
+struct api_server {
+	char *path;
+	int listen_fd;
+	int epfd;
+	int req_efd;  /* API thread -> VMM thread: the slot holds a request */
+	int resp_efd; /* VMM thread -> API thread: the slot holds the response */
+	int quit_efd;
+	pthread_t thread;
+	bool started;
+	struct api_slot slot;
+	struct api_conn *conns[API_MAX_CONNS];
+	uint64_t refused_conns;
+};
+
+/* Creates the socket (mode 0600; a stale socket file is replaced only if nothing listens
+ * on it). The socket accepts connections from here on. */
+int api_server_listen(struct api_server *s, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+int api_server_start(struct api_server *s) __attribute__((warn_unused_result));
+/* On the VMM thread, when req_efd is readable: handle the slot's request with `a`. */
+void api_server_dispatch(struct api_server *s, struct api *a);
+void api_server_stop(struct api_server *s);
+
+#endif
