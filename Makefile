@@ -14,7 +14,7 @@ CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS += -pthread
 LDLIBS += -lcjson -lm
 
-VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c)
+VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/virtio/*.c)) $(wildcard api/*.c)
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/obj/%.o)
 # The same sources again with sanitizers, for the unit tests.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -51,6 +51,10 @@ $(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld
 $(BUILD)/guests/%.bzImage: $(BUILD)/guests/%.elf tests/guests/mkbzimage.sh
 	tests/guests/mkbzimage.sh $< $@
 
+$(BUILD)/apiclient: tests/api/apiclient.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -D_GNU_SOURCE -o $@ $<
+
 kernel: deps
 	@guest/kernel/build.sh $(BUILD)/guest
 
@@ -61,7 +65,7 @@ $(BUILD)/guest/test-initramfs.cpio.gz: tests/guests/boot-init.c tests/guests/mki
 unit: $(BUILD)/tests/unit
 
 test: deps
-	@$(MAKE) --no-print-directory all unit $(GUESTS) $(BUILD)/guests/hello64.bzImage
+	@$(MAKE) --no-print-directory all unit $(GUESTS) $(BUILD)/guests/hello64.bzImage $(BUILD)/apiclient
 	@$(MAKE) --no-print-directory kernel initramfs
 	@tests/run.sh
 
