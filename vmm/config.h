@@ -12,7 +12,7 @@
 #define CONFIG_MAX_DRIVES 16
 #define CONFIG_MAX_NETS 8
 #define CONFIG_ID_MAX 64
-#define DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet"
+#define DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet tsc=reliable no_timer_check"
 #define DEFAULT_MEM_MIB 128
 
 struct drive_config {

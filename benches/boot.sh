@@ -1,0 +1,47 @@
+#!/bin/bash
+# Boot benchmark, inside one KVM lab run: the same kernel + initramfs booted N times by
+# kindling and N times by QEMU -M microvm -enable-kvm (same memory, vCPUs and command line).
+# Prints medians:
+#   kindling.boot_to_init_ms  fork of the VMM -> the guest's /init prints its marker (external)
+#   qemu.boot_to_init_ms      the same, for QEMU
+#   kindling.vmm_setup_ms     VMM process start -> first KVM_RUN (logged by kindling)
+#   kindling.boot_timer_ms    VM build start -> the guest's boot-timer write (logged by kindling)
+# Lab figures are inflated by emulation: only the ratio of the two VMMs means something.
+set -eu
+cd "$(dirname "$0")/.."
+N=${BOOT_BENCH_RUNS:-5}
+if [ -z "${KINDLING_IN_LAB:-}" ]; then
+	exec env KINDLING_IN_LAB=1 BOOT_BENCH_RUNS="$N" tests/lab/run -- benches/boot.sh
+fi
+[ -w /dev/kvm ] || { echo "boot.sh: no /dev/kvm" >&2; exit 1; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+# Both VMMs read the images from tmpfs, not from the lab's 9p share.
+cp build/guest/vmlinux build/guest/bzImage build/guest/test-initramfs.cpio.gz "$T/"
+cc -O2 -o "$T/timeto" benches/timeto.c
+MARK=KINDLING-BOOT-OK
+ARGS="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet tsc=reliable no_timer_check"
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
+
+for i in $(seq "$N"); do
+	"$T/timeto" "$MARK" build/kindling --kernel "$T/vmlinux" --initrd "$T/test-initramfs.cpio.gz" \
+		--cmdline "$ARGS" --boot-timer --mem-mib 128 --vcpus 1 </dev/null >"$T/k.$i" 2>"$T/k.err.$i"
+	read -r ms _ rc <"$T/k.$i"
+	[ "$rc" = 0 ] && [ "$ms" != "-1.000" ] || { echo "kindling run $i failed (rc=$rc)" >&2; tail -5 "$T/k.err.$i" >&2; exit 1; }
+	echo "$ms" >>"$T/k.ms"
+	grep -o 'vmm_setup_ms [0-9.]*' "$T/k.err.$i" | awk '{print $2}' >>"$T/k.setup"
+	grep -o 'boot_to_init_ms [0-9.]*' "$T/k.err.$i" | awk '{print $2}' >>"$T/k.timer"
+
+	# qboot firmware, PVH entry via -kernel vmlinux; option ROMs, RTC and ISA extras off.
+	"$T/timeto" "$MARK" qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on \
+		-enable-kvm -cpu host -m 128 -smp 1 -nodefaults -no-user-config -nographic -serial stdio \
+		-kernel "$T/vmlinux" -initrd "$T/test-initramfs.cpio.gz" -append "$ARGS" -no-reboot \
+		</dev/null >"$T/q.$i" 2>"$T/q.err.$i"
+	read -r ms _ rc <"$T/q.$i"
+	[ "$ms" != "-1.000" ] || { echo "qemu run $i never reached init (rc=$rc)" >&2; tail -5 "$T/q.err.$i" >&2; exit 1; }
+	echo "$ms" >>"$T/q.ms"
+done
+printf 'kindling.boot_to_init_ms %.1f ms\n' "$(median <"$T/k.ms")"
+printf 'qemu.boot_to_init_ms %.1f ms\n' "$(median <"$T/q.ms")"
+printf 'kindling.vmm_setup_ms %.2f ms\n' "$(median <"$T/k.setup")"
+printf 'kindling.boot_timer_ms %.1f ms\n' "$(median <"$T/k.timer")"
