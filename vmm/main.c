@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "config.h"
 #include "control.h"
 #include "loader.h"
@@ -26,7 +27,8 @@ struct cli {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kindling --api-sock PATH [--id ID] [--config-file FILE] [common options]\n"
+		"usage: kindling check\n"
+		"       kindling --api-sock PATH [--id ID] [--config-file FILE] [common options]\n"
 		"       kindling --no-api --config-file FILE [common options]\n"
 		"       kindling --kernel PATH [--initrd PATH] [--cmdline STR] [--vcpus N] [--mem-mib N]\n"
 		"                [--drive path=FILE[,ro][,root][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
@@ -267,6 +269,8 @@ int main(int argc, char **argv)
 	uint64_t t_main = now_ns();
 	int status = 1;
 
+	if (argc >= 2 && !strcmp(argv[1], "check"))
+		return check_host();
 	config_init(&flags);
 	if (parse_args(argc, argv, &flags, &cli)) {
 		config_free(&flags);
