@@ -24,7 +24,7 @@ ARGS="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
 
 for i in $(seq "$N"); do
-	"$T/timeto" "$MARK" build/kindling --kernel "$T/vmlinux" --initrd "$T/test-initramfs.cpio.gz" \
+	timeout 300 "$T/timeto" "$MARK" build/kindling --kernel "$T/vmlinux" --initrd "$T/test-initramfs.cpio.gz" \
 		--cmdline "$ARGS" --boot-timer --mem-mib 128 --vcpus 1 </dev/null >"$T/k.$i" 2>"$T/k.err.$i"
 	read -r ms _ rc <"$T/k.$i"
 	[ "$rc" = 0 ] && [ "$ms" != "-1.000" ] || { echo "kindling run $i failed (rc=$rc)" >&2; tail -5 "$T/k.err.$i" >&2; exit 1; }
@@ -33,12 +33,14 @@ for i in $(seq "$N"); do
 	grep -o 'boot_to_init_ms [0-9.]*' "$T/k.err.$i" | awk '{print $2}' >>"$T/k.timer"
 
 	# qboot firmware, PVH entry via -kernel vmlinux; option ROMs, RTC and ISA extras off.
-	"$T/timeto" "$MARK" qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on \
+	# microvm has no i8042, so reboot=k cannot end it: timeto -k stops it at the marker.
+	timeout 300 "$T/timeto" -k "$MARK" qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on \
 		-enable-kvm -cpu host -m 128 -smp 1 -nodefaults -no-user-config -nographic -serial stdio \
 		-kernel "$T/vmlinux" -initrd "$T/test-initramfs.cpio.gz" -append "$ARGS" -no-reboot \
 		</dev/null >"$T/q.$i" 2>"$T/q.err.$i"
 	read -r ms _ rc <"$T/q.$i"
 	[ "$ms" != "-1.000" ] || { echo "qemu run $i never reached init (rc=$rc)" >&2; tail -5 "$T/q.err.$i" >&2; exit 1; }
+	echo "  run $i: kindling $(cat "$T/k.$i" | cut -d' ' -f1) ms, qemu $ms ms" >&2
 	echo "$ms" >>"$T/q.ms"
 done
 printf 'kindling.boot_to_init_ms %.1f ms\n' "$(median <"$T/k.ms")"

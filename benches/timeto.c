@@ -1,6 +1,8 @@
-/* timeto MARKER CMD...: runs CMD with its stdout on a pipe, copies that output to our
+/* timeto [-k] MARKER CMD...: runs CMD with its stdout on a pipe, copies that output to our
  * stderr, and prints "<ms until a line starting with MARKER> <ms until exit> <status>".
- * Measures two VMMs the same way, from outside, from fork to the guest's marker. */
+ * Measures two VMMs the same way, from outside, from fork to the guest's marker. With -k,
+ * CMD is sent SIGTERM once the marker is seen (for a VMM that cannot end on a guest reboot). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +28,12 @@ int main(int argc, char **argv)
 	pid_t pid;
 	FILE *f;
 
+	int kill_on_marker = argc > 1 && !strcmp(argv[1], "-k");
+
+	argv += kill_on_marker;
+	argc -= kill_on_marker;
 	if (argc < 3) {
-		fprintf(stderr, "usage: timeto MARKER CMD...\n");
+		fprintf(stderr, "usage: timeto [-k] MARKER CMD...\n");
 		return 2;
 	}
 	mlen = strlen(argv[1]);
@@ -36,6 +42,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid = fork();
 	if (pid == 0) {
+		setpgid(0, 0); /* its own group, so -k reaches its children too */
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
@@ -49,8 +56,14 @@ int main(int argc, char **argv)
 		/* Consoles may prefix a carriage return. */
 		char *p = line + strspn(line, "\r");
 
-		if (marker_ms < 0 && !strncmp(p, argv[1], mlen))
+		if (marker_ms < 0 && !strncmp(p, argv[1], mlen)) {
 			marker_ms = ms_since(&t0);
+			if (kill_on_marker) {
+				kill(-pid, SIGTERM);
+				fputs(line, stderr);
+				break;
+			}
+		}
 		fputs(line, stderr);
 	}
 	waitpid(pid, &status, 0);

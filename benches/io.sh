@@ -1,0 +1,104 @@
+#!/bin/bash
+# I/O benchmark, inside one KVM lab run: the same kernel, root image and data image under
+# kindling and under QEMU -M microvm -enable-kvm (virtio-mmio devices, userspace virtio-net
+# on a tap, no vhost), same memory and vCPUs. The guest runs benches/iotool:
+#   *.blk_seq_read_mbps    1 MiB O_DIRECT sequential reads of the data disk   (MB/s)
+#   *.blk_randread_iops    4 KiB O_DIRECT random reads, queue depth 1          (IOPS)
+#   *.net_tx_mbps          TCP guest -> host, measured by the host's receiver (Mbit/s)
+#   *.net_rx_mbps          TCP host -> guest, measured by the guest's receiver (Mbit/s)
+# Each figure is the median of IO_BENCH_RUNS (default 3) boots per VMM, alternating.
+# Lab figures are inflated by emulation: only the ratio of the two VMMs means something.
+set -eu
+cd "$(dirname "$0")/.."
+N=${IO_BENCH_RUNS:-3}
+if [ -z "${KINDLING_IN_LAB:-}" ]; then
+	exec env KINDLING_IN_LAB=1 IO_BENCH_RUNS="$N" tests/lab/run -- benches/io.sh
+fi
+[ -w /dev/kvm ] || { echo "io.sh: no /dev/kvm" >&2; exit 1; }
+PATH=$PATH:/sbin:/usr/sbin
+T=$(mktemp -d)
+TAP=kvb0
+SEQ_MIB=${IO_BENCH_SEQ_MIB:-256}
+RAND_OPS=${IO_BENCH_RAND_OPS:-4000}
+NET_MIB=${IO_BENCH_NET_MIB:-256}
+trap 'ip link del $TAP 2>/dev/null; rm -rf "$T"' EXIT
+
+# Everything from tmpfs, not from the lab's 9p share.
+cp build/guest/vmlinux "$T/"
+gcc -static -O2 -o "$T/iotool" benches/iotool.c
+mkdir -p "$T/root/t" "$T/root/bin"
+cp "$T/iotool" "$T/root/bin/iotool"
+cat >"$T/root/t/bench.sh" <<EOF
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+ip link set lo up
+for d in /sys/block/vd*; do [ "\$(cat \$d/serial)" = data ] && dev=/dev/\${d##*/}; done
+for i in 1 2 3; do echo "KB-SEQ \$(iotool seqread \$dev $SEQ_MIB)"; done
+for i in 1 2 3; do echo "KB-RAND \$(iotool randread \$dev $RAND_OPS)"; done
+iotool source 10.78.0.1 7101 $NET_MIB >/dev/null
+echo "KB-RX \$(iotool sink 7102)"
+echo KB-DONE
+reboot -f
+EOF
+chmod 755 "$T/root/t/bench.sh"
+guest/mkrootfs.sh -s 64 "$T/root.img" "$T/root"
+# Data disk: incompressible, bigger than the sequential read.
+dd if=/dev/urandom of="$T/data.img" bs=1M count=$((SEQ_MIB + 64)) 2>/dev/null
+ip tuntap add dev $TAP mode tap vnet_hdr
+ip addr add 10.78.0.1/24 dev $TAP
+ip link set $TAP up
+
+MAC=02:4b:4e:00:00:09
+ARGS="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet tsc=reliable no_timer_check"
+GUEST="init=/t/bench.sh ip=10.78.0.2::10.78.0.1:255.255.255.0::eth0:off"
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
+
+# run VMM I: one boot; the host side sinks the guest's upload and sends the download.
+run() {
+	vmm=$1 i=$2
+	"$T/iotool" sink 7101 >"$T/$vmm.tx.$i" &
+	sinkpid=$!
+	"$T/iotool" source 10.78.0.2 7102 "$NET_MIB" >/dev/null &
+	srcpid=$!
+	if [ "$vmm" = kindling ]; then
+		timeout 900 build/kindling --kernel "$T/vmlinux" --cmdline "$ARGS $GUEST" --mem-mib 512 --vcpus 1 \
+			--drive path="$T/root.img",root,ro,id=root --drive path="$T/data.img",ro,id=data \
+			--net tap=$TAP,mac=$MAC </dev/null >"$T/$vmm.out.$i" 2>"$T/$vmm.err.$i" || true
+	else
+		timeout 900 qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on \
+			-enable-kvm -cpu host -m 512 -smp 1 -nodefaults -no-user-config -nographic -serial stdio \
+			-kernel "$T/vmlinux" -append "$ARGS root=/dev/vda ro $GUEST" -no-reboot \
+			-drive id=root,file="$T/root.img",format=raw,if=none,readonly=on \
+			-device virtio-blk-device,drive=root,serial=root \
+			-drive id=data,file="$T/data.img",format=raw,if=none,readonly=on \
+			-device virtio-blk-device,drive=data,serial=data \
+			-netdev tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off \
+			-device virtio-net-device,netdev=n0,mac=$MAC </dev/null >"$T/$vmm.out.$i" 2>"$T/$vmm.err.$i" || true
+	fi
+	kill $sinkpid $srcpid 2>/dev/null || true
+	wait $sinkpid $srcpid 2>/dev/null || true
+	if ! grep -q '^KB-DONE' "$T/$vmm.out.$i"; then
+		echo "io.sh: $vmm run $i did not finish" >&2
+		tail -n 20 "$T/$vmm.out.$i" "$T/$vmm.err.$i" >&2
+		exit 1
+	fi
+	sed -n 's/^KB-SEQ //p' "$T/$vmm.out.$i" >>"$T/$vmm.seq"
+	sed -n 's/^KB-RAND //p' "$T/$vmm.out.$i" >>"$T/$vmm.rand"
+	sed -n 's/^KB-RX //p' "$T/$vmm.out.$i" >>"$T/$vmm.rx"
+	cat "$T/$vmm.tx.$i" >>"$T/$vmm.tx"
+	echo "io.sh: $vmm run $i: seq $(sed -n 's/^KB-SEQ //p' "$T/$vmm.out.$i" | tr '\n' ' ')rand" \
+		"$(sed -n 's/^KB-RAND //p' "$T/$vmm.out.$i" | tr '\n' ' ')tx $(cat "$T/$vmm.tx.$i") rx" \
+		"$(sed -n 's/^KB-RX //p' "$T/$vmm.out.$i")" >&2
+}
+
+for i in $(seq "$N"); do
+	run kindling "$i"
+	run qemu "$i"
+done
+for vmm in kindling qemu; do
+	printf '%s.blk_seq_read_mbps %.1f MB/s\n' $vmm "$(median <"$T/$vmm.seq")"
+	printf '%s.blk_randread_iops %.0f IOPS\n' $vmm "$(median <"$T/$vmm.rand")"
+	printf '%s.net_tx_mbps %.1f Mbit/s\n' $vmm "$(median <"$T/$vmm.tx")"
+	printf '%s.net_rx_mbps %.1f Mbit/s\n' $vmm "$(median <"$T/$vmm.rx")"
+done
