@@ -22,7 +22,7 @@ VMM_SAN_OBJS := $(VMM_SRCS:%.c=$(BUILD)/san/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .PHONY: all deps kernel initramfs test unit demo bench lab clean
-all: $(BUILD)/kindling
+all: $(BUILD)/kindling $(BUILD)/kindling-init $(BUILD)/examples/wordfreq
 
 deps:
 	@scripts/deps.sh
@@ -41,6 +41,19 @@ $(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o
 $(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+# The guest's PID 1 (guest-init/), static so a rootfs needs no libc; its parsers are also
+# linked into the unit tests.
+INIT_SRCS := $(wildcard guest-init/*.c)
+INIT_LIB_SRCS := $(filter-out guest-init/main.c,$(INIT_SRCS))
+$(BUILD)/kindling-init: $(INIT_SRCS:%.c=$(BUILD)/obj/%.o)
+	$(CC) -static -o $@ $^
+$(BUILD)/tests/unit: $(INIT_LIB_SRCS:%.c=$(BUILD)/san/%.o)
+
+# Sample functions (examples/), static so they run on a bare rootfs.
+$(BUILD)/examples/wordfreq: examples/wordfreq/wordfreq.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -static -o $@ $<
 
 # Tiny freestanding guests for the host's /dev/kvm (tests/guests/*.S).
 GUEST_ASM := $(wildcard tests/guests/*.S)

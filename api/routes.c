@@ -387,7 +387,7 @@ static void put_drive(struct ctx *c, const char *id, const char *body, size_t le
 		fault(c->resp, 400, "The id from the path '%s' does not match the drive_id in the body.", id);
 		goto out;
 	}
-	snprintf(d.id, sizeof(d.id), "%s", id);
+	snprintf(d.id, sizeof(d.id), "%.*s", CONFIG_ID_MAX, id);
 	get_bool(o, "is_root_device", &d.is_root);
 	get_bool(o, "is_read_only", &d.read_only);
 	if ((s = get_str(o, "cache_type")) && strcmp(s, "Unsafe") && strcmp(s, "Writeback")) {
@@ -508,7 +508,7 @@ static void put_net(struct ctx *c, const char *id, const char *body, size_t len)
 		fault(c->resp, 400, "The id from the path '%s' does not match the iface_id in the body.", id);
 		goto out;
 	}
-	snprintf(n.id, sizeof(n.id), "%s", id);
+	snprintf(n.id, sizeof(n.id), "%.*s", CONFIG_ID_MAX, id);
 	s = get_str(o, "host_dev_name");
 	if (!*s || strlen(s) >= IFNAMSIZ || strchr(s, '/')) {
 		fault(c->resp, 400, "Invalid host_dev_name '%s': must be 1-%d characters, no '/'.", s, IFNAMSIZ - 1);

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 LOG=build/test.log
 mkdir -p build
 : >"$LOG"
-suites=${*:-unit host api lab}
+suites=${*:-unit host api init lab}
 
 # run_suite NAME CMD...: streams the suite's output; a suite that dies without reporting
 # its cases counts as one failure.
@@ -26,6 +26,7 @@ for s in $suites; do
 	unit) run_suite unit build/tests/unit ;;
 	host) run_suite host tests/kvm/host.sh ;;
 	api) run_suite api tests/api/api.sh ;;
+	init) run_suite init tests/init/init.sh ;;
 	lab)
 		if ! command -v qemu-system-x86_64 >/dev/null; then
 			echo "SKIP: lab (qemu-system-x86_64 is not installed; run make deps)" | tee -a "$LOG"

@@ -4,8 +4,11 @@
  *   apiclient SOCK raw            sends stdin as-is, prints the status code of the reply
  *   apiclient SOCK bench N        N PUT /machine-config round trips on one keep-alive connection;
  *                                 prints the median in microseconds
- *   apiclient SOCK ready TIMEOUT_MS  waits until the socket accepts; prints ms waited */
+ *   apiclient SOCK ready TIMEOUT_MS  waits until the socket accepts; prints ms waited
+ *   apiclient SOCK startup CMD...     forks CMD, prints ms from fork until SOCK accepts, then
+ *                                     prints the child's pid on a second line (left running) */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +192,32 @@ static int cmd_ready(int timeout_ms)
 	return 1;
 }
 
+static int cmd_startup(char **cmd)
+{
+	double t0 = now_us();
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0), dup2(null, 1), dup2(null, 2);
+		execvp(cmd[0], cmd);
+		_exit(127);
+	}
+	while (now_us() - t0 < 5e6) {
+		int fd = dial();
+
+		if (fd >= 0) {
+			close(fd);
+			printf("%.3f\n%d\n", (now_us() - t0) / 1000, (int)pid);
+			return 0;
+		}
+		usleep(20);
+	}
+	kill(pid, SIGKILL);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -206,6 +235,8 @@ int main(int argc, char **argv)
 		return cmd_raw();
 	if (!strcmp(argv[2], "bench") && argc == 4)
 		return cmd_bench(atoi(argv[3]));
+	if (!strcmp(argv[2], "startup") && argc >= 4)
+		return cmd_startup(argv + 3);
 	if (!strcmp(argv[2], "ready") && argc == 4)
 		return cmd_ready(atoi(argv[3]));
 	fprintf(stderr, "apiclient: unknown command\n");

@@ -1,0 +1,18 @@
+/* Network set-up for guest-init with plain ioctls (no netlink, no external tools). */
+#ifndef KINDLING_INIT_NETCFG_H
+#define KINDLING_INIT_NETCFG_H
+
+#include <stddef.h>
+
+#include "kcmdline.h"
+
+/* Brings the loopback interface up. Returns 0 or -errno. */
+int netcfg_lo_up(void) __attribute__((warn_unused_result));
+
+/* Applies a static ip= configuration: address and netmask (skipped when the kernel's IP_PNP
+ * already gave the interface that address), link up, default route (EEXIST is fine). When
+ * ic->configure is false it only brings the named device up if it exists. Returns 0 or
+ * -errno with a description of the failed step in err. */
+int netcfg_apply(const struct ipconf *ic, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,504 @@
+#!/bin/bash
+# guest-init on the host, no VM: build/kindling-init runs as PID 1 of fresh PID, mount and
+# UTS namespaces inside a network namespace of ours, reached over a veth pair from a second
+# namespace of ours (the guest sees "eth0", as with virtio-net), driven with curl and raw
+# requests. Then the examples (directly and through /invoke) and guest/mkfunction.sh.
+# Every namespace, veth and process made here is removed on exit, failure included.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+INIT=${KINDLING_INIT_BIN:-build/kindling-init} # a sanitizer build can be swapped in
+WORDFREQ=build/examples/wordfreq
+GIP=10.213.0.2 CIP=10.213.0.1
+NSG=kinit-g-$$ NSC=kinit-c-$$
+T=
+INIT_WRAPPER=
+PORT=8080
+
+if [ "$(id -u)" != 0 ]; then
+	skip init "not root: needs network and PID namespaces"
+	exit 0
+fi
+for tool in ip unshare curl timeout; do
+	if ! command -v $tool >/dev/null; then
+		skip init "$tool is not installed"
+		exit 0
+	fi
+done
+for f in $INIT $WORDFREQ; do
+	if [ ! -x $f ]; then
+		fail init "$f is missing (run make)"
+		exit 1
+	fi
+done
+
+# Kills only what this script started: the init it launched (by pid) and its wrapper.
+stop_init() {
+	local p
+	if [ -n "$INIT_WRAPPER" ] && kill -0 "$INIT_WRAPPER" 2>/dev/null; then
+		for p in $(init_pid); do kill -KILL "$p" 2>/dev/null; done
+		kill -KILL "$INIT_WRAPPER" 2>/dev/null
+	fi
+	[ -z "$INIT_WRAPPER" ] || wait "$INIT_WRAPPER" 2>/dev/null
+	INIT_WRAPPER=
+}
+QEMU_PID=
+cleanup() {
+	stop_init
+	if [ -n "$QEMU_PID" ]; then
+		kill -TERM "$QEMU_PID" 2>/dev/null
+		wait "$QEMU_PID" 2>/dev/null
+	fi
+	ip netns del $NSG 2>/dev/null
+	ip netns del $NSC 2>/dev/null
+	[ -z "$T" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Leftovers of an earlier run that was killed outright (SIGKILL leaves no chance to clean
+# up): namespaces named by this suite whose creating shell is gone, and what runs in them.
+for ns in $(ip netns list | sed -n 's/^\(kinit-[gc]-[0-9][0-9]*\)\( .*\)\{0,1\}$/\1/p'); do
+	kill -0 "${ns##*-}" 2>/dev/null && continue
+	for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+	ip netns del "$ns" 2>/dev/null
+done
+
+T=$(mktemp -d /tmp/kinit-test.XXXXXX)
+if ! ip netns add $NSG 2>"$T/err" || ! ip netns add $NSC 2>>"$T/err" ||
+	! ip -n $NSC link add veth0 type veth peer name eth0 netns $NSG 2>>"$T/err"; then
+	skip init "cannot make network namespaces and a veth pair: $(head -c 200 "$T/err")"
+	exit 0
+fi
+ip -n $NSC addr add $CIP/24 dev veth0
+ip -n $NSC link set veth0 up
+ip -n $NSC link set lo up
+
+# The host pid of the init (the child of the wrapper's unshare).
+init_pid() {
+	cat /proc/"$INIT_WRAPPER"/task/"$INIT_WRAPPER"/children 2>/dev/null
+}
+
+# start_init NAME CMDLINE FUNCTION_JSON: kindling-init as PID 1 of new namespaces in $NSG, in
+# test mode with a fake kernel command line; waits for its ready line. Log in $T/NAME.log.
+start_init() {
+	LOG=$T/$1.log
+	KINDLING_INIT_TEST=1 KINDLING_INIT_CMDLINE=$2 KINDLING_INIT_FUNCTION=$3 \
+		ip netns exec $NSG unshare --pid --fork --mount --uts --mount-proc $INIT >"$LOG" 2>&1 </dev/null &
+	INIT_WRAPPER=$!
+	for _ in $(seq 200); do
+		grep -q '^kindling-init: ready$' "$LOG" && return 0
+		kill -0 $INIT_WRAPPER 2>/dev/null || return 1
+		sleep 0.025
+	done
+	return 1
+}
+
+# call METHOD PATH [CURL ARGS...]: sets CODE; body in $T/body, headers in $T/hdr.
+call() {
+	local m=$1 p=$2
+	shift 2
+	CODE=$(ip netns exec $NSC curl -sS -m 15 -X "$m" -o "$T/body" -D "$T/hdr" -w '%{http_code}' \
+		"$@" "http://$GIP:$PORT$p" 2>"$T/curl.err")
+}
+hdr() { sed -n "s/^$1: *//Ip" "$T/hdr" | tr -d '\r' | head -n 1; }
+body() { cat "$T/body"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# raw TEXT: sends printf-style TEXT on a fresh connection; prints the response's status code.
+raw() {
+	ip netns exec $NSC timeout 5 bash -c '
+		exec 3<>/dev/tcp/'$GIP/$PORT' || exit 1
+		printf "$1" >&3
+		IFS=" " read -r _ code _ <&3 && echo "$code"' _ "$1" 2>/dev/null
+}
+
+invoke() { # invoke MODE [MORE STDIN]: runs the test handler in MODE
+	printf '%s\n%s' "$1" "${2:-}" >"$T/in"
+	call POST /invoke --data-binary @"$T/in"
+}
+
+# The test handler: the first line of stdin picks what it does.
+MARK=31.$$
+cat >"$T/handler" <<EOF
+#!/bin/sh
+read -r mode
+case \$mode in
+echo) cat ;;
+wc) wc -c ;;
+env) echo "\$1 \$FOO \$KINDLING_INVOCATION_ID \$(pwd)" ;;
+exit3) echo partial; exit 3 ;;
+segv) echo before; kill -SEGV \$\$ ;;
+sleep) sleep $MARK & echo started; sleep 30 ;;
+slow) sleep 1.2; echo slow-done ;;
+exact) head -c 6291456 /dev/zero ;;
+big) head -c 7340032 /dev/zero ;;
+stderr) echo to-stderr-marker >&2; echo ok ;;
+term) trap 'echo got-term; exit 0' TERM; sleep 10 & wait ;;
+orphan) setsid sleep 0.3 </dev/null >/dev/null 2>&1 & echo ok ;;
+zombies) n=0; for f in /proc/[0-9]*/stat; do s=\$(cut -d' ' -f3 "\$f" 2>/dev/null); [ "\$s" = Z ] && n=\$((n+1)); done; echo "zombies=\$n" ;;
+*) echo "unknown mode \$mode" >&2; exit 64 ;;
+esac
+EOF
+chmod +x "$T/handler"
+cat >"$T/fn.json" <<EOF
+{ "handler": "$T/handler", "args": ["arg1"], "env": {"FOO": "bar"}, "timeout_s": 2 }
+EOF
+
+# ------------------------------------------------------------ one init, many requests
+CMDLINE="console=ttyS0 ip=$GIP::$CIP:255.255.255.0:fn-test:eth0:off quiet"
+if ! start_init main "$CMDLINE" "$T/fn.json"; then
+	fail init.start "no ready line: $(tail -n 3 "$T/main.log" | tr '\n' ' ')"
+	exit 1
+fi
+pass init.start
+
+# Network: address and default route from ip=, lo up.
+if ip -n $NSG -4 addr show eth0 | grep -q "inet $GIP/24" &&
+	ip -n $NSG route show default | grep -q "via $CIP dev eth0" &&
+	ip -n $NSG link show lo | grep -q 'UP'; then
+	pass init.network_from_cmdline
+else
+	fail init.network_from_cmdline "$(ip -n $NSG -4 addr; ip -n $NSG route)"
+fi
+
+call GET /health
+if [ "$CODE" = 200 ] && grep -q '"busy":false' "$T/body"; then pass init.health; else fail init.health "code $CODE"; fi
+
+invoke echo "hello, kindling"
+if [ "$CODE" = 200 ] && [ "$(body)" = "hello, kindling" ] && [ "$(hdr X-Kindling-Exit-Status)" = 0 ] &&
+	[ -z "$(hdr X-Kindling-Signal)" ]; then
+	pass init.invoke_echo
+else
+	fail init.invoke_echo "code $CODE body '$(head -c 80 "$T/body")'"
+fi
+
+invoke wc "12345"
+if [ "$CODE" = 200 ] && [ "$(body | tr -d ' ')" = 5 ]; then pass init.invoke_wc; else fail init.invoke_wc "code $CODE body '$(body)'"; fi
+
+invoke env
+if [ "$CODE" = 200 ] && [ "$(body)" = "arg1 bar $(hdr X-Kindling-Invocation-Id) $T" ]; then
+	pass init.invoke_args_env_cwd
+else
+	fail init.invoke_args_env_cwd "got '$(body)'"
+fi
+
+# 5 MiB round trip: also checks Expect: 100-continue (curl waits 1 s without the 100).
+head -c 5242880 /dev/urandom >"$T/blob"
+(echo echo; cat "$T/blob") >"$T/in"
+t0=$(now_ms)
+call POST /invoke --data-binary @"$T/in"
+t1=$(now_ms)
+if [ "$CODE" = 200 ] && cmp -s "$T/body" "$T/blob" && [ $((t1 - t0)) -lt 900 ]; then
+	pass init.invoke_large_body
+else
+	fail init.invoke_large_body "code $CODE, $((t1 - t0)) ms, $(stat -c %s "$T/body") bytes back"
+fi
+
+invoke exit3
+if [ "$CODE" = 200 ] && [ "$(hdr X-Kindling-Exit-Status)" = 3 ] && [ "$(body)" = partial ]; then
+	pass init.exit_status
+else
+	fail init.exit_status "code $CODE status '$(hdr X-Kindling-Exit-Status)'"
+fi
+
+invoke segv
+if [ "$CODE" = 200 ] && [ "$(hdr X-Kindling-Signal)" = 11 ] && [ "$(hdr X-Kindling-Exit-Status)" = 139 ] &&
+	[ "$(body)" = before ]; then
+	pass init.handler_crash
+else
+	fail init.handler_crash "code $CODE signal '$(hdr X-Kindling-Signal)' status '$(hdr X-Kindling-Exit-Status)'"
+fi
+
+invoke stderr
+if [ "$CODE" = 200 ] && [ "$(body)" = ok ] && grep -q '^kindling-init: handler\[[0-9]*\]: to-stderr-marker$' "$LOG"; then
+	pass init.stderr_to_console
+else
+	fail init.stderr_to_console "code $CODE; log: $(tail -n 2 "$LOG" | tr '\n' ' ')"
+fi
+
+# Timeout (timeout_s 2): 504 within timeout + 1 s, and the handler's background child is gone.
+t0=$(now_ms)
+invoke sleep
+t1=$(now_ms)
+sleep 0.2
+if [ "$CODE" = 504 ] && [ "$(hdr X-Kindling-Error)" = timeout ] && grep -q '"error":"timeout"' "$T/body" &&
+	[ $((t1 - t0)) -lt 3000 ] && ! pgrep -f "^sleep $MARK\$" >/dev/null; then
+	pass init.timeout
+else
+	fail init.timeout "code $CODE after $((t1 - t0)) ms; leftover: $(pgrep -af "^sleep $MARK\$")"
+fi
+
+invoke exact
+if [ "$CODE" = 200 ] && [ "$(stat -c %s "$T/body")" = 6291456 ]; then
+	pass init.output_at_cap
+else
+	fail init.output_at_cap "code $CODE, $(stat -c %s "$T/body") bytes"
+fi
+invoke big
+if [ "$CODE" = 502 ] && [ "$(hdr X-Kindling-Error)" = output-too-large ]; then
+	pass init.output_over_cap
+else
+	fail init.output_over_cap "code $CODE error '$(hdr X-Kindling-Error)'"
+fi
+
+head -c 7340032 /dev/zero >"$T/huge"
+call POST /invoke --data-binary @"$T/huge"
+check init.request_over_cap [ "$CODE" = 413 ]
+
+# Concurrency: while one invocation runs, another gets 503 at once; /health still answers.
+printf 'slow\n' >"$T/in-slow"
+ip netns exec $NSC curl -sS -m 15 -o "$T/body-slow" -w '%{http_code}' --data-binary @"$T/in-slow" \
+	"http://$GIP:$PORT/invoke" >"$T/code-slow" 2>/dev/null &
+slow=$!
+busy=0
+for _ in $(seq 40); do
+	call GET /health
+	grep -q '"busy":true' "$T/body" && busy=1 && break
+	sleep 0.02
+done
+t0=$(now_ms)
+invoke echo second
+t1=$(now_ms)
+second=$CODE second_err=$(hdr X-Kindling-Error)
+call GET /health
+health=$CODE
+wait $slow
+if [ $busy = 1 ] && [ "$second" = 503 ] && [ "$second_err" = busy ] && [ $((t1 - t0)) -lt 500 ] &&
+	[ "$health" = 200 ] && [ "$(cat "$T/code-slow")" = 200 ] && [ "$(cat "$T/body-slow")" = slow-done ]; then
+	pass init.concurrent_503
+else
+	fail init.concurrent_503 "busy=$busy second=$second/$second_err in $((t1 - t0)) ms health=$health first=$(cat "$T/code-slow")"
+fi
+invoke echo after
+if [ "$CODE" = 200 ] && [ "$(body)" = after ]; then pass init.invoke_after_busy; else fail init.invoke_after_busy "code $CODE"; fi
+
+# Malformed HTTP: each gets its status, and the server keeps serving.
+raw_case() { # NAME EXPECTED TEXT
+	local got
+	got=$(raw "$3")
+	if [ "$got" = "$2" ]; then pass "init.http_$1"; else fail "init.http_$1" "want $2, got '${got:-nothing}'"; fi
+}
+raw_case garbage 400 'garbage\r\n\r\n'
+raw_case binary 400 '\x00\x01\x02\xff\xfe'
+raw_case bare_lf 400 'GET /health HTTP/1.1\n\n'
+raw_case bad_version 505 'GET /health HTTP/2.0\r\n\r\n'
+raw_case bad_length 400 'POST /invoke HTTP/1.1\r\nContent-Length: abc\r\n\r\n'
+raw_case negative_length 400 'POST /invoke HTTP/1.1\r\nContent-Length: -5\r\n\r\n'
+raw_case conflicting_length 400 'POST /invoke HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'
+raw_case length_over_cap 413 'POST /invoke HTTP/1.1\r\nContent-Length: 7340032\r\n\r\n'
+raw_case chunked 501 'POST /invoke HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+raw_case folded_header 400 'GET /health HTTP/1.1\r\nA: b\r\n c\r\n\r\n'
+raw_case not_found 404 'GET /nope HTTP/1.1\r\n\r\n'
+raw_case wrong_method 405 'GET /invoke HTTP/1.1\r\n\r\n'
+raw_case huge_headers 431 "GET /health HTTP/1.1\r\nX-Big: $(head -c 16384 /dev/zero | tr '\0' a)\r\n\r\n"
+raw_case many_headers 431 "GET /health HTTP/1.1\r\n$(for i in $(seq 70); do printf 'H%s: v\\r\\n' $i; done)\r\n"
+raw_case http10 200 'GET /health HTTP/1.0\r\n\r\n'
+# A body shorter than its Content-Length, then the client gives up: the slot must come back.
+ip netns exec $NSC timeout 1 bash -c "exec 3<>/dev/tcp/$GIP/$PORT; printf 'POST /invoke HTTP/1.1\r\nContent-Length: 100\r\n\r\nshort' >&3; sleep 0.3" 2>/dev/null
+invoke echo still-alive
+if [ "$CODE" = 200 ] && [ "$(body)" = still-alive ] && kill -0 "$(init_pid)" 2>/dev/null; then
+	pass init.survives_malformed
+else
+	fail init.survives_malformed "code $CODE"
+fi
+
+# PID 1 reaps orphans: a handler's setsid'd child outlives it and is re-parented to init.
+invoke orphan
+sleep 0.6
+invoke zombies
+if [ "$CODE" = 200 ] && [ "$(body)" = zombies=0 ]; then pass init.reaps_orphans; else fail init.reaps_orphans "code $CODE, $(body)"; fi
+
+# SIGTERM to init while a handler runs goes to the handler, not to init.
+printf 'term\n' >"$T/in-term"
+ip netns exec $NSC curl -sS -m 15 -o "$T/body-term" --data-binary @"$T/in-term" "http://$GIP:$PORT/invoke" \
+	2>/dev/null &
+term=$!
+for _ in $(seq 40); do
+	call GET /health
+	grep -q '"busy":true' "$T/body" && break
+	sleep 0.02
+done
+sleep 0.1
+kill -TERM "$(init_pid)"
+wait $term
+call GET /health
+if [ "$(cat "$T/body-term")" = got-term ] && [ "$CODE" = 200 ]; then
+	pass init.forwards_sigterm
+else
+	fail init.forwards_sigterm "handler said '$(cat "$T/body-term")', health $CODE"
+fi
+
+call POST /shutdown
+code=$CODE
+rc=
+for _ in $(seq 60); do
+	if ! kill -0 $INIT_WRAPPER 2>/dev/null; then
+		wait $INIT_WRAPPER
+		rc=$?
+		INIT_WRAPPER=
+		break
+	fi
+	sleep 0.05
+done
+if [ "$code" = 200 ] && [ "$rc" = 0 ] && grep -q 'powering off' "$LOG"; then
+	pass init.shutdown
+else
+	fail init.shutdown "code $code, init exit '${rc:-still running}'"
+fi
+stop_init
+
+# ------------------------------------------------------------ set-up errors and overrides
+echo '{"handler": "/bin/cat", "timeout": 3}' >"$T/bad.json"
+if ! start_init badjson "$CMDLINE" "$T/bad.json" && ! kill -0 "$INIT_WRAPPER" 2>/dev/null &&
+	grep -q 'FATAL: .*unknown key' "$LOG"; then
+	pass init.fatal_bad_config
+else
+	fail init.fatal_bad_config "$(tail -n 2 "$LOG" | tr '\n' ' ')"
+fi
+stop_init
+if ! start_init badip "ip=10.0.0.300::1.2.3.4" "$T/fn.json" && grep -q 'FATAL: cannot parse ip=' "$LOG"; then
+	pass init.fatal_bad_ip
+else
+	fail init.fatal_bad_ip "$(tail -n 2 "$LOG" | tr '\n' ' ')"
+fi
+stop_init
+out=$(env -u KINDLING_INIT_TEST $INIT 2>&1)
+rc=$?
+if [ $rc = 2 ] && [[ $out == *"not PID 1"* ]]; then pass init.refuses_not_pid1; else fail init.refuses_not_pid1 "exit $rc: $out"; fi
+
+# ------------------------------------------------------------ the examples
+# wordfreq directly, then through init: the handler comes from the command line (overriding
+# function.json), another port, and eth0 is already configured (as by the kernel's IP_PNP).
+if $WORDFREQ <examples/wordfreq/input.txt | cmp -s - examples/wordfreq/expected.txt; then
+	pass init.example_wordfreq_direct
+else
+	fail init.example_wordfreq_direct "output differs from examples/wordfreq/expected.txt"
+fi
+echo '{"handler": "/nonexistent/overridden"}' >"$T/wf.json"
+PORT=9090
+if start_init wordfreq "$CMDLINE kindling.handler=$PWD/$WORDFREQ kindling.port=9090 kindling.timeout=5" "$T/wf.json"; then
+	call POST /invoke --data-binary @examples/wordfreq/input.txt
+	if [ "$CODE" = 200 ] && cmp -s "$T/body" examples/wordfreq/expected.txt; then
+		pass init.example_wordfreq_invoke
+	else
+		fail init.example_wordfreq_invoke "code $CODE body '$(head -c 80 "$T/body")'"
+	fi
+else
+	fail init.example_wordfreq_invoke "no ready line: $(tail -n 2 "$LOG" | tr '\n' ' ')"
+fi
+stop_init
+PORT=8080
+
+BB=$(command -v busybox)
+if [ -z "$BB" ]; then
+	skip init.example_shell_upper "busybox is not installed (apt-get install busybox-static)"
+else
+	if $BB sh examples/shell-upper/handler <examples/shell-upper/input.txt | cmp -s - examples/shell-upper/expected.txt; then
+		pass init.example_shell_upper_direct
+	else
+		fail init.example_shell_upper_direct "output differs from examples/shell-upper/expected.txt"
+	fi
+	echo "{\"handler\": \"$BB\", \"args\": [\"sh\", \"$PWD/examples/shell-upper/handler\"]}" >"$T/su.json"
+	if start_init shell-upper "$CMDLINE" "$T/su.json"; then
+		call POST /invoke --data-binary @examples/shell-upper/input.txt
+		if [ "$CODE" = 200 ] && cmp -s "$T/body" examples/shell-upper/expected.txt; then
+			pass init.example_shell_upper_invoke
+		else
+			fail init.example_shell_upper_invoke "code $CODE body '$(head -c 80 "$T/body")'"
+		fi
+	else
+		fail init.example_shell_upper_invoke "no ready line: $(tail -n 2 "$LOG" | tr '\n' ' ')"
+	fi
+	stop_init
+fi
+
+# ------------------------------------------------------------ guest/mkfunction.sh
+# Checks the images with debugfs (read-only, no mount).
+img_cat() { debugfs -R "cat $2" "$1" 2>/dev/null; }
+img_has() { debugfs -R "stat $2" "$1" 2>/dev/null | grep -q "^Inode:"; }
+if ! command -v mkfs.ext4 >/dev/null || ! command -v debugfs >/dev/null; then
+	skip init.mkfunction "e2fsprogs (mkfs.ext4, debugfs) is not installed"
+else
+	img=$T/wf.ext4
+	if guest/mkfunction.sh --timeout 7 --env MODE=fast --arg 5 $WORDFREQ "$img" >"$T/mk.out" 2>&1 &&
+		img_has "$img" /sbin/init && img_has "$img" /init && img_has "$img" /function/wordfreq &&
+		img_has "$img" /proc && img_has "$img" /tmp && img_has "$img" /etc/passwd &&
+		img_cat "$img" /sbin/init | cmp -s - build/kindling-init &&
+		img_cat "$img" /etc/kindling/function.json | tr -d ' \n' |
+		grep -qx '{"handler":"/function/wordfreq","args":\["5"\],"env":{"MODE":"fast"},"timeout_s":7}'; then
+		pass init.mkfunction_executable
+	else
+		fail init.mkfunction_executable "$(tail -n 2 "$T/mk.out")"
+	fi
+	if [ -n "$BB" ] && guest/mkfunction.sh --busybox examples/shell-upper "$T/su.ext4" >"$T/mk.out" 2>&1 &&
+		img_has "$T/su.ext4" /bin/busybox && img_has "$T/su.ext4" /bin/sh && img_has "$T/su.ext4" /usr/bin/tr &&
+		img_cat "$T/su.ext4" /function/handler | cmp -s - examples/shell-upper/handler &&
+		img_cat "$T/su.ext4" /etc/kindling/function.json | grep -q '"handler": "/function/handler"'; then
+		pass init.mkfunction_busybox_dir
+	else
+		fail init.mkfunction_busybox_dir "$(tail -n 2 "$T/mk.out")"
+	fi
+	mk_rejects() { # NAME EXPECTED-MESSAGE ARGS...
+		local name=$1 want=$2 out
+		shift 2
+		if out=$(guest/mkfunction.sh "$@" "$T/bad.ext4" 2>&1); then
+			fail "init.mkfunction_rejects_$name" "succeeded"
+		elif [[ $out != *"$want"* ]] || [ -e "$T/bad.ext4" ]; then
+			fail "init.mkfunction_rejects_$name" "said '$out'"
+		else
+			pass "init.mkfunction_rejects_$name"
+		fi
+	}
+	mk_rejects script_without_sh "script for /bin/sh" examples/shell-upper
+	mk_rejects dynamic "dynamically linked" /bin/true
+	mk_rejects no_handler "not found in the image" examples/wordfreq
+	mk_rejects not_executable "not executable" examples/wordfreq/input.txt
+	mk_rejects missing "does not exist" "$T/nonexistent"
+	mk_rejects bad_timeout "--timeout" --timeout 5s $WORDFREQ
+	mk_rejects bad_env "bad variable name" --env 1X=y $WORDFREQ
+fi
+
+# ------------------------------------------------------------ a real boot (QEMU TCG)
+# The production path that test mode skips: kindling-init as the kernel's PID 1 on a read-only
+# ext4 root made by mkfunction (busybox shell handler), /proc/cmdline, ip= already applied by
+# the kernel's IP_PNP, mounts, power-off through reboot(2). QEMU's emulator, no KVM needed;
+# QEMU runs inside our client namespace, so its loopback port forward is ours alone.
+KERNEL=build/guest/bzImage
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	skip init.qemu_boot "qemu-system-x86_64 is not installed"
+elif [ ! -f $KERNEL ] || [ ! -f "$T/su.ext4" ]; then
+	skip init.qemu_boot "no $KERNEL (make kernel) or no busybox image"
+else
+	ip netns exec $NSC timeout 120 qemu-system-x86_64 -M microvm,acpi=off -accel tcg -m 256 \
+		-nodefaults -nographic -no-reboot -serial stdio -kernel $KERNEL \
+		-append "console=ttyS0 reboot=t panic=1 pci=off quiet root=/dev/vda ro kindling.hostname=qemu-fn ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off" \
+		-drive id=d,file="$T/su.ext4",format=raw,if=none -device virtio-blk-device,drive=d \
+		-netdev user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:8080-10.0.2.15:8080 \
+		-device virtio-net-device,netdev=n >"$T/qemu.log" 2>&1 </dev/null &
+	QEMU_PID=$!
+	for _ in $(seq 240); do
+		grep -q '^kindling-init: ready' "$T/qemu.log" && break
+		kill -0 $QEMU_PID 2>/dev/null || break
+		sleep 0.5
+	done
+	GIP=127.0.0.1
+	call POST /invoke --data-binary @examples/shell-upper/input.txt
+	code=$CODE
+	cmp -s "$T/body" examples/shell-upper/expected.txt && same=1 || same=0
+	call POST /shutdown
+	for _ in $(seq 60); do kill -0 $QEMU_PID 2>/dev/null || break; sleep 0.5; done
+	if kill -0 $QEMU_PID 2>/dev/null; then
+		rc="still running"
+	else
+		wait $QEMU_PID
+		rc=$?
+		QEMU_PID=
+	fi
+	if [ "$code" = 200 ] && [ $same = 1 ] && [ "$rc" = 0 ] && ! grep -q FATAL "$T/qemu.log"; then
+		pass init.qemu_boot
+	else
+		fail init.qemu_boot "invoke $code (same output: $same), qemu exit $rc; console: $(grep kindling-init "$T/qemu.log" | tail -n 3 | tr '\n' ' ')"
+	fi
+fi
