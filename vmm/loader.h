@@ -45,4 +45,10 @@ int loader_load_kernel(const struct guest_mem *m, const uint8_t *img, size_t siz
 int loader_read_file(const char *path, size_t max, uint8_t **out, size_t *out_size, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* Maps a whole regular file read-only (at most max bytes). Only the pages the loader touches
+ * are read: for a vmlinux, the loadable segments and not its symbol tables. */
+int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *out_size, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void loader_unmap_file(const uint8_t *data, size_t size);
+
 #endif

@@ -124,6 +124,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return fail(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
 
+	log_debug("setup: irqchip and PIT at %.3f ms", (double)(now_ns() - vm->t_main_ns) / 1e6);
 	r = mem_create(&vm->mem, cfg->mem_size);
 	if (r)
 		return fail(err, errlen, r, "cannot allocate %llu MiB of guest RAM: %s",

@@ -133,7 +133,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
 				.boot_timer = cfg->boot_timer };
-	uint8_t *kernel = NULL, *initrd = NULL;
+	const uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_size = 0, initrd_size = 0;
 	struct kernel_info ki;
 	struct boot_config bc;
@@ -149,14 +149,16 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 		return snprintf(err, errlen, "memory size %llu MiB is outside 1..%u",
 				(unsigned long long)cfg->mem_size_mib, 1u << 20), -EINVAL;
 
-	r = loader_read_file(cfg->kernel_path, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, errlen);
+	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, errlen);
 	if (!r && cfg->initrd_path)
-		r = loader_read_file(cfg->initrd_path, MAX_INITRD_SIZE, &initrd, &initrd_size, err, errlen);
+		r = loader_map_file(cfg->initrd_path, MAX_INITRD_SIZE, &initrd, &initrd_size, err, errlen);
 	if (r)
 		goto out;
+	log_debug("setup: files read at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
 	r = vm_create(&v->vm, &vc, err, errlen);
 	if (r)
 		goto out_vm;
+	log_debug("setup: VM created at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
 	r = devices_setup(&v->vm, &v->serial, &v->out, &v->i8042);
 	if (r) {
 		snprintf(err, errlen, "cannot set up the console devices: %s", strerror(-r));
@@ -174,6 +176,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 		snprintf(err, errlen, "%s: %s", cfg->kernel_path, why);
 		goto out_vm;
 	}
+	log_debug("setup: kernel loaded at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
 	cmdline = full_cmdline(cfg, &v->vm);
 	if (!cmdline) {
 		r = -ENOMEM;
@@ -188,6 +191,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	r = vm_setup_vcpus(&v->vm, &entry, err, errlen);
 	if (r)
 		goto out_vm;
+	log_debug("setup: vCPUs ready at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
 	r = evloop_add(&v->loop, v->vm.stop_efd, EPOLLIN, on_stop, v);
 	if (r) {
 		snprintf(err, errlen, "event loop: %s", strerror(-r));
@@ -220,8 +224,8 @@ out_vm:
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 out:
 	free(cmdline);
-	free(kernel);
-	free(initrd);
+	loader_unmap_file(kernel, kernel_size);
+	loader_unmap_file(initrd, initrd_size);
 	return r;
 }
 
