@@ -248,6 +248,7 @@ int control_serve(struct control *c, const char *sock, char *err, size_t errlen)
 	if (r)
 		return r;
 	c->has_server = true;
+	c->server.seccomp = c->vmm->seccomp;
 	r = evloop_add(&c->vmm->loop, c->server.req_efd, EPOLLIN, on_api_request, c);
 	if (!r)
 		r = api_server_start(&c->server);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "vmm_seccomp.h"
 
 #define CONN_BUF (HTTP_MAX_HEADER + HTTP_MAX_BODY)
 #define OUT_MAX (HTTP_MAX_BODY + 1024)
@@ -285,6 +287,11 @@ static void *server_thread(void *arg)
 	struct epoll_event evs[16];
 
 	pthread_setname_np(pthread_self(), "kindling-api");
+	if (s->seccomp && seccomp_install(SECCOMP_API)) {
+		/* Never serve unfiltered: stop the VMM the way a SIGTERM would. */
+		kill(getpid(), SIGTERM);
+		return NULL;
+	}
 	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
 	ev.data.ptr = &quit_tag;
 	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->quit_efd, &ev);

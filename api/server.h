@@ -34,6 +34,7 @@ struct api_server {
 	int quit_efd;
 	pthread_t thread;
 	bool started;
+	bool seccomp; /* the API thread installs its seccomp filter */
 	struct api_slot slot;
 	struct api_conn *conns[API_MAX_CONNS];
 	uint64_t refused_conns;

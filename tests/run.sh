@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 LOG=build/test.log
 mkdir -p build
 : >"$LOG"
-suites=${*:-unit host api init lab}
+suites=${*:-unit host api init jailer lab}
 
 # run_suite NAME CMD...: streams the suite's output; a suite that dies without reporting
 # its cases counts as one failure.
@@ -27,6 +27,7 @@ for s in $suites; do
 	host) run_suite host tests/kvm/host.sh ;;
 	api) run_suite api tests/api/api.sh ;;
 	init) run_suite init tests/init/init.sh ;;
+	jailer) run_suite jailer tests/jailer/jailer.sh ;;
 	lab)
 		if ! command -v qemu-system-x86_64 >/dev/null; then
 			echo "SKIP: lab (qemu-system-x86_64 is not installed; run make deps)" | tee -a "$LOG"

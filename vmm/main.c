@@ -11,6 +11,7 @@
 #include "control.h"
 #include "loader.h"
 #include "log.h"
+#include "runner.h"
 #include "vmm.h"
 
 #define MAX_CONFIG_FILE (1u << 20)
@@ -22,19 +23,21 @@ struct cli {
 	const char *log_path;
 	const char *metrics_path;
 	bool no_api;
+	bool no_seccomp;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kindling check\n"
+		"       kindling run --rootfs FS.ext4 [--kernel K] [--input FILE|-] [...] (kindling run --help)\n"
 		"       kindling --api-sock PATH [--id ID] [--config-file FILE] [common options]\n"
 		"       kindling --no-api --config-file FILE [common options]\n"
 		"       kindling --kernel PATH [--initrd PATH] [--cmdline STR] [--vcpus N] [--mem-mib N]\n"
 		"                [--drive path=FILE[,ro][,root][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
 		"                [common options]\n"
 		"common options: [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
-		"                [--log-path FILE] [--metrics-path FILE]\n"
+		"                [--log-path FILE] [--metrics-path FILE] [--no-seccomp]\n"
 		"\n"
 		"Runs one microVM with the serial console on stdin/stdout, configured through\n"
 		"Firecracker's HTTP API on a Unix socket, a Firecracker-layout JSON config file, or\n"
@@ -84,6 +87,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		{ "no-api", no_argument, NULL, 'X' },
 		{ "log-path", required_argument, NULL, 'L' },
 		{ "metrics-path", required_argument, NULL, 'M' },
+		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -193,6 +197,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		case 'M':
 			cli->metrics_path = optarg;
 			break;
+		case 'S':
+			cli->no_seccomp = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -271,6 +278,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "check"))
 		return check_host();
+	if (argc >= 2 && !strcmp(argv[1], "run"))
+		return runner_main(argc - 1, argv + 1);
 	config_init(&flags);
 	if (parse_args(argc, argv, &flags, &cli)) {
 		config_free(&flags);
@@ -281,6 +290,10 @@ int main(int argc, char **argv)
 		goto out_flags;
 	}
 	vmm.vm.t_main_ns = t_main;
+	vmm.seccomp = !cli.no_seccomp;
+	if (cli.no_seccomp)
+		log_warn("--no-seccomp: the seccomp filters are OFF; a compromised VMM can make any system call. "
+			 "For debugging only.");
 	control_init(&ctl, &vmm, cli.id);
 	if ((cli.log_path && control_set_log_path(&ctl, cli.log_path, err, sizeof(err))) ||
 	    (cli.metrics_path && control_set_metrics_path(&ctl, cli.metrics_path, err, sizeof(err))) ||

@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm_seccomp.h"
+
 static void *writer(void *arg)
 {
 	struct outbuf *o = arg;
@@ -14,8 +16,14 @@ static void *writer(void *arg)
 	pthread_setname_np(pthread_self(), "kindling-out");
 	pthread_mutex_lock(&o->lock);
 	for (;;) {
-		while (!o->len && !o->closing)
+		while (!o->len && !o->closing && !o->sandbox_req)
 			pthread_cond_wait(&o->cond, &o->lock);
+		if (o->sandbox_req) {
+			o->sandbox_rc = seccomp_install(SECCOMP_CONSOLE);
+			o->sandbox_req = false;
+			pthread_cond_broadcast(&o->cond);
+			continue;
+		}
 		if (!o->len && o->closing)
 			break;
 		size_t n = o->len < sizeof(chunk) ? o->len : sizeof(chunk);
@@ -71,6 +79,22 @@ void outbuf_put(struct outbuf *o, const uint8_t *data, size_t len)
 	}
 	pthread_cond_signal(&o->cond);
 	pthread_mutex_unlock(&o->lock);
+}
+
+int outbuf_sandbox(struct outbuf *o)
+{
+	int r;
+
+	if (!o->started)
+		return -ESRCH;
+	pthread_mutex_lock(&o->lock);
+	o->sandbox_req = true;
+	pthread_cond_broadcast(&o->cond);
+	while (o->sandbox_req)
+		pthread_cond_wait(&o->cond, &o->lock);
+	r = o->sandbox_rc;
+	pthread_mutex_unlock(&o->lock);
+	return r;
 }
 
 void outbuf_stop(struct outbuf *o, int timeout_ms)

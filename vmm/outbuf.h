@@ -18,6 +18,8 @@ struct outbuf {
 	size_t len;
 	bool closing;
 	bool started;
+	bool sandbox_req; /* outbuf_sandbox() waits for the writer to install its filter */
+	int sandbox_rc;
 	uint64_t dropped;
 	uint64_t written;
 	pthread_mutex_t lock;
@@ -27,6 +29,9 @@ struct outbuf {
 
 int outbuf_start(struct outbuf *o, int fd) __attribute__((warn_unused_result));
 void outbuf_put(struct outbuf *o, const uint8_t *data, size_t len);
+/* Has the writer thread install its seccomp filter (only a thread can filter itself) and
+ * waits for it. Returns 0 or -errno. */
+int outbuf_sandbox(struct outbuf *o) __attribute__((warn_unused_result));
 /* Waits up to timeout_ms for the buffer to drain, then stops the thread. */
 void outbuf_stop(struct outbuf *o, int timeout_ms);
 

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "vm.h"
+#include "vmm_seccomp.h"
 
 static void handle_io(struct vcpu *v)
 {
@@ -74,6 +75,10 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "kindling-vcpu%d", v->id);
 	pthread_setname_np(pthread_self(), name);
+	if (vm->cfg.seccomp && seccomp_install(SECCOMP_VCPU)) {
+		vm_stop(vm, 1, "vCPU %d: cannot install its seccomp filter", v->id);
+		return NULL;
+	}
 	if (v->id == 0 && vm->cfg.boot_timer && vm->t_main_ns)
 		log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->t_main_ns) / 1e6);
 

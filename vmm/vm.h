@@ -44,6 +44,7 @@ struct vm_config {
 	int nr_vcpus;
 	uint64_t mem_size; /* bytes */
 	bool boot_timer;
+	bool seccomp; /* vCPU threads install their seccomp filter */
 };
 
 struct vm {

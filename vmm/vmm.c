@@ -11,6 +11,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "vmm_seccomp.h"
 
 #define MAX_KERNEL_SIZE (512u << 20)
 #define MAX_INITRD_SIZE (1024u << 20)
@@ -132,7 +133,7 @@ static char *full_cmdline(const struct vmm_config *cfg, const struct vm *vm)
 int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
-				.boot_timer = cfg->boot_timer };
+				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp };
 	const uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_size = 0, initrd_size = 0;
 	struct kernel_info ki;
@@ -206,9 +207,22 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	log_debug("booting %s via %s entry at 0x%llx, %d vCPU(s), %llu MiB, cmdline \"%s\"", cfg->kernel_path,
 		  entry.protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry.rip,
 		  cfg->vcpu_count, (unsigned long long)cfg->mem_size_mib, cmdline);
+	/* The console writer filters itself now, while it is idle (the guest has not run). */
+	if (v->seccomp && (r = outbuf_sandbox(&v->out))) {
+		snprintf(err, errlen, "cannot install the console thread's seccomp filter: %s", strerror(-r));
+		goto out_vm;
+	}
 	r = vm_start(&v->vm);
 	if (r) {
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-r));
+		vm_join(&v->vm);
+		goto out_vm;
+	}
+	/* As Firecracker: the VMM thread's filter goes on once the vCPUs run, before the event
+	 * loop handles anything the guest did. */
+	if (v->seccomp && (r = seccomp_install(SECCOMP_VMM))) {
+		snprintf(err, errlen, "cannot install the VMM thread's seccomp filter: %s", strerror(-r));
+		vm_stop(&v->vm, 1, "no seccomp filter");
 		vm_join(&v->vm);
 		goto out_vm;
 	}

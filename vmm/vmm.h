@@ -27,6 +27,7 @@ struct vmm {
 	bool stdin_watched;
 	bool built;   /* the VM exists and its vCPUs were started */
 	bool exiting; /* the event loop should end */
+	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	struct virtio_device *virtio[VMM_MAX_VIRTIO];
 	int nr_virtio;
 	/* Called on the event loop when the VM has stopped (before the loop ends). */

@@ -140,5 +140,6 @@ cp "$obj/.config" "$result.tmp/config"
 cp "$log" "$result.tmp/build.log"
 rm -rf "$result"
 mv "$result.tmp" "$result"
-say "cached in $result"
+rm -f "$log"
+say "cached in $result (build log: $result/build.log)"
 install_result

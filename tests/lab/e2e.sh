@@ -11,32 +11,7 @@ trap 'rm -rf "$T"' EXIT
 
 if ! kvm_usable; then
 	skip lab.all "no /dev/kvm inside the lab"
-	
-# Firecracker's getting-started sequence over the API socket with curl, on the real kernel.
-S=$T/api.sock
-"$K" --api-sock "$S" --boot-timer >"$T/gs.out" 2>"$T/gs.err" </dev/null &
-vpid=$!
-for _ in $(seq 500); do [ -S "$S" ] && break; sleep 0.01; done
-api() { curl -s -o "$T/gs.body" -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2" ${3:+-d "$3"}; }
-codes="$(api PUT /logger "{\"log_path\": \"$T/gs.log\", \"level\": \"Info\", \"show_level\": true}")"
-codes="$codes $(api PUT /boot-source "{\"kernel_image_path\": \"$PWD/build/guest/vmlinux\", \"initrd_path\": \"$PWD/$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet\"}")"
-codes="$codes $(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}')"
-codes="$codes $(api PUT /actions '{"action_type": "InstanceStart"}')"
-codes="$codes $(api GET /)"
-grep -q '"state":"Running"' "$T/gs.body" && running=yes || running=no
-codes="$codes $(api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}')"
-timeout 300 tail --pid=$vpid -f /dev/null
-wait $vpid
-rc=$?
-echo "  getting-started: http codes $codes, running=$running, exit $rc"
-if [ "$codes" = "204 204 204 204 200 400" ] && [ $running = yes ] && [ $rc = 0 ] &&
-	grep -q "^KINDLING-BOOT-OK cpus=2" "$T/gs.out" && grep -q "boot_to_init_ms" "$T/gs.log"; then
-	pass lab.api_getting_started
-else
-	fail lab.api_getting_started "codes=$codes running=$running rc=$rc"
-	tail -20 "$T/gs.out"; tail -5 "$T/gs.err"; cat "$T/gs.log" 2>/dev/null | tail -5
-fi
-exit 0
+	exit 0
 fi
 
 # boot NAME KERNEL ARGS...: boots with the test initramfs; output in $T/NAME.{out,err}.
@@ -104,4 +79,6 @@ else
 	fail lab.api_getting_started "codes=$codes running=$running rc=$rc"
 	tail -20 "$T/gs.out"; tail -5 "$T/gs.err"; cat "$T/gs.log" 2>/dev/null | tail -5
 fi
+# The jailer on a pure cgroup v2 hierarchy, and a guest booted through a jail.
+tests/lab/jailer.sh
 exit 0

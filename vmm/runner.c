@@ -1,0 +1,554 @@
+/* `kindling run`: one invocation of a packaged function in a fresh microVM.
+ *
+ * The runner moves itself into a private network namespace, so the tap device and the
+ * addresses it creates vanish with the runner whatever happens to it: there is nothing named
+ * to clean up. In there it creates a tap, starts the VMM (this same binary) as a child with
+ * the function's rootfs as a read-only root drive and the tap as its network, waits for the
+ * guest's init to signal readiness (its boot-timer write), POSTs the input to /invoke, writes
+ * the output to stdout and exits with the handler's status. */
+#include "runner.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define TAP_NAME "kt0"
+#define HOST_IP "172.31.255.1"
+#define GUEST_IP "172.31.255.2"
+#define NETMASK "255.255.255.252"
+#define GUEST_PORT 8080
+#define RUN_MAX_INPUT (6u << 20)
+#define RUN_MAX_OUTPUT ((6u << 20) + 65536)
+#define CONSOLE_TAIL 8192
+
+struct run_opts {
+	const char *kernel;
+	const char *rootfs;
+	const char *input;
+	int vcpus;
+	int mem_mib;
+	int timeout_s;      /* the invocation */
+	int boot_timeout_s; /* until the guest is ready */
+	bool verbose;
+};
+
+struct child_io {
+	pid_t pid;
+	int out_fd; /* guest console */
+	int err_fd; /* VMM log */
+	char console[CONSOLE_TAIL];
+	size_t console_len;
+	char log[4096];
+	size_t log_len;
+	double vmm_setup_ms, boot_to_init_ms;
+	bool ready, exited;
+	int status;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static double ms_since(uint64_t t0)
+{
+	return (double)(now_ns() - t0) / 1e6;
+}
+
+static int read_input(const char *path, char **out, size_t *len)
+{
+	int fd = (!path || !strcmp(path, "-")) ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+
+	if (fd < 0 || !buf) {
+		free(buf);
+		return -errno;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *b;
+
+			if (cap >= RUN_MAX_INPUT) {
+				free(buf);
+				return -EFBIG;
+			}
+			cap *= 2;
+			b = realloc(buf, cap);
+			if (!b) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = b;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int set_addr(int sock, unsigned long req, const char *ifname, const char *ip)
+{
+	struct ifreq ifr = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, ip, &sin->sin_addr);
+	return ioctl(sock, req, &ifr) < 0 ? -errno : 0;
+}
+
+static int link_up(int sock, const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
+}
+
+/* A private network namespace holding one persistent tap with the host side's address. */
+static int setup_network(char *err, size_t errlen)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int tun, sock, r;
+
+	if (unshare(CLONE_NEWNET) < 0) {
+		snprintf(err, errlen, "cannot create a network namespace: %s", strerror(errno));
+		return -errno;
+	}
+	tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (tun < 0) {
+		snprintf(err, errlen, "cannot open /dev/net/tun: %s", strerror(errno));
+		return -errno;
+	}
+	snprintf(ifr.ifr_name, IFNAMSIZ, TAP_NAME);
+	/* Persistent so that it outlives this fd until the VMM attaches; the namespace's end
+	 * removes it. */
+	if (ioctl(tun, TUNSETIFF, &ifr) < 0 || ioctl(tun, TUNSETPERSIST, 1) < 0) {
+		r = -errno;
+		close(tun);
+		snprintf(err, errlen, "cannot create tap %s: %s", TAP_NAME, strerror(-r));
+		return r;
+	}
+	close(tun);
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	if ((r = link_up(sock, "lo")) || (r = set_addr(sock, SIOCSIFADDR, TAP_NAME, HOST_IP)) ||
+	    (r = set_addr(sock, SIOCSIFNETMASK, TAP_NAME, NETMASK)) || (r = link_up(sock, TAP_NAME)))
+		snprintf(err, errlen, "cannot configure %s: %s", TAP_NAME, strerror(-r));
+	close(sock);
+	return r;
+}
+
+static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, size_t errlen)
+{
+	char exe[PATH_MAX], drive[PATH_MAX + 32], cmdline[512], vcpus[16], mem[16];
+	int out[2], errp[2];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n < 0)
+		return snprintf(err, errlen, "cannot find the kindling binary"), -errno;
+	exe[n] = 0;
+	snprintf(drive, sizeof(drive), "path=%s,ro,root,id=rootfs", o->rootfs);
+	snprintf(cmdline, sizeof(cmdline),
+		 "console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet "
+		 "tsc=reliable no_timer_check ip=" GUEST_IP "::" HOST_IP ":" NETMASK ":function:eth0:off "
+		 "kindling.port=%d kindling.timeout=%d",
+		 GUEST_PORT, o->timeout_s);
+	snprintf(vcpus, sizeof(vcpus), "%d", o->vcpus);
+	snprintf(mem, sizeof(mem), "%d", o->mem_mib);
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+		return snprintf(err, errlen, "pipe: %s", strerror(errno)), -errno;
+	c->pid = fork();
+	if (c->pid < 0)
+		return snprintf(err, errlen, "fork: %s", strerror(errno)), -errno;
+	if (c->pid == 0) {
+		char *argv[] = { "kindling", "--kernel", (char *)o->kernel, "--drive", drive, "--net",
+				 "tap=" TAP_NAME ",id=eth0", "--cmdline", cmdline, "--vcpus", vcpus,
+				 "--mem-mib", mem, "--boot-timer", NULL };
+		int null = open("/dev/null", O_RDONLY);
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(null, STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(errp[1], STDERR_FILENO);
+		execv(exe, argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(errp[1]);
+	c->out_fd = out[0];
+	c->err_fd = errp[0];
+	return 0;
+}
+
+static void keep_tail(char *buf, size_t cap, size_t *len, const char *data, size_t n)
+{
+	if (n >= cap) {
+		memcpy(buf, data + n - cap, cap);
+		*len = cap;
+		return;
+	}
+	if (*len + n > cap) {
+		size_t drop = *len + n - cap;
+
+		memmove(buf, buf + drop, *len - drop);
+		*len -= drop;
+	}
+	memcpy(buf + *len, data, n);
+	*len += n;
+}
+
+/* Reads whatever the VMM wrote; notes its timing lines. */
+static void drain(struct child_io *c, bool verbose)
+{
+	struct pollfd p[2] = { { c->out_fd, POLLIN, 0 }, { c->err_fd, POLLIN, 0 } };
+	char buf[4096];
+
+	while (poll(p, 2, 0) > 0) {
+		bool any = false;
+
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			n = read(p[i].fd, buf, sizeof(buf) - 1);
+			if (n <= 0) {
+				p[i].fd = -1;
+				continue;
+			}
+			any = true;
+			buf[n] = 0;
+			if (verbose && write(STDERR_FILENO, buf, (size_t)n) < 0)
+				verbose = false;
+			if (i == 0) {
+				keep_tail(c->console, sizeof(c->console) - 1, &c->console_len, buf, (size_t)n);
+				c->console[c->console_len] = 0;
+				/* init also says so on the console, for kernels without ioperm. */
+				if (strstr(c->console, "kindling-init: ready"))
+					c->ready = true;
+			} else {
+				char *s;
+
+				keep_tail(c->log, sizeof(c->log) - 1, &c->log_len, buf, (size_t)n);
+				c->log[c->log_len] = 0;
+				if ((s = strstr(c->log, "vmm_setup_ms ")))
+					c->vmm_setup_ms = atof(s + 13);
+				if ((s = strstr(c->log, "boot_to_init_ms "))) {
+					c->boot_to_init_ms = atof(s + 16);
+					c->ready = true;
+				}
+			}
+		}
+		if (!any)
+			break;
+	}
+}
+
+/* Waits up to timeout_ms for the VMM to say the guest is ready (or to exit). */
+static int wait_ready(struct child_io *c, int timeout_ms, bool verbose)
+{
+	uint64_t t0 = now_ns();
+
+	while (!c->ready && !interrupted) {
+		struct pollfd p[2] = { { c->out_fd, POLLIN, 0 }, { c->err_fd, POLLIN, 0 } };
+
+		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+			c->exited = true;
+			drain(c, verbose);
+			return c->ready ? 0 : -ECHILD;
+		}
+		if (ms_since(t0) > timeout_ms)
+			return -ETIMEDOUT;
+		if (poll(p, 2, 50) > 0)
+			drain(c, verbose);
+	}
+	return interrupted ? -EINTR : 0;
+}
+
+struct response {
+	int status;
+	int exit_status;
+	char *body;
+	size_t body_len;
+};
+
+static int http_post(const char *path, const char *body, size_t len, int timeout_s, struct response *resp)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(GUEST_PORT) };
+	struct timeval tv = { .tv_sec = timeout_s };
+	char head[256], *buf = NULL, *end, *h;
+	size_t cap = 65536, n = 0;
+	int fd, hl;
+
+	memset(resp, 0, sizeof(*resp));
+	inet_pton(AF_INET, GUEST_IP, &a.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		goto fail;
+	hl = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: function\r\nContent-Length: %zu\r\n\r\n", path, len);
+	if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl || (len && send(fd, body, len, MSG_NOSIGNAL) != (ssize_t)len))
+		goto fail;
+	buf = malloc(cap + 1);
+	while (buf) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *b = cap < RUN_MAX_OUTPUT ? realloc(buf, cap * 2 + 1) : NULL;
+
+			if (!b)
+				break;
+			buf = b;
+			cap *= 2;
+		}
+		r = recv(fd, buf + n, cap - n, 0);
+		if (r < 0 && errno == EINTR && !interrupted)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!buf)
+		return -ENOMEM;
+	buf[n] = 0;
+	end = strstr(buf, "\r\n\r\n");
+	if (!end || sscanf(buf, "HTTP/1.%*d %d", &resp->status) != 1) {
+		free(buf);
+		return -EPROTO;
+	}
+	*end = 0;
+	resp->exit_status = -1;
+	if ((h = strcasestr(buf, "\r\nX-Kindling-Exit-Status:")))
+		resp->exit_status = atoi(h + 25);
+	resp->body_len = n - (size_t)(end + 4 - buf);
+	memmove(buf, end + 4, resp->body_len);
+	resp->body = buf;
+	return 0;
+fail:
+	close(fd);
+	return -errno;
+}
+
+static void stop_vmm(struct child_io *c, bool verbose)
+{
+	struct response r;
+	uint64_t t0 = now_ns();
+
+	if (c->exited)
+		return;
+	/* Ask init to power off; the VMM then exits on the guest's reset. */
+	if (c->ready && http_post("/shutdown", "", 0, 2, &r) == 0)
+		free(r.body);
+	while (ms_since(t0) < 5000) {
+		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+			c->exited = true;
+			drain(c, verbose);
+			return;
+		}
+		drain(c, verbose);
+		usleep(2000);
+	}
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, &c->status, 0);
+	c->exited = true;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kindling run [--kernel K] --rootfs FS.ext4 [--input FILE|-] [--vcpus N] [--mem-mib N]\n"
+		   "                    [--timeout S] [--boot-timeout S] [--verbose]\n"
+		   "Runs the function packaged in FS.ext4 (guest/mkfunction.sh) once in a fresh microVM,\n"
+		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n");
+}
+
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, 'k' }, { "rootfs", required_argument, NULL, 'r' },
+		{ "input", required_argument, NULL, 'i' },  { "vcpus", required_argument, NULL, 'n' },
+		{ "mem-mib", required_argument, NULL, 'm' }, { "timeout", required_argument, NULL, 't' },
+		{ "boot-timeout", required_argument, NULL, 'b' }, { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },	 { NULL, 0, NULL, 0 },
+	};
+	static char default_kernel[PATH_MAX];
+	ssize_t n;
+	int c;
+
+	*o = (struct run_opts){ .vcpus = 1, .mem_mib = 128, .timeout_s = 30, .boot_timeout_s = 300 };
+	/* Default kernel: the one `make kernel` builds next to this binary. */
+	n = readlink("/proc/self/exe", default_kernel, sizeof(default_kernel) - 20);
+	if (n > 0) {
+		default_kernel[n] = 0;
+		strcpy(strrchr(default_kernel, '/') + 1, "guest/vmlinux");
+		o->kernel = default_kernel;
+	}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end;
+		long v = optarg ? strtol(optarg, &end, 10) : 0;
+		bool num_ok = optarg && *optarg && !*end;
+
+		switch (c) {
+		case 'k': o->kernel = optarg; break;
+		case 'r': o->rootfs = optarg; break;
+		case 'i': o->input = optarg; break;
+		case 'v': o->verbose = true; break;
+		case 'n':
+			if (!num_ok || v < 1 || v > 32)
+				return log_error("run: --vcpus must be 1..32"), -EINVAL;
+			o->vcpus = (int)v;
+			break;
+		case 'm':
+			if (!num_ok || v < 32 || v > 65536)
+				return log_error("run: --mem-mib must be 32..65536"), -EINVAL;
+			o->mem_mib = (int)v;
+			break;
+		case 't':
+			if (!num_ok || v < 1 || v > 3600)
+				return log_error("run: --timeout must be 1..3600 seconds"), -EINVAL;
+			o->timeout_s = (int)v;
+			break;
+		case 'b':
+			if (!num_ok || v < 1 || v > 3600)
+				return log_error("run: --boot-timeout must be 1..3600 seconds"), -EINVAL;
+			o->boot_timeout_s = (int)v;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (!o->rootfs)
+		return log_error("run: --rootfs is required (see kindling run --help)"), -EINVAL;
+	if (access(o->rootfs, R_OK) < 0)
+		return log_error("run: rootfs %s: %s", o->rootfs, strerror(errno)), -ENOENT;
+	if (!o->kernel || access(o->kernel, R_OK) < 0)
+		return log_error("run: kernel %s: %s (build it with make kernel, or pass --kernel)",
+				 o->kernel ? o->kernel : "?", strerror(errno)), -ENOENT;
+	return 0;
+}
+
+int runner_main(int argc, char **argv)
+{
+	struct run_opts o;
+	struct child_io c = { .pid = -1, .out_fd = -1, .err_fd = -1 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct response resp = { 0 };
+	char err[256], *input = NULL;
+	size_t input_len = 0;
+	uint64_t t_start = now_ns(), t_ready = 0, t_invoked = 0, t_end;
+	int r, status = RUNNER_FAILED;
+
+	if (parse(argc, argv, &o))
+		return 2;
+	if (geteuid() != 0) {
+		log_error("run: needs root, to create a network namespace and a tap device");
+		return RUNNER_FAILED;
+	}
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		log_error("run: /dev/kvm: %s (kindling check says more)", strerror(errno));
+		return RUNNER_FAILED;
+	}
+	if ((r = read_input(o.input, &input, &input_len))) {
+		log_error("run: input %s: %s", o.input ? o.input : "(stdin)", strerror(-r));
+		return RUNNER_FAILED;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (setup_network(err, sizeof(err)) || spawn_vmm(&o, &c, err, sizeof(err))) {
+		log_error("run: %s", err);
+		goto out;
+	}
+	r = wait_ready(&c, o.boot_timeout_s * 1000, o.verbose);
+	if (r) {
+		if (r == -EINTR)
+			log_error("run: interrupted while the guest booted");
+		else if (r == -ETIMEDOUT)
+			log_error("run: the guest was not ready within %d s", o.boot_timeout_s);
+		else
+			log_error("run: the microVM stopped before the function was ready (a kernel panic or a bad rootfs?)");
+		c.console[c.console_len] = 0;
+		fprintf(stderr, "--- guest console (last lines)\n%s\n--- VMM log\n%s\n", c.console, c.log);
+		goto out;
+	}
+	t_ready = now_ns();
+	r = http_post("/invoke", input, input_len, o.timeout_s + 5, &resp);
+	t_invoked = now_ns();
+	if (r || interrupted) {
+		log_error("run: invocation failed: %s", interrupted ? "interrupted" : strerror(-r));
+		goto out;
+	}
+	if (resp.body_len && fwrite(resp.body, 1, resp.body_len, stdout) != resp.body_len)
+		log_error("run: cannot write the output");
+	fflush(stdout);
+	if (resp.status != 200 || resp.exit_status < 0) {
+		log_error("run: the function answered HTTP %d: %.*s", resp.status, (int)resp.body_len, resp.body);
+		goto out;
+	}
+	status = resp.exit_status;
+out:
+	if (c.pid > 0)
+		stop_vmm(&c, o.verbose);
+	t_end = now_ns();
+	if (t_invoked) {
+		double total = (double)(t_end - t_start) / 1e6, invoke = (double)(t_invoked - t_ready) / 1e6;
+		double teardown = (double)(t_end - t_invoked) / 1e6;
+
+		fprintf(stderr,
+			"cold start: vmm setup %.1f ms, kernel to init ready %.1f ms, invocation %.1f ms, "
+			"teardown %.1f ms, total %.1f ms\n",
+			c.vmm_setup_ms, c.boot_to_init_ms - c.vmm_setup_ms, invoke, teardown, total);
+	}
+	if (interrupted)
+		status = 128 + interrupted;
+	free(resp.body);
+	free(input);
+	return status;
+}

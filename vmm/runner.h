@@ -1,0 +1,11 @@
+/* `kindling run`: runs one function invocation in a fresh microVM and reports where the
+ * cold start went. */
+#ifndef KINDLING_RUNNER_H
+#define KINDLING_RUNNER_H
+
+/* Returns the handler's exit status, or RUNNER_FAILED (with a message) if the runner could
+ * not get an answer from the function. */
+#define RUNNER_FAILED 125
+int runner_main(int argc, char **argv);
+
+#endif

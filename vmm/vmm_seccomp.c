@@ -1,0 +1,285 @@
+/* Per-thread seccomp filters (libseccomp): the one table of which thread kind may make which
+ * system call, and why. Everything else kills the whole process.
+ *
+ * Who runs what, after its filter is in place:
+ *   api      accepts and reads API connections, hands requests to the VMM thread over
+ *            eventfds and writes the answers back (api/server.c).
+ *   vmm      the main thread's event loop once the VM is built: API requests after boot,
+ *            virtio block/net back-ends, serial input, metrics timer, pause/resume, teardown.
+ *   vcpu     KVM_RUN and the exit handlers: port and MMIO devices, virtio-mmio registers
+ *            (device activation included), vm_stop, the boot timer.
+ *   console  drains the serial output buffer to stdout (vmm/outbuf.c).
+ * Setting up (opening /dev/kvm, creating the VM, mapping memory, starting threads) happens
+ * before the filters, as in Firecracker: the VMM thread's filter goes on after the vCPUs
+ * started, so it holds no clone, no KVM_CREATE_*, no socket. */
+#include "vmm_seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vm.h"
+
+#define API (1u << SECCOMP_API)
+#define VMM (1u << SECCOMP_VMM)
+#define VCPU (1u << SECCOMP_VCPU)
+#define CONSOLE (1u << SECCOMP_CONSOLE)
+#define ALL (API | VMM | VCPU | CONSOLE)
+
+/* How a rule's arguments are pinned. */
+enum pin {
+	ANY,          /* any arguments */
+	NO_EXEC,      /* mmap/mprotect: arg 2 (prot) without PROT_EXEC: no new code */
+	OWN_PROCESS,  /* tgkill: arg 0 is our own pid, arg 2 the vCPU kick or SIGABRT */
+	LOG_FILE,     /* openat: exactly the flags of control.c's open_output() */
+	DENY_EACCES,  /* not allowed, but fails with EACCES instead of killing */
+	FL_GETSET,    /* fcntl: F_GETFL / F_SETFL only */
+};
+
+static const struct rule {
+	int nr;
+	unsigned threads;
+	enum pin pin;
+} rules[] = {
+	/* --- every thread -------------------------------------------------------------------- */
+	{ SCMP_SYS(futex), ALL, ANY },           /* mutexes, condition variables, pthread_join */
+	{ SCMP_SYS(write), ALL, ANY },           /* log lines; eventfds; console bytes to stdout */
+	{ SCMP_SYS(madvise), ALL, ANY },         /* malloc trimming; a thread frees its stack at exit */
+	{ SCMP_SYS(exit), ALL, ANY },            /* thread exit (vCPU/API/console threads end on stop) */
+	{ SCMP_SYS(rt_sigreturn), ALL, ANY },    /* return from the vCPU kick handler (SIGUSR1) */
+	{ SCMP_SYS(restart_syscall), ALL, ANY }, /* a futex wait interrupted by a signal */
+	{ SCMP_SYS(clock_gettime), ALL, ANY },   /* now_ns/cpu_now_ns (CPU clocks bypass the vDSO), timeouts */
+	{ SCMP_SYS(gettimeofday), ALL, ANY },    /* metrics timestamps, when the vDSO falls back */
+	{ SCMP_SYS(sched_yield), ALL, ANY },     /* glibc lock back-off */
+	{ SCMP_SYS(rt_sigprocmask), ALL, ANY },  /* glibc blocks signals in a thread that exits, and
+						  * around pthread_kill's tgkill */
+	/* --- memory: malloc in the API, VMM and vCPU threads --------------------------------- */
+	{ SCMP_SYS(brk), API | VMM | VCPU, ANY },
+	{ SCMP_SYS(mmap), API | VMM | VCPU, NO_EXEC },     /* large blocks, per-thread malloc arenas */
+	{ SCMP_SYS(mprotect), API | VMM | VCPU, NO_EXEC }, /* growing a malloc arena */
+	{ SCMP_SYS(munmap), API | VMM | VCPU, ANY },       /* free(); guest RAM and run areas at teardown */
+	{ SCMP_SYS(mremap), API | VMM | VCPU, ANY },       /* realloc() of large blocks (JSON output) */
+	/* --- signals: pthread_kill() to kick vCPUs (pause, stop) ----------------------------- */
+	{ SCMP_SYS(getpid), VMM | VCPU, ANY },         /* pthread_kill: tgkill's first argument */
+	{ SCMP_SYS(gettid), VMM | VCPU, ANY },         /* pthread_kill of itself (vm_stop from a vCPU) */
+	{ SCMP_SYS(tgkill), VMM | VCPU, OWN_PROCESS }, /* the kick; vm_stop from a vCPU kicks the others */
+	/* --- event loops ---------------------------------------------------------------------- */
+	{ SCMP_SYS(epoll_wait), API | VMM, ANY },
+	{ SCMP_SYS(epoll_pwait), API | VMM, ANY },
+	{ SCMP_SYS(epoll_ctl), API | VMM, ANY }, /* API: connections; VMM: stdin/tap re-arm, teardown */
+	{ SCMP_SYS(read), API | VMM, ANY },      /* eventfds, signalfd, timerfd, stdin */
+	{ SCMP_SYS(close), API | VMM, ANY },     /* API: finished connections; VMM: teardown */
+	/* --- API server ----------------------------------------------------------------------- */
+	{ SCMP_SYS(accept4), API, ANY },
+	{ SCMP_SYS(recvfrom), API, ANY },        /* recv() */
+	{ SCMP_SYS(sendto), API, ANY },          /* send(..., MSG_NOSIGNAL) */
+	/* --- VMM thread: virtio back-ends ----------------------------------------------------- */
+	{ SCMP_SYS(preadv), VMM, ANY },          /* virtio-blk reads */
+	{ SCMP_SYS(pwritev), VMM, ANY },         /* virtio-blk writes */
+	{ SCMP_SYS(fdatasync), VMM, ANY },       /* virtio-blk flush */
+	{ SCMP_SYS(readv), VMM, ANY },           /* virtio-net RX from the tap */
+	{ SCMP_SYS(writev), VMM, ANY },          /* virtio-net TX to the tap */
+	/* --- VMM thread: API requests after boot ---------------------------------------------- */
+	{ SCMP_SYS(newfstatat), VMM, ANY },      /* PATCH /drives checks the new path (stat) */
+	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */
+	{ SCMP_SYS(faccessat), VMM, ANY },
+	{ SCMP_SYS(faccessat2), VMM, ANY },
+	{ SCMP_SYS(openat), VMM, LOG_FILE },     /* PUT /logger, PUT /metrics open their output */
+	{ SCMP_SYS(fcntl), VMM, FL_GETSET },     /* ... and clear O_NONBLOCK on it */
+	{ SCMP_SYS(timerfd_create), VMM, ANY },  /* PUT /metrics starts the flush timer */
+	{ SCMP_SYS(timerfd_settime), VMM, ANY },
+	/* --- VMM thread: shutdown ------------------------------------------------------------- */
+	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
+	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
+	/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first time it trims a thread's
+	 * heap, in whichever thread that is; refused, it trims with madvise instead. */
+	{ SCMP_SYS(openat), API | VCPU | CONSOLE, DENY_EACCES },
+	/* --- ioctl: only the requests below (see ioctls[]) ------------------------------------ */
+	{ SCMP_SYS(ioctl), VMM | VCPU, ANY },
+};
+
+/* ioctl request numbers, each pinned for the threads that issue it. */
+static const struct ioctl_rule {
+	unsigned long request;
+	unsigned threads;
+} ioctls[] = {
+	{ KVM_RUN, VCPU },                /* the vCPU loop */
+	{ KVM_IRQ_LINE, VMM | VCPU },     /* serial/i8042 interrupts: guest port writes (vCPU), stdin
+					   * input and SendCtrlAltDel (VMM) */
+	{ TUNSETOFFLOAD, VMM | VCPU },    /* virtio-net activation: DRIVER_OK is written by the guest
+					   * (vCPU); a restored device activates on the VMM thread */
+	{ KVM_IOEVENTFD, VMM },           /* virtio-mmio teardown deassigns the notify eventfds */
+	{ KVM_IRQFD, VMM },               /* ... and the interrupt eventfd */
+};
+
+static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console" };
+
+const char *seccomp_thread_name(enum seccomp_thread kind)
+{
+	return kind < SECCOMP_THREAD_KINDS ? names[kind] : "?";
+}
+
+int seccomp_allowed_count(enum seccomp_thread kind)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		n += rules[i].pin != DENY_EACCES && ((rules[i].threads >> kind) & 1);
+	return n;
+}
+
+static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit)
+{
+	switch (r->pin) {
+	case ANY:
+		if (r->nr == SCMP_SYS(ioctl)) {
+			for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
+				int e;
+
+				if (!(ioctls[i].threads & kind_bit))
+					continue;
+				/* The kernel takes the request as an unsigned int. */
+				e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+						     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i].request));
+				if (e)
+					return e;
+			}
+			return 0;
+		}
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
+	case NO_EXEC:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	case OWN_PROCESS: {
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0),
+					 SCMP_A2(SCMP_CMP_EQ, VCPU_KICK_SIGNAL, 0));
+
+		/* abort() must still be able to abort: a clearer death than SIGSYS. */
+		return e ? e
+			 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2,
+					    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0), SCMP_A2(SCMP_CMP_EQ, SIGABRT, 0));
+	}
+	case LOG_FILE: {
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+					 SCMP_A2(SCMP_CMP_EQ, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0));
+
+		/* Any other open fails softly, as for the other threads (see DENY_EACCES). */
+		return e ? e
+			 : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 1,
+					    SCMP_A2(SCMP_CMP_NE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0));
+	}
+	case DENY_EACCES:
+		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 0);
+	case FL_GETSET: {
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
+
+		return e ? e : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A1(SCMP_CMP_EQ, F_SETFL, 0));
+	}
+	}
+	return -EINVAL;
+}
+
+/* Set by seccomp_install_mode in trap mode only, for on_sigsys's message. */
+static _Thread_local enum seccomp_thread trap_kind;
+
+/* SECCOMP_TRAP: report the call and let it fail with ENOSYS, so one run finds every missing
+ * entry. Async-signal-safe: no stdio, no malloc. */
+static void put_num(char **p, unsigned long v, int base)
+{
+	char tmp[24];
+	int n = 0;
+
+	do
+		tmp[n++] = "0123456789abcdef"[v % (unsigned long)base];
+	while ((v /= (unsigned long)base) && n < (int)sizeof(tmp));
+	while (n)
+		*(*p)++ = tmp[--n];
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	char buf[160], *p = buf;
+	static const char head[] = "kindling: seccomp(trap): forbidden in the thread kind ";
+	const char *kind = names[trap_kind];
+
+	(void)sig;
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	while (*kind)
+		*p++ = *kind++;
+	memcpy(p, ": syscall ", 10);
+	p += 10;
+	put_num(&p, (unsigned long)si->si_syscall, 10);
+	if (si->si_syscall == SCMP_SYS(ioctl)) {
+		memcpy(p, " request 0x", 11);
+		p += 11;
+		put_num(&p, (unsigned long)uc->uc_mcontext.gregs[REG_RSI] & 0xffffffffu, 16);
+	}
+	*p++ = '\n';
+	if (write(STDERR_FILENO, buf, (size_t)(p - buf)) < 0) {
+		/* nothing more to do in a signal handler */
+	}
+	uc->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+}
+
+int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
+{
+	uint32_t def = mode == SECCOMP_LOG ? SCMP_ACT_LOG : mode == SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx;
+	unsigned bit;
+	int r = 0;
+
+	if (kind >= SECCOMP_THREAD_KINDS)
+		return -EINVAL;
+	bit = 1u << kind;
+	if (mode == SECCOMP_TRAP) {
+		struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+
+		trap_kind = kind;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGSYS, &sa, NULL) < 0)
+			return -errno;
+	}
+	/* NO_NEW_PRIVS is set by default (SCMP_FLTATR_CTL_NNP), so no CAP_SYS_ADMIN is needed. */
+	ctx = seccomp_init(def);
+	if (!ctx)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]) && !r; i++) {
+		if (rules[i].threads & bit)
+			r = add_rule(ctx, &rules[i], bit);
+	}
+	if (!r)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r) {
+		log_error("seccomp: cannot install the %s thread's filter: %s", names[kind], strerror(-r));
+		return r;
+	}
+#ifdef KINDLING_SECCOMP_SELFTEST
+	/* Test builds only (build/kindling-seccomp-test): prove the filter kills the process by
+	 * making a call no thread kind allows, in the thread kind the variable names. */
+	const char *which = getenv("KINDLING_SECCOMP_SELFTEST");
+
+	if (which && !strcmp(which, names[kind])) {
+		log_info("seccomp selftest: %s thread calls getppid(), which it must not survive", names[kind]);
+		(void)getppid();
+		log_error("seccomp selftest: the %s thread survived a forbidden syscall", names[kind]);
+	}
+#endif
+	return 0;
+}
+
+int seccomp_install(enum seccomp_thread kind)
+{
+	return seccomp_install_mode(kind, SECCOMP_KILL);
+}

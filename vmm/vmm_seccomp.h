@@ -1,0 +1,33 @@
+/* Per-thread seccomp filters: each kind of VMM thread may make only the system calls it is
+ * known to make (vmm/vmm_seccomp.c holds the one table), and any other call kills the process. */
+#ifndef KINDLING_VMM_SECCOMP_H
+#define KINDLING_VMM_SECCOMP_H
+
+enum seccomp_thread {
+	SECCOMP_API,     /* the API server thread (api/server.c) */
+	SECCOMP_VMM,     /* the main thread's event loop, once the VM is built */
+	SECCOMP_VCPU,    /* each vCPU thread */
+	SECCOMP_CONSOLE, /* the serial console writer (vmm/outbuf.c) */
+	SECCOMP_THREAD_KINDS,
+};
+
+/* What a call outside the allowlist does. Only SECCOMP_KILL is for production; LOG and TRAP
+ * are for finding a missing entry (the audit log, or SIGSYS with the syscall number). */
+enum seccomp_mode {
+	SECCOMP_KILL,
+	SECCOMP_LOG,
+	SECCOMP_TRAP,
+};
+
+/* Installs the calling thread's filter (with PR_SET_NO_NEW_PRIVS). Call it from the thread
+ * itself, before it handles untrusted input. Returns 0 or -errno. */
+int seccomp_install(enum seccomp_thread kind) __attribute__((warn_unused_result));
+int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode) __attribute__((warn_unused_result));
+
+/* "api", "vmm", "vcpu", "console". */
+const char *seccomp_thread_name(enum seccomp_thread kind);
+
+/* The number of syscalls a kind allows (ioctl counted once), for logs and tests. */
+int seccomp_allowed_count(enum seccomp_thread kind);
+
+#endif
