@@ -108,10 +108,14 @@ enum http_parse_result http_parse(const char *buf, size_t len, struct http_reque
 	if (!end) {
 		if (len >= HTTP_MAX_HEADER)
 			return error(status, why, 431, "request header section is too large");
-		/* Reject garbage early rather than waiting for a blank line that never comes. */
-		for (size_t i = 0; i < len; i++)
-			if (buf[i] == 0)
-				return error(status, why, 400, "NUL byte in request header");
+		/* Reject garbage at once rather than wait for a blank line that never comes: a
+		 * request head is printable ASCII, tabs and line ends. */
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)buf[i];
+
+			if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c >= 0x7f)
+				return error(status, why, 400, "invalid byte in request header");
+		}
 		return HTTP_INCOMPLETE;
 	}
 	hlen = (size_t)(end - buf) + 4;
