@@ -1,23 +1,13 @@
 /* Boot structures in guest memory: e820, command line, initrd, zero page, PVH start info,
  * page tables and GDT. The MP table is in mptable.c. */
+#include "log.h"
 #include "boot.h"
 
 #include <errno.h>
-#include <stdarg.h>
+
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 static void wr16(uint8_t *p, uint16_t v)
 {
@@ -113,7 +103,7 @@ static int place_initrd(const struct guest_mem *m, const struct kernel_info *ki,
 	*addr = a;
 	return 0;
 toobig:
-	return fail(err, errlen, -ENOMEM, "initrd (%zu bytes) does not fit in guest RAM above the kernel",
+	return errorf(err, errlen, -ENOMEM, "initrd (%zu bytes) does not fit in guest RAM above the kernel",
 		    cfg->initrd_size);
 }
 
@@ -201,17 +191,17 @@ int boot_setup(const struct guest_mem *m, const struct kernel_info *ki, const st
 	int r;
 
 	if (mem_low_end(m) < 8ull << 20)
-		return fail(err, errlen, -EINVAL, "guest RAM must be at least 8 MiB");
+		return errorf(err, errlen, -EINVAL, "guest RAM must be at least 8 MiB");
 	if (proto == BOOT_AUTO)
 		proto = ki->pvh_entry ? BOOT_PVH : BOOT_LINUX64;
 	if (proto == BOOT_PVH && !ki->pvh_entry)
-		return fail(err, errlen, -EINVAL, "PVH boot asked for, but the kernel has no PVH entry note");
+		return errorf(err, errlen, -EINVAL, "PVH boot asked for, but the kernel has no PVH entry note");
 	if (len > ki->cmdline_max || len >= BOOT_CMDLINE_MAX)
-		return fail(err, errlen, -E2BIG, "kernel command line is %zu bytes; this kernel takes at most %u",
+		return errorf(err, errlen, -E2BIG, "kernel command line is %zu bytes; this kernel takes at most %u",
 			    len, ki->cmdline_max);
 	p = mem_ptr(m, BOOT_CMDLINE_ADDR, len + 1);
 	if (!p)
-		return fail(err, errlen, -EFAULT, "no RAM for the command line");
+		return errorf(err, errlen, -EFAULT, "no RAM for the command line");
 	memcpy(p, cmdline, len + 1);
 
 	if (cfg->initrd_size) {
@@ -220,21 +210,21 @@ int boot_setup(const struct guest_mem *m, const struct kernel_info *ki, const st
 			return r;
 	}
 	if (boot_write_gdt(m) || boot_write_page_tables(m))
-		return fail(err, errlen, -EFAULT, "no RAM for page tables");
+		return errorf(err, errlen, -EFAULT, "no RAM for page tables");
 	r = mptable_write(m, cfg->nr_vcpus);
 	if (r)
-		return fail(err, errlen, r, "cannot write the MP table for %d vCPUs", cfg->nr_vcpus);
+		return errorf(err, errlen, r, "cannot write the MP table for %d vCPUs", cfg->nr_vcpus);
 
 	memset(entry, 0, sizeof(*entry));
 	entry->protocol = proto;
 	if (proto == BOOT_PVH) {
 		if (write_pvh_info(m, initrd_addr, cfg->initrd_size))
-			return fail(err, errlen, -EFAULT, "cannot write the PVH start info");
+			return errorf(err, errlen, -EFAULT, "cannot write the PVH start info");
 		entry->rip = ki->pvh_entry;
 		entry->rbx = BOOT_PVH_INFO_ADDR;
 	} else {
 		if (write_zero_page(m, ki, len, initrd_addr, cfg->initrd_size))
-			return fail(err, errlen, -EFAULT, "cannot write the zero page");
+			return errorf(err, errlen, -EFAULT, "cannot write the zero page");
 		entry->rip = ki->entry64;
 		entry->rsi = BOOT_ZERO_PAGE_ADDR;
 	}

@@ -1,11 +1,12 @@
 /* Parses and loads kernel images. Every offset and size read from the image is untrusted:
  * all arithmetic is done so that it cannot wrap before it is compared. */
+#include "log.h"
 #include "loader.h"
 
 #include <elf.h>
 #include <errno.h>
+
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,17 +21,6 @@
 #define ELF_CMDLINE_MAX 2047   /* x86 COMMAND_LINE_SIZE - 1 */
 #define DEFAULT_INITRD_MAX 0x37ffffff
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -97,18 +87,18 @@ static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, 
 	int loads = 0;
 
 	if (size < sizeof(*eh))
-		return fail(err, errlen, -ENOEXEC, "truncated ELF header (%zu bytes)", size);
+		return errorf(err, errlen, -ENOEXEC, "truncated ELF header (%zu bytes)", size);
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB)
-		return fail(err, errlen, -ENOEXEC, "not a 64-bit little-endian ELF");
+		return errorf(err, errlen, -ENOEXEC, "not a 64-bit little-endian ELF");
 	if (eh->e_machine != EM_X86_64)
-		return fail(err, errlen, -ENOEXEC, "ELF is not for x86-64 (e_machine %u)", eh->e_machine);
+		return errorf(err, errlen, -ENOEXEC, "ELF is not for x86-64 (e_machine %u)", eh->e_machine);
 	if (eh->e_type != ET_EXEC)
-		return fail(err, errlen, -ENOEXEC, "ELF is not an executable (e_type %u)", eh->e_type);
+		return errorf(err, errlen, -ENOEXEC, "ELF is not an executable (e_type %u)", eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64)
-		return fail(err, errlen, -ENOEXEC, "bad ELF program header table (%u entries of %u bytes)",
+		return errorf(err, errlen, -ENOEXEC, "bad ELF program header table (%u entries of %u bytes)",
 			    eh->e_phnum, eh->e_phentsize);
 	if (!in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), size))
-		return fail(err, errlen, -ENOEXEC, "truncated ELF: program headers past end of file");
+		return errorf(err, errlen, -ENOEXEC, "truncated ELF: program headers past end of file");
 
 	memset(ki, 0, sizeof(*ki));
 	ki->format = KERNEL_ELF;
@@ -119,7 +109,7 @@ static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, 
 		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
 			continue;
 		if (!in_file(ph.p_offset, ph.p_filesz, size))
-			return fail(err, errlen, -ENOEXEC, "truncated ELF: segment %d data past end of file", i);
+			return errorf(err, errlen, -ENOEXEC, "truncated ELF: segment %d data past end of file", i);
 		if (ph.p_type == PT_NOTE) {
 			uint64_t e = find_pvh_note(img + ph.p_offset, ph.p_filesz);
 
@@ -128,11 +118,11 @@ static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, 
 			continue;
 		}
 		if (ph.p_filesz > ph.p_memsz)
-			return fail(err, errlen, -ENOEXEC, "ELF segment %d: file size exceeds memory size", i);
+			return errorf(err, errlen, -ENOEXEC, "ELF segment %d: file size exceeds memory size", i);
 		if (ph.p_memsz == 0)
 			continue;
 		if (copy_to_guest(m, ph.p_paddr, img + ph.p_offset, ph.p_filesz, ph.p_memsz))
-			return fail(err, errlen, -ENOEXEC,
+			return errorf(err, errlen, -ENOEXEC,
 				    "ELF segment %d at 0x%llx (+0x%llx) is outside guest RAM above 1 MiB", i,
 				    (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
 		if (ph.p_paddr < lo)
@@ -142,12 +132,12 @@ static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, 
 		loads++;
 	}
 	if (!loads)
-		return fail(err, errlen, -ENOEXEC, "ELF has no loadable segment");
+		return errorf(err, errlen, -ENOEXEC, "ELF has no loadable segment");
 	if (eh->e_entry < lo || eh->e_entry >= hi)
-		return fail(err, errlen, -ENOEXEC, "ELF entry 0x%llx is outside its loaded segments",
+		return errorf(err, errlen, -ENOEXEC, "ELF entry 0x%llx is outside its loaded segments",
 			    (unsigned long long)eh->e_entry);
 	if (ki->pvh_entry && (ki->pvh_entry < lo || ki->pvh_entry >= hi))
-		return fail(err, errlen, -ENOEXEC, "PVH entry 0x%llx is outside the loaded segments",
+		return errorf(err, errlen, -ENOEXEC, "PVH entry 0x%llx is outside the loaded segments",
 			    (unsigned long long)ki->pvh_entry);
 	ki->entry64 = eh->e_entry;
 	ki->load_start = lo;
@@ -165,23 +155,23 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *img, size_t si
 	uint16_t version;
 
 	if (size < 0x270)
-		return fail(err, errlen, -ENOEXEC, "truncated bzImage: %zu bytes is too short for a setup header",
+		return errorf(err, errlen, -ENOEXEC, "truncated bzImage: %zu bytes is too short for a setup header",
 			    size);
 	version = rd16(img + 0x206);
 	if (version < BZ_MIN_VERSION)
-		return fail(err, errlen, -ENOEXEC, "bzImage boot protocol %u.%02u is older than 2.12",
+		return errorf(err, errlen, -ENOEXEC, "bzImage boot protocol %u.%02u is older than 2.12",
 			    version >> 8, version & 0xff);
 	if (!(rd16(img + 0x236) & XLF_KERNEL_64))
-		return fail(err, errlen, -ENOEXEC, "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear)");
+		return errorf(err, errlen, -ENOEXEC, "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear)");
 	if (!(img[0x211] & LOADED_HIGH))
-		return fail(err, errlen, -ENOEXEC, "bzImage is not a high-loaded (bzImage) kernel");
+		return errorf(err, errlen, -ENOEXEC, "bzImage is not a high-loaded (bzImage) kernel");
 	setup_sects = img[0x1f1] ? img[0x1f1] : 4;
 	setup_size = (setup_sects + 1) * 512;
 	if (setup_size >= size)
-		return fail(err, errlen, -ENOEXEC, "truncated bzImage: no kernel after %u setup bytes", setup_size);
+		return errorf(err, errlen, -ENOEXEC, "truncated bzImage: no kernel after %u setup bytes", setup_size);
 	hdr_end = 0x202u + img[0x201];
 	if (hdr_end > size)
-		return fail(err, errlen, -ENOEXEC, "truncated bzImage: setup header ends past end of file");
+		return errorf(err, errlen, -ENOEXEC, "truncated bzImage: setup header ends past end of file");
 	init_size = rd32(img + 0x260);
 
 	memset(ki, 0, sizeof(*ki));
@@ -203,10 +193,10 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *img, size_t si
 	}
 	need = runtime + init_size;
 	if (need < runtime || !mem_ptr(m, runtime, init_size ? init_size : 1))
-		return fail(err, errlen, -ENOEXEC, "bzImage needs RAM up to 0x%llx to decompress; guest RAM is too small",
+		return errorf(err, errlen, -ENOEXEC, "bzImage needs RAM up to 0x%llx to decompress; guest RAM is too small",
 			    (unsigned long long)need);
 	if (copy_to_guest(m, load, img + setup_size, size - setup_size, size - setup_size))
-		return fail(err, errlen, -ENOEXEC, "bzImage kernel (%zu bytes) does not fit in guest RAM",
+		return errorf(err, errlen, -ENOEXEC, "bzImage kernel (%zu bytes) does not fit in guest RAM",
 			    size - setup_size);
 	ki->entry64 = load + 0x200;
 	ki->load_start = load;
@@ -223,46 +213,59 @@ int loader_load_kernel(const struct guest_mem *m, const uint8_t *img, size_t siz
 		return load_elf(m, img, size, ki, err, errlen);
 	if (size >= 0x206 && rd16(img + 0x1fe) == 0xaa55 && !memcmp(img + 0x202, "HdrS", 4))
 		return load_bzimage(m, img, size, ki, err, errlen);
-	return fail(err, errlen, -ENOEXEC, "not a kernel: neither an ELF vmlinux nor a bzImage (bad magic)");
+	return errorf(err, errlen, -ENOEXEC, "not a kernel: neither an ELF vmlinux nor a bzImage (bad magic)");
+}
+
+/* Opens path as a regular file of at most max bytes. */
+static int open_regular(const char *path, size_t max, int *fd_out, size_t *size, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return errorf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return errorf(err, errlen, r, "%s: %s", path, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return errorf(err, errlen, -EINVAL, "%s: not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return errorf(err, errlen, -EFBIG, "%s: %lld bytes is larger than the %zu allowed", path,
+			      (long long)st.st_size, max);
+	}
+	*fd_out = fd;
+	*size = (size_t)st.st_size;
+	return 0;
 }
 
 int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *out_size, char *err, size_t errlen)
 {
-	struct stat st;
+	size_t size;
 	void *p;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(err, errlen, -EINVAL, "%s: not a regular file", path);
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		return fail(err, errlen, -EFBIG, "%s: %lld bytes is larger than the %zu allowed", path,
-			    (long long)st.st_size, max);
-	}
-	if (st.st_size == 0) {
+	r = open_regular(path, max, &fd, &size, err, errlen);
+	if (r)
+		return r;
+	if (size == 0) {
 		close(fd);
 		*out = (const uint8_t *)"";
 		*out_size = 0;
 		return 0;
 	}
 	/* Prefaulted in one call: a page fault per 4 KiB costs far more, above all when nested. */
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	r = -errno;
 	close(fd);
 	if (p == MAP_FAILED)
-		return fail(err, errlen, r, "%s: cannot map: %s", path, strerror(-r));
+		return errorf(err, errlen, r, "%s: cannot map: %s", path, strerror(-r));
 	*out = p;
-	*out_size = (size_t)st.st_size;
+	*out_size = size;
 	return 0;
 }
 
@@ -274,35 +277,20 @@ void loader_unmap_file(const uint8_t *data, size_t size)
 
 int loader_read_file(const char *path, size_t max, uint8_t **out, size_t *out_size, char *err, size_t errlen)
 {
-	struct stat st;
 	uint8_t *buf;
-	size_t done = 0;
+	size_t size, done = 0;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(err, errlen, -EINVAL, "%s: not a regular file", path);
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		return fail(err, errlen, -EFBIG, "%s: %lld bytes is larger than the %zu allowed", path,
-			    (long long)st.st_size, max);
-	}
-	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	r = open_regular(path, max, &fd, &size, err, errlen);
+	if (r)
+		return r;
+	buf = malloc(size ? size : 1);
 	if (!buf) {
 		close(fd);
-		return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+		return errorf(err, errlen, -ENOMEM, "%s: out of memory", path);
 	}
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+	while (done < size) {
+		ssize_t n = read(fd, buf + done, size - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -310,7 +298,7 @@ int loader_read_file(const char *path, size_t max, uint8_t **out, size_t *out_si
 			r = n < 0 ? -errno : -EIO;
 			free(buf);
 			close(fd);
-			return fail(err, errlen, r, "%s: read failed: %s", path, n < 0 ? strerror(-r) : "file shrank");
+			return errorf(err, errlen, r, "%s: read failed: %s", path, n < 0 ? strerror(-r) : "file shrank");
 		}
 		done += (size_t)n;
 	}

@@ -124,3 +124,13 @@ int ratelimit_ok(struct ratelimit *rl)
 	pthread_mutex_unlock(&lock);
 	return ok;
 }
+
+int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}

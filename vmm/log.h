@@ -4,6 +4,7 @@
 #define KINDLING_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -45,6 +46,10 @@ int ratelimit_ok(struct ratelimit *rl);
 		if (ratelimit_ok(rl))                                         \
 			log_msg(level, __FILE__, __LINE__, __VA_ARGS__);                          \
 	} while (0)
+
+/* Formats a one-line reason into err and returns code: the shape of every "-errno plus a
+ * message for the API client" failure below main(). */
+int errorf(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 uint64_t now_ns(void);
 uint64_t cpu_now_ns(void);

@@ -36,17 +36,6 @@ static const struct {
 	{ KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK" },
 };
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 static int get_supported_cpuid(struct vm *vm)
 {
@@ -86,48 +75,48 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	bus_init(&vm->mmio, "mmio");
 
 	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > VM_MAX_VCPUS)
-		return fail(err, errlen, -EINVAL, "vCPU count %d is outside 1..%d", cfg->nr_vcpus, VM_MAX_VCPUS);
+		return errorf(err, errlen, -EINVAL, "vCPU count %d is outside 1..%d", cfg->nr_vcpus, VM_MAX_VCPUS);
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
-		return fail(err, errlen, -errno, "cannot open /dev/kvm: %s", strerror(errno));
+		return errorf(err, errlen, -errno, "cannot open /dev/kvm: %s", strerror(errno));
 	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (r != KVM_API_VERSION)
-		return fail(err, errlen, -ENOTSUP, "KVM API version %d, need %d", r, KVM_API_VERSION);
+		return errorf(err, errlen, -ENOTSUP, "KVM API version %d, need %d", r, KVM_API_VERSION);
 	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0)
-			return fail(err, errlen, -ENOTSUP, "KVM lacks a capability kindling needs: %s",
+			return errorf(err, errlen, -ENOTSUP, "KVM lacks a capability kindling needs: %s",
 				    required_caps[i].name);
 	}
 	max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max_vcpus > 0 && cfg->nr_vcpus > max_vcpus)
-		return fail(err, errlen, -EINVAL, "KVM allows at most %d vCPUs", max_vcpus);
+		return errorf(err, errlen, -EINVAL, "KVM allows at most %d vCPUs", max_vcpus);
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size < (int)sizeof(struct kvm_run))
-		return fail(err, errlen, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
+		return errorf(err, errlen, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
 	r = get_supported_cpuid(vm);
 	if (r)
-		return fail(err, errlen, r, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+		return errorf(err, errlen, r, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
-		return fail(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+		return errorf(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0)
-		return fail(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+		return errorf(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
 	{
 		uint64_t idmap = VM_IDENTITY_MAP_ADDR;
 
 		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
-			return fail(err, errlen, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+			return errorf(err, errlen, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
 	}
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return fail(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return errorf(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return fail(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+		return errorf(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
 
 	log_debug("setup: irqchip and PIT at %.3f ms", (double)(now_ns() - vm->t_main_ns) / 1e6);
 	r = mem_create(&vm->mem, cfg->mem_size);
 	if (r)
-		return fail(err, errlen, r, "cannot allocate %llu MiB of guest RAM: %s",
+		return errorf(err, errlen, r, "cannot allocate %llu MiB of guest RAM: %s",
 			    (unsigned long long)(cfg->mem_size >> 20), strerror(-r));
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		struct kvm_userspace_memory_region region = {
@@ -138,11 +127,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-			return fail(err, errlen, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+			return errorf(err, errlen, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 	}
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
-		return fail(err, errlen, -errno, "eventfd: %s", strerror(errno));
+		return errorf(err, errlen, -errno, "eventfd: %s", strerror(errno));
 	return 0;
 }
 
@@ -158,16 +147,16 @@ int vm_setup_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, siz
 		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, i);
 		if (v->fd < 0) {
 			v->fd = -1;
-			return fail(err, errlen, -errno, "KVM_CREATE_VCPU %d: %s", i, strerror(errno));
+			return errorf(err, errlen, -errno, "KVM_CREATE_VCPU %d: %s", i, strerror(errno));
 		}
 		v->run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 		if (v->run == MAP_FAILED) {
 			v->run = NULL;
-			return fail(err, errlen, -errno, "mmap of vCPU %d run area: %s", i, strerror(errno));
+			return errorf(err, errlen, -errno, "mmap of vCPU %d run area: %s", i, strerror(errno));
 		}
 		r = cpu_setup(v, vm->cpuid, entry);
 		if (r)
-			return fail(err, errlen, r, "setting up vCPU %d: %s", i, strerror(-r));
+			return errorf(err, errlen, r, "setting up vCPU %d: %s", i, strerror(-r));
 	}
 	return 0;
 }
