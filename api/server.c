@@ -29,7 +29,10 @@ struct api_conn {
 	bool closing; /* close once the output is written */
 	char *out;
 	size_t out_len, out_off;
-	char buf[CONN_BUF];
+	/* Grows on demand up to CONN_BUF: most requests are a few hundred bytes, and an idle
+	 * connection should not pin 60 KiB. */
+	char *buf;
+	size_t cap;
 };
 
 static int fail(char *err, size_t errlen, int code, const char *what, const char *path)
@@ -111,6 +114,7 @@ static void conn_close(struct api_server *s, struct api_conn *c)
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->out);
+	free(c->buf);
 	free(c);
 }
 
@@ -234,7 +238,20 @@ static void conn_process(struct api_server *s, struct api_conn *c)
 
 static void conn_read(struct api_server *s, struct api_conn *c)
 {
-	ssize_t n = recv(c->fd, c->buf + c->len, CONN_BUF - c->len, 0);
+	ssize_t n;
+
+	if (c->len == c->cap && c->cap < CONN_BUF) {
+		size_t cap = c->cap ? c->cap * 4 : 4096;
+		char *b = realloc(c->buf, cap < CONN_BUF ? cap : CONN_BUF);
+
+		if (!b) {
+			conn_close(s, c);
+			return;
+		}
+		c->buf = b;
+		c->cap = cap < CONN_BUF ? cap : CONN_BUF;
+	}
+	n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		conn_close(s, c);

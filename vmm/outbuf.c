@@ -2,6 +2,7 @@
 #include "outbuf.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,7 +56,10 @@ int outbuf_start(struct outbuf *o, int fd)
 {
 	int r;
 
-	memset(o, 0, sizeof(*o));
+	/* Not the buffer itself: left untouched, its pages stay unallocated until used. */
+	memset(o, 0, offsetof(struct outbuf, buf));
+	memset((char *)o + offsetof(struct outbuf, buf) + OUTBUF_SIZE, 0,
+	       sizeof(*o) - offsetof(struct outbuf, buf) - OUTBUF_SIZE);
 	o->fd = fd;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->cond, NULL);

@@ -86,7 +86,13 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	sigset_t set;
 	int r;
 
-	memset(v, 0, sizeof(*v));
+	/* The console buffer inside v->out is not cleared here (outbuf_start leaves it alone),
+	 * so that its pages are only allocated when the guest writes. */
+	memset(&v->vm, 0, sizeof(v->vm));
+	memset(&v->loop, 0, sizeof(v->loop));
+	v->stdin_watched = v->built = v->exiting = false;
+	v->nr_virtio = 0;
+	v->on_vm_stopped = NULL;
 	v->sig_fd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 	/* Blocked before any thread starts, so every thread inherits the mask and the signals

@@ -34,7 +34,8 @@ struct vmm {
 	void (*on_vm_stopped)(struct vmm *v);
 };
 
-/* Sets up the event loop, signals and console. Call first, before any thread exists. */
+/* Sets up the event loop, signals and console. Call first, before any thread exists, on
+ * zeroed storage (the console buffer is deliberately not cleared again). */
 int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Builds the VM described by cfg and starts its vCPUs. On failure nothing is left running
