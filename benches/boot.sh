@@ -9,9 +9,9 @@
 # Lab figures are inflated by emulation: only the ratio of the two VMMs means something.
 set -eu
 cd "$(dirname "$0")/.."
-N=${BOOT_BENCH_RUNS:-5}
+N=${KINDLING_BOOT_RUNS:-5}
 if [ -z "${KINDLING_IN_LAB:-}" ]; then
-	exec env KINDLING_IN_LAB=1 BOOT_BENCH_RUNS="$N" tests/lab/run -- benches/boot.sh
+	exec env KINDLING_IN_LAB=1 KINDLING_BOOT_RUNS="$N" tests/lab/run -- benches/boot.sh
 fi
 [ -w /dev/kvm ] || { echo "boot.sh: no /dev/kvm" >&2; exit 1; }
 T=$(mktemp -d)

@@ -107,4 +107,51 @@ if "$K" --help 2>&1 | grep -q -- --no-seccomp; then
 else
 	skip lab.jailer.jailed_guest_all_threads_filtered "the VMM does not install its filters yet (wiring pending)"
 fi
+# A jailed VMM serving a function invocation: network namespace + tap owned by the jail's
+# uid, the function's rootfs inside the jail, everything driven through the jail's socket.
+if [ ! -x build/examples/wordfreq ]; then
+	skip lab.jailer.jailed_invocation "build/examples/wordfreq is missing (make all)"
+	exit 0
+fi
+NS=kjl$$
+ip netns add $NS
+trap 'ip netns del '$NS' 2>/dev/null; cleanup' EXIT
+ip netns exec $NS ip link set lo up
+ip netns exec $NS ip tuntap add kt0 mode tap vnet_hdr user $U group $GID
+ip netns exec $NS ip addr add 172.31.254.1/30 dev kt0
+ip netns exec $NS ip link set kt0 up
+guest/mkfunction.sh build/examples/wordfreq "$T/fn.ext4" >/dev/null
+new_id
+jail=$B/kindling/$id
+(exec "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
+	--cgroup-version 2 --netns /var/run/netns/$NS -- --api-sock /run/api.sock --boot-timer \
+	>"$T/inv.out" 2>"$T/inv.err" </dev/null) &
+vpid=$!
+PIDS="$PIDS $vpid"
+for _ in $(seq 1000); do [ -S "$jail/root/run/api.sock" ] && break; sleep 0.02; done
+cp "$KERNEL" "$jail/root/vmlinux"
+cp "$T/fn.ext4" "$jail/root/fn.ext4"
+chown $U:$GID "$jail/root/vmlinux" "$jail/root/fn.ext4"
+codes="$(api PUT /boot-source '{"kernel_image_path":"/vmlinux","boot_args":"console=ttyS0 reboot=k panic=1 pci=off quiet ip=172.31.254.2::172.31.254.1:255.255.255.252:fn:eth0:off"}')"
+codes="$codes $(api PUT /drives/rootfs '{"drive_id":"rootfs","path_on_host":"/fn.ext4","is_root_device":true,"is_read_only":true}')"
+codes="$codes $(api PUT /network-interfaces/eth0 '{"iface_id":"eth0","host_dev_name":"kt0","guest_mac":"06:00:ac:1f:fe:02"}')"
+codes="$codes $(api PUT /actions '{"action_type":"InstanceStart"}')"
+ready=no
+for _ in $(seq 300); do
+	kill -0 $vpid 2>/dev/null || break
+	if ip netns exec $NS curl -s -m 2 -o /dev/null http://172.31.254.2:8080/health; then ready=yes; break; fi
+	sleep 1
+done
+ip netns exec $NS curl -s -m 60 --data-binary @examples/wordfreq/input.txt http://172.31.254.2:8080/invoke >"$T/inv.body"
+ip netns exec $NS curl -s -m 10 -X POST -o /dev/null http://172.31.254.2:8080/shutdown
+timeout 120 tail --pid=$vpid -f /dev/null
+wait $vpid
+rc=$?
+echo "  jailed invocation: http codes $codes, ready=$ready, exit $rc"
+if [ "$codes" = "204 204 204 204" ] && [ $ready = yes ] && cmp -s "$T/inv.body" examples/wordfreq/expected.txt && [ $rc = 0 ]; then
+	pass lab.jailer.jailed_invocation
+else
+	fail lab.jailer.jailed_invocation "codes=$codes ready=$ready rc=$rc"
+	tail -20 "$T/inv.out"; tail -5 "$T/inv.err"
+fi
 exit 0
