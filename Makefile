@@ -21,7 +21,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 VMM_SAN_OBJS := $(VMM_SRCS:%.c=$(BUILD)/san/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
-.PHONY: all deps kernel initramfs test unit demo bench lab clean
+.PHONY: all deps kernel initramfs test unit demo bench lab clean fuzz fuzz-build
 all: $(BUILD)/kindling $(BUILD)/kindling-init $(BUILD)/examples/wordfreq
 
 deps:
@@ -67,6 +67,24 @@ $(BUILD)/guests/%.bzImage: $(BUILD)/guests/%.elf tests/guests/mkbzimage.sh
 $(BUILD)/apiclient: tests/api/apiclient.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -D_GNU_SOURCE -o $@ $<
+
+# libFuzzer targets (fuzz/fuzz_*.c) over the same sources, built with clang.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -Ivmm -Iapi -Ifuzz
+FUZZ_OBJS := $(VMM_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+$(BUILD)/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_ram.h $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) -pthread $(LDLIBS)
+fuzz-build: $(FUZZ_BINS)
+# make fuzz FUZZ_SECONDS=N: runs each target for N seconds.
+fuzz: fuzz-build
+	@fuzz/run.sh $(FUZZ_SECONDS)
 
 kernel: deps
 	@guest/kernel/build.sh $(BUILD)/guest

@@ -1,13 +1,13 @@
 #!/bin/bash
 # Runs every test suite and counts their PASS/FAIL/SKIP lines. Ends with the plain line
 # "N passed, N failed, N skipped"; exits non-zero on any failure.
-#   tests/run.sh [unit|host|lab]...   (default: all)
+#   tests/run.sh [unit|host|virtio-host|fuzz-smoke|api|init|jailer|lab]...   (default: all)
 set -u
 cd "$(dirname "$0")/.."
 LOG=build/test.log
 mkdir -p build
 : >"$LOG"
-suites=${*:-unit host api init jailer lab}
+suites=${*:-unit host virtio-host fuzz-smoke api init jailer lab}
 
 # run_suite NAME CMD...: streams the suite's output; a suite that dies without reporting
 # its cases counts as one failure.
@@ -25,9 +25,11 @@ for s in $suites; do
 	case $s in
 	unit) run_suite unit build/tests/unit ;;
 	host) run_suite host tests/kvm/host.sh ;;
+	virtio-host) run_suite virtio-host tests/kvm/virtio.sh ;;
+	fuzz-smoke) run_suite fuzz-smoke fuzz/run.sh 5 ;;
 	api) run_suite api tests/api/api.sh ;;
-	init) run_suite init tests/init/init.sh ;;
 	jailer) run_suite jailer tests/jailer/jailer.sh ;;
+	init) run_suite init tests/init/init.sh ;;
 	lab)
 		if ! command -v qemu-system-x86_64 >/dev/null; then
 			echo "SKIP: lab (qemu-system-x86_64 is not installed; run make deps)" | tee -a "$LOG"

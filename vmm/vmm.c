@@ -11,6 +11,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "vmm_attach.h"
 #include "vmm_seccomp.h"
 
 #define MAX_KERNEL_SIZE (512u << 20)
@@ -235,6 +236,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	v->built = true;
 	goto out;
 out_vm:
+	vmm_detach_devices(v);
 	if (v->vm.stop_efd >= 0)
 		evloop_del(&v->loop, v->vm.stop_efd);
 	if (v->stdin_watched)
@@ -291,6 +293,7 @@ void vmm_destroy(struct vmm *v)
 	outbuf_stop(&v->out, 2000);
 	if (v->built)
 		vm_join(&v->vm);
+	vmm_detach_devices(v);
 	vm_destroy(&v->vm);
 	if (v->sig_fd >= 0)
 		close(v->sig_fd);

@@ -1,16 +1,109 @@
-/* Attaches virtio devices. Until virtio-mmio lands, drives and network interfaces are
- * refused with a clear error rather than silently ignored. */
+/* Attaches the virtio devices of a vmm_config to the VM being built: the root drive first
+ * (so the guest sees it as /dev/vda), then the other drives, then network interfaces, each
+ * on its own virtio-mmio window. */
+#include "vmm_attach.h"
+
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "vmm.h"
+#include "log.h"
+#include "virtio/blk.h"
+#include "virtio/mmio.h"
+#include "virtio/net.h"
+
+static int attach(struct vmm *v, struct virtio_device *dev, char *err, size_t errlen)
+{
+	struct virtio_mmio *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t) {
+		dev->ops->destroy(dev);
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	}
+	virtio_mmio_init(t, dev);
+	r = virtio_mmio_attach(t, &v->vm, &v->loop, err, errlen);
+	if (r) {
+		free(t);
+		dev->ops->destroy(dev);
+		return r;
+	}
+	dev->transport = t;
+	v->virtio[v->nr_virtio++] = dev;
+	return 0;
+}
+
+static int attach_drive(struct vmm *v, const struct drive_config *d, char *err, size_t errlen)
+{
+	struct virtio_blk *b;
+	int r;
+
+	r = virtio_blk_create(d->path, d->read_only, d->id, &v->vm.mem, &b, err, errlen);
+	if (!r)
+		r = attach(v, &b->dev, err, errlen);
+	return r;
+}
+
+static int attach_root_args(struct vmm *v, const struct drive_config *d, char *err, size_t errlen)
+{
+	int r;
+
+	if (d->partuuid)
+		r = vm_cmdline_append(&v->vm, "root=PARTUUID=%s %s", d->partuuid, d->read_only ? "ro" : "rw");
+	else
+		r = vm_cmdline_append(&v->vm, "root=/dev/vda %s", d->read_only ? "ro" : "rw");
+	if (r)
+		snprintf(err, errlen, "kernel command line too long for the root device");
+	return r;
+}
 
 int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 {
-	(void)v;
-	if (cfg->nr_drives || cfg->nr_nets) {
-		snprintf(err, errlen, "drives and network interfaces are not supported by this build yet");
-		return -ENOTSUP;
+	int root = -1, r = 0;
+
+	for (int i = 0; i < cfg->nr_drives; i++) {
+		if (!cfg->drives[i].is_root)
+			continue;
+		if (root >= 0) {
+			snprintf(err, errlen, "drives %s and %s are both marked as the root device", cfg->drives[root].id,
+				 cfg->drives[i].id);
+			return -EINVAL;
+		}
+		root = i;
 	}
-	return 0;
+	if (root >= 0) {
+		r = attach_drive(v, &cfg->drives[root], err, errlen);
+		if (!r)
+			r = attach_root_args(v, &cfg->drives[root], err, errlen);
+	}
+	for (int i = 0; i < cfg->nr_drives && !r; i++) {
+		if (i != root)
+			r = attach_drive(v, &cfg->drives[i], err, errlen);
+	}
+	for (int i = 0; i < cfg->nr_nets && !r; i++) {
+		struct virtio_net *n;
+
+		r = virtio_net_create(&cfg->nets[i], &v->vm.mem, &v->loop, &n, err, errlen);
+		if (!r)
+			r = attach(v, &n->dev, err, errlen);
+	}
+	if (r)
+		vmm_detach_devices(v);
+	return r;
+}
+
+void vmm_detach_devices(struct vmm *v)
+{
+	while (v->nr_virtio > 0) {
+		struct virtio_device *dev = v->virtio[--v->nr_virtio];
+		struct virtio_mmio *t = dev->transport;
+
+		v->virtio[v->nr_virtio] = NULL;
+		if (t) {
+			virtio_mmio_detach(t);
+			free(t);
+		}
+		dev->ops->destroy(dev);
+	}
 }

@@ -81,4 +81,10 @@ else
 fi
 # The jailer on a pure cgroup v2 hierarchy, and a guest booted through a jail.
 tests/lab/jailer.sh
+
+# virtio-blk and virtio-net end to end (ext4 root, drives, tap network).
+tests/lab/virtio.sh
+
+# kindling run: functions end to end (needs virtio-blk and virtio-net).
+tests/lab/runner.sh
 exit 0

@@ -1,0 +1,84 @@
+/* libFuzzer target: raw request bytes through the HTTP parser, the router and JSON
+ * validation. Side effects (start, pause, logger, metrics) are stubs that succeed, so the
+ * fuzzer also reaches the post-boot routes. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "routes.h"
+
+static int ok_start(void *o, const struct vmm_config *c, char *e, size_t n)
+{
+	(void)o, (void)c, (void)e, (void)n;
+	return 0;
+}
+
+static int ok_pause(void *o, bool p, char *e, size_t n)
+{
+	(void)o, (void)p, (void)e, (void)n;
+	return 0;
+}
+
+static int ok_simple(void *o, char *e, size_t n)
+{
+	(void)o, (void)e, (void)n;
+	return 0;
+}
+
+static int ok_logger(void *o, const struct logger_config *l, char *e, size_t n)
+{
+	(void)o, (void)l, (void)e, (void)n;
+	return 0;
+}
+
+static int ok_metrics(void *o, const char *p, char *e, size_t n)
+{
+	(void)o, (void)p, (void)e, (void)n;
+	return 0;
+}
+
+static int ok_patch(void *o, const struct drive_config *d, char *e, size_t n)
+{
+	(void)o, (void)d, (void)e, (void)n;
+	return 0;
+}
+
+static const struct api_ops ops = { ok_start, ok_pause, ok_simple, ok_simple, ok_logger, ok_metrics, ok_patch };
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct api a;
+	const char *buf = (const char *)data;
+
+	api_init(&a, NULL, &ops, NULL);
+	/* Several pipelined requests per input, as one keep-alive connection would send. */
+	while (size) {
+		struct http_request req;
+		struct api_response resp;
+		size_t used = 0;
+		const char *why;
+		int status;
+
+		if (http_parse(buf, size, &req, &used, &status, &why) != HTTP_COMPLETE)
+			break;
+		api_handle(&a, req.method, req.method_name, req.path, req.body, req.body_len, &resp);
+		if (resp.status < 200 || resp.status > 599)
+			__builtin_trap();
+		free(resp.body);
+		buf += used;
+		size -= used;
+	}
+	if (size && size < 4096) {
+		/* And the same bytes as a config file. */
+		char err[256];
+
+		if (api_apply_config(&a, buf, size, err, sizeof(err)) == 0 && !a.cfg.kernel_path)
+			__builtin_trap(); /* an accepted config always has a boot source */
+	}
+	api_free(&a);
+	return 0;
+}

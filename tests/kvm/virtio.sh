@@ -1,0 +1,91 @@
+#!/bin/bash
+# virtio-mmio on this host's /dev/kvm: a tiny guest (tests/guests/virtio_bad.S) programs two
+# virtio-blk devices through their registers and feeds one malformed queues; the VMM must
+# survive, flag NEEDS_RESET, and keep the other device working. Plus --drive/--net errors
+# and a tap opened inside a private network namespace.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+K=build/kindling
+G=build/guests
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+# Errors before any guest runs: one clear line, non-zero exit.
+expect_error() {
+	name=$1 pattern=$2; shift 2
+	"$K" "$@" >"$T/out" 2>"$T/err" </dev/null
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "$pattern" "$T/err"; then
+		pass "$name"
+	else
+		fail "$name" "rc=$rc stderr=$(head -c 300 "$T/err")"
+	fi
+}
+
+if ! kvm_usable; then
+	for t in malformed_queues drive_errors net_tap; do
+		skip "virtio.$t" "no usable /dev/kvm on this host"
+	done
+	exit 0
+fi
+
+printf 'KINDLING-DISK-A' >"$T/a.img"
+truncate -s 1M "$T/a.img"
+printf 'KINDLING-DISK-B' >"$T/b.img"
+truncate -s 1M "$T/b.img"
+
+expect_error virtio.drive_missing_file "No such file" --kernel "$G/hello64.elf" --drive path=/nonexistent/disk.img
+expect_error virtio.drive_directory "Is a directory" --kernel "$G/hello64.elf" --drive path=/tmp
+expect_error virtio.two_root_drives "both marked as the root" --kernel "$G/hello64.elf" \
+	--drive path="$T/a.img",root,id=r1 --drive path="$T/b.img",root,id=r2
+
+# The drives reach the kernel command line, root first.
+timeout 20 "$K" --kernel "$G/hello64.elf" --drive path="$T/a.img",id=data --drive path="$T/b.img",root,ro,id=rootfs \
+	--level debug >"$T/cmd.out" 2>"$T/cmd.err" </dev/null
+rc=$?
+if [ $rc -eq 0 ] && grep -q 'virtio_mmio.device=4K@0xd0000000:5 root=/dev/vda ro virtio_mmio.device=4K@0xd0001000:6' "$T/cmd.err" &&
+	grep -q 'virtio-blk rootfs: virtio-mmio at 0xd0000000' "$T/cmd.err"; then
+	pass virtio.cmdline_root_first
+else
+	fail virtio.cmdline_root_first "rc=$rc $(grep -o 'cmdline.*' "$T/cmd.err" | head -c 400)"
+fi
+
+timeout 60 "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
+	>"$T/bad.out" 2>"$T/bad.err" </dev/null
+rc=$?
+check virtio.vmm_survives_malformed_queues test $rc -eq 0
+for round in LOOP OUTSIDE_RAM ADDR_LEN_OVERFLOW AVAIL_JUMP NEXT_RANGE QUEUE_AFTER_DRIVER_OK; do
+	check "virtio.needs_reset.$round" grep -q "^$round:NEEDS_RESET" "$T/bad.out"
+done
+check virtio.other_device_still_reads grep -q '^B:READ-OK' "$T/bad.out"
+check virtio.device_recovers_after_reset grep -q '^A:READ-OK' "$T/bad.out"
+check virtio.error_logged grep -q 'virtio-blk bad: queue 0: descriptor loop.*needs a reset' "$T/bad.err"
+# Guest-triggered messages are rate limited (burst of 5 per device).
+n=$(grep -c 'virtio-blk bad:.*needs a reset' "$T/bad.err")
+check virtio.errors_rate_limited test "$n" -ge 1 -a "$n" -le 5
+if [ $rc -ne 0 ] || ! grep -q '^B:READ-OK' "$T/bad.out"; then
+	echo "--- stdout"; cat "$T/bad.out"; echo "--- stderr"; tail -n 20 "$T/bad.err"
+fi
+
+# A tap made inside a private network namespace (nothing reaches the host's network).
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null && command -v ip >/dev/null; then
+	unshare -n sh -c "ip tuntap add dev ktap0 mode tap vnet_hdr && ip link set ktap0 up &&
+		timeout 20 $K --kernel $G/hello64.elf --net tap=ktap0,mac=02:00:00:00:00:01 --level debug" \
+		>"$T/tap.out" 2>"$T/tap.err" </dev/null
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q 'virtio-net net0: virtio-mmio at' "$T/tap.err" &&
+		grep -q KINDLING-HELLO64-OK "$T/tap.out"; then
+		pass virtio.net_tap_opened
+	else
+		fail virtio.net_tap_opened "rc=$rc $(head -c 300 "$T/tap.err")"
+	fi
+	# An existing interface that is not a tap is refused with the reason.
+	unshare -n timeout 20 "$K" --kernel "$G/hello64.elf" --net tap=lo >"$T/lo.out" 2>"$T/lo.err" </dev/null
+	rc=$?
+	check virtio.net_not_a_tap_refused test $rc -ne 0 -a $rc -lt 128 -a "$(grep -c 'tap lo:' "$T/lo.err")" = 1
+else
+	skip virtio.net_tap_opened "needs root, /dev/net/tun, unshare and ip"
+	skip virtio.net_not_a_tap_refused "needs root, /dev/net/tun, unshare and ip"
+fi
+exit 0

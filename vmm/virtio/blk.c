@@ -1,0 +1,314 @@
+/* virtio-block device: request validation and raw-file I/O straight into guest memory. */
+#include "blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct blk_req_header {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+struct blk_state {
+	uint64_t capacity;
+	uint32_t read_only;
+	uint32_t pad;
+};
+
+static struct virtio_blk *to_blk(struct virtio_device *dev)
+{
+	return (struct virtio_blk *)((char *)dev - offsetof(struct virtio_blk, dev));
+}
+
+/* Copies the byte range [skip, skip+len) of an iovec run into dst; returns the count. */
+static unsigned slice(const struct iovec *src, unsigned n, size_t skip, size_t len, struct iovec *dst)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && len; i++) {
+		size_t seg = src[i].iov_len;
+
+		if (skip >= seg) {
+			skip -= seg;
+			continue;
+		}
+		seg -= skip;
+		if (seg > len)
+			seg = len;
+		dst[k].iov_base = (uint8_t *)src[i].iov_base + skip;
+		dst[k].iov_len = seg;
+		k++;
+		len -= seg;
+		skip = 0;
+	}
+	return k;
+}
+
+/* Moves len bytes between the file at sector and the data segments; a short transfer is
+ * continued, an error or end of file is an I/O error. */
+static uint8_t transfer(struct virtio_blk *b, struct iovec *iov, unsigned n, uint64_t sector, uint64_t len,
+			bool write)
+{
+	off_t off = (off_t)(sector * VIRTIO_BLK_SECTOR);
+
+	if (len % VIRTIO_BLK_SECTOR || sector > b->capacity || len / VIRTIO_BLK_SECTOR > b->capacity - sector) {
+		log_ratelimited(&b->rl, LOG_WARN, "%s: %s of %llu bytes at sector %llu is outside the %llu-sector disk",
+				b->dev.name, write ? "write" : "read", (unsigned long long)len,
+				(unsigned long long)sector, (unsigned long long)b->capacity);
+		return VIRTIO_BLK_S_IOERR;
+	}
+	while (len) {
+		ssize_t r = write ? pwritev(b->fd, iov, (int)n, off) : preadv(b->fd, iov, (int)n, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_ratelimited(&b->rl, LOG_ERROR, "%s: %s at byte %lld: %s", b->dev.name, write ? "write" : "read",
+					(long long)off, r < 0 ? strerror(errno) : "unexpected end of file");
+			return VIRTIO_BLK_S_IOERR;
+		}
+		len -= (uint64_t)r;
+		off += r;
+		/* Drop what was transferred from the front of the iovec. */
+		while (r > 0 && n) {
+			if ((size_t)r >= iov->iov_len) {
+				r -= (ssize_t)iov->iov_len;
+				iov++;
+				n--;
+			} else {
+				iov->iov_base = (uint8_t *)iov->iov_base + r;
+				iov->iov_len -= (size_t)r;
+				r = 0;
+			}
+		}
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+uint32_t virtio_blk_request(struct virtio_blk *b, const struct virtq_chain *c)
+{
+	struct blk_req_header h;
+	uint32_t data_in, data_out, written = 0;
+	uint8_t status = VIRTIO_BLK_S_IOERR;
+	unsigned n;
+
+	if (c->in_len == 0) {
+		/* Nowhere to put a status: hand the buffers back untouched. */
+		b->stats.no_status++;
+		log_ratelimited(&b->rl, LOG_WARN, "%s: request without a device-writable status byte", b->dev.name);
+		return 0;
+	}
+	data_in = c->in_len - 1;
+	if (virtq_chain_read(c, 0, &h, sizeof(h)) != sizeof(h)) {
+		log_ratelimited(&b->rl, LOG_WARN, "%s: request header shorter than 16 bytes", b->dev.name);
+		goto done;
+	}
+	data_out = c->out_len - (uint32_t)sizeof(h);
+	switch (h.type) {
+	case VIRTIO_BLK_T_IN:
+		if (data_out) {
+			log_ratelimited(&b->rl, LOG_WARN, "%s: read with device-readable data buffers", b->dev.name);
+			break;
+		}
+		n = slice(c->iov + c->nout, c->nin, 0, data_in, b->data);
+		status = transfer(b, b->data, n, h.sector, data_in, false);
+		if (status == VIRTIO_BLK_S_OK) {
+			written = data_in;
+			b->stats.reads++;
+			b->stats.read_bytes += data_in;
+		}
+		break;
+	case VIRTIO_BLK_T_OUT:
+		if (data_in) {
+			log_ratelimited(&b->rl, LOG_WARN, "%s: write with device-writable data buffers", b->dev.name);
+			break;
+		}
+		if (b->read_only) {
+			log_ratelimited(&b->rl, LOG_WARN, "%s: write to a read-only drive refused", b->dev.name);
+			break;
+		}
+		n = slice(c->iov, c->nout, sizeof(h), data_out, b->data);
+		status = transfer(b, b->data, n, h.sector, data_out, true);
+		if (status == VIRTIO_BLK_S_OK) {
+			b->stats.writes++;
+			b->stats.write_bytes += data_out;
+		}
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		b->stats.flushes++;
+		if (b->read_only || fdatasync(b->fd) == 0)
+			status = VIRTIO_BLK_S_OK;
+		else
+			log_ratelimited(&b->rl, LOG_ERROR, "%s: fdatasync: %s", b->dev.name, strerror(errno));
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		if (data_out)
+			break;
+		written = data_in < VIRTIO_BLK_ID_BYTES ? data_in : VIRTIO_BLK_ID_BYTES;
+		virtq_chain_write(c, 0, b->id, written);
+		status = VIRTIO_BLK_S_OK;
+		break;
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+done:
+	if (status != VIRTIO_BLK_S_OK)
+		b->stats.io_errors++;
+	virtq_chain_write(c, c->in_len - 1, &status, 1);
+	return written + 1;
+}
+
+static void blk_notify(struct virtio_device *dev, int qi)
+{
+	struct virtio_blk *b = to_blk(dev);
+	struct virtq *q = &dev->queues[qi];
+	unsigned done = 0;
+	int r;
+
+	for (;;) {
+		virtq_disable_notify(q);
+		while ((r = virtq_pop(q, &b->chain)) > 0) {
+			virtq_push(q, b->chain.head, virtio_blk_request(b, &b->chain));
+			virtq_publish(q);
+			/* Let the driver start on completions while a long batch goes on. */
+			if (++done % 32 == 0)
+				virtio_signal_queue(dev, qi);
+		}
+		if (r < 0) {
+			virtio_fail(dev, "queue %d: %s", qi, q->error);
+			break;
+		}
+		if (!virtq_enable_notify(q))
+			break;
+	}
+	virtio_signal_queue(dev, qi);
+}
+
+static void blk_config_read(struct virtio_device *dev, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_blk *b = to_blk(dev);
+	uint8_t cfg[24] = { 0 };
+	uint32_t seg_max = VIRTIO_BLK_QUEUE_SIZE - 2, blk_size = VIRTIO_BLK_SECTOR;
+
+	memcpy(cfg, &b->capacity, 8);
+	memcpy(cfg + 12, &seg_max, 4);
+	memcpy(cfg + 20, &blk_size, 4);
+	memcpy(data, cfg + off, len);
+}
+
+static int blk_activate(struct virtio_device *dev)
+{
+	(void)dev;
+	return 0;
+}
+
+static void blk_reset(struct virtio_device *dev)
+{
+	(void)dev; /* every request completes before the lock is released: nothing in flight */
+}
+
+static void blk_save(const struct virtio_device *dev, void *buf)
+{
+	const struct virtio_blk *b = (const struct virtio_blk *)((const char *)dev - offsetof(struct virtio_blk, dev));
+	struct blk_state s = { .capacity = b->capacity, .read_only = b->read_only };
+
+	memcpy(buf, &s, sizeof(s));
+}
+
+static int blk_restore(struct virtio_device *dev, const void *buf)
+{
+	struct virtio_blk *b = to_blk(dev);
+	struct blk_state s;
+
+	memcpy(&s, buf, sizeof(s));
+	/* The snapshot must be restored onto the same disk it was taken with. */
+	return s.capacity == b->capacity && s.read_only == b->read_only ? 0 : -EINVAL;
+}
+
+static void blk_destroy(struct virtio_device *dev)
+{
+	struct virtio_blk *b = to_blk(dev);
+
+	if (b->fd >= 0)
+		close(b->fd);
+	virtio_cleanup(dev);
+	free(b);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.config_read = blk_config_read,
+	.activate = blk_activate,
+	.queue_notify = blk_notify,
+	.reset = blk_reset,
+	.save = blk_save,
+	.restore = blk_restore,
+	.destroy = blk_destroy,
+};
+
+int virtio_blk_create(const char *path, bool read_only, const char *id, const struct guest_mem *mem,
+		      struct virtio_blk **out, char *err, size_t errlen)
+{
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	char name[80];
+	struct stat st;
+	uint64_t size;
+	int r;
+
+	if (!b)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	b->fd = -1;
+	snprintf(name, sizeof(name), "virtio-blk %s", id);
+	r = virtio_init(&b->dev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, 1);
+	if (r) {
+		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+		goto fail;
+	}
+	b->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "drive %s: %s: %s", id, path, strerror(errno));
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "drive %s: %s: BLKGETSIZE64: %s", id, path, strerror(errno));
+			goto fail;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+	} else {
+		r = -EINVAL;
+		snprintf(err, errlen, "drive %s: %s is neither a regular file nor a block device", id, path);
+		goto fail;
+	}
+	if (size % VIRTIO_BLK_SECTOR)
+		log_warn("drive %s: %s is not a whole number of 512-byte sectors; the tail is not visible", id, path);
+	b->capacity = size / VIRTIO_BLK_SECTOR;
+	b->read_only = read_only;
+	/* Zero-padded, and not terminated when 20 bytes long: as the spec says. */
+	memcpy(b->id, id, strnlen(id, sizeof(b->id)));
+	b->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
+	b->dev.config_size = 24;
+	b->dev.save_size = sizeof(struct blk_state);
+	b->dev.queues[0].max_size = VIRTIO_BLK_QUEUE_SIZE;
+	b->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+				 VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
+				 (read_only ? VIRTIO_BIT(VIRTIO_BLK_F_RO) : 0);
+	*out = b;
+	return 0;
+fail:
+	blk_destroy(&b->dev);
+	return r;
+}

@@ -1,0 +1,55 @@
+/* virtio-block over a raw image file: reads and writes go straight between the file and
+ * guest memory (preadv/pwritev on the checked segments), flush is fdatasync. */
+#ifndef KINDLING_VIRTIO_BLK_H
+#define KINDLING_VIRTIO_BLK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtio.h"
+
+#define VIRTIO_BLK_QUEUE_SIZE 256
+#define VIRTIO_BLK_SECTOR 512
+#define VIRTIO_BLK_ID_BYTES 20
+
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+struct virtio_blk_stats {
+	uint64_t reads, writes, flushes, read_bytes, write_bytes;
+	uint64_t io_errors;    /* requests answered with IOERR or UNSUPP */
+	uint64_t no_status;    /* requests without a writable status byte: returned unanswered */
+};
+
+struct virtio_blk {
+	struct virtio_device dev;
+	int fd;
+	bool read_only;
+	uint64_t capacity; /* in 512-byte sectors */
+	char id[VIRTIO_BLK_ID_BYTES];
+	struct virtio_blk_stats stats;
+	struct ratelimit rl;
+	struct virtq_chain chain;               /* scratch of the queue worker */
+	struct iovec data[VIRTQ_MAX_CHAIN];     /* scratch: the data part of a request */
+};
+
+/* Opens `path` (read-only if asked) and makes a device whose GET_ID answers `id`. */
+int virtio_blk_create(const char *path, bool read_only, const char *id, const struct guest_mem *mem,
+		      struct virtio_blk **out, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Carries out one request chain; returns the number of bytes written into it (status
+ * included), i.e. the used length. Exposed for tests and fuzzing. */
+uint32_t virtio_blk_request(struct virtio_blk *b, const struct virtq_chain *c);
+
+#endif

@@ -1,0 +1,301 @@
+/* virtio-mmio version 2 register interface and its KVM/event loop wiring. */
+#include "mmio.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+
+#include "evloop.h"
+#include "vm.h"
+
+void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev)
+{
+	memset(t, 0, sizeof(*t));
+	t->dev = dev;
+	t->irq = -1;
+	t->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
+}
+
+static struct virtq *selected(struct virtio_mmio *t)
+{
+	return t->queue_sel < (uint32_t)t->dev->nr_queues ? &t->dev->queues[t->queue_sel] : NULL;
+}
+
+static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtio_device *dev = t->dev;
+	struct virtq *q = selected(t);
+
+	switch (off) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRTIO_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION:
+		return 2;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return dev->device_id;
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_MMIO_VENDOR;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		return t->device_features_sel < 2 ? (uint32_t)(dev->device_features >> (32 * t->device_features_sel))
+						  : 0;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		return q ? q->max_size : 0;
+	case VIRTIO_MMIO_QUEUE_NUM:
+		return q ? q->size : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return q ? q->ready : 0;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return virtio_interrupt_status(dev);
+	case VIRTIO_MMIO_STATUS:
+		return dev->status;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+		return q ? (uint32_t)q->desc_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		return q ? (uint32_t)(q->desc_gpa >> 32) : 0;
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+		return q ? (uint32_t)q->avail_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+		return q ? (uint32_t)(q->avail_gpa >> 32) : 0;
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+		return q ? (uint32_t)q->used_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+		return q ? (uint32_t)(q->used_gpa >> 32) : 0;
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return dev->config_generation;
+	default:
+		return 0;
+	}
+}
+
+static void set_low(uint64_t *v, uint32_t x)
+{
+	*v = (*v & ~0xffffffffull) | x;
+}
+
+static void set_high(uint64_t *v, uint32_t x)
+{
+	*v = (*v & 0xffffffffull) | ((uint64_t)x << 32);
+}
+
+static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	struct virtio_device *dev = t->dev;
+	int qi = t->queue_sel < (uint32_t)dev->nr_queues ? (int)t->queue_sel : -1;
+	struct virtq *q = qi >= 0 ? &dev->queues[qi] : NULL;
+
+	switch (off) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		t->device_features_sel = v;
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		virtio_set_driver_features(dev, t->driver_features_sel, v);
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		t->driver_features_sel = v;
+		break;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		/* Selecting is harmless at any time; using a bad selection is refused below. */
+		t->queue_sel = v;
+		break;
+	case VIRTIO_MMIO_QUEUE_NUM:
+		if (virtio_queue_writable(dev, qi, false))
+			q->size = v > 0xffff ? 0xffff : (uint16_t)v; /* too big: refused when made ready */
+		break;
+	case VIRTIO_MMIO_QUEUE_READY:
+		if (virtio_queue_writable(dev, qi, true))
+			virtio_queue_set_ready(dev, qi, v & 1);
+		break;
+	case VIRTIO_MMIO_STATUS:
+		virtio_set_status(dev, v & 0xff);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH: {
+		uint64_t *addr;
+
+		if (!virtio_queue_writable(dev, qi, false))
+			break;
+		addr = off < VIRTIO_MMIO_QUEUE_DRIVER_LOW ? &q->desc_gpa
+		       : off < VIRTIO_MMIO_QUEUE_DEVICE_LOW ? &q->avail_gpa
+							   : &q->used_gpa;
+		(off & 4 ? set_high : set_low)(addr, v);
+		break;
+	}
+	default:
+		log_ratelimited(&t->rl, LOG_WARN, "%s: write of 0x%x to register 0x%llx ignored", dev->name, v,
+				(unsigned long long)off);
+		break;
+	}
+}
+
+void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_device *dev = t->dev;
+	uint32_t v = 0;
+
+	if (offset >= VIRTIO_MMIO_CONFIG) {
+		uint64_t off = offset - VIRTIO_MMIO_CONFIG;
+
+		if (!is_write)
+			memset(data, 0, len);
+		if (off >= dev->config_size || len > dev->config_size - off)
+			return;
+		pthread_mutex_lock(&dev->lock);
+		if (is_write && dev->ops->config_write)
+			dev->ops->config_write(dev, (uint32_t)off, data, len);
+		else if (!is_write && dev->ops->config_read)
+			dev->ops->config_read(dev, (uint32_t)off, data, len);
+		pthread_mutex_unlock(&dev->lock);
+		return;
+	}
+	/* Registers are 32 bits wide and accessed as such; anything else is a driver bug. */
+	if (len != 4 || (offset & 3)) {
+		if (!is_write)
+			memset(data, 0, len);
+		log_ratelimited(&t->rl, LOG_WARN, "%s: %u-byte access to register 0x%llx ignored", dev->name, len,
+				(unsigned long long)offset);
+		return;
+	}
+	if (is_write)
+		memcpy(&v, data, 4);
+	/* The hot registers need no lock: notify only signals an eventfd, the interrupt status
+	 * is atomic. */
+	if (offset == VIRTIO_MMIO_QUEUE_NOTIFY && is_write) {
+		if (v < (uint32_t)dev->nr_queues)
+			virtio_kick(dev, (int)v);
+		else
+			log_ratelimited(&t->rl, LOG_WARN, "%s: notify of queue %u, which does not exist", dev->name, v);
+		return;
+	}
+	if (offset == VIRTIO_MMIO_INTERRUPT_ACK && is_write) {
+		virtio_interrupt_ack(dev, v);
+		return;
+	}
+	pthread_mutex_lock(&dev->lock);
+	if (is_write)
+		write_reg(t, offset, v);
+	else
+		v = read_reg(t, offset);
+	pthread_mutex_unlock(&dev->lock);
+	if (!is_write)
+		memcpy(data, &v, 4);
+}
+
+static void on_notify(void *opaque, uint32_t events)
+{
+	struct virtio_mmio_queue_ref *ref = opaque;
+
+	(void)events;
+	virtio_process(ref->t->dev, ref->q);
+}
+
+static int ioeventfd(struct virtio_mmio *t, int q, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = (uint64_t)q,
+		.addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.fd = t->dev->notify_fd[q],
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+static int irqfd(struct virtio_mmio *t, bool assign)
+{
+	struct kvm_irqfd f = {
+		.fd = (uint32_t)t->dev->irq_fd,
+		.gsi = (uint32_t)t->irq,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	return ioctl(t->vm->vm_fd, KVM_IRQFD, &f) < 0 ? -errno : 0;
+}
+
+int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop, char *err, size_t errlen)
+{
+	struct virtio_device *dev = t->dev;
+	const char *what;
+	int r;
+
+	t->vm = vm;
+	t->loop = loop;
+	what = "no MMIO window or interrupt line left";
+	r = vm_alloc_device(vm, VIRTIO_MMIO_SIZE, &t->base, &t->irq);
+	if (r)
+		goto fail;
+	what = "MMIO bus";
+	r = bus_register(&vm->mmio, t->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, t, dev->name);
+	if (r)
+		goto fail;
+	what = "KVM_IOEVENTFD";
+	for (; t->nr_ioeventfds < dev->nr_queues; t->nr_ioeventfds++) {
+		r = ioeventfd(t, t->nr_ioeventfds, true);
+		if (r)
+			goto fail;
+	}
+	what = "event loop";
+	for (; t->nr_loop_fds < dev->nr_queues; t->nr_loop_fds++) {
+		int q = t->nr_loop_fds;
+
+		t->refs[q] = (struct virtio_mmio_queue_ref){ t, q };
+		r = evloop_add(loop, dev->notify_fd[q], EPOLLIN, on_notify, &t->refs[q]);
+		if (r)
+			goto fail;
+	}
+	what = "KVM_IRQFD";
+	r = irqfd(t, true);
+	if (r)
+		goto fail;
+	t->irqfd = true;
+	what = "kernel command line";
+	r = vm_cmdline_append(vm, "virtio_mmio.device=4K@0x%llx:%d", (unsigned long long)t->base, t->irq);
+	if (r)
+		goto fail;
+	log_debug("%s: virtio-mmio at 0x%llx, irq %d", dev->name, (unsigned long long)t->base, t->irq);
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: cannot attach (%s): %s", dev->name, what, strerror(-r));
+	virtio_mmio_detach(t);
+	return r;
+}
+
+void virtio_mmio_detach(struct virtio_mmio *t)
+{
+	bool have_vm = t->vm && t->vm->vm_fd >= 0;
+
+	while (t->nr_loop_fds > 0)
+		evloop_del(t->loop, t->dev->notify_fd[--t->nr_loop_fds]);
+	while (t->nr_ioeventfds > 0) {
+		t->nr_ioeventfds--;
+		if (have_vm && ioeventfd(t, t->nr_ioeventfds, false))
+			log_debug("%s: KVM_IOEVENTFD deassign failed", t->dev->name);
+	}
+	if (t->irqfd && have_vm && irqfd(t, false))
+		log_debug("%s: KVM_IRQFD deassign failed", t->dev->name);
+	t->irqfd = false;
+}
+
+void virtio_mmio_save(const struct virtio_mmio *t, struct virtio_mmio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->device_features_sel = t->device_features_sel;
+	s->driver_features_sel = t->driver_features_sel;
+	s->queue_sel = t->queue_sel;
+}
+
+void virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s)
+{
+	/* Any value is safe: every use of a selector is range checked. */
+	t->device_features_sel = s->device_features_sel;
+	t->driver_features_sel = s->driver_features_sel;
+	t->queue_sel = s->queue_sel;
+}

@@ -1,0 +1,425 @@
+/* virtio-net device with a TAP backend. RX never blocks: without guest buffers the tap is
+ * left unpolled (frames wait in its queue) until the driver posts buffers and kicks. */
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "evloop.h"
+
+/* Frames moved per event loop callback before other fds get their turn. */
+#define RX_BUDGET 256
+#define TX_SIGNAL_EVERY 16
+
+struct net_state {
+	uint8_t mac[6];
+	uint8_t pad[2];
+};
+
+static struct virtio_net *to_net(struct virtio_device *dev)
+{
+	return (struct virtio_net *)((char *)dev - offsetof(struct virtio_net, dev));
+}
+
+static void set_polling(struct virtio_net *n, bool on)
+{
+	if (n->tap_polled == on)
+		return;
+	n->tap_polled = on;
+	if (n->loop && evloop_rearm(n->loop, n->tap, on ? EPOLLIN : 0))
+		log_debug("%s: tap rearm failed", n->dev.name);
+}
+
+/* Gives back every chain popped ahead and not filled (they are the latest pops). */
+static void rx_unpop_all(struct virtio_net *n)
+{
+	struct virtq *q = &n->dev.queues[VIRTIO_NET_RXQ];
+
+	while (n->rx_npend > 0) {
+		virtq_unpop(q);
+		n->rx_npend--;
+	}
+	n->rx_niov = 0;
+	n->rx_cap = 0;
+}
+
+/* The room a frame may need: a whole TSO frame only if the tap may coalesce into one. */
+static uint32_t rx_need(const struct virtio_device *dev)
+{
+	bool tso = virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO4) || virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6);
+
+	return tso ? VIRTIO_NET_MAX_RX : VIRTIO_NET_HDR_LEN + 1518;
+}
+
+/* Pops chains until there is room for the largest frame (one chain without mergeable
+ * buffers). Returns 1 when ready to read, 0 if the ring ran dry first, -1 if the driver
+ * broke a rule. */
+static int rx_gather(struct virtio_net *n)
+{
+	struct virtio_device *dev = &n->dev;
+	struct virtq *q = &dev->queues[VIRTIO_NET_RXQ];
+	struct virtq_chain *c = &n->chain;
+	bool mrg = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+	uint32_t need = rx_need(dev);
+
+	while (n->rx_cap < need && n->rx_npend < VIRTIO_NET_RX_CHAINS && (mrg || !n->rx_npend)) {
+		int r = virtq_pop(q, c);
+
+		if (r < 0) {
+			virtio_fail(dev, "RX queue: %s", q->error);
+			return -1;
+		}
+		if (r == 0)
+			return 0;
+		if (c->nout || c->in_len < VIRTIO_NET_HDR_LEN) {
+			virtq_unpop(q);
+			virtio_fail(dev, "RX buffer is device-readable or shorter than the virtio-net header");
+			return -1;
+		}
+		if (n->rx_niov + c->nin > VIRTIO_NET_RX_IOV) {
+			virtq_unpop(q);
+			break;
+		}
+		memcpy(&n->rx_iov[n->rx_niov], c->iov, c->nin * sizeof(c->iov[0]));
+		n->rx_pend[n->rx_npend].head = c->head;
+		n->rx_pend[n->rx_npend].niov = c->nin;
+		n->rx_pend[n->rx_npend].len = c->in_len;
+		n->rx_npend++;
+		n->rx_niov += c->nin;
+		n->rx_cap += c->in_len;
+	}
+	return 1;
+}
+
+/* Writes len bytes at byte `off` of an iovec run (the first chain holds >= off+len). */
+static void iov_put(const struct iovec *iov, size_t off, const void *src, size_t len)
+{
+	for (; len; iov++) {
+		size_t k;
+
+		if (off >= iov->iov_len) {
+			off -= iov->iov_len;
+			continue;
+		}
+		k = iov->iov_len - off < len ? iov->iov_len - off : len;
+		memcpy((uint8_t *)iov->iov_base + off, src, k);
+		src = (const uint8_t *)src + k;
+		len -= k;
+		off = 0;
+	}
+}
+
+/* Hands a frame of len bytes, read into the pending chains, to the driver. */
+static void rx_deliver(struct virtio_net *n, uint32_t len)
+{
+	struct virtq *q = &n->dev.queues[VIRTIO_NET_RXQ];
+	uint32_t left = len;
+	uint16_t used = 0;
+	int iovs = 0;
+
+	while (left) {
+		uint32_t k = n->rx_pend[used].len < left ? n->rx_pend[used].len : left;
+
+		virtq_push(q, n->rx_pend[used].head, k);
+		n->rx_cap -= n->rx_pend[used].len;
+		iovs += n->rx_pend[used].niov;
+		left -= k;
+		used++;
+	}
+	/* num_buffers: the tap wrote the first 10 bytes of the header, this is the rest. */
+	iov_put(n->rx_iov, 10, &used, sizeof(used));
+	n->rx_npend -= used;
+	memmove(n->rx_pend, n->rx_pend + used, (size_t)n->rx_npend * sizeof(n->rx_pend[0]));
+	n->rx_niov -= iovs;
+	memmove(n->rx_iov, n->rx_iov + iovs, (size_t)n->rx_niov * sizeof(n->rx_iov[0]));
+	/* Hand each frame over at once: the driver's NAPI poll picks up the next ones while
+	 * we read them, and EVENT_IDX keeps this to one interrupt per poll. */
+	virtq_publish(q);
+	virtio_signal_queue(&n->dev, VIRTIO_NET_RXQ);
+	n->stats.rx_frames++;
+	n->stats.rx_bytes += len - VIRTIO_NET_HDR_LEN;
+}
+
+static void rx_process(struct virtio_net *n)
+{
+	struct virtio_device *dev = &n->dev;
+	struct virtq *q = &dev->queues[VIRTIO_NET_RXQ];
+	unsigned frames = 0;
+
+	while (frames < RX_BUDGET) {
+		int r = rx_gather(n);
+		ssize_t len;
+
+		if (r < 0) {
+			set_polling(n, false);
+			break;
+		}
+		if (r == 0) {
+			/* Asked before giving back what we hold, so that "buffers arrived" means new ones. */
+			if (virtq_enable_notify(q))
+				continue;
+			/* Frames stay in the tap until the driver posts buffers and kicks. */
+			rx_unpop_all(n);
+			n->stats.rx_stalls++;
+			n->rx_waiting = true;
+			set_polling(n, false);
+			break;
+		}
+		len = readv(n->tap, n->rx_iov, n->rx_niov);
+		if (len < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_ratelimited(&n->rl, LOG_ERROR, "%s: tap read: %s", dev->name, strerror(errno));
+			break;
+		}
+		if ((size_t)len < VIRTIO_NET_HDR_LEN || (size_t)len > n->rx_cap) {
+			/* Cut short (buffers too small) or no header: the frame is lost, the buffers not. */
+			n->stats.rx_dropped++;
+			continue;
+		}
+		rx_deliver(n, (uint32_t)len);
+		frames++;
+	}
+	rx_unpop_all(n);
+}
+
+static void tx_process(struct virtio_net *n)
+{
+	struct virtio_device *dev = &n->dev;
+	struct virtq *q = &dev->queues[VIRTIO_NET_TXQ];
+	struct virtq_chain *c = &n->chain;
+	unsigned frames = 0;
+	int r;
+
+	for (;;) {
+		virtq_disable_notify(q);
+		while ((r = virtq_pop(q, c)) > 0) {
+			if (c->out_len < VIRTIO_NET_HDR_LEN || c->out_len > VIRTIO_NET_MAX_TX) {
+				n->stats.tx_dropped++;
+				log_ratelimited(&n->rl, LOG_WARN, "%s: TX frame of %u bytes dropped", dev->name,
+						c->out_len);
+			} else if (writev(n->tap, c->iov, c->nout) < 0) {
+				n->stats.tx_dropped++;
+				if (errno != EAGAIN)
+					log_ratelimited(&n->rl, LOG_WARN, "%s: tap write: %s", dev->name, strerror(errno));
+			} else {
+				n->stats.tx_frames++;
+				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
+			}
+			virtq_push(q, c->head, 0);
+			/* Completions free the guest's socket buffers: TCP paces itself on them. */
+			virtq_publish(q);
+			if (++frames % TX_SIGNAL_EVERY == 0)
+				virtio_signal_queue(dev, VIRTIO_NET_TXQ);
+		}
+		if (r < 0) {
+			virtio_fail(dev, "TX queue: %s", q->error);
+			break;
+		}
+		if (!virtq_enable_notify(q))
+			break;
+	}
+	virtq_publish(q);
+	virtio_signal_queue(dev, VIRTIO_NET_TXQ);
+}
+
+void virtio_net_tap_ready(struct virtio_net *n)
+{
+	pthread_mutex_lock(&n->dev.lock);
+	if (virtio_active(&n->dev) && n->dev.queues[VIRTIO_NET_RXQ].ready)
+		rx_process(n);
+	else
+		set_polling(n, false); /* reset or broken: stop until activated again */
+	pthread_mutex_unlock(&n->dev.lock);
+}
+
+static void on_tap(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		log_error("%s: tap %s failed; no more frames will be received", n->dev.name, n->ifname);
+		evloop_del(n->loop, n->tap);
+		n->loop = NULL;
+		return;
+	}
+	virtio_net_tap_ready(n);
+}
+
+static void net_notify(struct virtio_device *dev, int q)
+{
+	struct virtio_net *n = to_net(dev);
+
+	if (q == VIRTIO_NET_TXQ) {
+		tx_process(n);
+	} else if (n->rx_waiting) {
+		n->rx_waiting = false;
+		set_polling(n, true);
+		rx_process(n);
+	}
+}
+
+static int net_activate(struct virtio_device *dev)
+{
+	struct virtio_net *n = to_net(dev);
+	unsigned off = 0;
+
+	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM)) {
+		off |= TUN_F_CSUM;
+		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO4))
+			off |= TUN_F_TSO4;
+		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
+			off |= TUN_F_TSO6;
+	}
+	if ((dev->device_features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) && ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
+		return -errno;
+	/* Start receiving from the event loop thread, which owns the tap's registration. */
+	n->rx_waiting = true;
+	virtio_kick(dev, VIRTIO_NET_RXQ);
+	return 0;
+}
+
+static void net_reset(struct virtio_device *dev)
+{
+	/* The tap callback disarms itself once it sees the device inactive. */
+	to_net(dev)->rx_waiting = false;
+}
+
+static void net_config_read(struct virtio_device *dev, uint32_t off, uint8_t *data, uint32_t len)
+{
+	uint8_t cfg[8] = { 0 };
+
+	memcpy(cfg, to_net(dev)->mac, 6);
+	cfg[6] = 1; /* VIRTIO_NET_S_LINK_UP, should the driver look */
+	memcpy(data, cfg + off, len);
+}
+
+static void net_save(const struct virtio_device *dev, void *buf)
+{
+	const struct virtio_net *n = (const struct virtio_net *)((const char *)dev - offsetof(struct virtio_net, dev));
+	struct net_state s = { { 0 }, { 0 } };
+
+	memcpy(s.mac, n->mac, 6);
+	memcpy(buf, &s, sizeof(s));
+}
+
+static int net_restore(struct virtio_device *dev, const void *buf)
+{
+	struct net_state s;
+
+	memcpy(&s, buf, sizeof(s));
+	memcpy(to_net(dev)->mac, s.mac, 6);
+	return 0;
+}
+
+static void net_destroy(struct virtio_device *dev)
+{
+	struct virtio_net *n = to_net(dev);
+
+	if (n->tap >= 0) {
+		if (n->loop)
+			evloop_del(n->loop, n->tap);
+		close(n->tap);
+	}
+	virtio_cleanup(dev);
+	free(n);
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.config_read = net_config_read,
+	.activate = net_activate,
+	.queue_notify = net_notify,
+	.reset = net_reset,
+	.save = net_save,
+	.restore = net_restore,
+	.destroy = net_destroy,
+};
+
+int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_offloads,
+			 const struct guest_mem *mem, struct evloop *loop, struct virtio_net **out, char *err,
+			 size_t errlen)
+{
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	char name[80];
+	int r;
+
+	if (!n) {
+		close(fd);
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	}
+	n->tap = fd;
+	snprintf(name, sizeof(name), "virtio-net %s", id);
+	r = virtio_init(&n->dev, &net_ops, VIRTIO_ID_NET, name, mem, 2);
+	if (r) {
+		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+		goto fail;
+	}
+	n->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
+	n->dev.config_size = 8;
+	n->dev.save_size = sizeof(struct net_state);
+	n->dev.queues[VIRTIO_NET_RXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
+	n->dev.queues[VIRTIO_NET_TXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
+	/* The tap takes GSO frames with a vnet header as they are, so TX offloads are free. */
+	n->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
+				 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |
+				 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+	if (guest_offloads)
+		n->dev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
+	if (mac) {
+		memcpy(n->mac, mac, 6);
+		n->dev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
+	}
+	if (loop) {
+		/* Registered unarmed: polled only while the driver has posted RX buffers. */
+		r = evloop_add(loop, fd, 0, on_tap, n);
+		if (r) {
+			snprintf(err, errlen, "%s: event loop: %s", name, strerror(-r));
+			goto fail;
+		}
+		n->loop = loop;
+	}
+	*out = n;
+	return 0;
+fail:
+	net_destroy(&n->dev);
+	return r;
+}
+
+int virtio_net_create(const struct net_config *cfg, const struct guest_mem *mem, struct evloop *loop,
+		      struct virtio_net **out, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int fd, hdr = VIRTIO_NET_HDR_LEN, r;
+	bool offloads;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return snprintf(err, errlen, "net %s: /dev/net/tun: %s", cfg->id, strerror(errno)), -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", cfg->host_dev_name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "net %s: tap %s: %s", cfg->id, cfg->host_dev_name, strerror(errno));
+		close(fd);
+		return r;
+	}
+	/* Offloads towards the guest need the tap's help; switched on per driver at activation. */
+	offloads = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+	if (offloads && ioctl(fd, TUNSETOFFLOAD, 0) < 0)
+		offloads = false;
+	r = virtio_net_create_fd(fd, cfg->id, cfg->has_mac ? cfg->mac : NULL, offloads, mem, loop, out, err, errlen);
+	if (!r)
+		snprintf((*out)->ifname, sizeof((*out)->ifname), "%s", cfg->host_dev_name);
+	return r;
+}

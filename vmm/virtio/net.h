@@ -1,0 +1,84 @@
+/* virtio-net over a TAP device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR): frames move between the
+ * tap and guest memory with one readv/writev each, the virtio-net header doubling as the
+ * tap's vnet header, so checksum and TSO offloads pass straight through. */
+#ifndef KINDLING_VIRTIO_NET_H
+#define KINDLING_VIRTIO_NET_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "virtio.h"
+
+struct evloop;
+
+#define VIRTIO_NET_QUEUE_SIZE 256
+#define VIRTIO_NET_RXQ 0
+#define VIRTIO_NET_TXQ 1
+/* struct virtio_net_hdr_v1: 10 bytes of offload metadata and num_buffers. */
+#define VIRTIO_NET_HDR_LEN 12
+/* The largest TX chain: a 64 KiB TSO frame plus Ethernet header, plus the virtio header. */
+#define VIRTIO_NET_MAX_TX 65562
+/* Room gathered before reading a frame: the largest frame the tap may hand over. */
+#define VIRTIO_NET_MAX_RX 65562
+#define VIRTIO_NET_RX_CHAINS 64
+#define VIRTIO_NET_RX_IOV 1024
+
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_MRG_RXBUF 15
+
+struct virtio_net_stats {
+	uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
+	uint64_t rx_stalls;  /* times frames were left waiting in the tap for guest buffers */
+	uint64_t rx_dropped; /* frames that did not fit the buffer the guest posted */
+	uint64_t tx_dropped; /* frames shorter than the header or longer than VIRTIO_NET_MAX_TX, or
+				refused by the tap */
+};
+
+struct virtio_net {
+	struct virtio_device dev;
+	int tap;
+	char ifname[IFNAMSIZ];
+	uint8_t mac[6];
+	struct evloop *loop;
+	bool tap_polled;  /* the tap is armed for EPOLLIN on the event loop */
+	bool rx_waiting;  /* frames (may) wait for RX buffers: poll the tap again on a kick */
+	struct virtio_net_stats stats;
+	struct ratelimit rl;
+	struct virtq_chain chain; /* scratch of the queue worker */
+	/* RX buffers popped ahead of the frame that will fill them (mergeable buffers: one
+	 * frame may take several chains). Given back before the worker returns. */
+	struct {
+		uint16_t head;
+		uint16_t niov;
+		uint32_t len;
+	} rx_pend[VIRTIO_NET_RX_CHAINS];
+	int rx_npend;
+	int rx_niov;
+	uint32_t rx_cap;
+	struct iovec rx_iov[VIRTIO_NET_RX_IOV];
+};
+
+/* Opens the tap named in cfg and registers it (unarmed) on loop. loop may be NULL for
+ * tests, which then call virtio_net_tap_ready themselves. */
+int virtio_net_create(const struct net_config *cfg, const struct guest_mem *mem, struct evloop *loop,
+		      struct virtio_net **out, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The same over an already open frame-oriented fd carrying vnet headers (a tap, or a
+ * SOCK_SEQPACKET socket in tests); takes ownership of fd. guest_offloads: whether the fd
+ * accepts TUNSETOFFLOAD. */
+int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_offloads,
+			 const struct guest_mem *mem, struct evloop *loop, struct virtio_net **out, char *err,
+			 size_t errlen) __attribute__((warn_unused_result));
+
+/* Event loop side: the tap is readable. */
+void virtio_net_tap_ready(struct virtio_net *n);
+
+#endif

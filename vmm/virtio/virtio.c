@@ -1,0 +1,300 @@
+/* Transport-independent virtio device core: the status state machine, feature negotiation,
+ * queue enabling, interrupts, NEEDS_RESET, and save/restore of the common state. */
+#include "virtio.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uint32_t device_id, const char *name,
+		const struct guest_mem *mem, int nr_queues)
+{
+	int r;
+
+	dev->ops = ops;
+	dev->device_id = device_id;
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->mem = mem;
+	dev->nr_queues = nr_queues;
+	dev->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
+	dev->irq_fd = -1;
+	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		dev->notify_fd[i] = -1;
+	if (nr_queues < 1 || nr_queues > VIRTIO_MAX_QUEUES)
+		return -EINVAL;
+	r = pthread_mutex_init(&dev->lock, NULL);
+	if (r)
+		return -r;
+	dev->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dev->irq_fd < 0)
+		return -errno;
+	for (int i = 0; i < nr_queues; i++) {
+		dev->notify_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (dev->notify_fd[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+void virtio_cleanup(struct virtio_device *dev)
+{
+	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (dev->notify_fd[i] >= 0)
+			close(dev->notify_fd[i]);
+		dev->notify_fd[i] = -1;
+	}
+	if (dev->irq_fd >= 0) {
+		close(dev->irq_fd);
+		pthread_mutex_destroy(&dev->lock);
+	}
+	dev->irq_fd = -1;
+}
+
+static void raise_irq(struct virtio_device *dev, uint32_t bits)
+{
+	uint64_t one = 1;
+
+	__atomic_fetch_or(&dev->interrupt_status, bits, __ATOMIC_SEQ_CST);
+	/* A full eventfd counter still means "interrupt pending"; nothing is lost. */
+	if (write(dev->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("%s: interrupt eventfd: %s", dev->name, strerror(errno));
+}
+
+void virtio_fail(struct virtio_device *dev, const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+
+	dev->errors++;
+	if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
+	log_ratelimited(&dev->rl, LOG_ERROR, "%s: %s; device needs a reset", dev->name, why);
+	/* Only a driver that completed negotiation listens for configuration changes. */
+	if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_irq(dev, VIRTIO_INT_CONFIG);
+}
+
+bool virtio_active(const struct virtio_device *dev)
+{
+	return (dev->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) == VIRTIO_STATUS_DRIVER_OK;
+}
+
+static void reset(struct virtio_device *dev)
+{
+	if (dev->ops->reset)
+		dev->ops->reset(dev);
+	for (int i = 0; i < dev->nr_queues; i++)
+		virtq_reset(&dev->queues[i]);
+	dev->driver_features = 0;
+	dev->status = 0;
+	__atomic_store_n(&dev->interrupt_status, 0, __ATOMIC_SEQ_CST);
+}
+
+void virtio_set_status(struct virtio_device *dev, uint32_t status)
+{
+	uint32_t old = dev->status & ~VIRTIO_STATUS_NEEDS_RESET, added;
+
+	if (status == 0) {
+		reset(dev);
+		return;
+	}
+	/* NEEDS_RESET is the device's bit, not the driver's; bits 4 and 5 mean nothing. */
+	status &= VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |
+		  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_FAILED;
+	if (old & ~status) {
+		log_ratelimited(&dev->rl, LOG_WARN, "%s: driver tried to clear status bits 0x%x; ignored", dev->name,
+				old & ~status);
+		return;
+	}
+	added = status & ~old;
+	if (((added & VIRTIO_STATUS_DRIVER) && !(status & VIRTIO_STATUS_ACKNOWLEDGE)) ||
+	    ((added & VIRTIO_STATUS_FEATURES_OK) && !(status & VIRTIO_STATUS_DRIVER)) ||
+	    ((added & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_FEATURES_OK))) {
+		log_ratelimited(&dev->rl, LOG_WARN, "%s: status 0x%x skips a step of initialisation; ignored",
+				dev->name, status);
+		return;
+	}
+	if (added & VIRTIO_STATUS_FEATURES_OK) {
+		/* Refusing leaves FEATURES_OK clear, which is how the driver learns of it. */
+		if ((dev->driver_features & ~dev->device_features) || !virtio_has_feature(dev, VIRTIO_F_VERSION_1)) {
+			log_ratelimited(&dev->rl, LOG_WARN, "%s: driver features 0x%llx refused (offered 0x%llx)",
+					dev->name, (unsigned long long)dev->driver_features,
+					(unsigned long long)dev->device_features);
+			status &= ~VIRTIO_STATUS_FEATURES_OK;
+		}
+	}
+	dev->status = status | (dev->status & VIRTIO_STATUS_NEEDS_RESET);
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && !(dev->status & VIRTIO_STATUS_NEEDS_RESET)) {
+		int r = dev->ops->activate ? dev->ops->activate(dev) : 0;
+
+		if (r)
+			virtio_fail(dev, "cannot start the device: %s", strerror(-r));
+	}
+}
+
+void virtio_set_driver_features(struct virtio_device *dev, uint32_t word, uint32_t value)
+{
+	if ((dev->status & (VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK)) != VIRTIO_STATUS_DRIVER) {
+		log_ratelimited(&dev->rl, LOG_WARN, "%s: driver features written outside negotiation; ignored",
+				dev->name);
+		return;
+	}
+	if (word > 1)
+		return; /* no feature bits above 63 exist here */
+	dev->driver_features &= ~(0xffffffffull << (32 * word));
+	dev->driver_features |= (uint64_t)value << (32 * word);
+}
+
+bool virtio_queue_writable(struct virtio_device *dev, int q, bool ready_reg)
+{
+	if (q < 0 || q >= dev->nr_queues) {
+		log_ratelimited(&dev->rl, LOG_WARN, "%s: write to queue %d, which does not exist; ignored", dev->name,
+				q);
+		return false;
+	}
+	if (dev->status & VIRTIO_STATUS_DRIVER_OK) {
+		virtio_fail(dev, "queue %d register written after DRIVER_OK", q);
+		return false;
+	}
+	if (!ready_reg && dev->queues[q].ready) {
+		virtio_fail(dev, "queue %d size or address written while the queue is ready", q);
+		return false;
+	}
+	return true;
+}
+
+void virtio_queue_set_ready(struct virtio_device *dev, int q, bool ready)
+{
+	struct virtq *vq = &dev->queues[q];
+
+	if (!ready) {
+		vq->ready = false;
+		return;
+	}
+	/* The ring layout depends on the features (EVENT_IDX), so they must be settled. */
+	if (!(dev->status & VIRTIO_STATUS_FEATURES_OK)) {
+		virtio_fail(dev, "queue %d enabled before feature negotiation finished", q);
+		return;
+	}
+	if (virtq_enable(vq, dev->mem, virtio_has_feature(dev, VIRTIO_F_EVENT_IDX),
+			 virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC)))
+		virtio_fail(dev, "queue %d: %s", q, vq->error);
+}
+
+void virtio_kick(struct virtio_device *dev, int q)
+{
+	uint64_t one = 1;
+
+	if (q >= 0 && q < dev->nr_queues && write(dev->notify_fd[q], &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("%s: notify eventfd: %s", dev->name, strerror(errno));
+}
+
+uint32_t virtio_interrupt_status(struct virtio_device *dev)
+{
+	return __atomic_load_n(&dev->interrupt_status, __ATOMIC_SEQ_CST);
+}
+
+void virtio_interrupt_ack(struct virtio_device *dev, uint32_t bits)
+{
+	__atomic_fetch_and(&dev->interrupt_status, ~bits, __ATOMIC_SEQ_CST);
+}
+
+void virtio_process(struct virtio_device *dev, int q)
+{
+	uint64_t n;
+
+	if (read(dev->notify_fd[q], &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("%s: notify eventfd read: %s", dev->name, strerror(errno));
+	pthread_mutex_lock(&dev->lock);
+	if (virtio_active(dev) && dev->queues[q].ready)
+		dev->ops->queue_notify(dev, q);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void virtio_signal_queue(struct virtio_device *dev, int q)
+{
+	if (virtq_should_signal(&dev->queues[q]))
+		raise_irq(dev, VIRTIO_INT_VRING);
+}
+
+void virtio_config_changed(struct virtio_device *dev)
+{
+	dev->config_generation++;
+	if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_irq(dev, VIRTIO_INT_CONFIG);
+}
+
+size_t virtio_save_size(const struct virtio_device *dev)
+{
+	return sizeof(struct virtio_state) + dev->save_size;
+}
+
+void virtio_save(struct virtio_device *dev, void *buf)
+{
+	struct virtio_state s;
+
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_lock(&dev->lock);
+	s.magic = VIRTIO_STATE_MAGIC;
+	s.device_id = dev->device_id;
+	s.device_features = dev->device_features;
+	s.driver_features = dev->driver_features;
+	s.status = dev->status;
+	s.config_generation = dev->config_generation;
+	s.interrupt_status = virtio_interrupt_status(dev);
+	s.nr_queues = (uint32_t)dev->nr_queues;
+	for (int i = 0; i < dev->nr_queues; i++)
+		virtq_save(&dev->queues[i], &s.queues[i]);
+	memcpy(buf, &s, sizeof(s));
+	if (dev->ops->save)
+		dev->ops->save(dev, (uint8_t *)buf + sizeof(s));
+	pthread_mutex_unlock(&dev->lock);
+}
+
+int virtio_restore(struct virtio_device *dev, const void *buf, size_t len)
+{
+	struct virtio_state s;
+	int r = 0;
+
+	if (len != virtio_save_size(dev))
+		return -EINVAL;
+	memcpy(&s, buf, sizeof(s));
+	if (s.magic != VIRTIO_STATE_MAGIC || s.device_id != dev->device_id || s.nr_queues != (uint32_t)dev->nr_queues ||
+	    s.device_features != dev->device_features ||
+	    ((s.status & VIRTIO_STATUS_FEATURES_OK) && (s.driver_features & ~s.device_features)) ||
+	    (s.status & ~0xcfu) || (s.interrupt_status & ~3u))
+		return -EINVAL;
+	for (uint32_t i = 0; i < s.nr_queues; i++) {
+		if (s.queues[i].ready && !(s.status & VIRTIO_STATUS_FEATURES_OK))
+			return -EINVAL;
+	}
+	pthread_mutex_lock(&dev->lock);
+	reset(dev);
+	dev->driver_features = s.driver_features;
+	dev->config_generation = s.config_generation;
+	for (int i = 0; i < dev->nr_queues && !r; i++) {
+		r = virtq_restore(&dev->queues[i], &s.queues[i], dev->mem, virtio_has_feature(dev, VIRTIO_F_EVENT_IDX),
+				  virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC));
+		if (r)
+			log_error("%s: restoring queue %d: %s", dev->name, i, dev->queues[i].error);
+	}
+	if (!r && dev->ops->restore)
+		r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s));
+	if (!r) {
+		dev->status = s.status;
+		__atomic_store_n(&dev->interrupt_status, s.interrupt_status, __ATOMIC_SEQ_CST);
+		if (virtio_active(dev) && dev->ops->activate)
+			r = dev->ops->activate(dev);
+	}
+	if (r)
+		reset(dev);
+	pthread_mutex_unlock(&dev->lock);
+	return r;
+}
