@@ -180,6 +180,15 @@ check api.logger_file_written grep -q "vmm_setup_ms" "$T/gs.log"
 kill -TERM "$VPID"; wait "$VPID"; rc=$?
 check api.sigterm_exit test $rc = 143
 
+# Metrics carry per-device counters (here an idle block device), flushed at exit.
+truncate -s 1M "$T/metrics-drive"
+"$K" --kernel "$PWD/build/guests/spin.elf" --drive path="$T/metrics-drive",ro,id=data \
+	--metrics-path "$T/dev-metrics" </dev/null >/dev/null 2>&1 &
+mpid=$!
+sleep 0.5
+kill $mpid; wait $mpid 2>/dev/null
+check api.metrics_block_device grep -q '"block":{"virtio-blk data":{"read_count":0,.*"device_errors":0}' "$T/dev-metrics"
+
 # Boot from a config file, and from GET /vm/config's output fed back as a config file.
 cat >"$T/boot.json" <<JSON
 {"boot-source": {"kernel_image_path": "$PWD/build/guests/hello64.elf"},
