@@ -23,6 +23,8 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a
 now() { date +%s%N; }
 
 # QEMU in a network namespace of its own, like the runner: tap, boot, poll, invoke, stop.
+# acpi=off: our kernel has no ACPI, so QEMU must announce its virtio-mmio devices on the
+# kernel command line, as kindling does.
 cat >"$T/qemu-once.sh" <<'QEOF'
 set -eu
 T=$1 IN=$2
@@ -30,14 +32,14 @@ ip link set lo up
 ip tuntap add kt0 mode tap
 ip addr add 172.31.255.1/30 dev kt0
 ip link set kt0 up
-qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off -enable-kvm -cpu host -m 128 -smp 1 \
+qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,acpi=off -enable-kvm -cpu host -m 128 -smp 1 \
 	-nodefaults -no-user-config -nographic -serial file:"$T/q.console" -no-reboot \
 	-kernel "$T/vmlinux" -append "console=ttyS0 reboot=t panic=1 pci=off quiet tsc=reliable no_timer_check root=/dev/vda ro ip=172.31.255.2::172.31.255.1:255.255.255.252:function:eth0:off kindling.port=8080" \
 	-drive id=rootfs,file="$T/fn.ext4",format=raw,if=none,readonly=on -device virtio-blk-device,drive=rootfs \
 	-netdev tap,id=n0,ifname=kt0,script=no,downscript=no -device virtio-net-device,netdev=n0 &
 qpid=$!
 until curl -s -m 1 -o /dev/null http://172.31.255.2:8080/health; do
-	kill -0 $qpid 2>/dev/null || { echo "qemu exited" >&2; exit 1; }
+	kill -0 $qpid 2>/dev/null || { echo "qemu exited; console:" >&2; tail -5 "$T/q.console" >&2; exit 1; }
 	sleep 0.02
 done
 curl -s --data-binary @"$IN" http://172.31.255.2:8080/invoke >"$T/q.out"
