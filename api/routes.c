@@ -196,6 +196,15 @@ static int check_path(struct ctx *c, const char *what, const char *path, bool wr
 	return 0;
 }
 
+/* Firecracker requires the id in the path and the one in the body to agree. */
+static bool body_id_matches(struct ctx *c, const cJSON *o, const char *key, const char *id)
+{
+	if (!strcmp(get_str(o, key), id))
+		return true;
+	fault(c->resp, 400, "The id from the path '%s' does not match the %s in the body.", id, key);
+	return false;
+}
+
 static bool pre_boot(struct ctx *c)
 {
 	if (c->a->state == VM_NOT_STARTED)
@@ -383,10 +392,8 @@ static void put_drive(struct ctx *c, const char *id, const char *body, size_t le
 
 	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 9)))
 		return;
-	if (strcmp(get_str(o, "drive_id"), id)) {
-		fault(c->resp, 400, "The id from the path '%s' does not match the drive_id in the body.", id);
+	if (!body_id_matches(c, o, "drive_id", id))
 		goto out;
-	}
 	snprintf(d.id, sizeof(d.id), "%.*s", CONFIG_ID_MAX, id);
 	get_bool(o, "is_root_device", &d.is_root);
 	get_bool(o, "is_read_only", &d.read_only);
@@ -449,10 +456,8 @@ static void patch_drive(struct ctx *c, const char *id, const char *body, size_t 
 	}
 	if (!(o = parse_body(c, body, len, f, 3)))
 		return;
-	if (strcmp(get_str(o, "drive_id"), id)) {
-		fault(c->resp, 400, "The id from the path '%s' does not match the drive_id in the body.", id);
+	if (!body_id_matches(c, o, "drive_id", id))
 		goto out;
-	}
 	idx = find_drive(cfg, id);
 	if (idx < 0) {
 		fault(c->resp, 400, "No drive with id '%s'.", id);
@@ -504,10 +509,8 @@ static void put_net(struct ctx *c, const char *id, const char *body, size_t len)
 
 	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 5)))
 		return;
-	if (strcmp(get_str(o, "iface_id"), id)) {
-		fault(c->resp, 400, "The id from the path '%s' does not match the iface_id in the body.", id);
+	if (!body_id_matches(c, o, "iface_id", id))
 		goto out;
-	}
 	snprintf(n.id, sizeof(n.id), "%.*s", CONFIG_ID_MAX, id);
 	s = get_str(o, "host_dev_name");
 	if (!*s || strlen(s) >= IFNAMSIZ || strchr(s, '/')) {
@@ -563,12 +566,12 @@ static void patch_net(struct ctx *c, const char *id, const char *body, size_t le
 	}
 	if (!(o = parse_body(c, body, len, f, 3)))
 		return;
-	if (strcmp(get_str(o, "iface_id"), id))
-		fault(c->resp, 400, "The id from the path '%s' does not match the iface_id in the body.", id);
-	else if (find_net(&c->a->cfg, id) < 0)
-		fault(c->resp, 400, "No network interface with id '%s'.", id);
-	else
-		no_content(c->resp); /* rate limiters are refused by parse_body; nothing else to patch */
+	if (body_id_matches(c, o, "iface_id", id)) {
+		if (find_net(&c->a->cfg, id) < 0)
+			fault(c->resp, 400, "No network interface with id '%s'.", id);
+		else
+			no_content(c->resp); /* rate limiters are refused by parse_body: nothing to patch */
+	}
 	cJSON_Delete(o);
 }
 
