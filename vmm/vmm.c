@@ -2,6 +2,7 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,9 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 		goto out_vm;
 	}
 	v->built = true;
+	/* Building allocated and freed scratch (JSON, loader, device set-up): hand it back so
+	 * the running VMM's footprint is what it uses, not what start-up needed. */
+	malloc_trim(0);
 	goto out;
 out_vm:
 	vmm_detach_devices(v);
