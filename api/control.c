@@ -21,10 +21,8 @@ static int open_output(const char *path, char *err, size_t errlen)
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	int flags;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return -errno ? -errno : -EIO;
-	}
+	if (fd < 0)
+		return errorf(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
 	/* Regular files behave the same either way; FIFOs get blocking writes of whole lines. */
 	flags = fcntl(fd, F_GETFL);
 	if (flags >= 0)

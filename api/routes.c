@@ -13,6 +13,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "vm.h"
 
 const char *const api_endpoint_names[EP_COUNT] = {
@@ -922,7 +923,7 @@ static int apply_section(struct api *a, enum http_method m, const char *path, co
 	char *body = cJSON_PrintUnformatted(item);
 
 	if (!body)
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+		return errorf(err, errlen, -ENOMEM, "out of memory");
 	api_handle(a, m, m == HTTP_PUT ? "PUT" : "PATCH", path, body, strlen(body), &r);
 	free(body);
 	if (r.status >= 400) {
@@ -947,7 +948,7 @@ int api_apply_config(struct api *a, const char *json, size_t len, char *err, siz
 
 	if (!cJSON_IsObject(o)) {
 		cJSON_Delete(o);
-		return snprintf(err, errlen, "the config file is not a JSON object"), -EINVAL;
+		return errorf(err, errlen, -EINVAL, "the config file is not a JSON object");
 	}
 	cJSON_ArrayForEach(m, o) {
 		size_t i;

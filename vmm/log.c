@@ -111,9 +111,9 @@ int ratelimit_ok(struct ratelimit *rl)
 	if (rl->interval_ms && ms - rl->last_ms >= rl->interval_ms) {
 		uint64_t refill = (ms - rl->last_ms) / rl->interval_ms;
 
-		rl->tokens = refill >= rl->burst ? rl->burst : rl->tokens + (uint32_t)refill;
-		if (rl->tokens > rl->burst)
-			rl->tokens = rl->burst;
+		uint64_t tokens = rl->tokens + refill;
+
+		rl->tokens = tokens > rl->burst ? rl->burst : (uint32_t)tokens;
 		rl->last_ms = ms;
 	}
 	ok = rl->tokens > 0;

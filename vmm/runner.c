@@ -184,7 +184,7 @@ static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, si
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n < 0)
-		return snprintf(err, errlen, "cannot find the kindling binary"), -errno;
+		return errorf(err, errlen, -errno, "cannot find the kindling binary: %s", strerror(errno));
 	exe[n] = 0;
 	snprintf(drive, sizeof(drive), "path=%s,ro,root,id=rootfs", o->rootfs);
 	snprintf(cmdline, sizeof(cmdline),
@@ -195,10 +195,10 @@ static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, si
 	snprintf(vcpus, sizeof(vcpus), "%d", o->vcpus);
 	snprintf(mem, sizeof(mem), "%d", o->mem_mib);
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
-		return snprintf(err, errlen, "pipe: %s", strerror(errno)), -errno;
+		return errorf(err, errlen, -errno, "pipe: %s", strerror(errno));
 	c->pid = fork();
 	if (c->pid < 0)
-		return snprintf(err, errlen, "fork: %s", strerror(errno)), -errno;
+		return errorf(err, errlen, -errno, "fork: %s", strerror(errno));
 	if (c->pid == 0) {
 		char *argv[] = { "kindling", "--kernel", (char *)o->kernel, "--drive", drive, "--net",
 				 "tap=" TAP_NAME ",id=eth0", "--cmdline", cmdline, "--vcpus", vcpus,

@@ -151,12 +151,12 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	int r;
 
 	if (v->built)
-		return snprintf(err, errlen, "the microVM is already running"), -EBUSY;
+		return errorf(err, errlen, -EBUSY, "the microVM is already running");
 	if (!cfg->kernel_path)
-		return snprintf(err, errlen, "no kernel: set a boot source first"), -EINVAL;
+		return errorf(err, errlen, -EINVAL, "no kernel: set a boot source first");
 	if (cfg->mem_size_mib == 0 || cfg->mem_size_mib > (1u << 20))
-		return snprintf(err, errlen, "memory size %llu MiB is outside 1..%u",
-				(unsigned long long)cfg->mem_size_mib, 1u << 20), -EINVAL;
+		return errorf(err, errlen, -EINVAL, "memory size %llu MiB is outside 1..%u",
+			      (unsigned long long)cfg->mem_size_mib, 1u << 20);
 
 	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, errlen);
 	if (!r && cfg->initrd_path)

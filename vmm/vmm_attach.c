@@ -20,7 +20,7 @@ static int attach(struct vmm *v, struct virtio_device *dev, char *err, size_t er
 
 	if (!t) {
 		dev->ops->destroy(dev);
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+		return errorf(err, errlen, -ENOMEM, "out of memory");
 	}
 	virtio_mmio_init(t, dev);
 	r = virtio_mmio_attach(t, &v->vm, &v->loop, err, errlen);
