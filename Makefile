@@ -35,8 +35,27 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) -Ivmm -Iapi -c -o $@ $<
 
-$(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# build/kindling is a static PIE when Debian's cJSON source is at hand (scripts/cjson-src.sh,
+# run by `make deps`): no libc or libcjson text mapped, so ~700 KiB less resident memory, a
+# faster start, and a binary the jailer can copy into an empty jail. Without the source it
+# links libcjson.so dynamically, and says so.
+CJSON_DIR ?= $(HOME)/.cache/kindling/src/cjson
+ifneq ($(wildcard $(CJSON_DIR)/cJSON.c),)
+VMM_LINK := -static-pie
+VMM_CJSON := $(BUILD)/obj/cjson/cJSON.o
+VMM_LIBS := -lseccomp -lm
+else
+VMM_LINK :=
+VMM_CJSON :=
+VMM_LIBS := $(LDLIBS)
+endif
+$(BUILD)/obj/cjson/cJSON.o: $(CJSON_DIR)/cJSON.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g $(HARDEN) -c -o $@ $<
+
+$(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o $(VMM_CJSON)
+	@[ -n "$(VMM_CJSON)" ] || echo "note: $(CJSON_DIR)/cJSON.c missing (make deps fetches it): linking libcjson.so dynamically"
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 
 $(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
 	@mkdir -p $(dir $@)
@@ -127,9 +146,10 @@ $(BUILD)/kindling-jailer: $(JAILER_OBJS)
 $(BUILD)/selftest/vmm/vmm_seccomp.o: vmm/vmm_seccomp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_SELFTEST -Ivmm -Iapi -c -o $@ $<
+# Linked as build/kindling is, so that its syscalls are the production binary's.
 $(BUILD)/kindling-seccomp-test: $(filter-out $(BUILD)/obj/vmm/vmm_seccomp.o,$(VMM_OBJS)) $(BUILD)/obj/vmm/main.o \
-		$(BUILD)/selftest/vmm/vmm_seccomp.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+		$(BUILD)/selftest/vmm/vmm_seccomp.o $(VMM_CJSON)
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 $(BUILD)/tests/seccomp-harness: tests/seccomp/harness.c $(BUILD)/obj/vmm/vmm_seccomp.o $(BUILD)/obj/vmm/log.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ivmm -Iapi $(LDFLAGS) -o $@ $^ -lseccomp

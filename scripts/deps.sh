@@ -9,7 +9,14 @@ for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+cjson_src() {
+	# cJSON's source, so that build/kindling links statically (see the Makefile).
+	"$(dirname "$0")/cjson-src.sh" || echo "deps: no cJSON source; build/kindling will link libcjson.so" >&2
+}
+if [ -z "$missing" ]; then
+	cjson_src
+	exit 0
+fi
 echo "deps: installing$missing"
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: need root to install:$missing" >&2
@@ -18,3 +25,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+cjson_src
