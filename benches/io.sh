@@ -6,24 +6,25 @@
 #   *.blk_randread_iops    4 KiB O_DIRECT random reads, queue depth 1          (IOPS)
 #   *.net_tx_mbps          TCP guest -> host, measured by the host's receiver (Mbit/s)
 #   *.net_rx_mbps          TCP host -> guest, measured by the guest's receiver (Mbit/s)
-# Each figure is the median over IO_BENCH_RUNS (default 3) boots per VMM, in ABBA order
+# Each figure is the median over KINDLING_IO_RUNS (default 3) boots per VMM, in ABBA order
 # after one unmeasured warm-up boot of each (the lab's first VM pays for translating the
 # L1 kernel's KVM paths). Lab figures are inflated by emulation and shared with whatever
 # else runs on the host: only the ratio of the two VMMs means something.
 set -eu
 cd "$(dirname "$0")/.."
 export LC_ALL=C # printf %f must not meet a decimal comma
-N=${IO_BENCH_RUNS:-3}
+# Settings are KINDLING_* variables: tests/lab/run carries only those into the lab.
+N=${KINDLING_IO_RUNS:-3}
 if [ -z "${KINDLING_IN_LAB:-}" ]; then
-	exec env KINDLING_IN_LAB=1 IO_BENCH_RUNS="$N" tests/lab/run -- benches/io.sh
+	exec env KINDLING_IN_LAB=1 KINDLING_IO_RUNS="$N" tests/lab/run -- benches/io.sh
 fi
 [ -w /dev/kvm ] || { echo "io.sh: no /dev/kvm" >&2; exit 1; }
 PATH=$PATH:/sbin:/usr/sbin
 T=$(mktemp -d)
 TAP=kvb0
-SEQ_MIB=${IO_BENCH_SEQ_MIB:-128}
-RAND_OPS=${IO_BENCH_RAND_OPS:-2000}
-NET_MIB=${IO_BENCH_NET_MIB:-128}
+SEQ_MIB=${KINDLING_IO_SEQ_MIB:-128}
+RAND_OPS=${KINDLING_IO_RAND_OPS:-2000}
+NET_MIB=${KINDLING_IO_NET_MIB:-128}
 trap 'ip link del $TAP 2>/dev/null; rm -rf "$T"' EXIT
 
 # Everything from tmpfs, not from the lab's 9p share.

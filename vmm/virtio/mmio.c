@@ -166,7 +166,8 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	if (is_write)
 		memcpy(&v, data, 4);
 	/* The hot registers need no lock: notify only signals an eventfd, the interrupt status
-	 * is atomic. */
+	 * is atomic. The driver's interrupt handler reads and acks the status while the event
+	 * loop may hold the device lock for a whole batch of frames: it must not wait for it. */
 	if (offset == VIRTIO_MMIO_QUEUE_NOTIFY && is_write) {
 		if (v < (uint32_t)dev->nr_queues)
 			virtio_kick(dev, (int)v);
@@ -176,6 +177,11 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	}
 	if (offset == VIRTIO_MMIO_INTERRUPT_ACK && is_write) {
 		virtio_interrupt_ack(dev, v);
+		return;
+	}
+	if (offset == VIRTIO_MMIO_INTERRUPT_STATUS && !is_write) {
+		v = virtio_interrupt_status(dev);
+		memcpy(data, &v, 4);
 		return;
 	}
 	pthread_mutex_lock(&dev->lock);
