@@ -10,16 +10,6 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 # Errors that need no KVM: bad files give one clear line and a non-zero exit.
-expect_error() {
-	name=$1 pattern=$2; shift 2
-	"$K" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "$pattern" "$T/err" && [ "$(wc -l <"$T/err")" -le 3 ]; then
-		pass "$name"
-	else
-		fail "$name" "rc=$rc stderr=$(head -c 300 "$T/err")"
-	fi
-}
 expect_error cli.not_a_kernel "not a kernel" --kernel /etc/hostname
 expect_error cli.missing_kernel "No such file" --kernel /nonexistent/vmlinux
 expect_error cli.directory_kernel "not a regular file" --kernel /

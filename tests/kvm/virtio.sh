@@ -11,18 +11,6 @@ G=build/guests
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-# Errors before any guest runs: one clear line, non-zero exit.
-expect_error() {
-	name=$1 pattern=$2; shift 2
-	"$K" "$@" >"$T/out" 2>"$T/err" </dev/null
-	rc=$?
-	if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "$pattern" "$T/err"; then
-		pass "$name"
-	else
-		fail "$name" "rc=$rc stderr=$(head -c 300 "$T/err")"
-	fi
-}
-
 if ! kvm_usable; then
 	for t in malformed_queues drive_errors net_tap; do
 		skip "virtio.$t" "no usable /dev/kvm on this host"
@@ -35,6 +23,7 @@ truncate -s 1M "$T/a.img"
 printf 'KINDLING-DISK-B' >"$T/b.img"
 truncate -s 1M "$T/b.img"
 
+# Errors before any guest runs: one clear line, non-zero exit.
 expect_error virtio.drive_missing_file "No such file" --kernel "$G/hello64.elf" --drive path=/nonexistent/disk.img
 expect_error virtio.drive_directory "Is a directory" --kernel "$G/hello64.elf" --drive path=/tmp
 expect_error virtio.two_root_drives "both marked as the root" --kernel "$G/hello64.elf" \
