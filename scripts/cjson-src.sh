@@ -27,6 +27,6 @@ dpkg-source -x "$work"/cjson_*.dsc "$work/cjson" >"$work/log" 2>&1 || { cat "$wo
 rm -rf "$dst.tmp"
 mkdir -p "$dst.tmp"
 cp "$work/cjson/cJSON.c" "$work/cjson/cJSON.h" "$work/cjson/LICENSE" "$dst.tmp/"
-sed -n '1,/^ -- /p' "$work/cjson/debian/changelog" | head -n 1 >"$dst.tmp/VERSION"
+head -n 1 "$work/cjson/debian/changelog" >"$dst.tmp/VERSION"
 mv "$dst.tmp" "$dst"
 echo "cjson-src: $(cat "$dst/VERSION")"

@@ -24,6 +24,7 @@ static struct virtq *selected(struct virtio_mmio *t)
 	return t->queue_sel < (uint32_t)t->dev->nr_queues ? &t->dev->queues[t->queue_sel] : NULL;
 }
 
+/* Every register but the interrupt status, which virtio_mmio_access reads without the lock. */
 static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 {
 	struct virtio_device *dev = t->dev;
@@ -47,8 +48,6 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 		return q ? q->size : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
 		return q ? q->ready : 0;
-	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return virtio_interrupt_status(dev);
 	case VIRTIO_MMIO_STATUS:
 		return dev->status;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
