@@ -48,7 +48,11 @@ static int copy_to_guest(const struct guest_mem *m, uint64_t gpa, const uint8_t 
 {
 	uint8_t *dst;
 
-	if (gpa < HIGHMEM_START || !(dst = mem_ptr(m, gpa, memsz)))
+	if (gpa < HIGHMEM_START)
+		return -1;
+	if (!m)
+		return 0; /* loader_check_kernel: the file alone */
+	if (!(dst = mem_ptr(m, gpa, memsz)))
 		return -1;
 	memcpy(dst, src, filesz);
 	memset(dst + filesz, 0, memsz - filesz);
@@ -192,7 +196,7 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *img, size_t si
 			runtime = load;
 	}
 	need = runtime + init_size;
-	if (need < runtime || !mem_ptr(m, runtime, init_size ? init_size : 1))
+	if (need < runtime || (m && !mem_ptr(m, runtime, init_size ? init_size : 1)))
 		return errorf(err, errlen, -ENOEXEC, "bzImage needs RAM up to 0x%llx to decompress; guest RAM is too small",
 			    (unsigned long long)need);
 	if (copy_to_guest(m, load, img + setup_size, size - setup_size, size - setup_size))
@@ -214,6 +218,13 @@ int loader_load_kernel(const struct guest_mem *m, const uint8_t *img, size_t siz
 	if (size >= 0x206 && rd16(img + 0x1fe) == 0xaa55 && !memcmp(img + 0x202, "HdrS", 4))
 		return load_bzimage(m, img, size, ki, err, errlen);
 	return errorf(err, errlen, -ENOEXEC, "not a kernel: neither an ELF vmlinux nor a bzImage (bad magic)");
+}
+
+int loader_check_kernel(const uint8_t *img, size_t size, char *err, size_t errlen)
+{
+	struct kernel_info ki;
+
+	return loader_load_kernel(NULL, img, size, &ki, err, errlen);
 }
 
 /* Opens path as a regular file of at most max bytes. */

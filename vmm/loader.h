@@ -40,6 +40,11 @@ struct kernel_info {
 int loader_load_kernel(const struct guest_mem *m, const uint8_t *img, size_t size, struct kernel_info *ki,
 		       char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Checks everything about `img` that does not depend on guest RAM, so that a file that is
+ * not a kernel is refused before any VM exists (or on a host without KVM). */
+int loader_check_kernel(const uint8_t *img, size_t size, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Reads a whole file into a malloc'd buffer, refusing anything but a regular file and
  * anything bigger than max. */
 int loader_read_file(const char *path, size_t max, uint8_t **out, size_t *out_size, char *err, size_t errlen)
