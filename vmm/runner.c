@@ -63,10 +63,18 @@ struct child_io {
 };
 
 static volatile sig_atomic_t interrupted;
+static volatile pid_t vmm_pid; /* for on_diag_signal */
 
 static void on_signal(int sig)
 {
 	interrupted = sig;
+}
+
+/* SIGUSR1: the VMM prints its vCPU and virtqueue state (drain() passes it on to stderr). */
+static void on_diag_signal(int sig)
+{
+	if (vmm_pid > 0)
+		kill(vmm_pid, sig);
 }
 
 static double ms_since(uint64_t t0)
@@ -214,6 +222,7 @@ static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, si
 		execv(exe, argv);
 		_exit(127);
 	}
+	vmm_pid = c->pid;
 	close(out[1]);
 	close(errp[1]);
 	c->out_fd = out[0];
@@ -270,6 +279,10 @@ static void drain(struct child_io *c, bool verbose)
 			} else {
 				char *s;
 
+				/* The diagnostics asked for with SIGUSR1 are shown even when quiet. */
+				if (!verbose && strstr(buf, "kindling: diag:") && write(STDERR_FILENO, buf, (size_t)n) < 0)
+					verbose = false;
+
 				keep_tail(c->log, sizeof(c->log) - 1, &c->log_len, buf, (size_t)n);
 				c->log[c->log_len] = 0;
 				if ((s = strstr(c->log, "vmm_setup_ms ")))
@@ -295,6 +308,7 @@ static int wait_ready(struct child_io *c, int timeout_ms, bool verbose)
 
 		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
 			c->exited = true;
+			vmm_pid = 0;
 			drain(c, verbose);
 			return c->ready ? 0 : -ECHILD;
 		}
@@ -387,6 +401,7 @@ static void stop_vmm(struct child_io *c, bool verbose)
 	while (ms_since(t0) < 5000) {
 		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
 			c->exited = true;
+			vmm_pid = 0;
 			drain(c, verbose);
 			return;
 		}
@@ -396,6 +411,7 @@ static void stop_vmm(struct child_io *c, bool verbose)
 	kill(c->pid, SIGKILL);
 	waitpid(c->pid, &c->status, 0);
 	c->exited = true;
+	vmm_pid = 0;
 }
 
 static void usage(FILE *f)
@@ -501,6 +517,9 @@ int runner_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_diag_signal;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (setup_network(err, sizeof(err)) || spawn_vmm(&o, &c, err, sizeof(err))) {
 		log_error("run: %s", err);
@@ -510,8 +529,15 @@ int runner_main(int argc, char **argv)
 	if (r) {
 		if (r == -EINTR)
 			log_error("run: interrupted while the guest booted");
-		else if (r == -ETIMEDOUT)
+		else if (r == -ETIMEDOUT) {
+			/* What the vCPUs are doing goes into the VMM log shown below. */
+			kill(c.pid, SIGUSR1);
+			for (int i = 0; i < 100 && !strstr(c.log, "kindling: diag:"); i++) {
+				usleep(20000);
+				drain(&c, false);
+			}
 			log_error("run: the guest was not ready within %d s", o.boot_timeout_s);
+		}
 		else
 			log_error("run: the microVM stopped before the function was ready (a kernel panic or a bad rootfs?)");
 		c.console[c.console_len] = 0;

@@ -29,8 +29,10 @@ static void park(struct vcpu *v)
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_paused++;
 	pthread_cond_broadcast(&vm->pause_cond);
-	while (vm->pause_requested && !__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST))
+	while (vm->pause_requested && !__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST)) {
+		vcpu_diag_answer(v);
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	}
 	vm->nr_paused--;
 	pthread_cond_broadcast(&vm->pause_cond);
 	if (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST))
@@ -66,6 +68,18 @@ int vm_pause(struct vm *vm, bool pause)
 	return r ? -ETIMEDOUT : 0;
 }
 
+/* Answers a diagnostic request between two KVM_RUNs, then lets KVM_RUN run again. */
+static void answer_diag(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vcpu_diag_answer(v);
+	if (!vm->pause_requested && !__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST))
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -88,11 +102,14 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->exits[EXIT_INTR]++;
+				if (__atomic_load_n(&v->diag_requested, __ATOMIC_SEQ_CST))
+					answer_diag(v);
 				continue;
 			}
 			vm_stop(vm, 1, "vCPU %d: KVM_RUN failed: %s", v->id, strerror(errno));
 			break;
 		}
+		v->last_exit = run->exit_reason;
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			v->exits[EXIT_IO]++;

@@ -30,6 +30,15 @@ enum vcpu_exit_kind {
 	EXIT_KINDS,
 };
 
+/* What a vCPU reports of itself for a diagnostic dump (vcpu_diag.c). */
+struct vcpu_diag {
+	bool valid; /* the vCPU answered and its registers could be read */
+	int err;    /* -errno of the first register read that failed */
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_mp_state mp;
+};
+
 struct vcpu {
 	struct vm *vm;
 	int id;
@@ -38,6 +47,11 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	uint64_t exits[EXIT_KINDS];
+	uint32_t last_exit; /* the last KVM exit reason; written by the vCPU thread only */
+	/* Diagnostics: the VMM thread sets diag_requested and kicks; the vCPU thread fills diag,
+	 * clears the flag and counts itself in vm->diag_answers, all under vm->pause_lock. */
+	bool diag_requested;
+	struct vcpu_diag diag;
 };
 
 struct vm_config {
@@ -72,6 +86,7 @@ struct vm {
 	pthread_cond_t pause_cond;
 	bool pause_requested;
 	int nr_paused;
+	int diag_answers; /* vCPUs that answered the current diagnostic request */
 
 	/* Stopping: the first vm_stop() wins and sets the exit status. */
 	int stop_efd;
@@ -108,6 +123,16 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...) __attribute__((for
  * thread only. */
 int vm_pause(struct vm *vm, bool pause) __attribute__((warn_unused_result));
 
+/* Collects every vCPU's registers, mp_state and exit counts without stopping the VM: each
+ * running vCPU is kicked out of KVM_RUN, answers and goes on; a parked one answers from its
+ * wait. Waits at most timeout_ms; vCPUs that did not answer have diag.valid false. From the
+ * VMM thread only. */
+void vm_diag_collect(struct vm *vm, int timeout_ms);
+/* Writes one line per vCPU (what vm_diag_collect gathered) to fd. */
+void vm_diag_print(const struct vm *vm, int fd);
+/* The vCPU side: answers a pending request (the vCPU thread, with pause_lock held). */
+void vcpu_diag_answer(struct vcpu *v);
+
 /* Joins the vCPU threads after a stop. */
 void vm_join(struct vm *vm);
 
@@ -124,8 +149,9 @@ int vm_cmdline_append(struct vm *vm, const char *fmt, ...) __attribute__((format
 /* Sets the level of an interrupt line of the in-kernel PIC/IOAPIC. */
 void vm_irq_line(struct vm *vm, int irq, int level);
 
-/* The signal used to kick vCPU threads out of KVM_RUN. */
-#define VCPU_KICK_SIGNAL SIGUSR1
+/* The signal used to kick vCPU threads out of KVM_RUN (a real-time one, as Firecracker's:
+ * SIGUSR1 asks the VMM for diagnostics). */
+#define VCPU_KICK_SIGNAL (SIGRTMIN + 0)
 
 /* x86 CPU state (cpu.c); exposed for tests. */
 int cpu_filter_cpuid(struct kvm_cpuid2 *c, int vcpu_id, int nr_vcpus);

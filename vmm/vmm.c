@@ -14,6 +14,7 @@
 #include "log.h"
 #include "vmm_attach.h"
 #include "vmm_seccomp.h"
+#include "virtio/virtio.h"
 
 #define MAX_KERNEL_SIZE (512u << 20)
 #define MAX_INITRD_SIZE (1024u << 20)
@@ -31,6 +32,22 @@ static void on_stop(void *opaque, uint32_t events)
 	vmm_quit(v);
 }
 
+/* SIGUSR1: what every vCPU and virtqueue is doing, on stderr; the VM goes on. */
+static void diagnose(struct vmm *v)
+{
+	static const char none[] = "kindling: diag: no microVM is running\n";
+
+	if (!v->built) {
+		if (write(STDERR_FILENO, none, sizeof(none) - 1) < 0)
+			return;
+		return;
+	}
+	vm_diag_collect(&v->vm, 1000);
+	vm_diag_print(&v->vm, STDERR_FILENO);
+	for (int i = 0; i < v->nr_virtio; i++)
+		virtio_diag_print(v->virtio[i], STDERR_FILENO);
+}
+
 static void on_signal(void *opaque, uint32_t events)
 {
 	struct vmm *v = opaque;
@@ -39,6 +56,10 @@ static void on_signal(void *opaque, uint32_t events)
 	(void)events;
 	if (read(v->sig_fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	if (si.ssi_signo == SIGUSR1) {
+		diagnose(v);
+		return;
+	}
 	if (v->built) {
 		vm_stop(&v->vm, 128 + (int)si.ssi_signo, "stopped by signal %u", si.ssi_signo);
 	} else {
@@ -103,6 +124,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1); /* diagnostics */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* A closed stdout pipe must not kill us; the console writer counts the bytes as dropped. */
 	signal(SIGPIPE, SIG_IGN);
@@ -138,6 +160,15 @@ static char *full_cmdline(const struct vmm_config *cfg, const struct vm *vm)
 	return s;
 }
 
+/* Names the kernel file in a loader error: the loader's reason alone does not say which. */
+static void name_kernel(const struct vmm_config *cfg, char *err, size_t errlen)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "%s", err);
+	snprintf(err, errlen, "%s: %s", cfg->kernel_path, why);
+}
+
 int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
@@ -161,6 +192,8 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, errlen);
 	if (!r && cfg->initrd_path)
 		r = loader_map_file(cfg->initrd_path, MAX_INITRD_SIZE, &initrd, &initrd_size, err, errlen);
+	if (!r && (r = loader_check_kernel(kernel, kernel_size, err, errlen)))
+		name_kernel(cfg, err, errlen);
 	if (r)
 		goto out;
 	log_debug("setup: files read at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
@@ -178,11 +211,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 		goto out_vm;
 	r = loader_load_kernel(&v->vm.mem, kernel, kernel_size, &ki, err, errlen);
 	if (r) {
-		/* Name the file: the loader's reason alone does not say which one. */
-		char why[256];
-
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "%s: %s", cfg->kernel_path, why);
+		name_kernel(cfg, err, errlen);
 		goto out_vm;
 	}
 	log_debug("setup: kernel loaded at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);

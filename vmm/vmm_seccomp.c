@@ -56,7 +56,7 @@ static const struct rule {
 	{ SCMP_SYS(write), ALL, ANY },           /* log lines; eventfds; console bytes to stdout */
 	{ SCMP_SYS(madvise), ALL, ANY },         /* malloc trimming; a thread frees its stack at exit */
 	{ SCMP_SYS(exit), ALL, ANY },            /* thread exit (vCPU/API/console threads end on stop) */
-	{ SCMP_SYS(rt_sigreturn), ALL, ANY },    /* return from the vCPU kick handler (SIGUSR1) */
+	{ SCMP_SYS(rt_sigreturn), ALL, ANY },    /* return from the vCPU kick handler (SIGRTMIN) */
 	{ SCMP_SYS(restart_syscall), ALL, ANY }, /* a futex wait interrupted by a signal */
 	{ SCMP_SYS(clock_gettime), ALL, ANY },   /* now_ns/cpu_now_ns (CPU clocks bypass the vDSO), timeouts */
 	{ SCMP_SYS(gettimeofday), ALL, ANY },    /* metrics timestamps, when the vDSO falls back */
@@ -114,6 +114,9 @@ static const struct ioctl_rule {
 	unsigned threads;
 } ioctls[] = {
 	{ KVM_RUN, VCPU },                /* the vCPU loop */
+	{ KVM_GET_REGS, VCPU },           /* SIGUSR1 diagnostics: each vCPU reads its own state */
+	{ KVM_GET_SREGS, VCPU },
+	{ KVM_GET_MP_STATE, VCPU },
 	{ KVM_IRQ_LINE, VMM | VCPU },     /* serial/i8042 interrupts: guest port writes (vCPU), stdin
 					   * input and SendCtrlAltDel (VMM) */
 	{ TUNSETOFFLOAD, VMM | VCPU },    /* virtio-net activation: DRIVER_OK is written by the guest

@@ -23,7 +23,7 @@ expect_error cli.bad_mem "mem-mib" --kernel "$G/hello64.elf" --mem-mib 999999999
 expect_error cli.nothing_to_run "nothing to run"
 
 if ! kvm_usable; then
-	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm triple_fault; do
+	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault; do
 		skip "kvm.$t" "no usable /dev/kvm on this host"
 	done
 	exit 0
@@ -78,9 +78,35 @@ check kvm.flood_all_delivered test "$(cat "$T/flood2.count")" = 262144
 pid=$!
 for _ in $(seq 50); do grep -q SPIN "$T/spin.out" && break; sleep 0.1; done
 kill -TERM $pid
+for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -KILL $pid 2>/dev/null   # still there after 10 s: the check below fails
 wait $pid
 rc=$?
 check kvm.sigterm test $rc -eq 143 -a "$(grep -c 'stopped by signal 15' "$T/spin.err")" = 1
+
+# SIGUSR1: every vCPU's state on stderr, and the VM goes on. Two vCPUs: vCPU 0 spins in
+# guest mode with interrupts off (it must be kicked out of KVM_RUN to answer), vCPU 1 never
+# got a SIPI (it answers from inside KVM_RUN's wait for one).
+"$K" --kernel "$G/busy.elf" --vcpus 2 >"$T/busy.out" 2>"$T/busy.err" </dev/null &
+pid=$!
+for _ in $(seq 50); do grep -q BUSY "$T/busy.out" && break; sleep 0.1; done
+spin=$(nm "$G/busy.elf" | awk '$3 == "spin_here" { print $1 }' | sed 's/^0*/0x/')
+kill -USR1 $pid
+for _ in $(seq 50); do [ "$(grep -c 'diag: vcpu' "$T/busy.err")" -ge 2 ] && break; sleep 0.1; done
+kill -USR1 $pid
+for _ in $(seq 50); do [ "$(grep -c 'diag: vcpu' "$T/busy.err")" -ge 4 ] && break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && alive=yes || alive=no
+kill -TERM $pid
+for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -KILL $pid 2>/dev/null
+wait $pid
+rc=$?
+if [ $alive = yes ] && [ $rc = 143 ] && [ "$(grep -c "diag: vcpu0: rip=$spin rflags=0x[0-9a-f]* cr0=0x[0-9a-f]*1 .*mp_state=RUNNABLE; exits io=[0-9]* .*last=" "$T/busy.err")" = 2 ] &&
+	[ "$(grep -c 'diag: vcpu1: rip=0x[0-9a-f]* .*mp_state=UNINITIALIZED' "$T/busy.err")" = 2 ]; then
+	pass kvm.sigusr1_diagnostics
+else
+	fail kvm.sigusr1_diagnostics "alive=$alive rc=$rc spin_here=$spin $(grep diag "$T/busy.err" | head -c 600)"
+fi
 
 run triple --kernel "$G/triple.elf"
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "triple fault\|internal error" "$T/triple.err"; then

@@ -298,3 +298,29 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len)
 	pthread_mutex_unlock(&dev->lock);
 	return r;
 }
+
+/* The ring's 16-bit idx field (offset 2 in the available and used rings), as the guest sees it. */
+static unsigned ring_idx(const uint8_t *ring)
+{
+	return ring ? __atomic_load_n((const uint16_t *)(ring + 2), __ATOMIC_RELAXED) : 0;
+}
+
+void virtio_diag_print(const struct virtio_device *dev, int fd)
+{
+	for (int i = 0; i < dev->nr_queues; i++) {
+		const struct virtq *q = &dev->queues[i];
+		char line[256];
+		int n;
+
+		n = snprintf(line, sizeof(line),
+			     "kindling: diag: %s q%d: status=0x%x isr=0x%x ready=%d size=%u avail.idx=%u next_avail=%u "
+			     "used.idx=%u inflight=%u errors=%llu\n",
+			     dev->name, i, dev->status, __atomic_load_n(&dev->interrupt_status, __ATOMIC_RELAXED),
+			     q->ready, q->size, q->ready ? ring_idx(q->avail) : 0, q->last_avail,
+			     q->ready ? ring_idx(q->used) : 0, q->inflight, (unsigned long long)dev->errors);
+		if (n > (int)sizeof(line) - 1)
+			n = (int)sizeof(line) - 1;
+		if (write(fd, line, (size_t)n) < 0)
+			return;
+	}
+}

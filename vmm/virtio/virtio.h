@@ -137,6 +137,10 @@ void virtio_config_changed(struct virtio_device *dev);
 void virtio_fail(struct virtio_device *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Save/restore of the whole device (common + device state): buf must hold virtio_save_size(). */
+/* Writes one diagnostic line per queue (indices as the device and the driver see them) to
+ * fd. Reads without the device lock: a snapshot for people, not for the device model. */
+void virtio_diag_print(const struct virtio_device *dev, int fd);
+
 size_t virtio_save_size(const struct virtio_device *dev);
 void virtio_save(struct virtio_device *dev, void *buf);
 int virtio_restore(struct virtio_device *dev, const void *buf, size_t len) __attribute__((warn_unused_result));
