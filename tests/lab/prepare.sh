@@ -37,7 +37,7 @@ cache=${KINDLING_CACHE:-$HOME/.cache/kindling}
 lab=$cache/lab
 meta=${KINDLING_LAB_KERNEL_PKG:-linux-image-amd64}
 
-for f in "$here/init" "$here/modules.list"; do
+for f in "$here/init" "$here/modules.list" "$here/kvm-keeper.c"; do
     [ -r "$f" ] || die "missing $f"
 done
 for t in apt-cache apt-get dpkg-deb dpkg modinfo depmod cpio gzip sha256sum flock; do
@@ -84,7 +84,7 @@ read -r pkg version <"$resolved" || true
 [ -n "${pkg:-}" ] && [ -n "${version:-}" ] || die "bad $resolved (delete it and retry)"
 
 hash=$({ printf 'pkg=%s version=%s\n' "$pkg" "$version"
-         cat "$here/prepare.sh" "$here/init" "$here/modules.list"; } | sha256sum | cut -c1-16)
+         cat "$here/prepare.sh" "$here/init" "$here/modules.list" "$here/kvm-keeper.c"; } | sha256sum | cut -c1-16)
 assets=$lab/assets-$hash
 if [ -f "$assets/.done" ]; then
     printf '%s\n' "$assets"
@@ -129,7 +129,7 @@ if [ ! -f "$ktree/.done" ]; then
     debglob="$lab/debs/${pkg}_${version//:/%3a}_*.deb"   # apt's file name for it
     deb=$(ls $debglob 2>/dev/null | head -n1 || true)
     if [ -z "$deb" ]; then
-        say "downloading $pkg=$version"
+        say "downloading $pkg=$version for the lab's L1 kernel (once, ~70 MB; cached)"
         if ! (cd "$lab/debs" && apt-get download "$pkg=$version" >"$lab/debs/download.log" 2>&1); then
             if [ "$(id -u)" = 0 ]; then
                 say "download failed; running apt-get update and retrying"
@@ -191,7 +191,7 @@ while read -r line; do
 done <"$here/modules.list"
 
 # --- Initramfs --------------------------------------------------------------------
-say "building the L1 initramfs for $release"
+say "building the L1 initramfs for $release (about 10-20 s)"
 stage=$(mktemp -d "$lab/stage.XXXXXX")
 out=
 trap 'rm -rf "$stage" ${out:+"$out"}' EXIT
@@ -202,6 +202,10 @@ for a in $("$busybox" --list); do
 done
 cp "$here/init" "$stage/init"
 chmod 755 "$stage/init"
+# The keeper that holds one idle VM for the whole run (see kvm-keeper.c): static, as the
+# initramfs has no libc.
+${CC:-cc} -static -O2 -Wall -o "$stage/bin/kvm-keeper" "$here/kvm-keeper.c" ||
+    die "cannot build tests/lab/kvm-keeper.c (a static C build; apt-get install build-essential)"
 
 # The modules at their usual relative paths plus a modules.dep made by
 # depmod, so that init loads them all with one busybox modprobe.

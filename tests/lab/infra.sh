@@ -1,0 +1,26 @@
+#!/bin/bash
+# The lab's own safety nets, checked from the host with one short L1 boot
+# (tests/lab/README.md, "The L1 lockup" and "Watchdog"): the keeper holds its idle VM in L1,
+# and a command that goes silent is stopped by the watchdog with L1's CPU state, exit 125.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+t0=$SECONDS
+# Inside: the keeper's fds, then silence until the watchdog (20 s) ends it.
+KINDLING_LAB_STALL=20 timeout -k 10 300 tests/lab/run -- bash -c \
+	'p=$(pgrep -x kvm-keeper); echo "keeper pids: $p"; ls -l /proc/$p/fd | grep -o "anon_inode:kvm-[a-z]*" | sort | tr "\n" " "; echo; sleep 600' \
+	>"$T/out" 2>"$T/err"
+rc=$?
+took=$((SECONDS - t0))
+sed 's/^/  | /' "$T/out"
+sed 's/^/  | /' "$T/err"
+check lab.infra.keeper_holds_a_vm grep -q 'anon_inode:kvm-vcpu anon_inode:kvm-vm' "$T/out"
+if [ $rc = 125 ] && grep -q '^lab: L1 made no progress for 20 s' "$T/err" &&
+	grep -q -- '--- info registers -a' "$T/err" && grep -q 'RIP=' "$T/err" && [ $took -lt 150 ]; then
+	pass lab.infra.watchdog_stops_a_silent_lab
+else
+	fail lab.infra.watchdog_stops_a_silent_lab "rc=$rc after ${took} s"
+fi
