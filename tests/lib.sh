@@ -27,3 +27,25 @@ expect_error() {
 		fail "$name" "rc=$rc stderr=$(head -c 300 "$T/err")"
 	fi
 }
+
+# deadline SECONDS CMD...: runs CMD, a VMM (kindling, `kindling run`, or the jailer that
+# execs it), with a deadline: at SECONDS it gets SIGUSR1 (kindling then prints every vCPU's
+# and virtqueue's state on stderr, the "kindling: diag:" lines, and goes on), 10 s later
+# SIGKILL, and the status is 137 (124 if CMD ended at SIGUSR1). A background `deadline ... &`
+# makes the later `wait` bounded too. Lab tests use 120 s unless they say why not.
+deadline() {
+	local s=$1
+	shift
+	timeout -s USR1 -k 10 "$s" "$@"
+}
+# timed_out STATUS: whether a deadline ended the command.
+timed_out() {
+	[ "$1" = 124 ] || [ "$1" = 137 ]
+}
+# show_deadline NAME STATUS STDERR_FILE: after a failure, says whether the deadline ended
+# NAME's VMM and shows the diagnostics it printed then.
+show_deadline() {
+	timed_out "$2" || return 0
+	echo "--- $1: the VMM was still running at its deadline; its diagnostics:"
+	grep 'kindling: diag:' "$3" | sed 's/^/  /'
+}

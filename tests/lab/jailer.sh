@@ -55,8 +55,8 @@ run_probe() {
 		--cgroup-version 2 "$@" >"$T/probe.out" 2>&1 </dev/null
 }
 new_id
-(exec "$J" --id "$id" --exec-file "$P" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
-	--cgroup-version 2 --cgroup pids.max=64 -- open-when /extra-null >"$T/probe.out" 2>&1 </dev/null) &
+timeout -k 5 60 "$J" --id "$id" --exec-file "$P" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
+	--cgroup-version 2 --cgroup pids.max=64 -- open-when /extra-null >"$T/probe.out" 2>&1 </dev/null &
 pid=$!
 PIDS="$PIDS $pid"
 for _ in $(seq 500); do [ -d "$B/jail-probe/$id/root" ] && break; sleep 0.01; done
@@ -80,8 +80,8 @@ if ! kvm_usable || [ ! -f "$KERNEL" ] || [ ! -f "$INITRD" ]; then
 fi
 new_id
 jail=$B/kindling/$id
-(exec "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
-	--cgroup-version 2 -- --api-sock /run/api.sock --boot-timer >"$T/vm.out" 2>"$T/vm.err" </dev/null) &
+deadline 120 "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
+	--cgroup-version 2 -- --api-sock /run/api.sock --boot-timer >"$T/vm.out" 2>"$T/vm.err" </dev/null &
 vpid=$!
 PIDS="$PIDS $vpid"
 for _ in $(seq 1000); do [ -S "$jail/root/run/api.sock" ] && break; sleep 0.02; done
@@ -91,16 +91,17 @@ api() { curl -s -o "$T/body" -w '%{http_code}' --max-time 60 --unix-socket "$jai
 codes="$(api PUT /boot-source '{"kernel_image_path":"/vmlinux","initrd_path":"/initrd","boot_args":"console=ttyS0 reboot=k panic=1 pci=off quiet"}')"
 codes="$codes $(api PUT /machine-config '{"vcpu_count":2,"mem_size_mib":128}')"
 codes="$codes $(api PUT /actions '{"action_type":"InstanceStart"}')"
-seccomp=$(for t in /proc/$vpid/task/*; do awk '$1 == "Seccomp:" { print $2 }' "$t/status"; done 2>/dev/null | tr '\n' ' ')
-timeout 300 tail --pid=$vpid -f /dev/null
-wait $vpid
+kpid=$(pgrep -P $vpid)   # the jailer exec'd the VMM under deadline's timeout
+seccomp=$(for t in /proc/$kpid/task/*; do awk '$1 == "Seccomp:" { print $2 }' "$t/status"; done 2>/dev/null | tr '\n' ' ')
+wait $vpid   # bounded: deadline ends it
 rc=$?
 echo "  jailed guest: http codes $codes, exit $rc, per-thread Seccomp after start: $seccomp"
 if [ "$codes" = "204 204 204" ] && [ $rc = 0 ] && grep -q "^KINDLING-BOOT-OK cpus=2" "$T/vm.out"; then
 	pass lab.jailer.jailed_guest_boot
 else
 	fail lab.jailer.jailed_guest_boot "codes=$codes rc=$rc"
-	tail -5 "$T/vm.out"; tail -5 "$T/vm.err"
+	tail -5 "$T/vm.out"; grep -v 'kindling: diag:' "$T/vm.err" | tail -5
+	show_deadline jailed_guest_boot "$rc" "$T/vm.err"
 fi
 if "$K" --help 2>&1 | grep -q -- --no-seccomp; then
 	check lab.jailer.jailed_guest_all_threads_filtered test -n "$seccomp" -a -z "$(tr ' ' '\n' <<<"$seccomp" | grep -v '^$' | grep -vx 2)"
@@ -123,9 +124,9 @@ ip netns exec $NS ip link set kt0 up
 guest/mkfunction.sh build/examples/wordfreq "$T/fn.ext4" >/dev/null
 new_id
 jail=$B/kindling/$id
-(exec "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
+deadline 120 "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
 	--cgroup-version 2 --netns /var/run/netns/$NS -- --api-sock /run/api.sock --boot-timer \
-	>"$T/inv.out" 2>"$T/inv.err" </dev/null) &
+	>"$T/inv.out" 2>"$T/inv.err" </dev/null &
 vpid=$!
 PIDS="$PIDS $vpid"
 for _ in $(seq 1000); do [ -S "$jail/root/run/api.sock" ] && break; sleep 0.02; done
@@ -144,14 +145,14 @@ for _ in $(seq 300); do
 done
 ip netns exec $NS curl -s -m 60 --data-binary @examples/wordfreq/input.txt http://172.31.254.2:8080/invoke >"$T/inv.body"
 ip netns exec $NS curl -s -m 10 -X POST -o /dev/null http://172.31.254.2:8080/shutdown
-timeout 120 tail --pid=$vpid -f /dev/null
-wait $vpid
+wait $vpid   # bounded: deadline ends it
 rc=$?
 echo "  jailed invocation: http codes $codes, ready=$ready, exit $rc"
 if [ "$codes" = "204 204 204 204" ] && [ $ready = yes ] && cmp -s "$T/inv.body" examples/wordfreq/expected.txt && [ $rc = 0 ]; then
 	pass lab.jailer.jailed_invocation
 else
 	fail lab.jailer.jailed_invocation "codes=$codes ready=$ready rc=$rc"
-	tail -20 "$T/inv.out"; tail -5 "$T/inv.err"
+	tail -20 "$T/inv.out"; grep -v 'kindling: diag:' "$T/inv.err" | tail -5
+	show_deadline jailed_invocation "$rc" "$T/inv.err"
 fi
 exit 0

@@ -40,9 +40,10 @@ mkfs.ext4 -q -d "$T/panic" "$T/panic.ext4" 16M
 
 run() { # run NAME IMAGE INPUT [ARGS]: status in $rc, output in $T/NAME.out, breakdown in .err
 	name=$1 img=$2 input=$3; shift 3
-	timeout 600 "$K" run --rootfs "$img" --input "$input" "$@" >"$T/$name.out" 2>"$T/$name.err"
+	deadline 120 "$K" run --rootfs "$img" --input "$input" "$@" >"$T/$name.out" 2>"$T/$name.err"
 	rc=$?
 	echo "  $name: exit $rc; $(grep 'cold start' "$T/$name.err")"
+	show_deadline "$name" "$rc" "$T/$name.err"
 }
 
 run wordfreq "$T/wordfreq.ext4" examples/wordfreq/input.txt
@@ -69,7 +70,8 @@ fi
 check lab.run.nothing_left_after_panic nothing_left
 
 # SIGINT while the handler runs: the runner ends with 130 and takes everything with it.
-"$K" run --rootfs "$T/slow.ext4" --input "$T/in.txt" >/dev/null 2>"$T/slow.err" &
+# (deadline's timeout passes the SIGINT on to the runner.)
+deadline 120 "$K" run --rootfs "$T/slow.ext4" --input "$T/in.txt" >/dev/null 2>"$T/slow.err" &
 pid=$!
 for _ in $(seq 600); do sleep 0.5; pgrep -f "kindling --kernel" >/dev/null && break; done
 sleep 20 # into the boot, or the invocation
@@ -81,8 +83,8 @@ sleep 1
 check lab.run.nothing_left_after_sigint nothing_left
 
 # Bad invocations of the runner itself.
-"$K" run --rootfs /nonexistent.ext4 >/dev/null 2>"$T/bad.err"
+timeout 60 "$K" run --rootfs /nonexistent.ext4 >/dev/null 2>"$T/bad.err" </dev/null
 check lab.run.missing_rootfs grep -q "nonexistent.ext4" "$T/bad.err"
-"$K" run --rootfs "$T/upper.ext4" --kernel /nonexistent >/dev/null 2>"$T/bad.err" </dev/null
+timeout 60 "$K" run --rootfs "$T/upper.ext4" --kernel /nonexistent >/dev/null 2>"$T/bad.err" </dev/null
 check lab.run.missing_kernel grep -q "/nonexistent" "$T/bad.err"
 exit 0

@@ -105,9 +105,10 @@ truncate -s 4M "$T/c.img"
 vm() {
 	name=$1 limit=$2; shift 2
 	start=$(date +%s%N)
-	timeout "$limit" "$K" --kernel "$KERNEL" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+	deadline "$limit" "$K" --kernel "$KERNEL" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
 	rc=$?
 	echo "  $name: exit $rc in $((($(date +%s%N) - start) / 1000000)) ms"
+	show_deadline "$name" "$rc" "$T/$name.err"
 }
 show() {
 	echo "--- $1 stdout (tail)"; tail -n 25 "$T/$1.out"
@@ -116,7 +117,7 @@ show() {
 has() { grep -q -- "$2" "$T/$1.out"; }
 
 # --- boot 1: ext4 root on /dev/vda (rw), a raw rw drive and a read-only drive -------
-vm blk1 600 --mem-mib 256 --cmdline "$BASE init=/t/blk1.sh" \
+vm blk1 120 --mem-mib 256 --cmdline "$BASE init=/t/blk1.sh" \
 	--drive path="$T/b.img",id=scratch --drive path="$T/root.img",root,id=rootfs \
 	--drive path="$T/c.img",ro,id=readonly
 check lab.virtio.root_on_vda has blk1 '^KV-ROOT /dev/root rw'
@@ -140,18 +141,18 @@ check lab.virtio.raw_drive_on_host test "$(dd if="$T/b.img" bs=512 skip=2048 cou
 check lab.virtio.ro_drive_unchanged test "$(head -c 15 "$T/c.img")" = KINDLING-DISK-C
 
 # --- boot 2: the same image again, root read-only this time -------------------------
-vm blk2 600 --cmdline "$BASE init=/t/blk2.sh" --drive path="$T/root.img",root,ro,id=rootfs
+vm blk2 120 --cmdline "$BASE init=/t/blk2.sh" --drive path="$T/root.img",root,ro,id=rootfs
 check lab.virtio.files_persist_across_reboot has blk2 '^KV-PERSISTED'
 check lab.virtio.big_file_persists has blk2 '^KV-BIG-OK'
 check lab.virtio.ro_root_refuses_writes has blk2 '^KV-RO-ROOT-REFUSED'
 has blk2 '^KV-DONE' || show blk2
 
 # --- boot 3: a flushed write survives kill -9 of the VMM ----------------------------
-"$K" --kernel "$KERNEL" --cmdline "$BASE init=/t/flush.sh" --drive path="$T/root.img",root,ro \
+deadline 120 "$K" --kernel "$KERNEL" --cmdline "$BASE init=/t/flush.sh" --drive path="$T/root.img",root,ro \
 	--drive path="$T/b.img",id=scratch >"$T/flush.out" 2>"$T/flush.err" </dev/null &
 kpid=$!
-for _ in $(seq 600); do has flush '^KV-FLUSHED' && break; sleep 0.5; done
-kill -9 $kpid 2>/dev/null
+for _ in $(seq 240); do has flush '^KV-FLUSHED' && break; kill -0 $kpid 2>/dev/null || break; sleep 0.5; done
+pkill -KILL -P $kpid 2>/dev/null   # kill -9 of the VMM itself, not of deadline's timeout
 wait $kpid 2>/dev/null
 check lab.virtio.flush_survives_kill test "$(dd if="$T/b.img" bs=512 skip=4096 count=1 2>/dev/null | head -c 16)" = KINDLING-FLUSHED
 
@@ -167,7 +168,9 @@ mkdir -p "$T/peer"
 python3 tests/lab/netpeer.py 10.77.0.1 7000 "$T/peer" "$T/down.bin" &
 peer=$!
 for _ in $(seq 50); do [ -e "$T/peer/ready" ] && break; sleep 0.1; done
-vm net 900 --mem-mib 512 --cmdline "$BASE init=/t/net.sh ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off" \
+# 240 s: 100 MiB each way through the TCG-emulated L1 took ~60 s in earlier runs (and the
+# lab's watchdog gives up on a command silent for 300 s).
+vm net 240 --mem-mib 512 --cmdline "$BASE init=/t/net.sh ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off" \
 	--drive path="$T/root.img",root,ro --net tap=$TAP,mac=02:4b:4e:00:00:02,id=net0
 check lab.virtio.net_mac has net '^KV-IF 02:4b:4e:00:00:02 up'
 check lab.virtio.net_ping has net '^KV-PING-OK'
