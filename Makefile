@@ -124,7 +124,7 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all kernel initramfs
+	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS)
 	@mkdir -p $(BUILD)/bench
 	@benches/run.sh
 

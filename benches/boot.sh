@@ -24,7 +24,8 @@ ARGS="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
 
 for i in $(seq "$N"); do
-	timeout 300 "$T/timeto" "$MARK" build/kindling --kernel "$T/vmlinux" --initrd "$T/test-initramfs.cpio.gz" \
+	# Deadlines as in the tests (tests/lib.sh): SIGUSR1 makes kindling print its vCPU state.
+	timeout -s USR1 -k 10 120 "$T/timeto" "$MARK" build/kindling --kernel "$T/vmlinux" --initrd "$T/test-initramfs.cpio.gz" \
 		--cmdline "$ARGS" --boot-timer --mem-mib 128 --vcpus 1 </dev/null >"$T/k.$i" 2>"$T/k.err.$i"
 	read -r ms _ rc <"$T/k.$i"
 	[ "$rc" = 0 ] && [ "$ms" != "-1.000" ] || { echo "kindling run $i failed (rc=$rc)" >&2; tail -5 "$T/k.err.$i" >&2; exit 1; }
@@ -34,7 +35,7 @@ for i in $(seq "$N"); do
 
 	# qboot firmware, PVH entry via -kernel vmlinux; option ROMs, RTC and ISA extras off.
 	# microvm has no i8042, so reboot=k cannot end it: timeto -k stops it at the marker.
-	timeout 300 "$T/timeto" -k "$MARK" qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on \
+	timeout -k 10 120 "$T/timeto" -k "$MARK" qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on \
 		-enable-kvm -cpu host -m 128 -smp 1 -nodefaults -no-user-config -nographic -serial stdio \
 		-kernel "$T/vmlinux" -initrd "$T/test-initramfs.cpio.gz" -append "$ARGS" -no-reboot \
 		</dev/null >"$T/q.$i" 2>"$T/q.err.$i"

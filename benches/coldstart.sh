@@ -49,7 +49,7 @@ QEOF
 
 for i in $(seq "$N"); do
 	t0=$(now)
-	build/kindling run --rootfs "$T/fn.ext4" --input "$IN" >"$T/k.out" 2>"$T/k.err"
+	timeout -s USR1 -k 10 120 build/kindling run --rootfs "$T/fn.ext4" --input "$IN" >"$T/k.out" 2>"$T/k.err"
 	echo $((($(now) - t0) / 1000)) >>"$T/k.us"
 	cmp -s "$T/k.out" examples/wordfreq/expected.txt || { echo "kindling run $i: wrong output" >&2; cat "$T/k.err" >&2; exit 1; }
 	sed -n 's/.*vmm setup \([0-9.]*\) ms, kernel to init ready \([0-9.]*\) ms.*/\1 \2/p' "$T/k.err" |
@@ -57,7 +57,7 @@ for i in $(seq "$N"); do
 	echo "  run $i: kindling $(grep 'cold start' "$T/k.err")" >&2
 
 	t0=$(now)
-	timeout 600 unshare -n bash "$T/qemu-once.sh" "$T" "$IN"
+	timeout -k 10 120 unshare -n bash "$T/qemu-once.sh" "$T" "$IN"
 	echo $((($(now) - t0) / 1000)) >>"$T/q.us"
 	cmp -s "$T/q.out" examples/wordfreq/expected.txt || { echo "qemu run $i: wrong output" >&2; tail "$T/q.console" >&2; exit 1; }
 	echo "  run $i: qemu $(tail -1 "$T/q.us") us" >&2

@@ -71,12 +71,13 @@ run() {
 	"$T/iotool" source 10.78.0.2 7102 "$net" >/dev/null &
 	srcpid=$!
 	if [ "$vmm" = kindling ]; then
-		timeout 900 build/kindling --kernel "$T/vmlinux" --cmdline "$ARGS $GUEST $sizes" --mem-mib 512 --vcpus 1 \
+		# 300 s: one boot moves KINDLING_IO_* data through TCG (~60 s at the defaults).
+		timeout -s USR1 -k 10 300 build/kindling --kernel "$T/vmlinux" --cmdline "$ARGS $GUEST $sizes" --mem-mib 512 --vcpus 1 \
 			--drive path="$T/root.img",root,ro,id=root --drive path="$T/data.img",ro,id=data \
 			--net tap=$TAP,mac=$MAC </dev/null >"$T/$vmm.out.$i" 2>"$T/$vmm.err.$i" || true
 	else
 		# microvm has no i8042: the guest reboots by triple fault, which -no-reboot ends.
-		timeout 900 qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off \
+		timeout -k 10 300 qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off \
 			-enable-kvm -cpu host -m 512 -smp 1 -nodefaults -no-user-config -nographic -serial stdio \
 			-kernel "$T/vmlinux" -append "${ARGS/reboot=k/reboot=t} root=/dev/vda ro $GUEST $sizes" -no-reboot \
 			-drive id=root,file="$T/root.img",format=raw,if=none,readonly=on \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # make bench: runs every benchmark, prints their "<name> <value> <unit>" lines and collects
 # them into build/bench/results.json. Host benches run here; lab benches boot the KVM lab.
-set -u
+set -u -o pipefail   # a bench that fails must fail make bench, not hide behind tee
 cd "$(dirname "$0")/.."
 OUT=build/bench
 mkdir -p "$OUT"

@@ -17,4 +17,6 @@ fi
 echo "demo: kindling run --rootfs $IMG --input examples/wordfreq/input.txt"
 echo "demo: input: $(head -c 120 examples/wordfreq/input.txt | tr '\n' ' ')..."
 echo "demo: output:"
-build/kindling run --rootfs "$IMG" --input examples/wordfreq/input.txt
+# A deadline, as for every VM the project starts: SIGUSR1 (the VMM prints its vCPU state),
+# then SIGKILL 10 s later.
+timeout -s USR1 -k 10 120 build/kindling run --rootfs "$IMG" --input examples/wordfreq/input.txt
