@@ -8,7 +8,8 @@
 # KINDLING_LAB_KEEPER=0 to see the lockup, and with the keeper (the default) to see it gone;
 # a lockup shows as `lab: L1 made no progress` (set KINDLING_LAB_STALL lower to find it
 # sooner). Prints a line before each lifecycle (so a lockup shows which one it hit) and a
-# summary; exits 1 if any VM failed.
+# summary; exits 1 if any VM failed. KINDLING_LC_LOAD=1 adds a background load that makes
+# both L1 CPUs switch tasks all the time (a shell pipe ping-pong), as a real suite does.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -21,9 +22,14 @@ if ! kvm_usable; then
 	exit 2
 fi
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+load=
+trap '[ -z "$load" ] || kill $load 2>/dev/null; rm -rf "$T"' EXIT
+if [ "${KINDLING_LC_LOAD:-0}" = 1 ]; then
+	(while :; do echo x; done | while read -r _; do :; done) &
+	load=$!
+fi
 keeper=$(pgrep -c kvm-keeper || true)
-echo "lifecycles: $n x $kernel $*; kvm-keeper processes: $keeper"
+echo "lifecycles: $n x $kernel $*; kvm-keeper processes: $keeper; load: ${KINDLING_LC_LOAD:-0}"
 t0=$SECONDS failed=0
 for i in $(seq 1 "$n"); do
 	echo "lifecycle $i"
