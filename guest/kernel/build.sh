@@ -68,7 +68,7 @@ fi
 
 src=$cache/src-$version
 if [ ! -f "$src/Makefile" ]; then
-    say "unpacking $tarball into $src"
+    say "unpacking $tarball into $src (once, ~15 s)"
     rm -rf "$src.tmp"
     mkdir -p "$src.tmp"
     tar -xJf "$tarball" -C "$src.tmp" || die "unpacking $tarball failed"
@@ -127,7 +127,7 @@ if [ -n "$missing" ]; then
 fi
 say "config OK ($(grep -c '=y$' "$obj/.config") options =y)"
 
-say "building vmlinux bzImage with -j$jobs (takes minutes; log: $log)"
+say "building vmlinux bzImage with -j$jobs: the first time only, about 6-10 min on 2 cores (log: $log)"
 start=$(date +%s)
 kmake -j"$jobs" vmlinux bzImage || fail "kernel build failed"
 say "build took $(( $(date +%s) - start ))s"
