@@ -68,7 +68,8 @@ int vm_pause(struct vm *vm, bool pause)
 	return r ? -ETIMEDOUT : 0;
 }
 
-/* Answers a diagnostic request between two KVM_RUNs, then lets KVM_RUN run again. */
+/* Answers a diagnostic request, if one is pending, between two KVM_RUNs, then lets KVM_RUN
+ * run again unless a pause or a stop wants it out. */
 static void answer_diag(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
@@ -102,7 +103,9 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->exits[EXIT_INTR]++;
-				if (__atomic_load_n(&v->diag_requested, __ATOMIC_SEQ_CST))
+				/* Also after a request that timed out: immediate_exit must not stay set. */
+				if (__atomic_load_n(&v->diag_requested, __ATOMIC_SEQ_CST) ||
+				    __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST))
 					answer_diag(v);
 				continue;
 			}
