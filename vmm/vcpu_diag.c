@@ -21,7 +21,7 @@ void vcpu_diag_answer(struct vcpu *v)
 	    ioctl(v->fd, KVM_GET_MP_STATE, &d->mp) < 0)
 		d->err = -errno;
 	d->valid = true;
-	v->diag_requested = false;
+	__atomic_store_n(&v->diag_requested, false, __ATOMIC_SEQ_CST);
 	v->vm->diag_answers++;
 	pthread_cond_broadcast(&v->vm->pause_cond);
 }
@@ -44,7 +44,7 @@ void vm_diag_collect(struct vm *vm, int timeout_ms)
 		struct vcpu *v = &vm->vcpus[i];
 
 		v->diag.valid = false;
-		v->diag_requested = v->started;
+		__atomic_store_n(&v->diag_requested, v->started, __ATOMIC_SEQ_CST);
 		if (!v->started)
 			continue;
 		asked++;
@@ -56,7 +56,7 @@ void vm_diag_collect(struct vm *vm, int timeout_ms)
 	while (vm->diag_answers < asked && !r)
 		r = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline);
 	for (int i = 0; i < vm->nr_vcpus; i++)
-		vm->vcpus[i].diag_requested = false; /* a late answer is not wanted any more */
+		__atomic_store_n(&vm->vcpus[i].diag_requested, false, __ATOMIC_SEQ_CST); /* no late answer */
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
