@@ -24,6 +24,7 @@ struct vmm {
 	struct i8042 i8042;
 	struct outbuf out;
 	int sig_fd;
+	int rx_efd; /* a vCPU signals it when the guest drained the UART's receive FIFO */
 	bool stdin_watched;
 	bool built;   /* the VM exists and its vCPUs were started */
 	bool exiting; /* the event loop should end */
@@ -42,6 +43,11 @@ int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused
  * and the reason is in err. */
 int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Puts the VM's stop eventfd and the console input (stdin) on the event loop, once the
+ * console devices exist. Part of vmm_build; exported for the KVM-less thread harness
+ * (tests/seccomp/threads.c), which drives the same paths without a VM. */
+int vmm_watch(struct vmm *v) __attribute__((warn_unused_result));
 
 /* Attaches the virtio devices of cfg (vmm_attach.c). */
 int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)

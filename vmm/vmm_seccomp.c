@@ -76,7 +76,7 @@ static const struct rule {
 	/* --- event loops ---------------------------------------------------------------------- */
 	{ SCMP_SYS(epoll_wait), API | VMM, ANY },
 	{ SCMP_SYS(epoll_pwait), API | VMM, ANY },
-	{ SCMP_SYS(epoll_ctl), API | VMM, ANY }, /* API: connections; VMM: stdin/tap re-arm, teardown */
+	{ SCMP_SYS(epoll_ctl), API | VMM, ANY }, /* API: connections; VMM: stdin/tap re-arm, teardown (never vCPUs) */
 	{ SCMP_SYS(read), API | VMM, ANY },      /* eventfds, signalfd, timerfd, stdin */
 	{ SCMP_SYS(close), API | VMM, ANY },     /* API: finished connections; VMM: teardown */
 	/* --- API server ----------------------------------------------------------------------- */

