@@ -6,6 +6,7 @@
  *            eventfds and writes the answers back (api/server.c).
  *   vmm      the main thread's event loop once the VM is built: API requests after boot,
  *            virtio block/net back-ends, serial input, metrics timer, pause/resume, teardown.
+ *            It opens nothing after boot.
  *   vcpu     KVM_RUN and the exit handlers: port and MMIO devices, virtio-mmio registers
  *            (device activation included), vm_stop, the boot timer.
  *   console  drains the serial output buffer to stdout (vmm/outbuf.c).
@@ -15,7 +16,6 @@
 #include "vmm_seccomp.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
@@ -41,9 +41,7 @@ enum pin {
 	ANY,          /* any arguments */
 	NO_EXEC,      /* mmap/mprotect: arg 2 (prot) without PROT_EXEC: no new code */
 	OWN_PROCESS,  /* tgkill: arg 0 is our own pid, arg 2 the vCPU kick or SIGABRT */
-	LOG_FILE,     /* openat: exactly the flags of control.c's open_output() */
 	DENY_EACCES,  /* not allowed, but fails with EACCES instead of killing */
-	FL_GETSET,    /* fcntl: F_GETFL / F_SETFL only */
 };
 
 static const struct rule {
@@ -94,16 +92,15 @@ static const struct rule {
 	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */
 	{ SCMP_SYS(faccessat), VMM, ANY },
 	{ SCMP_SYS(faccessat2), VMM, ANY },
-	{ SCMP_SYS(openat), VMM, LOG_FILE },     /* PUT /logger, PUT /metrics open their output */
-	{ SCMP_SYS(fcntl), VMM, FL_GETSET },     /* ... and clear O_NONBLOCK on it */
-	{ SCMP_SYS(timerfd_create), VMM, ANY },  /* PUT /metrics starts the flush timer */
-	{ SCMP_SYS(timerfd_settime), VMM, ANY },
+	/* No openat, fcntl or timerfd_*: PUT /logger and PUT /metrics, which opened their output
+	 * and started the metrics timer, are refused after boot (as in Firecracker). An open
+	 * would let pwritev reach /proc/self/mem. */
 	/* --- VMM thread: shutdown ------------------------------------------------------------- */
 	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
 	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
 	/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first time it trims a thread's
 	 * heap, in whichever thread that is; refused, it trims with madvise instead. */
-	{ SCMP_SYS(openat), API | VCPU | CONSOLE, DENY_EACCES },
+	{ SCMP_SYS(openat), ALL, DENY_EACCES },
 	/* --- ioctl: only the requests below (see ioctls[]) ------------------------------------ */
 	{ SCMP_SYS(ioctl), VMM | VCPU, ANY },
 };
@@ -171,22 +168,8 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit
 			 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2,
 					    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0), SCMP_A2(SCMP_CMP_EQ, SIGABRT, 0));
 	}
-	case LOG_FILE: {
-		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-					 SCMP_A2(SCMP_CMP_EQ, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0));
-
-		/* Any other open fails softly, as for the other threads (see DENY_EACCES). */
-		return e ? e
-			 : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 1,
-					    SCMP_A2(SCMP_CMP_NE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0));
-	}
 	case DENY_EACCES:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 0);
-	case FL_GETSET: {
-		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
-
-		return e ? e : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A1(SCMP_CMP_EQ, F_SETFL, 0));
-	}
 	}
 	return -EINVAL;
 }

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib.sh
 K=$PWD/build/kindling
 VT=$PWD/build/tests/vmm-threads
+H=$PWD/build/tests/seccomp-harness
 C=$PWD/build/apiclient
 D=tests/kvm/drive.py
 G=build/guests
@@ -89,6 +90,15 @@ api_cases() {
 }
 
 # ---------------------------------------------------------------- part 1: no KVM
+# No thread opens a file once its filter is on: not a log file (PUT /logger used to open
+# one after boot), not /proc/self/mem. tests/seccomp/harness.c, the production filters.
+for kind in api vmm vcpu console; do
+	timeout 10 "$H" $kind open-after-boot >"$T/h.out" 2>&1
+	rc=$?
+	if [ $rc = 0 ]; then pass "seccomp.$kind.open_after_boot_refused"
+	else fail "seccomp.$kind.open_after_boot_refused" "rc=$rc $(head -c 200 "$T/h.out")"; fi
+done
+
 if [ ! -x "$VT" ]; then
 	fail threads.built "$VT is missing (make unit)"
 else
