@@ -165,6 +165,9 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* A closed stdout pipe must not kill us; the console writer counts the bytes as dropped. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Log lines come from vCPUs too, some under a device lock: a stalled stderr reader
+	 * must cost lines, never a blocked thread. */
+	log_nonblocking_stderr();
 
 	r = evloop_init(&v->loop);
 	if (r)

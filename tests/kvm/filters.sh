@@ -16,6 +16,8 @@ G=build/guests
 T=$(mktemp -d)
 PIDS=()
 cleanup() {
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	sleep 0.2
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	rm -rf "$T"
@@ -89,6 +91,76 @@ api_cases() {
 	check "$pre.api.sigterm" test $rc = 143
 }
 
+# stall_fifo PATH: makes a FIFO whose reader holds it open, fills it and never reads again.
+stall_fifo() {
+	mkfifo "$1"
+	python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)  # a reader that never reads
+try:
+    while True:
+        os.write(fd, b"x" * 4096)
+except BlockingIOError:
+    pass
+open(sys.argv[1] + ".full", "w").close()
+time.sleep(60)  # its own deadline' "$1" >/dev/null 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -e "$1.full" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+# ms_since T0: milliseconds since T0 (from date +%s%N)
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# stop_within NAME PID MS: SIGTERM, then PID must be gone within MS (else it is killed).
+stop_within() {
+	local pre=$1 pid=$2 limit=$3 t0 waited=0
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	while kill -0 "$pid" 2>/dev/null && [ $waited -lt $((limit * 2)) ]; do sleep 0.05; waited=$(ms_since "$t0"); done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid"; wait "$pid" 2>/dev/null
+		fail "$pre" "still running $waited ms after SIGTERM"
+		return
+	fi
+	wait "$pid"
+	rc=$?
+	waited=$(ms_since "$t0")
+	echo "  $pre: exited $rc after $waited ms"
+	if [ $rc = 143 ] && [ $waited -le "$limit" ]; then pass "$pre"; else fail "$pre" "rc=$rc after $waited ms"; fi
+}
+
+# log_stall_case NAME DEST: a log destination (--log-path FIFO, or stderr on a FIFO) whose
+# reader has stopped; the guest keeps logging from a device handler. The API must still
+# answer promptly, the dropped lines must be counted, and SIGTERM must still end the VMM.
+log_stall_case() {
+	local pre=$1 dest=$2 t0 ms
+	stall_fifo "$T/$pre.fifo" || { fail "$pre.setup" "cannot fill the FIFO"; return; }
+	S=$T/$pre.sock
+	if [ "$dest" = log-path ]; then
+		timeout 60 "$VT" --api-sock "$S" --log-path "$T/$pre.fifo" --metrics-path "$T/$pre.metrics" logflood \
+			>"$T/$pre.out" 2>"$T/$pre.err" </dev/null &
+	else
+		timeout 60 "$VT" --api-sock "$S" --metrics-path "$T/$pre.metrics" logflood \
+			>"$T/$pre.out" 2>"$T/$pre.fifo" </dev/null &
+	fi
+	VPID=$!
+	PIDS+=("$VPID")
+	"$C" "$S" ready 5000 >/dev/null
+	for _ in $(seq 50); do grep -q FLOOD "$T/$pre.out" && break; sleep 0.1; done
+	sleep 0.5
+	t0=$(date +%s%N)
+	req GET /
+	ms=$(ms_since "$t0")
+	echo "  $pre: GET / answered $code in $ms ms while the log reader is stalled"
+	check "$pre.api_answers" test "$code" = 200 -a "$ms" -lt 1000
+	expect "$pre.flush_metrics" 204 PUT /actions '{"action_type": "FlushMetrics"}'
+	missed=$(grep -o '"missed_log_count":[0-9]*' "$T/$pre.metrics" | tail -1 | cut -d: -f2)
+	echo "  $pre: missed_log_count ${missed:-absent}"
+	check "$pre.missed_log_counted" test "${missed:-0}" -gt 0
+	stop_within "$pre.sigterm_ends_it" "$VPID" 2000
+}
+
 # ---------------------------------------------------------------- part 1: no KVM
 # No thread opens a file once its filter is on: not a log file (PUT /logger used to open
 # one after boot), not /proc/self/mem. tests/seccomp/harness.c, the production filters.
@@ -110,14 +182,45 @@ else
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
 	api_cases threads
+
+	log_stall_case threads.log_fifo_stalled log-path
+	log_stall_case threads.stderr_fifo_stalled stderr
 fi
 
 # ---------------------------------------------------------------- part 2: tiny guests on KVM
 if ! kvm_usable; then
-	for t in stdin_null.loopback stdin_pipe.loopback stdin_pipe.input_read stdin_pty.input_read; do
+	for t in stdin_null.loopback stdin_pipe.loopback stdin_pipe.input_read stdin_pty.input_read api log_fifo_stalled; do
 		skip "kvm.$t" "no usable /dev/kvm on this host"
 	done
 	exit 0
 fi
 stdin_cases kvm "$K" --kernel "$G/serial_echo.elf"
+
+S=$T/kvm.sock
+timeout 30 "$K" --api-sock "$S" --metrics-path "$T/metrics" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
+VPID=$!
+PIDS+=("$VPID")
+"$C" "$S" ready 5000 >/dev/null
+for _ in $(seq 50); do grep -q SPIN "$T/kvm.out" && break; sleep 0.1; done
+api_cases kvm
+
+# virtio_bad.S logs rate-limited warnings from its vCPU with a device lock held; with the
+# log FIFO full it must still run to its end (it resets itself), the lines counted.
+printf 'KINDLING-DISK-A' >"$T/a.img"
+truncate -s 1M "$T/a.img"
+printf 'KINDLING-DISK-B' >"$T/b.img"
+truncate -s 1M "$T/b.img"
+if stall_fifo "$T/kvm.fifo"; then
+	t0=$(date +%s%N)
+	timeout 60 "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
+		--log-path "$T/kvm.fifo" --metrics-path "$T/kvm.metrics" >"$T/bad.out" 2>"$T/bad.err" </dev/null
+	rc=$?
+	echo "  kvm.log_fifo_stalled: virtio_bad exited $rc after $(ms_since "$t0") ms"
+	check kvm.log_fifo_stalled.guest_runs_to_end test $rc = 0
+	check kvm.log_fifo_stalled.device_still_works grep -q '^A:READ-OK' "$T/bad.out"
+	missed=$(grep -o '"missed_log_count":[0-9]*' "$T/kvm.metrics" | tail -1 | cut -d: -f2)
+	check kvm.log_fifo_stalled.missed_log_counted test "${missed:-0}" -gt 0
+else
+	fail kvm.log_fifo_stalled.setup "cannot fill the FIFO"
+fi
 exit 0
