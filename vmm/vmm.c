@@ -152,6 +152,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	memset(&v->loop, 0, sizeof(v->loop));
 	v->stdin_watched = v->built = v->exiting = false;
 	v->nr_virtio = 0;
+	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
 	v->on_vm_stopped = NULL;
 	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
@@ -291,7 +292,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	}
 	/* As Firecracker: the VMM thread's filter goes on once the vCPUs run, before the event
 	 * loop handles anything the guest did. */
-	if (v->seccomp && (r = seccomp_install(SECCOMP_VMM))) {
+	if (v->seccomp && (r = seccomp_install_io(SECCOMP_VMM, SECCOMP_KILL, &v->io_fds))) {
 		snprintf(err, errlen, "cannot install the VMM thread's seccomp filter: %s", strerror(-r));
 		vm_stop(&v->vm, 1, "no seccomp filter");
 		vm_join(&v->vm);

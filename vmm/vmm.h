@@ -12,10 +12,13 @@
 #include "evloop.h"
 #include "outbuf.h"
 #include "vm.h"
+#include "vmm_seccomp.h"
 
 struct virtio_device;
 
 #define VMM_MAX_VIRTIO (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS)
+_Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SECCOMP_MAX_IO_FDS,
+	       "every drive and tap fd fits the VMM thread's filter");
 
 struct vmm {
 	struct vm vm;
@@ -31,6 +34,8 @@ struct vmm {
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	struct virtio_device *virtio[VMM_MAX_VIRTIO];
 	int nr_virtio;
+	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
+				       * lets it do block and tap I/O on */
 	/* Called on the event loop when the VM has stopped (before the loop ends). */
 	void (*on_vm_stopped)(struct vmm *v);
 };

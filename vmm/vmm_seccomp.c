@@ -42,6 +42,8 @@ enum pin {
 	NO_EXEC,      /* mmap/mprotect: arg 2 (prot) without PROT_EXEC: no new code */
 	OWN_PROCESS,  /* tgkill: arg 0 is our own pid, arg 2 the vCPU kick or SIGABRT */
 	DENY_EACCES,  /* not allowed, but fails with EACCES instead of killing */
+	BLK_FD,       /* arg 0 is a drive's fd (seccomp_io_fds.blk) */
+	TAP_FD,       /* arg 0 is a tap's fd (seccomp_io_fds.tap) */
 };
 
 static const struct rule {
@@ -82,11 +84,11 @@ static const struct rule {
 	{ SCMP_SYS(recvfrom), API, ANY },        /* recv() */
 	{ SCMP_SYS(sendto), API, ANY },          /* send(..., MSG_NOSIGNAL) */
 	/* --- VMM thread: virtio back-ends ----------------------------------------------------- */
-	{ SCMP_SYS(preadv), VMM, ANY },          /* virtio-blk reads */
-	{ SCMP_SYS(pwritev), VMM, ANY },         /* virtio-blk writes */
-	{ SCMP_SYS(fdatasync), VMM, ANY },       /* virtio-blk flush */
-	{ SCMP_SYS(readv), VMM, ANY },           /* virtio-net RX from the tap */
-	{ SCMP_SYS(writev), VMM, ANY },          /* virtio-net TX to the tap */
+	{ SCMP_SYS(preadv), VMM, BLK_FD },       /* virtio-blk reads */
+	{ SCMP_SYS(pwritev), VMM, BLK_FD },      /* virtio-blk writes */
+	{ SCMP_SYS(fdatasync), VMM, BLK_FD },    /* virtio-blk flush */
+	{ SCMP_SYS(readv), VMM, TAP_FD },        /* virtio-net RX from the tap */
+	{ SCMP_SYS(writev), VMM, TAP_FD },       /* virtio-net TX to the tap */
 	/* --- VMM thread: API requests after boot ---------------------------------------------- */
 	{ SCMP_SYS(newfstatat), VMM, ANY },      /* PATCH /drives checks the new path (stat) */
 	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */
@@ -138,9 +140,23 @@ int seccomp_allowed_count(enum seccomp_thread kind)
 	return n;
 }
 
-static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit)
+/* One rule per fd: a call on any other fd is outside the allowlist. */
+static int add_fd_rules(scmp_filter_ctx ctx, int nr, const int *fds, int n)
+{
+	int e = 0;
+
+	for (int i = 0; i < n && !e; i++)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fds[i], 0));
+	return e;
+}
+
+static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit, const struct seccomp_io_fds *io)
 {
 	switch (r->pin) {
+	case BLK_FD:
+		return io ? add_fd_rules(ctx, r->nr, io->blk, io->nr_blk) : 0;
+	case TAP_FD:
+		return io ? add_fd_rules(ctx, r->nr, io->tap, io->nr_tap) : 0;
 	case ANY:
 		if (r->nr == SCMP_SYS(ioctl)) {
 			for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
@@ -218,7 +234,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc_)
 	uc->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 }
 
-int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
+int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const struct seccomp_io_fds *io)
 {
 	uint32_t def = mode == SECCOMP_LOG ? SCMP_ACT_LOG : mode == SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
 	scmp_filter_ctx ctx;
@@ -242,7 +258,7 @@ int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
 		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]) && !r; i++) {
 		if (rules[i].threads & bit)
-			r = add_rule(ctx, &rules[i], bit);
+			r = add_rule(ctx, &rules[i], bit, io);
 	}
 	if (!r)
 		r = seccomp_load(ctx);
@@ -263,6 +279,11 @@ int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
 	}
 #endif
 	return 0;
+}
+
+int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
+{
+	return seccomp_install_io(kind, mode, NULL);
 }
 
 int seccomp_install(enum seccomp_thread kind)

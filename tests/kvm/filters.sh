@@ -170,6 +170,14 @@ for kind in api vmm vcpu console; do
 	if [ $rc = 0 ]; then pass "seccomp.$kind.open_after_boot_refused"
 	else fail "seccomp.$kind.open_after_boot_refused" "rc=$rc $(head -c 200 "$T/h.out")"; fi
 done
+# The VMM thread's block and tap I/O is pinned to the devices' fds: pwritev/writev on any
+# other fd kills the process (159 = 128 + SIGSYS).
+for call in pwritev writev; do
+	(timeout 10 "$H" vmm $call-other-fd; exit $?) >"$T/h.out" 2>&1
+	rc=$?
+	if [ $rc = 159 ]; then pass "seccomp.vmm.${call}_other_fd_kills"
+	else fail "seccomp.vmm.${call}_other_fd_kills" "rc=$rc $(head -c 200 "$T/h.out")"; fi
+done
 
 if [ ! -x "$VT" ]; then
 	fail threads.built "$VT is missing (make unit)"

@@ -1,7 +1,8 @@
 /* seccomp-harness: tests the per-thread filters of vmm/vmm_seccomp.c without the VMM. A thread
  * installs the filter of KIND, then either makes the calls that kind of thread makes in the
  * VMM (it must survive: exit 0) or one it must not make (the process must die of SIGSYS).
- *   seccomp-harness KIND allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot
+ *   seccomp-harness KIND allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot|
+ *                        pwritev-other-fd|writev-other-fd
  * open-after-boot survives only if every open is refused with EACCES.
  * KIND is api, vmm, vcpu or console. Exit 3: a forbidden call was survived; 4: an allowed one
  * failed; 77: the case needs /dev/kvm, which is missing. */
@@ -199,7 +200,11 @@ static void *filtered(void *arg)
 {
 	(void)arg;
 	/* SECCOMP_HARNESS_TRAP=1: report each forbidden call instead of dying (development). */
-	if (getenv("SECCOMP_HARNESS_TRAP") ? seccomp_install_mode(kind, SECCOMP_TRAP) : seccomp_install(kind))
+	/* The VMM thread's block and tap I/O is pinned to the devices' fds: file_fd is the
+	 * "drive", the pipe the "tap". */
+	struct seccomp_io_fds io = { .blk = { file_fd }, .nr_blk = 1, .tap = { pfd[0], pfd[1] }, .nr_tap = 2 };
+
+	if (seccomp_install_io(kind, getenv("SECCOMP_HARNESS_TRAP") ? SECCOMP_TRAP : SECCOMP_KILL, &io))
 		exit(5);
 	if (!strcmp(what, "allowed")) {
 		allowed_common();
@@ -227,6 +232,20 @@ static void *filtered(void *arg)
 			fd, fd < 0 ? strerror(errno) : "open");
 		exit(3);
 	}
+	if (!strcmp(what, "pwritev-other-fd")) {
+		/* An fd that is no drive (here a pipe, on a real VMM any fd it holds). */
+		struct iovec iov = { "x", 1 };
+
+		ssize_t r = pwritev(efd, &iov, 1, 0); /* must not return: fails with ESPIPE if it does */
+
+		(void)r;
+	} else if (!strcmp(what, "writev-other-fd")) {
+		struct iovec iov = { "x", 1 };
+
+		ssize_t r = writev(sp[1], &iov, 1);
+
+		(void)r;
+	}
 	if (!strcmp(what, "forbidden"))
 		(void)getppid();
 	else if (!strcmp(what, "bad-ioctl"))
@@ -246,7 +265,8 @@ int main(int argc, char **argv)
 	int k;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: seccomp-harness api|vmm|vcpu|console allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot\n");
+		fprintf(stderr, "usage: seccomp-harness api|vmm|vcpu|console allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot|"
+				"pwritev-other-fd|writev-other-fd\n");
 		return 2;
 	}
 	for (k = 0; k < SECCOMP_THREAD_KINDS && strcmp(argv[1], seccomp_thread_name((enum seccomp_thread)k)); k++)
