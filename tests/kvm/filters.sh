@@ -193,6 +193,20 @@ else
 
 	log_stall_case threads.log_fifo_stalled log-path
 	log_stall_case threads.stderr_fifo_stalled stderr
+
+	# SIGUSR1: the VMM thread collects every vCPU's state (the vCPU answers under its own
+	# filter) and prints it; the VM goes on.
+	S=$T/usr1.sock
+	timeout 30 "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.err" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+	"$C" "$S" ready 5000 >/dev/null
+	kill -USR1 "$(pgrep -P "$VPID")" # the VMM itself, not timeout(1), which USR1 would end
+	for _ in $(seq 30); do grep -q 'kindling: diag: vcpu0' "$T/usr1.err" && break; sleep 0.1; done
+	check threads.sigusr1.diag_printed grep -q 'kindling: diag: vcpu0' "$T/usr1.err"
+	expect threads.sigusr1.still_serving 200 GET /
+	stop_within threads.sigusr1.sigterm "$VPID" 2000
+
 fi
 
 # ---------------------------------------------------------------- part 2: tiny guests on KVM

@@ -7,7 +7,8 @@
  *   echo      as tests/guests/serial_echo.S: one byte through the 8250 in loopback mode,
  *             "LOOPBACK-OK", "READY", then echoes what the host types until a 'q',
  *             "ECHO-END" and an i8042 reset (exit 0).
- *   spin      prints "KINDLING-SPIN" and waits to be stopped (SIGTERM, API).
+ *   spin      prints "KINDLING-SPIN" and waits to be stopped (SIGTERM, API), pausing and
+ *             answering diagnostics (SIGUSR1) as a vCPU does between two KVM_RUNs.
  *   logflood  prints "FLOOD", then logs warnings as fast as it can, each with the serial
  *             device's lock held, as a device handler on a vCPU does; until stopped.
  * The exit status is the VMM's; SIGSYS (159) means a thread broke its filter. */
@@ -15,10 +16,12 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -54,13 +57,62 @@ static void print(const char *s)
 		outb(SERIAL_PORT, (uint8_t)*s++);
 }
 
-/* Waits on the pause condition, which vm_stop() broadcasts: no busy loop, no extra syscall. */
+/* What vcpu_thread does between two KVM_RUNs, called with pause_lock held: answer a
+ * diagnostic request (SIGUSR1), park while a pause is requested (vcpu.c's park()). */
+static void between_runs(bool *paused)
+{
+	struct vm *vm = &vmm.vm;
+
+	vcpu_diag_answer(&vm->vcpus[0]);
+	if (vm->pause_requested != *paused && !stopping()) {
+		*paused = vm->pause_requested;
+		vm->nr_paused += *paused ? 1 : -1;
+		pthread_cond_broadcast(&vm->pause_cond);
+	}
+}
+
+/* Parks the "vCPU" until a resume (or a stop); serves diagnostics meanwhile. */
+static void maybe_park(void)
+{
+	struct vm *vm = &vmm.vm;
+	bool paused = false;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	between_runs(&paused);
+	while (paused && !stopping()) {
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+		between_runs(&paused);
+	}
+	if (paused)
+		vm->nr_paused--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/* Waits for a stop as a halted guest does. vm_stop() and vm_diag_collect() broadcast the
+ * pause condition; vm_pause() only kicks (a real vCPU leaves KVM_RUN with EINTR, a condition
+ * wait just resumes), hence the 10 ms wake-ups. */
 static void wait_for_stop(void)
 {
-	pthread_mutex_lock(&vmm.vm.pause_lock);
-	while (!stopping())
-		pthread_cond_wait(&vmm.vm.pause_cond, &vmm.vm.pause_lock);
-	pthread_mutex_unlock(&vmm.vm.pause_lock);
+	struct vm *vm = &vmm.vm;
+	bool paused = false;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	between_runs(&paused);
+	while (!stopping()) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += 10000000;
+		if (t.tv_nsec >= 1000000000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &t);
+		between_runs(&paused);
+	}
+	if (paused)
+		vm->nr_paused--;
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 static void guest_echo(void)
@@ -74,6 +126,7 @@ static void guest_echo(void)
 	print(c == 'L' ? "LOOPBACK-OK\n" : "LOOPBACK-BAD\n");
 	print("READY\n");
 	while (!stopping()) {
+		maybe_park();
 		if (!(inb(SERIAL_PORT + 5) & 1)) {
 			sched_yield();
 			continue;
@@ -94,6 +147,7 @@ static void guest_logflood(void)
 
 	print("FLOOD\n");
 	while (!stopping()) {
+		maybe_park();
 		pthread_mutex_lock(&vmm.serial.lock);
 		log_warn("logflood: warning %llu from a device handler", (unsigned long long)++n);
 		pthread_mutex_unlock(&vmm.serial.lock);
@@ -102,7 +156,13 @@ static void guest_logflood(void)
 
 static void *vcpu_thread(void *arg)
 {
+	sigset_t kick;
+
 	(void)arg;
+	/* As vm_start() arranges: of all signals, a vCPU thread takes only the kick. */
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	pthread_setname_np(pthread_self(), "kindling-vcpu0");
 	if (seccomp_install(SECCOMP_VCPU)) {
 		vm_stop(&vmm.vm, 1, "cannot install the vCPU filter");
@@ -118,12 +178,27 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-/* What vm_create() sets up that the devices and the event loop use, without KVM. */
+static void kick_handler(int sig)
+{
+	(void)sig; /* as vcpu.c's: only there to interrupt the vCPU */
+}
+
+/* What vm_create() and vm_setup_vcpus() set up that the devices, the event loop, pausing and
+ * diagnostics use, without KVM: one vCPU whose fd is -1 (its KVM ioctls fail with EBADF,
+ * after the filter let them through) and whose kvm_run is only for immediate_exit. */
 static int fake_vm(struct vm *vm)
 {
+	static struct kvm_run run;
+	struct sigaction sa = { .sa_handler = kick_handler };
+
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = -1; /* KVM_IRQ_LINE fails with EBADF: allowed, and harmless */
 	vm->cfg.seccomp = true;
+	vm->nr_vcpus = 1;
+	vm->vcpus[0] = (struct vcpu){ .vm = vm, .id = 0, .fd = -1, .run = &run };
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio, "pio");
@@ -141,7 +216,6 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *log_path = NULL, *metrics_path = NULL;
-	pthread_t vcpu;
 	char err[300];
 	int c, status = 1;
 
@@ -178,22 +252,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm-threads: cannot set up the fake VM\n");
 		goto out;
 	}
-	if (pthread_create(&vcpu, NULL, vcpu_thread, NULL)) {
+	if (pthread_create(&vmm.vm.vcpus[0].thread, NULL, vcpu_thread, NULL)) {
 		fprintf(stderr, "vmm-threads: cannot start the vCPU thread\n");
 		goto out;
 	}
+	vmm.vm.vcpus[0].started = true;
 	if (seccomp_install(SECCOMP_VMM)) {
 		vm_stop(&vmm.vm, 1, "no seccomp filter");
-		pthread_join(vcpu, NULL);
+		vm_join(&vmm.vm);
 		goto out;
 	}
 	vmm.built = true;
 	ctl.api.state = VM_RUNNING;
 	ctl.serving = true;
-	status = vmm_run(&vmm);
-	pthread_join(vcpu, NULL);
+	status = vmm_run(&vmm); /* joins the vCPU thread */
 out:
 	control_destroy(&ctl);
+	vmm.vm.vcpus[0].run = NULL; /* not an mmap'ed kvm_run: nothing for vm_destroy to unmap */
 	vmm_destroy(&vmm);
 	return status;
 }
