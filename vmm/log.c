@@ -73,6 +73,11 @@ void log_nonblocking_stderr(void)
 		err_fd = fd;
 }
 
+int log_stderr_fd(void)
+{
+	return err_fd;
+}
+
 void log_counts(uint64_t *missed, uint64_t *failed)
 {
 	*missed = __atomic_load_n(&missed_lines, __ATOMIC_RELAXED);

@@ -23,6 +23,8 @@ void log_configure(int fd, bool show_level, bool show_origin);
  * log_nonblocking_stderr() gives the default destination, stderr, the same property when
  * it is a pipe or a terminal; call it before any thread starts. */
 void log_nonblocking_stderr(void);
+/* stderr as log lines use it: for other output that must not block either (diagnostics). */
+int log_stderr_fd(void);
 /* Lines dropped because the destination was full (Firecracker's missed_log_count), and
  * lines lost to write errors (log_fails). */
 void log_counts(uint64_t *missed, uint64_t *failed);

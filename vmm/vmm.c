@@ -37,16 +37,18 @@ static void on_stop(void *opaque, uint32_t events)
 static void diagnose(struct vmm *v)
 {
 	static const char none[] = "kindling: diag: no microVM is running\n";
+	/* Non-blocking, as log lines: a stalled stderr reader costs lines, not the event loop. */
+	int fd = log_stderr_fd();
 
 	if (!v->built) {
-		if (write(STDERR_FILENO, none, sizeof(none) - 1) < 0)
+		if (write(fd, none, sizeof(none) - 1) < 0)
 			return;
 		return;
 	}
 	vm_diag_collect(&v->vm, 1000);
-	vm_diag_print(&v->vm, STDERR_FILENO);
+	vm_diag_print(&v->vm, fd);
 	for (int i = 0; i < v->nr_virtio; i++)
-		virtio_diag_print(v->virtio[i], STDERR_FILENO);
+		virtio_diag_print(v->virtio[i], fd);
 }
 
 static void on_signal(void *opaque, uint32_t events)

@@ -207,6 +207,20 @@ else
 	expect threads.sigusr1.still_serving 200 GET /
 	stop_within threads.sigusr1.sigterm "$VPID" 2000
 
+	# ... and with stderr on a FIFO nobody reads, the dump must not stall the event loop.
+	stall_fifo "$T/usr1.fifo" || fail threads.sigusr1_stderr_stalled.setup "cannot fill the FIFO"
+	timeout 30 "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.fifo" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+	"$C" "$S" ready 5000 >/dev/null
+	kill -USR1 "$(pgrep -P "$VPID")"
+	sleep 0.3
+	t0=$(date +%s%N)
+	req GET /
+	ms=$(ms_since "$t0")
+	echo "  threads.sigusr1_stderr_stalled: GET / answered $code in $ms ms after SIGUSR1"
+	check threads.sigusr1_stderr_stalled.api_answers test "$code" = 200 -a "$ms" -lt 1000
+	stop_within threads.sigusr1_stderr_stalled.sigterm "$VPID" 2000
 fi
 
 # ---------------------------------------------------------------- part 2: tiny guests on KVM
