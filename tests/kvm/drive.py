@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Runs a VMM with stdin /dev/null, a pipe or a pty, copies its stdout to ours, and acts on
 what the guest prints: once MARKER appears, types TEXT into stdin and/or sends a signal.
-Everything has a deadline; the exit status is the VMM's (128+N for signal N, 124 when the
-deadline killed it).
+Everything has a deadline (then SIGUSR1 for kindling's diagnostics on stderr, SIGKILL a
+second later); the exit status is the VMM's (128+N for signal N, 124 when the deadline
+killed it).
   drive.py --stdin null|pipe|pty [--deadline S] [--expect MARKER] [--send TEXT]
            [--close] [--signal NAME] -- CMD...
 --close closes the pipe (EOF) after sending; a pty stays open until the VMM exits."""
@@ -68,6 +69,9 @@ def main():
     while True:
         left = end - time.monotonic()
         if left <= 0:
+            # As tests/lib.sh's deadline: SIGUSR1 first (kindling prints its vCPUs' state).
+            p.send_signal(signal.SIGUSR1)
+            time.sleep(1)
             p.kill()
             p.wait()
             print("drive.py: deadline of %.0f s passed" % a.deadline, file=sys.stderr)
