@@ -70,11 +70,11 @@ expect() {
 AFTER_BOOT='"fault_message":"The requested operation is not supported after starting the microVM."'
 
 # api_cases NAME: API requests after boot, on the VMM started with the API on $S and
-# metrics to $T/metrics; then SIGTERM ($VPID).
+# metrics to $M; then SIGTERM ($VPID).
 api_cases() {
 	local pre=$1
 	expect "$pre.api.flush_metrics" 204 PUT /actions '{"action_type": "FlushMetrics"}'
-	check "$pre.api.metrics_written" grep -q '"utc_timestamp_ms"' "$T/metrics"
+	check "$pre.api.metrics_written" grep -q '"utc_timestamp_ms"' "$M"
 	expect "$pre.api.pause" 204 PATCH /vm '{"state": "Paused"}'
 	expect "$pre.api.resume" 204 PATCH /vm '{"state": "Resumed"}'
 	expect "$pre.api.ctrl_alt_del" 204 PUT /actions '{"action_type": "SendCtrlAltDel"}'
@@ -184,8 +184,8 @@ if [ ! -x "$VT" ]; then
 else
 	stdin_cases threads "$VT" echo
 
-	S=$T/vt.sock
-	timeout 30 "$VT" --api-sock "$S" --metrics-path "$T/metrics" spin >"$T/vt.out" 2>"$T/vt.err" </dev/null &
+	S=$T/vt.sock M=$T/vt.metrics
+	timeout 30 "$VT" --api-sock "$S" --metrics-path "$M" spin >"$T/vt.out" 2>"$T/vt.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
@@ -232,8 +232,8 @@ if ! kvm_usable; then
 fi
 stdin_cases kvm "$K" --kernel "$G/serial_echo.elf"
 
-S=$T/kvm.sock
-timeout 30 "$K" --api-sock "$S" --metrics-path "$T/metrics" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
+S=$T/kvm.sock M=$T/kvm-api.metrics
+timeout 30 "$K" --api-sock "$S" --metrics-path "$M" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
 VPID=$!
 PIDS+=("$VPID")
 "$C" "$S" ready 5000 >/dev/null
