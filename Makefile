@@ -153,10 +153,14 @@ $(BUILD)/kindling-seccomp-test: $(filter-out $(BUILD)/obj/vmm/vmm_seccomp.o,$(VM
 $(BUILD)/tests/seccomp-harness: tests/seccomp/harness.c $(BUILD)/obj/vmm/vmm_seccomp.o $(BUILD)/obj/vmm/log.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ivmm -Iapi $(LDFLAGS) -o $@ $^ -lseccomp
+# The VMM's threads under their filters with a fake vCPU (no KVM), linked as build/kindling is.
+$(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(VMM_CJSON)
+	@mkdir -p $(dir $@)
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # Static: it runs inside an empty jail.
 $(BUILD)/tests/jail-probe: tests/jailer/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
-unit: $(BUILD)/kindling-seccomp-test $(BUILD)/tests/seccomp-harness $(BUILD)/tests/jail-probe
+unit: $(BUILD)/kindling-seccomp-test $(BUILD)/tests/seccomp-harness $(BUILD)/tests/jail-probe $(BUILD)/tests/vmm-threads
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -15,18 +15,15 @@
 
 #include "log.h"
 
-/* Log and metrics destinations may be FIFOs: open without blocking on a missing reader. */
+/* Log and metrics destinations may be FIFOs: open without blocking on a missing reader, and
+ * stay non-blocking, so that a reader that stops reading never stalls a vCPU or the event
+ * loop (a line that does not fit is dropped and counted). */
 static int open_output(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-	int flags;
 
 	if (fd < 0)
 		return errorf(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
-	/* Regular files behave the same either way; FIFOs get blocking writes of whole lines. */
-	flags = fcntl(fd, F_GETFL);
-	if (flags >= 0)
-		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	return fd;
 }
 
@@ -181,7 +178,8 @@ int control_flush_metrics(struct control *c)
 {
 	struct vm *vm = &c->vmm->vm;
 	struct timeval tv;
-	cJSON *o = cJSON_CreateObject(), *api, *vcpu, *uart, *boot;
+	cJSON *o = cJSON_CreateObject(), *api, *vcpu, *uart, *boot, *logger;
+	uint64_t missed_log, log_fails;
 	uint64_t exits[EXIT_KINDS] = { 0 };
 	char *line;
 	ssize_t n;
@@ -219,6 +217,12 @@ int control_flush_metrics(struct control *c)
 		cJSON_AddNumberToObject(boot, "boot_to_init_cpu_ms", vm->boot_to_init_cpu_ms);
 	}
 	vmm_device_metrics(c->vmm, o);
+	log_counts(&missed_log, &log_fails);
+	logger = cJSON_AddObjectToObject(o, "logger");
+	add_u64(logger, "missed_metrics_count", c->missed_metrics);
+	add_u64(logger, "metrics_fails", c->metrics_fails);
+	add_u64(logger, "missed_log_count", missed_log);
+	add_u64(logger, "log_fails", log_fails);
 	line = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (!line)
@@ -226,9 +230,21 @@ int control_flush_metrics(struct control *c)
 	size_t len = strlen(line);
 
 	line[len] = '\n'; /* replaces the NUL; the buffer is not used as a string again */
-	n = write(c->metrics_fd, line, len + 1);
+	/* A torn line (partial write into a full pipe) is ended first, so this one parses. */
+	if (c->metrics_torn && write(c->metrics_fd, "\n", 1) == 1)
+		c->metrics_torn = false;
+	n = c->metrics_torn ? -1 : write(c->metrics_fd, line, len + 1);
 	free(line);
-	return n == (ssize_t)len + 1 ? 0 : -EIO;
+	if (n == (ssize_t)len + 1)
+		return 0;
+	/* Never wait for the reader: the line is dropped and counted. */
+	if (n >= 0 || errno == EAGAIN || c->metrics_torn) {
+		c->missed_metrics++;
+		c->metrics_torn = c->metrics_torn || n > 0;
+		return -EAGAIN;
+	}
+	c->metrics_fails++;
+	return -EIO;
 }
 
 static void on_api_request(void *opaque, uint32_t events)

@@ -17,6 +17,9 @@ struct control {
 	int log_fd;
 	int metrics_fd;
 	int timer_fd;
+	uint64_t missed_metrics; /* lines dropped: the destination was full (never waited for) */
+	uint64_t metrics_fails;  /* lines lost to write errors */
+	bool metrics_torn;       /* the last line was written in part: end it before the next */
 	bool serving; /* the event loop runs: later starts come from the API */
 };
 

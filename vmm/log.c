@@ -1,16 +1,23 @@
-/* Logging to stderr with levels and rate limiting. */
+/* Logging to stderr or a log file/FIFO with levels and rate limiting; writes never block. */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static enum log_level current_level = LOG_INFO;
 /* Set once from the VMM thread while configuring; read by every thread. */
 static int out_fd = -1;
+/* stderr, or our own non-blocking open file description of it (log_nonblocking_stderr). */
+static int err_fd = STDERR_FILENO;
+/* Lines dropped because the destination would have blocked, and lines lost to errors. */
+static uint64_t missed_lines, failed_lines;
 static bool show_level_prefix, show_origin, silenced;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -48,6 +55,52 @@ void log_configure(int fd, bool show_level, bool origin)
 	show_origin = origin;
 }
 
+void log_nonblocking_stderr(void)
+{
+	struct stat st;
+	int fd;
+
+	if (err_fd != STDERR_FILENO || fstat(STDERR_FILENO, &st) < 0)
+		return;
+	/* Regular files never stall. Setting O_NONBLOCK on fd 2 itself would change the open
+	 * file description our parent shares (its terminal, its pipe); reopening the pipe or
+	 * terminal through /proc gives one of our own. A socket cannot be reopened that way
+	 * and stays blocking. */
+	if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		return;
+	fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0)
+		err_fd = fd;
+}
+
+int log_stderr_fd(void)
+{
+	return err_fd;
+}
+
+void log_counts(uint64_t *missed, uint64_t *failed)
+{
+	*missed = __atomic_load_n(&missed_lines, __ATOMIC_RELAXED);
+	*failed = __atomic_load_n(&failed_lines, __ATOMIC_RELAXED);
+}
+
+/* One write per line keeps lines from different threads whole (a pipe takes up to
+ * PIPE_BUF bytes at once). Never waits: a line that would block is dropped and counted. */
+static void put_line(const char *buf, size_t n)
+{
+	ssize_t w = write(out_fd >= 0 ? out_fd : err_fd, buf, n);
+
+	/* A FIFO with no reader: fall back to stderr rather than losing the line. */
+	if (w < 0 && errno == EPIPE && out_fd >= 0)
+		w = write(err_fd, buf, n);
+	if (w == (ssize_t)n)
+		return;
+	if (w >= 0 || errno == EAGAIN)
+		__atomic_fetch_add(&missed_lines, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&failed_lines, 1, __ATOMIC_RELAXED);
+}
+
 void log_set_off(bool off)
 {
 	silenced = off;
@@ -77,12 +130,7 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	va_end(ap);
 	n = (int)strlen(buf);
 	buf[n++] = '\n';
-	/* One write per message keeps lines from different threads whole. */
-	if (write(out_fd >= 0 ? out_fd : STDERR_FILENO, buf, (size_t)n) < 0 && out_fd >= 0) {
-		/* A FIFO with no reader: fall back to stderr rather than losing the line. */
-		if (write(STDERR_FILENO, buf, (size_t)n) < 0)
-			return;
-	}
+	put_line(buf, (size_t)n);
 }
 
 uint64_t now_ns(void)

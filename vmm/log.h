@@ -1,5 +1,5 @@
-/* Logging: one line per message on stderr, with a level filter and a rate limiter
- * for messages a guest can trigger. */
+/* Logging: one line per message on stderr (or a log file/FIFO), with a level filter and a
+ * rate limiter for messages a guest can trigger. Writing a line never blocks. */
 #ifndef KINDLING_LOG_H
 #define KINDLING_LOG_H
 
@@ -18,6 +18,16 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 /* Sends log lines to fd (a file or FIFO opened by the caller; -1 for stderr), optionally
  * prefixed with the level and the source position, as Firecracker's logger offers. */
 void log_configure(int fd, bool show_level, bool show_origin);
+/* Log lines never wait for a reader: the destination is written without blocking (give
+ * log_configure an O_NONBLOCK fd) and a line that does not fit is dropped and counted.
+ * log_nonblocking_stderr() gives the default destination, stderr, the same property when
+ * it is a pipe or a terminal; call it before any thread starts. */
+void log_nonblocking_stderr(void);
+/* stderr as log lines use it: for other output that must not block either (diagnostics). */
+int log_stderr_fd(void);
+/* Lines dropped because the destination was full (Firecracker's missed_log_count), and
+ * lines lost to write errors (log_fails). */
+void log_counts(uint64_t *missed, uint64_t *failed);
 /* Level "Off" silences everything. */
 void log_set_off(bool off);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -36,16 +37,18 @@ static void on_stop(void *opaque, uint32_t events)
 static void diagnose(struct vmm *v)
 {
 	static const char none[] = "kindling: diag: no microVM is running\n";
+	/* Non-blocking, as log lines: a stalled stderr reader costs lines, not the event loop. */
+	int fd = log_stderr_fd();
 
 	if (!v->built) {
-		if (write(STDERR_FILENO, none, sizeof(none) - 1) < 0)
+		if (write(fd, none, sizeof(none) - 1) < 0)
 			return;
 		return;
 	}
 	vm_diag_collect(&v->vm, 1000);
-	vm_diag_print(&v->vm, STDERR_FILENO);
+	vm_diag_print(&v->vm, fd);
 	for (int i = 0; i < v->nr_virtio; i++)
-		virtio_diag_print(v->virtio[i], STDERR_FILENO);
+		virtio_diag_print(v->virtio[i], fd);
 }
 
 static void on_signal(void *opaque, uint32_t events)
@@ -95,13 +98,49 @@ rearm:
 		log_debug("stdin rearm failed");
 }
 
-/* From a vCPU thread: the guest emptied the RX FIFO, so take more input. */
+/* From a vCPU thread: the guest emptied the RX FIFO, so stdin may be read again. Only the
+ * event loop touches the epoll set (the vCPU filter has no epoll_ctl): wake it up. */
 static void on_rx_space(void *opaque)
 {
 	struct vmm *v = opaque;
+	uint64_t one = 1;
 
+	/* A full counter (EAGAIN) already means "wake up". */
+	if (write(v->rx_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("rx eventfd write: %s", strerror(errno));
+}
+
+static void on_rx_wakeup(void *opaque, uint32_t events)
+{
+	struct vmm *v = opaque;
+	uint64_t x;
+
+	(void)events;
+	if (read(v->rx_efd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+		log_debug("rx eventfd read: %s", strerror(errno));
 	if (v->stdin_watched && evloop_rearm(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT))
 		log_debug("stdin rearm failed");
+}
+
+int vmm_watch(struct vmm *v)
+{
+	int r = evloop_add(&v->loop, v->vm.stop_efd, EPOLLIN, on_stop, v);
+
+	if (r)
+		return r;
+	/* stdin may be a file or /dev/null, which epoll refuses: then there is no input. */
+	if (evloop_add(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT, on_stdin, v))
+		return 0;
+	v->stdin_watched = true;
+	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (v->rx_efd < 0)
+		return -errno;
+	r = evloop_add(&v->loop, v->rx_efd, EPOLLIN, on_rx_wakeup, v);
+	if (r)
+		return r;
+	v->serial.rx_space = on_rx_space;
+	v->serial.rx_space_opaque = v;
+	return 0;
 }
 
 int vmm_init(struct vmm *v, char *err, size_t errlen)
@@ -115,8 +154,9 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	memset(&v->loop, 0, sizeof(v->loop));
 	v->stdin_watched = v->built = v->exiting = false;
 	v->nr_virtio = 0;
+	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
 	v->on_vm_stopped = NULL;
-	v->sig_fd = -1;
+	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 	/* Blocked before any thread starts, so every thread inherits the mask and the signals
 	 * arrive only through the signalfd on the event loop. */
@@ -128,6 +168,9 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* A closed stdout pipe must not kill us; the console writer counts the bytes as dropped. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Log lines come from vCPUs too, some under a device lock: a stalled stderr reader
+	 * must cost lines, never a blocked thread. */
+	log_nonblocking_stderr();
 
 	r = evloop_init(&v->loop);
 	if (r)
@@ -230,16 +273,10 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	if (r)
 		goto out_vm;
 	log_debug("setup: vCPUs ready at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
-	r = evloop_add(&v->loop, v->vm.stop_efd, EPOLLIN, on_stop, v);
+	r = vmm_watch(v);
 	if (r) {
 		snprintf(err, errlen, "event loop: %s", strerror(-r));
 		goto out_vm;
-	}
-	/* stdin may be a file or /dev/null, which epoll refuses: then there is no input. */
-	if (evloop_add(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT, on_stdin, v) == 0) {
-		v->stdin_watched = true;
-		v->serial.rx_space = on_rx_space;
-		v->serial.rx_space_opaque = v;
 	}
 	log_debug("booting %s via %s entry at 0x%llx, %d vCPU(s), %llu MiB, cmdline \"%s\"", cfg->kernel_path,
 		  entry.protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry.rip,
@@ -257,7 +294,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	}
 	/* As Firecracker: the VMM thread's filter goes on once the vCPUs run, before the event
 	 * loop handles anything the guest did. */
-	if (v->seccomp && (r = seccomp_install(SECCOMP_VMM))) {
+	if (v->seccomp && (r = seccomp_install_io(SECCOMP_VMM, SECCOMP_KILL, &v->io_fds))) {
 		snprintf(err, errlen, "cannot install the VMM thread's seccomp filter: %s", strerror(-r));
 		vm_stop(&v->vm, 1, "no seccomp filter");
 		vm_join(&v->vm);
@@ -275,6 +312,12 @@ out_vm:
 	if (v->stdin_watched)
 		evloop_del(&v->loop, STDIN_FILENO);
 	v->stdin_watched = false;
+	v->serial.rx_space = NULL;
+	if (v->rx_efd >= 0) {
+		evloop_del(&v->loop, v->rx_efd);
+		close(v->rx_efd);
+	}
+	v->rx_efd = -1;
 	vm_destroy(&v->vm);
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 out:
@@ -330,6 +373,8 @@ void vmm_destroy(struct vmm *v)
 	vm_destroy(&v->vm);
 	if (v->sig_fd >= 0)
 		close(v->sig_fd);
-	v->sig_fd = -1;
+	if (v->rx_efd >= 0)
+		close(v->rx_efd);
+	v->sig_fd = v->rx_efd = -1;
 	evloop_destroy(&v->loop);
 }

@@ -12,10 +12,13 @@
 #include "evloop.h"
 #include "outbuf.h"
 #include "vm.h"
+#include "vmm_seccomp.h"
 
 struct virtio_device;
 
 #define VMM_MAX_VIRTIO (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS)
+_Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SECCOMP_MAX_IO_FDS,
+	       "every drive and tap fd fits the VMM thread's filter");
 
 struct vmm {
 	struct vm vm;
@@ -24,12 +27,15 @@ struct vmm {
 	struct i8042 i8042;
 	struct outbuf out;
 	int sig_fd;
+	int rx_efd; /* a vCPU signals it when the guest drained the UART's receive FIFO */
 	bool stdin_watched;
 	bool built;   /* the VM exists and its vCPUs were started */
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	struct virtio_device *virtio[VMM_MAX_VIRTIO];
 	int nr_virtio;
+	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
+				       * lets it do block and tap I/O on */
 	/* Called on the event loop when the VM has stopped (before the loop ends). */
 	void (*on_vm_stopped)(struct vmm *v);
 };
@@ -42,6 +48,11 @@ int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused
  * and the reason is in err. */
 int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Puts the VM's stop eventfd and the console input (stdin) on the event loop, once the
+ * console devices exist. Part of vmm_build; exported for the KVM-less thread harness
+ * (tests/seccomp/threads.c), which drives the same paths without a VM. */
+int vmm_watch(struct vmm *v) __attribute__((warn_unused_result));
 
 /* Attaches the virtio devices of cfg (vmm_attach.c). */
 int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)

@@ -42,6 +42,8 @@ static int attach_drive(struct vmm *v, const struct drive_config *d, char *err, 
 	r = virtio_blk_create(d->path, d->read_only, d->id, &v->vm.mem, &b, err, errlen);
 	if (!r)
 		r = attach(v, &b->dev, err, errlen);
+	if (!r)
+		v->io_fds.blk[v->io_fds.nr_blk++] = b->fd;
 	return r;
 }
 
@@ -87,6 +89,8 @@ int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, s
 		r = virtio_net_create(&cfg->nets[i], &v->vm.mem, &v->loop, &n, err, errlen);
 		if (!r)
 			r = attach(v, &n->dev, err, errlen);
+		if (!r)
+			v->io_fds.tap[v->io_fds.nr_tap++] = n->tap;
 	}
 	if (r)
 		vmm_detach_devices(v);
@@ -106,4 +110,5 @@ void vmm_detach_devices(struct vmm *v)
 		}
 		dev->ops->destroy(dev);
 	}
+	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
 }

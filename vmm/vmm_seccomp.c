@@ -6,6 +6,7 @@
  *            eventfds and writes the answers back (api/server.c).
  *   vmm      the main thread's event loop once the VM is built: API requests after boot,
  *            virtio block/net back-ends, serial input, metrics timer, pause/resume, teardown.
+ *            It opens nothing after boot.
  *   vcpu     KVM_RUN and the exit handlers: port and MMIO devices, virtio-mmio registers
  *            (device activation included), vm_stop, the boot timer.
  *   console  drains the serial output buffer to stdout (vmm/outbuf.c).
@@ -15,7 +16,6 @@
 #include "vmm_seccomp.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
@@ -41,9 +41,9 @@ enum pin {
 	ANY,          /* any arguments */
 	NO_EXEC,      /* mmap/mprotect: arg 2 (prot) without PROT_EXEC: no new code */
 	OWN_PROCESS,  /* tgkill: arg 0 is our own pid, arg 2 the vCPU kick or SIGABRT */
-	LOG_FILE,     /* openat: exactly the flags of control.c's open_output() */
 	DENY_EACCES,  /* not allowed, but fails with EACCES instead of killing */
-	FL_GETSET,    /* fcntl: F_GETFL / F_SETFL only */
+	BLK_FD,       /* arg 0 is a drive's fd (seccomp_io_fds.blk) */
+	TAP_FD,       /* arg 0 is a tap's fd (seccomp_io_fds.tap) */
 };
 
 static const struct rule {
@@ -76,7 +76,7 @@ static const struct rule {
 	/* --- event loops ---------------------------------------------------------------------- */
 	{ SCMP_SYS(epoll_wait), API | VMM, ANY },
 	{ SCMP_SYS(epoll_pwait), API | VMM, ANY },
-	{ SCMP_SYS(epoll_ctl), API | VMM, ANY }, /* API: connections; VMM: stdin/tap re-arm, teardown */
+	{ SCMP_SYS(epoll_ctl), API | VMM, ANY }, /* API: connections; VMM: stdin/tap re-arm, teardown (never vCPUs) */
 	{ SCMP_SYS(read), API | VMM, ANY },      /* eventfds, signalfd, timerfd, stdin */
 	{ SCMP_SYS(close), API | VMM, ANY },     /* API: finished connections; VMM: teardown */
 	/* --- API server ----------------------------------------------------------------------- */
@@ -84,26 +84,25 @@ static const struct rule {
 	{ SCMP_SYS(recvfrom), API, ANY },        /* recv() */
 	{ SCMP_SYS(sendto), API, ANY },          /* send(..., MSG_NOSIGNAL) */
 	/* --- VMM thread: virtio back-ends ----------------------------------------------------- */
-	{ SCMP_SYS(preadv), VMM, ANY },          /* virtio-blk reads */
-	{ SCMP_SYS(pwritev), VMM, ANY },         /* virtio-blk writes */
-	{ SCMP_SYS(fdatasync), VMM, ANY },       /* virtio-blk flush */
-	{ SCMP_SYS(readv), VMM, ANY },           /* virtio-net RX from the tap */
-	{ SCMP_SYS(writev), VMM, ANY },          /* virtio-net TX to the tap */
+	{ SCMP_SYS(preadv), VMM, BLK_FD },       /* virtio-blk reads */
+	{ SCMP_SYS(pwritev), VMM, BLK_FD },      /* virtio-blk writes */
+	{ SCMP_SYS(fdatasync), VMM, BLK_FD },    /* virtio-blk flush */
+	{ SCMP_SYS(readv), VMM, TAP_FD },        /* virtio-net RX from the tap */
+	{ SCMP_SYS(writev), VMM, TAP_FD },       /* virtio-net TX to the tap */
 	/* --- VMM thread: API requests after boot ---------------------------------------------- */
 	{ SCMP_SYS(newfstatat), VMM, ANY },      /* PATCH /drives checks the new path (stat) */
 	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */
 	{ SCMP_SYS(faccessat), VMM, ANY },
 	{ SCMP_SYS(faccessat2), VMM, ANY },
-	{ SCMP_SYS(openat), VMM, LOG_FILE },     /* PUT /logger, PUT /metrics open their output */
-	{ SCMP_SYS(fcntl), VMM, FL_GETSET },     /* ... and clear O_NONBLOCK on it */
-	{ SCMP_SYS(timerfd_create), VMM, ANY },  /* PUT /metrics starts the flush timer */
-	{ SCMP_SYS(timerfd_settime), VMM, ANY },
+	/* No openat, fcntl or timerfd_*: PUT /logger and PUT /metrics, which opened their output
+	 * and started the metrics timer, are refused after boot (as in Firecracker). An open
+	 * would let pwritev reach /proc/self/mem. */
 	/* --- VMM thread: shutdown ------------------------------------------------------------- */
 	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
 	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
 	/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first time it trims a thread's
 	 * heap, in whichever thread that is; refused, it trims with madvise instead. */
-	{ SCMP_SYS(openat), API | VCPU | CONSOLE, DENY_EACCES },
+	{ SCMP_SYS(openat), ALL, DENY_EACCES },
 	/* --- ioctl: only the requests below (see ioctls[]) ------------------------------------ */
 	{ SCMP_SYS(ioctl), VMM | VCPU, ANY },
 };
@@ -141,9 +140,23 @@ int seccomp_allowed_count(enum seccomp_thread kind)
 	return n;
 }
 
-static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit)
+/* One rule per fd: a call on any other fd is outside the allowlist. */
+static int add_fd_rules(scmp_filter_ctx ctx, int nr, const int *fds, int n)
+{
+	int e = 0;
+
+	for (int i = 0; i < n && !e; i++)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fds[i], 0));
+	return e;
+}
+
+static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit, const struct seccomp_io_fds *io)
 {
 	switch (r->pin) {
+	case BLK_FD:
+		return io ? add_fd_rules(ctx, r->nr, io->blk, io->nr_blk) : 0;
+	case TAP_FD:
+		return io ? add_fd_rules(ctx, r->nr, io->tap, io->nr_tap) : 0;
 	case ANY:
 		if (r->nr == SCMP_SYS(ioctl)) {
 			for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
@@ -171,22 +184,8 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit
 			 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2,
 					    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0), SCMP_A2(SCMP_CMP_EQ, SIGABRT, 0));
 	}
-	case LOG_FILE: {
-		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-					 SCMP_A2(SCMP_CMP_EQ, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0));
-
-		/* Any other open fails softly, as for the other threads (see DENY_EACCES). */
-		return e ? e
-			 : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 1,
-					    SCMP_A2(SCMP_CMP_NE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0));
-	}
 	case DENY_EACCES:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 0);
-	case FL_GETSET: {
-		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
-
-		return e ? e : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A1(SCMP_CMP_EQ, F_SETFL, 0));
-	}
 	}
 	return -EINVAL;
 }
@@ -235,7 +234,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc_)
 	uc->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 }
 
-int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
+int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const struct seccomp_io_fds *io)
 {
 	uint32_t def = mode == SECCOMP_LOG ? SCMP_ACT_LOG : mode == SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
 	scmp_filter_ctx ctx;
@@ -259,7 +258,7 @@ int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
 		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]) && !r; i++) {
 		if (rules[i].threads & bit)
-			r = add_rule(ctx, &rules[i], bit);
+			r = add_rule(ctx, &rules[i], bit, io);
 	}
 	if (!r)
 		r = seccomp_load(ctx);
@@ -280,6 +279,11 @@ int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
 	}
 #endif
 	return 0;
+}
+
+int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode)
+{
+	return seccomp_install_io(kind, mode, NULL);
 }
 
 int seccomp_install(enum seccomp_thread kind)

@@ -19,10 +19,23 @@ enum seccomp_mode {
 	SECCOMP_TRAP,
 };
 
+/* The fds the VMM thread's virtio back-ends do I/O on. Its filter allows preadv, pwritev
+ * and fdatasync on the drives' fds only, readv and writev on the taps' only. */
+#define SECCOMP_MAX_IO_FDS 32
+struct seccomp_io_fds {
+	int blk[SECCOMP_MAX_IO_FDS];
+	int nr_blk;
+	int tap[SECCOMP_MAX_IO_FDS];
+	int nr_tap;
+};
+
 /* Installs the calling thread's filter (with PR_SET_NO_NEW_PRIVS). Call it from the thread
- * itself, before it handles untrusted input. Returns 0 or -errno. */
+ * itself, before it handles untrusted input. Returns 0 or -errno. Without io fds (NULL),
+ * the VMM thread may do no block or tap I/O at all. */
 int seccomp_install(enum seccomp_thread kind) __attribute__((warn_unused_result));
 int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode) __attribute__((warn_unused_result));
+int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const struct seccomp_io_fds *io)
+	__attribute__((warn_unused_result));
 
 /* "api", "vmm", "vcpu", "console". */
 const char *seccomp_thread_name(enum seccomp_thread kind);

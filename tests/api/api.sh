@@ -150,7 +150,7 @@ check api.config_file_unknown_section grep -q "unknown section 'bogus'" "$T/cf.e
 check api.no_api_needs_config grep -q "needs --config-file" "$T/cf.err"
 
 if ! kvm_usable; then
-	for t in getting_started pause_resume config_file_boot config_roundtrip_boot; do
+	for t in getting_started pause_resume after_boot_logger after_boot_metrics config_file_boot config_roundtrip_boot; do
 		skip "api.$t" "no usable /dev/kvm on this host"
 	done
 	exit 0
@@ -167,6 +167,10 @@ check api.getting_started grep -q '"state":"Running"' "$T/body"
 expect after_boot_machine_config 400 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
 expect after_boot_boot_source 400 PUT /boot-source "{\"kernel_image_path\": \"$PWD/build/guests/spin.elf\"}"
 expect after_boot_start_again 400 PUT /actions '{"action_type": "InstanceStart"}'
+expect after_boot_logger 400 PUT /logger "{\"log_path\": \"$T/late.log\", \"level\": \"Debug\"}"
+check api.after_boot_logger_message grep -q 'not supported after starting the microVM' "$T/body"
+expect after_boot_metrics 400 PUT /metrics "{\"metrics_path\": \"$T/late.metrics\"}"
+check api.after_boot_metrics_message grep -q 'not supported after starting the microVM' "$T/body"
 expect pause 204 PATCH /vm '{"state": "Paused"}'
 req GET /
 check api.state_paused grep -q '"state":"Paused"' "$T/body"

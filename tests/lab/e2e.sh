@@ -72,7 +72,7 @@ fi
 
 # The host suites that need a /dev/kvm able to run their tiny guests, which the development
 # machines' own KVM may not be: here on the lab's real one, under the same names with lab.
-for suite in tests/kvm/host.sh tests/kvm/virtio.sh; do
+for suite in tests/kvm/host.sh tests/kvm/virtio.sh tests/kvm/filters.sh; do
 	"$suite" 2>&1 | sed -E 's/^(PASS|FAIL|SKIP): /\1: lab./'
 done
 

@@ -1,7 +1,9 @@
 /* seccomp-harness: tests the per-thread filters of vmm/vmm_seccomp.c without the VMM. A thread
  * installs the filter of KIND, then either makes the calls that kind of thread makes in the
  * VMM (it must survive: exit 0) or one it must not make (the process must die of SIGSYS).
- *   seccomp-harness KIND allowed|forbidden|bad-ioctl|exec-mmap|open-other
+ *   seccomp-harness KIND allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot|
+ *                        pwritev-other-fd|writev-other-fd
+ * open-after-boot survives only if every open is refused with EACCES.
  * KIND is api, vmm, vcpu or console. Exit 3: a forbidden call was survived; 4: an allowed one
  * failed; 77: the case needs /dev/kvm, which is missing. */
 #include <errno.h>
@@ -35,7 +37,7 @@ static enum seccomp_thread kind;
 static const char *what;
 static char tmpdir[] = "/tmp/seccomp-harness.XXXXXX";
 static struct kvm kvm = { -1, -1, NULL };
-static int efd, epfd, listen_fd, sp[2], pfd[2], file_fd;
+static int efd, epfd, listen_fd, sp[2], pfd[2], file_fd, tfd;
 static pthread_t peer;
 static volatile sig_atomic_t kicks;
 
@@ -58,6 +60,7 @@ static void need(bool ok, const char *call)
 static int setup(void)
 {
 	struct sigaction sa = { .sa_handler = kick };
+	struct itimerspec its = { { 60, 0 }, { 60, 0 } };
 	int kvm_fd;
 
 	sigemptyset(&sa.sa_mask);
@@ -73,6 +76,10 @@ static int setup(void)
 		return -1;
 	char path[64];
 
+	snprintf(path, sizeof(path), "%s/sock", tmpdir);
+	close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	timerfd_settime(tfd, 0, &its, NULL);
 	snprintf(path, sizeof(path), "%s/disk", tmpdir);
 	file_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	unlink(path); /* a disk image nobody else sees; the fd keeps it */
@@ -127,7 +134,7 @@ static void allowed_common(void)
 	if (kind != SECCOMP_CONSOLE && kind != SECCOMP_VCPU)
 		need(read(efd, &v, sizeof(v)) == sizeof(v), "read(eventfd)");
 	/* glibc's malloc may try this; it must fail softly. */
-	need(open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC) < 0 || kind == SECCOMP_VMM, "open refused softly");
+	need(open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES, "open refused softly");
 }
 
 static void allowed_api(void)
@@ -148,11 +155,10 @@ static void allowed_vmm(void)
 	struct epoll_event ev = { .events = EPOLLIN }, out[4];
 	char data[16] = "0123456789";
 	struct iovec iov = { data, 10 };
-	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
 	struct kvm_irq_level irq = { .irq = 4, .level = 0 };
 	char path[64], buf[16];
+	uint64_t ticks;
 	struct stat st;
-	int fd, tfd;
 
 	need(epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) == 0, "epoll_ctl");
 	need(epoll_wait(epfd, out, 4, 0) >= 0, "epoll_wait");
@@ -162,16 +168,13 @@ static void allowed_vmm(void)
 	need(writev(pfd[1], &iov, 1) == 10, "writev");
 	iov.iov_base = buf;
 	need(readv(pfd[0], &iov, 1) == 10, "readv");
-	snprintf(path, sizeof(path), "%s/log", tmpdir);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-	need(fd >= 0, "open(log file)");
-	need(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0, "fcntl");
+	snprintf(path, sizeof(path), "%s/sock", tmpdir); /* made by setup(), as the API socket */
 	need(stat(path, &st) == 0 && access(path, R_OK | W_OK) == 0, "stat/access");
 	need(open(path, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES, "open(read) refused with EACCES");
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	need(tfd >= 0 && timerfd_settime(tfd, 0, &its, NULL) == 0, "timerfd");
 	need(unlink(path) == 0, "unlink");
-	need(close(fd) == 0 && close(tfd) == 0, "close");
+	/* The metrics timer fd exists from before boot; the VMM thread only reads it. */
+	need(read(tfd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN, "read(timerfd)");
+	need(close(tfd) == 0, "close");
 	if (kvm.vm_fd >= 0)
 		need(ioctl(kvm.vm_fd, KVM_IRQ_LINE, &irq) == 0, "ioctl(KVM_IRQ_LINE)");
 	/* Pause: kick another thread. */
@@ -197,7 +200,11 @@ static void *filtered(void *arg)
 {
 	(void)arg;
 	/* SECCOMP_HARNESS_TRAP=1: report each forbidden call instead of dying (development). */
-	if (getenv("SECCOMP_HARNESS_TRAP") ? seccomp_install_mode(kind, SECCOMP_TRAP) : seccomp_install(kind))
+	/* The VMM thread's block and tap I/O is pinned to the devices' fds: file_fd is the
+	 * "drive", the pipe the "tap". */
+	struct seccomp_io_fds io = { .blk = { file_fd }, .nr_blk = 1, .tap = { pfd[0], pfd[1] }, .nr_tap = 2 };
+
+	if (seccomp_install_io(kind, getenv("SECCOMP_HARNESS_TRAP") ? SECCOMP_TRAP : SECCOMP_KILL, &io))
 		exit(5);
 	if (!strcmp(what, "allowed")) {
 		allowed_common();
@@ -208,6 +215,36 @@ static void *filtered(void *arg)
 		else if (kind == SECCOMP_VCPU)
 			allowed_vcpu();
 		return NULL; /* the thread's exit is part of the test */
+	}
+	if (!strcmp(what, "open-after-boot")) {
+		/* Neither what PUT /logger used to open nor /proc/self/mem, which pwritev could
+		 * then rewrite the program's code through: both refused, softly (EACCES). */
+		char path[64];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/log", tmpdir);
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0 && errno == EACCES)
+			fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+		if (fd < 0 && errno == EACCES)
+			return NULL;
+		fprintf(stderr, "seccomp-harness: %s thread opened a file (fd %d, %s)\n", seccomp_thread_name(kind),
+			fd, fd < 0 ? strerror(errno) : "open");
+		exit(3);
+	}
+	if (!strcmp(what, "pwritev-other-fd")) {
+		/* An fd that is no drive (here a pipe, on a real VMM any fd it holds). */
+		struct iovec iov = { "x", 1 };
+
+		ssize_t r = pwritev(efd, &iov, 1, 0); /* must not return: fails with ESPIPE if it does */
+
+		(void)r;
+	} else if (!strcmp(what, "writev-other-fd")) {
+		struct iovec iov = { "x", 1 };
+
+		ssize_t r = writev(sp[1], &iov, 1);
+
+		(void)r;
 	}
 	if (!strcmp(what, "forbidden"))
 		(void)getppid();
@@ -223,11 +260,13 @@ static void *filtered(void *arg)
 
 int main(int argc, char **argv)
 {
+	char sock_path[64];
 	pthread_t t;
 	int k;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: seccomp-harness api|vmm|vcpu|console allowed|forbidden|bad-ioctl|exec-mmap|socket\n");
+		fprintf(stderr, "usage: seccomp-harness api|vmm|vcpu|console allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot|"
+				"pwritev-other-fd|writev-other-fd\n");
 		return 2;
 	}
 	for (k = 0; k < SECCOMP_THREAD_KINDS && strcmp(argv[1], seccomp_thread_name((enum seccomp_thread)k)); k++)
@@ -243,8 +282,11 @@ int main(int argc, char **argv)
 	if (!strcmp(what, "bad-ioctl") && kvm.vm_fd < 0)
 		return 77;
 	/* Only the VMM's allowed calls use the directory; a killed run must leave nothing. */
-	if (kind != SECCOMP_VMM || strcmp(what, "allowed"))
+	if (kind != SECCOMP_VMM || (strcmp(what, "allowed") && strcmp(what, "open-after-boot"))) {
+		snprintf(sock_path, sizeof(sock_path), "%s/sock", tmpdir);
+		unlink(sock_path);
 		rmdir(tmpdir);
+	}
 	pthread_create(&peer, NULL, peer_thread, NULL);
 	pthread_create(&t, NULL, filtered, NULL);
 	pthread_join(t, NULL);
@@ -253,6 +295,8 @@ int main(int argc, char **argv)
 		pthread_kill(peer, VCPU_KICK_SIGNAL);
 		pthread_join(peer, NULL);
 	}
+	snprintf(sock_path, sizeof(sock_path), "%s/log", tmpdir);
+	unlink(sock_path);
 	rmdir(tmpdir);
 	printf("%s: %d syscalls allowed, '%s' survived\n", seccomp_thread_name(kind), seccomp_allowed_count(kind), what);
 	return 0;

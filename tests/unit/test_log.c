@@ -1,0 +1,29 @@
+/* Log lines never wait for their reader: a full destination costs the line, counted. */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "test.h"
+
+TEST(log_full_pipe_drops_and_counts)
+{
+	uint64_t missed0, fails0, missed, fails, t0;
+	char block[4096] = { 0 };
+	int p[2];
+
+	CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+	while (write(p[1], block, sizeof(block)) > 0)
+		;
+	log_counts(&missed0, &fails0);
+	log_configure(p[1], false, false);
+	t0 = now_ns();
+	for (int i = 0; i < 10; i++)
+		log_error("a line nobody will read %d", i);
+	log_configure(-1, false, false);
+	log_counts(&missed, &fails);
+	close(p[0]);
+	close(p[1]);
+	CHECK(missed == missed0 + 10);
+	CHECK(fails == fails0);
+	CHECK(now_ns() - t0 < 100000000ull); /* 100 ms: nothing waited */
+}
