@@ -80,6 +80,7 @@ GUESTS := $(GUEST_ASM:tests/guests/%.S=$(BUILD)/guests/%.elf)
 $(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld
 	@mkdir -p $(dir $@)
 	$(CC) -nostdlib -static -no-pie -Wl,-T,tests/guests/guest.ld -Wl,--build-id=none,--no-warn-rwx-segments -o $@ $<
+$(BUILD)/guests/busy.elf: tests/guests/spin.S
 $(BUILD)/guests/%.bzImage: $(BUILD)/guests/%.elf tests/guests/mkbzimage.sh
 	tests/guests/mkbzimage.sh $< $@
 

@@ -64,4 +64,8 @@ int errorf(char *err, size_t errlen, int code, const char *fmt, ...) __attribute
 uint64_t now_ns(void);
 uint64_t cpu_now_ns(void);
 
+struct timespec;
+/* The CLOCK_REALTIME instant ms milliseconds from now: a pthread_cond_timedwait deadline. */
+void deadline_after_ms(struct timespec *ts, int ms);
+
 #endif

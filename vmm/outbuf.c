@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "vmm_seccomp.h"
 
 static void *writer(void *arg)
@@ -107,13 +108,7 @@ void outbuf_stop(struct outbuf *o, int timeout_ms)
 
 	if (!o->started)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	deadline_after_ms(&ts, timeout_ms);
 	pthread_mutex_lock(&o->lock);
 	o->closing = true;
 	pthread_cond_broadcast(&o->cond);

@@ -45,8 +45,7 @@ int vm_pause(struct vm *vm, bool pause)
 	struct timespec deadline;
 	int r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 5;
+	deadline_after_ms(&deadline, 5000);
 	pthread_mutex_lock(&vm->pause_lock);
 	__atomic_store_n(&vm->pause_requested, pause, __ATOMIC_SEQ_CST);
 	if (pause) {

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "vm.h"
 
 void vcpu_diag_answer(struct vcpu *v)
@@ -31,13 +32,7 @@ void vm_diag_collect(struct vm *vm, int timeout_ms)
 	struct timespec deadline;
 	int asked = 0, r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	deadline_after_ms(&deadline, timeout_ms);
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->diag_answers = 0;
 	for (int i = 0; i < vm->nr_vcpus; i++) {
