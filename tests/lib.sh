@@ -38,6 +38,19 @@ deadline() {
 	shift
 	timeout -s USR1 -k 10 "$s" "$@"
 }
+# deadline_bg SECONDS CMD... &-less: the same in the background, with $! the pid of the
+# timeout process (signals sent to it reach CMD; `pgrep -P $!` is CMD). (A plain
+# `deadline ... &` would put a subshell in between.)
+deadline_bg() {
+	local s=$1
+	shift
+	timeout -s USR1 -k 10 "$s" "$@" &
+}
+# scaled N: N times KINDLING_TIME_SCALE (default 1). The host suites' time bounds are for
+# real hardware; run inside the KVM lab (an emulated L1), e2e.sh sets a larger scale.
+scaled() {
+	echo $(($1 * ${KINDLING_TIME_SCALE:-1}))
+}
 # timed_out STATUS: whether a deadline ended the command.
 timed_out() {
 	[ "$1" = 124 ] || [ "$1" = 137 ]

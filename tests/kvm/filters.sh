@@ -114,7 +114,8 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # stop_within NAME PID MS: SIGTERM, then PID must be gone within MS (else it is killed).
 stop_within() {
-	local pre=$1 pid=$2 limit=$3 t0 waited=0
+	local pre=$1 pid=$2 limit t0 waited=0
+	limit=$(scaled "$3")
 	t0=$(date +%s%N)
 	kill -TERM "$pid"
 	while kill -0 "$pid" 2>/dev/null && [ $waited -lt $((limit * 2)) ]; do sleep 0.05; waited=$(ms_since "$t0"); done
@@ -138,10 +139,10 @@ log_stall_case() {
 	stall_fifo "$T/$pre.fifo" || { fail "$pre.setup" "cannot fill the FIFO"; return; }
 	S=$T/$pre.sock
 	if [ "$dest" = log-path ]; then
-		timeout 60 "$VT" --api-sock "$S" --log-path "$T/$pre.fifo" --metrics-path "$T/$pre.metrics" logflood \
+		timeout "$(scaled 60)" "$VT" --api-sock "$S" --log-path "$T/$pre.fifo" --metrics-path "$T/$pre.metrics" logflood \
 			>"$T/$pre.out" 2>"$T/$pre.err" </dev/null &
 	else
-		timeout 60 "$VT" --api-sock "$S" --metrics-path "$T/$pre.metrics" logflood \
+		timeout "$(scaled 60)" "$VT" --api-sock "$S" --metrics-path "$T/$pre.metrics" logflood \
 			>"$T/$pre.out" 2>"$T/$pre.fifo" </dev/null &
 	fi
 	VPID=$!
@@ -153,7 +154,7 @@ log_stall_case() {
 	req GET /
 	ms=$(ms_since "$t0")
 	echo "  $pre: GET / answered $code in $ms ms while the log reader is stalled"
-	check "$pre.api_answers" test "$code" = 200 -a "$ms" -lt 1000
+	check "$pre.api_answers" test "$code" = 200 -a "$ms" -lt "$(scaled 1000)"
 	expect "$pre.flush_metrics" 204 PUT /actions '{"action_type": "FlushMetrics"}'
 	missed=$(grep -o '"missed_log_count":[0-9]*' "$T/$pre.metrics" | tail -1 | cut -d: -f2)
 	echo "  $pre: missed_log_count ${missed:-absent}"
@@ -165,7 +166,7 @@ log_stall_case() {
 # No thread opens a file once its filter is on: not a log file (PUT /logger used to open
 # one after boot), not /proc/self/mem. tests/seccomp/harness.c, the production filters.
 for kind in api vmm vcpu console; do
-	timeout 10 "$H" $kind open-after-boot >"$T/h.out" 2>&1
+	timeout "$(scaled 10)" "$H" $kind open-after-boot >"$T/h.out" 2>&1
 	rc=$?
 	if [ $rc = 0 ]; then pass "seccomp.$kind.open_after_boot_refused"
 	else fail "seccomp.$kind.open_after_boot_refused" "rc=$rc $(head -c 200 "$T/h.out")"; fi
@@ -173,7 +174,7 @@ done
 # The VMM thread's block and tap I/O is pinned to the devices' fds: pwritev/writev on any
 # other fd kills the process (159 = 128 + SIGSYS).
 for call in pwritev writev; do
-	(timeout 10 "$H" vmm $call-other-fd; exit $?) >"$T/h.out" 2>&1
+	(timeout "$(scaled 10)" "$H" vmm $call-other-fd; exit $?) >"$T/h.out" 2>&1
 	rc=$?
 	if [ $rc = 159 ]; then pass "seccomp.vmm.${call}_other_fd_kills"
 	else fail "seccomp.vmm.${call}_other_fd_kills" "rc=$rc $(head -c 200 "$T/h.out")"; fi
@@ -185,7 +186,7 @@ else
 	stdin_cases threads "$VT" echo
 
 	S=$T/vt.sock M=$T/vt.metrics
-	timeout 30 "$VT" --api-sock "$S" --metrics-path "$M" spin >"$T/vt.out" 2>"$T/vt.err" </dev/null &
+	timeout "$(scaled 30)" "$VT" --api-sock "$S" --metrics-path "$M" spin >"$T/vt.out" 2>"$T/vt.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
@@ -197,7 +198,7 @@ else
 	# SIGUSR1: the VMM thread collects every vCPU's state (the vCPU answers under its own
 	# filter) and prints it; the VM goes on.
 	S=$T/usr1.sock
-	timeout 30 "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.err" </dev/null &
+	timeout "$(scaled 30)" "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
@@ -209,7 +210,7 @@ else
 
 	# ... and with stderr on a FIFO nobody reads, the dump must not stall the event loop.
 	stall_fifo "$T/usr1.fifo" || fail threads.sigusr1_stderr_stalled.setup "cannot fill the FIFO"
-	timeout 30 "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.fifo" </dev/null &
+	timeout "$(scaled 30)" "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.fifo" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
@@ -219,7 +220,7 @@ else
 	req GET /
 	ms=$(ms_since "$t0")
 	echo "  threads.sigusr1_stderr_stalled: GET / answered $code in $ms ms after SIGUSR1"
-	check threads.sigusr1_stderr_stalled.api_answers test "$code" = 200 -a "$ms" -lt 1000
+	check threads.sigusr1_stderr_stalled.api_answers test "$code" = 200 -a "$ms" -lt "$(scaled 1000)"
 	stop_within threads.sigusr1_stderr_stalled.sigterm "$VPID" 2000
 fi
 
@@ -233,7 +234,7 @@ fi
 stdin_cases kvm "$K" --kernel "$G/serial_echo.elf"
 
 S=$T/kvm.sock M=$T/kvm-api.metrics
-timeout 30 "$K" --api-sock "$S" --metrics-path "$M" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
+timeout "$(scaled 30)" "$K" --api-sock "$S" --metrics-path "$M" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
 VPID=$!
 PIDS+=("$VPID")
 "$C" "$S" ready 5000 >/dev/null
@@ -248,7 +249,7 @@ printf 'KINDLING-DISK-B' >"$T/b.img"
 truncate -s 1M "$T/b.img"
 if stall_fifo "$T/kvm.fifo"; then
 	t0=$(date +%s%N)
-	timeout 60 "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
+	timeout "$(scaled 60)" "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
 		--log-path "$T/kvm.fifo" --metrics-path "$T/kvm.metrics" >"$T/bad.out" 2>"$T/bad.err" </dev/null
 	rc=$?
 	echo "  kvm.log_fifo_stalled: virtio_bad exited $rc after $(ms_since "$t0") ms"

@@ -32,7 +32,7 @@ fi
 # run NAME ARGS...: runs the VMM with a timeout; output in $T/NAME.out/.err, status in $rc.
 run() {
 	name=$1; shift
-	timeout 20 "$K" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+	timeout "$(scaled 20)" "$K" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
 	rc=$?
 }
 
@@ -62,7 +62,7 @@ check kvm.boot_timer_off test $rc -eq 0 -a "$(grep -c boot_to_init_ms "$T/notime
 
 # 256 KiB of console output into a pipe nobody reads: the VM must still finish promptly.
 start=$(date +%s%N)
-( timeout 20 "$K" --kernel "$G/flood.elf" 2>"$T/flood.err" </dev/null; echo $? >"$T/flood.rc" ) | sleep 8
+( timeout "$(scaled 20)" "$K" --kernel "$G/flood.elf" 2>"$T/flood.err" </dev/null; echo $? >"$T/flood.rc" ) | sleep 8
 # The pipeline waits for sleep; what matters is how long the VMM itself took (logged below).
 frc=$(cat "$T/flood.rc")
 if [ "$frc" = 0 ] && grep -q "bytes dropped" "$T/flood.err"; then
@@ -71,7 +71,7 @@ else
 	fail kvm.flood_stalled_stdout "rc=$frc $(head -c 300 "$T/flood.err")"
 fi
 # And with a reader, nothing is lost.
-timeout 20 "$K" --kernel "$G/flood.elf" </dev/null 2>"$T/flood2.err" | wc -c >"$T/flood2.count"
+timeout "$(scaled 20)" "$K" --kernel "$G/flood.elf" </dev/null 2>"$T/flood2.err" | wc -c >"$T/flood2.count"
 check kvm.flood_all_delivered test "$(cat "$T/flood2.count")" = 262144
 
 "$K" --kernel "$G/spin.elf" >"$T/spin.out" 2>"$T/spin.err" </dev/null &

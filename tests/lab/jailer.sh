@@ -80,8 +80,8 @@ if ! kvm_usable || [ ! -f "$KERNEL" ] || [ ! -f "$INITRD" ]; then
 fi
 new_id
 jail=$B/kindling/$id
-deadline 120 "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
-	--cgroup-version 2 -- --api-sock /run/api.sock --boot-timer >"$T/vm.out" 2>"$T/vm.err" </dev/null &
+deadline_bg 120 "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
+	--cgroup-version 2 -- --api-sock /run/api.sock --boot-timer >"$T/vm.out" 2>"$T/vm.err" </dev/null
 vpid=$!
 PIDS="$PIDS $vpid"
 for _ in $(seq 1000); do [ -S "$jail/root/run/api.sock" ] && break; sleep 0.02; done
@@ -124,9 +124,9 @@ ip netns exec $NS ip link set kt0 up
 guest/mkfunction.sh build/examples/wordfreq "$T/fn.ext4" >/dev/null
 new_id
 jail=$B/kindling/$id
-deadline 120 "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
+deadline_bg 120 "$J" --id "$id" --exec-file "$K" --uid $U --gid $GID --chroot-base-dir "$B" --parent-cgroup "$PARENT" \
 	--cgroup-version 2 --netns /var/run/netns/$NS -- --api-sock /run/api.sock --boot-timer \
-	>"$T/inv.out" 2>"$T/inv.err" </dev/null &
+	>"$T/inv.out" 2>"$T/inv.err" </dev/null
 vpid=$!
 PIDS="$PIDS $vpid"
 for _ in $(seq 1000); do [ -S "$jail/root/run/api.sock" ] && break; sleep 0.02; done

@@ -71,7 +71,7 @@ check lab.run.nothing_left_after_panic nothing_left
 
 # SIGINT while the handler runs: the runner ends with 130 and takes everything with it.
 # (deadline's timeout passes the SIGINT on to the runner.)
-deadline 120 "$K" run --rootfs "$T/slow.ext4" --input "$T/in.txt" >/dev/null 2>"$T/slow.err" &
+deadline_bg 120 "$K" run --rootfs "$T/slow.ext4" --input "$T/in.txt" >/dev/null 2>"$T/slow.err"
 pid=$!
 for _ in $(seq 600); do sleep 0.5; pgrep -f "kindling --kernel" >/dev/null && break; done
 sleep 20 # into the boot, or the invocation
