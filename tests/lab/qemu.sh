@@ -1,12 +1,12 @@
 #!/bin/sh
-# tests/lab/qemu.sh: prints the path of the qemu-system-x86_64 that runs the lab's L1.
+# tests/lab/qemu.sh: prints the path of a newer qemu-system-x86_64 for the lab's L1, for
+# KINDLING_LAB_QEMU=backports (not the default: see tests/lab/README.md, "The L1 lockup").
 #
 # That is QEMU from Debian's <release>-backports (10.0 for bookworm), unpacked with dpkg -x
 # under $KINDLING_CACHE/lab/qemu-<version>/ (nothing is installed), when it can be had and
-# runs here with the system's libraries: L1 under it ran the VM-lifecycle stress about twice
-# as fast as under bookworm's QEMU 7.2 (tests/lab/README.md, "The L1 lockup"). Otherwise
-# the system's qemu-system-x86_64, with a note on stderr. Quick when the copy is there: a
-# few file tests, no apt call. Uses a private apt source list and leaves /etc/apt alone.
+# runs here with the system's libraries; otherwise the system's qemu-system-x86_64, with a
+# note on stderr. Quick when the copy is there: a few file tests, no apt call. Uses a
+# private apt source list and leaves /etc/apt alone.
 set -eu
 say() { printf 'lab: %s\n' "$*" >&2; }
 system() {
