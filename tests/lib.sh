@@ -62,3 +62,18 @@ show_deadline() {
 	echo "--- $1: the VMM was still running at its deadline; its diagnostics:"
 	grep 'kindling: diag:' "$3" | sed 's/^/  /'
 }
+
+# reap PID [SECONDS]: a bounded `wait` for a background PID: waits at most SECONDS (10) for
+# it to end, then SIGKILLs it; returns its status. (kill -0 alone would count a finished,
+# unreaped child as running.)
+reap() {
+	local pid=$1 n=$((${2:-10} * 20)) state
+	while [ $n -gt 0 ]; do
+		state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+		[ -n "$state" ] && [ "$state" != Z ] || break
+		sleep 0.05
+		n=$((n - 1))
+	done
+	[ $n -gt 0 ] || kill -KILL "$pid" 2>/dev/null
+	wait "$pid"
+}
