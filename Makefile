@@ -47,7 +47,8 @@ VMM_LIBS := -lseccomp -lm
 else
 VMM_LINK :=
 VMM_CJSON :=
-VMM_LIBS := $(LDLIBS)
+# Deferred (=): LDLIBS gains -lseccomp further down.
+VMM_LIBS = $(LDLIBS)
 endif
 $(BUILD)/obj/cjson/cJSON.o: $(CJSON_DIR)/cJSON.c
 	@mkdir -p $(dir $@)
@@ -162,6 +163,8 @@ $(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(V
 $(BUILD)/tests/jail-probe: tests/jailer/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
+# The jailer's fd closing is unit-tested (tests/unit/test_jailer_fds.c).
+$(BUILD)/tests/unit: $(BUILD)/san/jailer/fds.o
 unit: $(BUILD)/kindling-seccomp-test $(BUILD)/tests/seccomp-harness $(BUILD)/tests/jail-probe $(BUILD)/tests/vmm-threads
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

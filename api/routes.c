@@ -712,7 +712,9 @@ static void put_metrics(struct ctx *c, const char *body, size_t len)
 	} else if (a->ops->metrics(a->opaque, get_str(o, "metrics_path"), err, sizeof(err))) {
 		fault(c->resp, 400, "Cannot set up metrics: %s", err);
 	} else {
-		a->metrics_path = strdup(get_str(o, "metrics_path"));
+		/* The op may have recorded the path already (control_set_metrics_path does). */
+		if (!a->metrics_path)
+			a->metrics_path = strdup(get_str(o, "metrics_path"));
 		no_content(c->resp);
 	}
 	cJSON_Delete(o);

@@ -79,6 +79,9 @@ int cgroup_cleanup(const struct jail *j) WUR;
 int devfilter_attach(int cgroup_fd) WUR;
 
 /* Errors go to stderr as one line: "kindling-jailer: ...". */
+/* fds.c: closes every fd >= from (close_range, else one by one); -EBADFD if one survived. */
+int jail_close_fds(unsigned from, bool use_close_range) WUR;
+
 void jail_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -130,7 +130,10 @@ static int run(const struct jail *j)
 	int null_fd = -1, r, joined = 0;
 
 	/* Nothing of the caller's may reach the VMM: fds, environment, umask. */
-	close_range(3, ~0u, 0);
+	if ((r = jail_close_fds(3, true))) {
+		jail_error("cannot close the inherited file descriptors: %s", strerror(-r));
+		return 1;
+	}
 	clearenv();
 	umask(022);
 	/* A write past --resource-limit fsize then fails with EFBIG instead of killing the VMM
