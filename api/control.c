@@ -198,6 +198,8 @@ int control_flush_metrics(struct control *c)
 		add_u64(api, name, c->api.failures[i]);
 	}
 	add_u64(api, "refused_connections", c->server.refused_conns);
+	add_u64(api, "evicted_connections", c->server.evicted_conns);
+	add_u64(api, "timed_out_connections", c->server.timed_out_conns);
 	vcpu = cJSON_AddObjectToObject(o, "vcpu");
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		for (int k = 0; k < EXIT_KINDS; k++)

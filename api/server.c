@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,6 +25,8 @@
 
 struct api_conn {
 	int fd;
+	uint64_t wait_since_ms; /* when it began owing a request (accept, or last response) */
+	uint64_t active_ms;     /* last byte received or sent */
 	size_t len;
 	bool sent_continue;
 	bool closing; /* close once the output is written */
@@ -34,6 +37,14 @@ struct api_conn {
 	char *buf;
 	size_t cap;
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 static int fail(char *err, size_t errlen, int code, const char *what, const char *path)
 {
@@ -137,6 +148,7 @@ static int conn_flush(struct api_server *s, struct api_conn *c)
 			return -1;
 		}
 		c->out_off += (size_t)n;
+		c->active_ms = now_ms();
 	}
 	free(c->out);
 	c->out = NULL;
@@ -231,6 +243,7 @@ static void conn_process(struct api_server *s, struct api_conn *c)
 		dispatch(s, &req, c);
 		memmove(c->buf, c->buf + used, c->len - used);
 		c->len -= used;
+		c->wait_since_ms = now_ms(); /* the next request's deadline starts now */
 	}
 	if (c->out || c->closing)
 		conn_flush(s, c);
@@ -257,9 +270,35 @@ static void conn_read(struct api_server *s, struct api_conn *c)
 		conn_close(s, c);
 		return;
 	}
-	if (n > 0)
+	if (n > 0) {
 		c->len += (size_t)n;
+		c->active_ms = now_ms();
+	}
 	conn_process(s, c);
+}
+
+/* The connection idle longest: nothing received or sent for the longest time. */
+static int longest_idle(const struct api_server *s)
+{
+	int best = -1;
+
+	for (int i = 0; i < API_MAX_CONNS; i++)
+		if (s->conns[i] && (best < 0 || s->conns[i]->active_ms < s->conns[best]->active_ms))
+			best = i;
+	return best;
+}
+
+/* Tells the client why (without blocking), then closes. */
+static void conn_drop(struct api_server *s, struct api_conn *c, int status, const char *msg)
+{
+	char body[160], out[512];
+	int n = snprintf(body, sizeof(body), "{\"fault_message\":\"%s\"}", msg);
+	size_t len = http_format_response(out, sizeof(out), status, body, (size_t)n, false);
+
+	/* A response already under way is not interleaved with this one. */
+	if (!c->out && len && send(c->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("API: %d not delivered", status);
+	conn_close(s, c);
 }
 
 static void accept_conns(struct api_server *s)
@@ -272,7 +311,14 @@ static void accept_conns(struct api_server *s)
 			return;
 		for (i = 0; i < API_MAX_CONNS && s->conns[i]; i++)
 			;
-		c = i < API_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+		if (i == API_MAX_CONNS) {
+			/* Full: idle clients must not lock out a new one. The request in flight, if
+			 * any, was answered before we got here (dispatch is synchronous). */
+			i = longest_idle(s);
+			s->evicted_conns++;
+			conn_drop(s, s->conns[i], 503, "Too many connections to the API; this idle one was closed.");
+		}
+		c = calloc(1, sizeof(*c));
 		if (!c) {
 			static const char msg[] = "{\"fault_message\":\"Too many connections to the API.\"}";
 			char busy[256];
@@ -285,6 +331,7 @@ static void accept_conns(struct api_server *s)
 			continue;
 		}
 		c->fd = fd;
+		c->wait_since_ms = c->active_ms = now_ms();
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -294,6 +341,28 @@ static void accept_conns(struct api_server *s)
 		}
 		s->conns[i] = c;
 	}
+}
+
+/* Closes connections past their deadline; returns the ms until the next one (-1: none). */
+static int expire_conns(struct api_server *s)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+
+	for (int i = 0; i < API_MAX_CONNS; i++) {
+		struct api_conn *c = s->conns[i];
+		/* Writing: the client must keep taking its response; else: deliver a request. */
+		uint64_t due = (c ? (c->out ? c->active_ms : c->wait_since_ms) : 0) + API_REQUEST_TIMEOUT_MS;
+
+		if (!c)
+			continue;
+		if (now >= due) {
+			s->timed_out_conns++;
+			conn_drop(s, c, 408, "The request was not received in time.");
+		} else if (due < next) {
+			next = due;
+		}
+	}
+	return next == UINT64_MAX ? -1 : (int)(next - now);
 }
 
 static void *server_thread(void *arg)
@@ -313,7 +382,7 @@ static void *server_thread(void *arg)
 	ev.data.ptr = &quit_tag;
 	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->quit_efd, &ev);
 	for (;;) {
-		int n = epoll_wait(s->epfd, evs, 16, -1);
+		int n = epoll_wait(s->epfd, evs, 16, expire_conns(s));
 
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;

@@ -1,6 +1,7 @@
 /* The API server thread: accepts HTTP/1.1 clients on a Unix socket and hands each complete
  * request to the VMM thread (one at a time, through an eventfd), then writes the response.
- * Idle or half-sent clients never block others; connections are bounded. */
+ * Idle or half-sent clients never block others: connections are bounded, each has a deadline
+ * for its request, and a new client evicts the longest-idle one when the table is full. */
 #ifndef KINDLING_SERVER_H
 #define KINDLING_SERVER_H
 
@@ -12,6 +13,9 @@
 #include "routes.h"
 
 #define API_MAX_CONNS 32
+/* A client has this long to deliver a whole request (head and body) once the connection is
+ * waiting for one, and to take its response; then it is closed. */
+#define API_REQUEST_TIMEOUT_MS 5000
 
 struct api_conn;
 
@@ -38,6 +42,8 @@ struct api_server {
 	struct api_slot slot;
 	struct api_conn *conns[API_MAX_CONNS];
 	uint64_t refused_conns;
+	uint64_t evicted_conns;   /* closed to make room for a new client */
+	uint64_t timed_out_conns; /* closed at their request deadline */
 };
 
 /* Creates the socket (mode 0600; a stale socket file is replaced only if nothing listens

@@ -1,6 +1,10 @@
 /* apiclient: a raw HTTP client for the API socket, for what curl cannot do.
  *   apiclient SOCK conns N        N connections at once, each sends GET / ; prints how many got 200
  *   apiclient SOCK halfsend       stalls a half-sent request, then checks another client is served
+ *   apiclient SOCK idle N         N idle connections (half with a partial request head), then
+ *                                 one more sends GET / ; prints its status and microseconds
+ *   apiclient SOCK deadline       sends half a request head and waits; prints the status the
+ *                                 server answers (or -1 when it just closes) and ms until then
  *   apiclient SOCK raw            sends stdin as-is, prints the status code of the reply
  *   apiclient SOCK bench N        N PUT /machine-config round trips on one keep-alive connection;
  *                                 prints the median in microseconds
@@ -15,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +30,12 @@ static int dial(void)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
+	/* No test waits for ever on a server that does not answer. */
+	struct timeval tv = { .tv_sec = 15 };
+
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock_path);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -121,6 +131,45 @@ static int cmd_halfsend(void)
 	printf("%d %.0f\n", status, now_us() - t0);
 	close(other);
 	close(stall);
+	return 0;
+}
+
+static int cmd_idle(int n)
+{
+	static const char partial[] = "GET / HTTP/1.1\r\nHost: loc";
+	int *fds = calloc((size_t)n, sizeof(int)), other, status;
+	double t0;
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = dial();
+		if (fds[i] >= 0 && i % 2 && send_all(fds[i], partial, sizeof(partial) - 1))
+			fprintf(stderr, "apiclient: idle %d: write failed\n", i);
+	}
+	usleep(100000);
+	t0 = now_us();
+	other = dial();
+	status = other >= 0 && send_all(other, get_root, sizeof(get_root) - 1) == 0 ? read_response(other) : -1;
+	printf("%d %.0f\n", status, now_us() - t0);
+	if (other >= 0)
+		close(other);
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	return 0;
+}
+
+static int cmd_deadline(void)
+{
+	static const char partial[] = "PUT /machine-config HTTP/1.1\r\nContent-Le";
+	int fd = dial(), status;
+	double t0 = now_us();
+
+	if (fd < 0 || send_all(fd, partial, sizeof(partial) - 1))
+		return 1;
+	status = read_response(fd);
+	printf("%d %.0f\n", status, (now_us() - t0) / 1000);
+	close(fd);
 	return 0;
 }
 
@@ -231,6 +280,10 @@ int main(int argc, char **argv)
 		return cmd_conns(atoi(argv[3]));
 	if (!strcmp(argv[2], "halfsend"))
 		return cmd_halfsend();
+	if (!strcmp(argv[2], "idle") && argc == 4)
+		return cmd_idle(atoi(argv[3]));
+	if (!strcmp(argv[2], "deadline"))
+		return cmd_deadline();
 	if (!strcmp(argv[2], "raw"))
 		return cmd_raw();
 	if (!strcmp(argv[2], "bench") && argc == 4)
