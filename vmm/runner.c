@@ -488,6 +488,19 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
+const char *runner_stop_reason(const char *vmm_log, const char *console)
+{
+	/* The host's KVM gave up on an instruction (seen on nested hosts without the features
+	 * Linux needs at boot): nothing the function or its rootfs can cause or fix. */
+	if (strstr(vmm_log, "KVM internal error"))
+		return "this host's KVM failed to emulate the guest while it booted (KVM internal error): "
+		       "the rootfs is not at fault; `kindling check` tells whether this host can run Linux "
+		       "guests, and the KVM lab (tests/lab/run) can where it cannot";
+	if (strstr(console, "Kernel panic"))
+		return "the guest kernel panicked before the function was ready (a bad rootfs or kernel?)";
+	return "the microVM stopped before the function was ready (a kernel panic or a bad rootfs?)";
+}
+
 int runner_main(int argc, char **argv)
 {
 	struct run_opts o;
@@ -538,9 +551,10 @@ int runner_main(int argc, char **argv)
 			}
 			log_error("run: the guest was not ready within %d s", o.boot_timeout_s);
 		}
-		else
-			log_error("run: the microVM stopped before the function was ready (a kernel panic or a bad rootfs?)");
 		c.console[c.console_len] = 0;
+		c.log[c.log_len] = 0;
+		if (r != -EINTR && r != -ETIMEDOUT)
+			log_error("run: %s", runner_stop_reason(c.log, c.console));
 		fprintf(stderr, "--- guest console (last lines)\n%s\n--- VMM log\n%s\n", c.console, c.log);
 		goto out;
 	}

@@ -8,4 +8,8 @@
 #define RUNNER_FAILED 125
 int runner_main(int argc, char **argv);
 
+/* Why the microVM stopped before the function was ready, told from the tails of the VMM's
+ * log and the guest console (NUL-terminated): one line for the user. */
+const char *runner_stop_reason(const char *vmm_log, const char *console);
+
 #endif
