@@ -497,7 +497,7 @@ const char *runner_stop_reason(const char *vmm_log, const char *console)
 		       "the rootfs is not at fault; `kindling check` tells whether this host can run Linux "
 		       "guests, and the KVM lab (tests/lab/run) can where it cannot";
 	if (strstr(console, "Kernel panic"))
-		return "the guest kernel panicked before the function was ready (a bad rootfs or kernel?)";
+		return "the microVM stopped before the function was ready: the guest kernel panicked (a bad rootfs or kernel?)";
 	return "the microVM stopped before the function was ready (a kernel panic or a bad rootfs?)";
 }
 
