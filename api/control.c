@@ -17,13 +17,14 @@
 
 /* Log and metrics destinations may be FIFOs: open without blocking on a missing reader, and
  * stay non-blocking, so that a reader that stops reading never stalls a vCPU or the event
- * loop (a line that does not fit is dropped and counted). */
-static int open_output(const char *path, char *err, size_t errlen)
+ * loop (a line that does not fit is dropped and counted). As in Firecracker, the file must
+ * exist already: a client cannot make the VMM create files. */
+static int open_output(const char *path, const char *what, char *err, size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
-		return errorf(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
+		return errorf(err, errlen, -errno, "%s%s (os error %d)", what, strerror(errno), errno);
 	return fd;
 }
 
@@ -77,7 +78,7 @@ static int op_logger(void *opaque, const struct logger_config *lc, char *err, si
 		snprintf(err, errlen, "unknown level %s", lc->level);
 		return -EINVAL;
 	}
-	if (lc->log_path && (fd = open_output(lc->log_path, err, errlen)) < 0)
+	if (lc->log_path && (fd = open_output(lc->log_path, "Failed to open target file: ", err, errlen)) < 0)
 		return fd;
 	if (c->log_fd >= 0)
 		close(c->log_fd);
@@ -119,14 +120,15 @@ void control_init(struct control *c, struct vmm *vmm, const char *id)
 	api_init(&c->api, id, &control_ops, c);
 }
 
-int control_set_log_path(struct control *c, const char *path, char *err, size_t errlen)
+int control_set_log_path(struct control *c, const char *path, bool show_level, bool show_origin, char *err,
+			 size_t errlen)
 {
-	int fd = open_output(path, err, errlen);
+	int fd = open_output(path, "cannot open the log file: ", err, errlen);
 
 	if (fd < 0)
 		return fd;
 	c->log_fd = fd;
-	log_configure(fd, false, false);
+	log_configure(fd, show_level, show_origin);
 	return 0;
 }
 
@@ -146,10 +148,10 @@ int control_set_metrics_path(struct control *c, const char *path, char *err, siz
 	int fd, r;
 
 	if (c->metrics_fd >= 0) {
-		snprintf(err, errlen, "metrics are already configured");
+		snprintf(err, errlen, "Reinitialization of metrics not allowed.");
 		return -EEXIST;
 	}
-	fd = open_output(path, err, errlen);
+	fd = open_output(path, "", err, errlen);
 	if (fd < 0)
 		return fd;
 	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -265,6 +267,8 @@ int control_serve(struct control *c, const char *sock, char *err, size_t errlen)
 		return r;
 	c->has_server = true;
 	c->server.seccomp = c->vmm->seccomp;
+	if (c->max_body)
+		c->server.max_body = c->max_body;
 	r = evloop_add(&c->vmm->loop, c->server.req_efd, EPOLLIN, on_api_request, c);
 	if (!r)
 		r = api_server_start(&c->server);

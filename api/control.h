@@ -21,6 +21,7 @@ struct control {
 	uint64_t metrics_fails;  /* lines lost to write errors */
 	bool metrics_torn;       /* the last line was written in part: end it before the next */
 	bool serving; /* the event loop runs: later starts come from the API */
+	size_t max_body; /* the API's request body limit; 0: HTTP_MAX_BODY */
 };
 
 extern const struct api_ops control_ops;
@@ -29,7 +30,8 @@ void control_init(struct control *c, struct vmm *vmm, const char *id);
 /* Starts serving the API socket on the VMM's event loop. */
 int control_serve(struct control *c, const char *sock, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Opens a log or metrics destination given on the command line. */
-int control_set_log_path(struct control *c, const char *path, char *err, size_t errlen) __attribute__((warn_unused_result));
+int control_set_log_path(struct control *c, const char *path, bool show_level, bool show_origin, char *err,
+			 size_t errlen) __attribute__((warn_unused_result));
 int control_set_metrics_path(struct control *c, const char *path, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 /* Writes one metrics line now. */

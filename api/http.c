@@ -2,6 +2,7 @@
  * scripts and SDKs, not browsers, and a lenient parser is an attack surface. */
 #include "http.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -27,10 +28,17 @@ const char *http_reason(int status)
 	}
 }
 
-static enum http_parse_result error(int *status, const char **why, int code, const char *msg)
+static enum http_parse_result error(int *status, char *why, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static enum http_parse_result error(int *status, char *why, int code, const char *fmt, ...)
 {
+	va_list ap;
+
 	*status = code;
-	*why = msg;
+	va_start(ap, fmt);
+	vsnprintf(why, HTTP_WHY_MAX, fmt, ap);
+	va_end(ap);
 	return HTTP_ERROR;
 }
 
@@ -86,7 +94,7 @@ static int parse_request_line(const char *p, const char *eol, struct http_reques
 	else if (!strcmp(req->method_name, "PATCH"))
 		req->method = HTTP_PATCH;
 	else
-		req->method = HTTP_OTHER;
+		return -3; /* Firecracker's parser knows no other method */
 	return 0;
 }
 
@@ -95,8 +103,8 @@ static bool value_is(const char *v, size_t n, const char *word)
 	return n == strlen(word) && !strncasecmp(v, word, n);
 }
 
-enum http_parse_result http_parse(const char *buf, size_t len, struct http_request *req, size_t *consumed,
-				  int *status, const char **why)
+enum http_parse_result http_parse(const char *buf, size_t len, size_t max_body, struct http_request *req,
+				  size_t *consumed, int *status, char *why)
 {
 	const char *end, *p, *eol;
 	long long content_length = -1;
@@ -107,65 +115,72 @@ enum http_parse_result http_parse(const char *buf, size_t len, struct http_reque
 	end = find_end(buf, len < HTTP_MAX_HEADER ? len : HTTP_MAX_HEADER);
 	if (!end) {
 		if (len >= HTTP_MAX_HEADER)
-			return error(status, why, 431, "request header section is too large");
+			return error(status, why, 400, "Invalid request: the header section is larger than %d bytes.", HTTP_MAX_HEADER);
 		/* Reject garbage at once rather than wait for a blank line that never comes: a
 		 * request head is printable ASCII, tabs and line ends. */
 		for (size_t i = 0; i < len; i++) {
 			unsigned char c = (unsigned char)buf[i];
 
 			if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c >= 0x7f)
-				return error(status, why, 400, "invalid byte in request header");
+				return error(status, why, 400, "Invalid request.");
 		}
 		return HTTP_INCOMPLETE;
 	}
 	hlen = (size_t)(end - buf) + 4;
 	eol = memchr(buf, '\r', hlen);
 	if (!eol || eol[1] != '\n')
-		return error(status, why, 400, "malformed request line");
+		return error(status, why, 400, "Invalid request.");
 	r = parse_request_line(buf, eol, req);
 	if (r == -2)
-		return error(status, why, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
+		return error(status, why, 400, "Invalid HTTP Version: Unsupported HTTP version.");
+	if (r == -3)
+		return error(status, why, 400, "Invalid HTTP Method: Unsupported HTTP method.");
 	if (r)
-		return error(status, why, 400, "malformed request line");
+		return error(status, why, 400, "Invalid request.");
 
 	for (p = eol + 2; p < end + 2; p = eol + 2) {
 		const char *colon, *v, *ve;
 
 		eol = memchr(p, '\r', (size_t)(end + 2 - p));
 		if (!eol || eol[1] != '\n')
-			return error(status, why, 400, "malformed header line");
+			return error(status, why, 400, "Invalid request.");
 		if (eol == p)
 			break;
 		colon = memchr(p, ':', (size_t)(eol - p));
 		if (!colon || colon == p)
-			return error(status, why, 400, "malformed header line");
+			return error(status, why, 400, "Invalid header. Reason: Header is incorrectly formatted. Key: %.*s", (int)(eol - p > 64 ? 64 : eol - p), p);
 		for (const char *q = p; q < colon; q++)
 			if (!is_token_char(*q))
-				return error(status, why, 400, "malformed header name");
+				return error(status, why, 400, "Invalid header. Reason: Header is incorrectly formatted. Key: %.*s", (int)(colon - p > 64 ? 64 : colon - p), p);
 		for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
 			;
 		for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
 			;
 		for (const char *q = v; q < ve; q++)
 			if ((unsigned char)*q < 0x20 && *q != '\t')
-				return error(status, why, 400, "control character in header value");
+				return error(status, why, 400, "Invalid header. Reason: Header contains invalid characters. Key: %.*s", (int)(colon - p > 64 ? 64 : colon - p), p);
 		size_t name_len = (size_t)(colon - p), vlen = (size_t)(ve - v);
 
 		if (name_len == 14 && !strncasecmp(p, "Content-Length", 14)) {
 			long long cl = 0;
 
-			if (vlen == 0 || vlen > 12)
-				return error(status, why, 400, "invalid Content-Length");
+			/* Firecracker parses it as a u32. */
+			if (vlen == 0 || vlen > 10)
+				return error(status, why, 400, "Invalid header. Reason: Invalid value. Key:Content-Length; Value: %.*s", (int)(vlen > 24 ? 24 : vlen), v);
 			for (size_t i = 0; i < vlen; i++) {
 				if (v[i] < '0' || v[i] > '9')
-					return error(status, why, 400, "invalid Content-Length");
+					return error(status, why, 400, "Invalid header. Reason: Invalid value. Key:Content-Length; Value: %.*s", (int)(vlen > 24 ? 24 : vlen), v);
 				cl = cl * 10 + (v[i] - '0');
 			}
+			if (cl > 0xffffffffll)
+				return error(status, why, 400, "Invalid header. Reason: Invalid value. Key:Content-Length; Value: %.*s", (int)vlen, v);
 			if (content_length >= 0 && content_length != cl)
-				return error(status, why, 400, "conflicting Content-Length headers");
+				return error(status, why, 400, "Invalid request: conflicting Content-Length headers.");
 			content_length = cl;
 		} else if (name_len == 17 && !strncasecmp(p, "Transfer-Encoding", 17)) {
-			return error(status, why, 501, "Transfer-Encoding is not supported; send a Content-Length body");
+			/* Firecracker accepts the header and still frames by Content-Length; two ways to
+			 * frame one body is how requests are smuggled, so we refuse it. */
+			return error(status, why, 400, "Invalid header. Reason: Unsupported value. Key:Transfer-Encoding; Value:%.*s (kindling frames bodies by Content-Length only)", (int)(vlen > 24 ? 24 : vlen), v);
 		} else if (name_len == 10 && !strncasecmp(p, "Connection", 10)) {
 			if (value_is(v, vlen, "close"))
 				req->keep_alive = false;
@@ -173,12 +188,13 @@ enum http_parse_result http_parse(const char *buf, size_t len, struct http_reque
 				req->keep_alive = true;
 		} else if (name_len == 6 && !strncasecmp(p, "Expect", 6)) {
 			if (!value_is(v, vlen, "100-continue"))
-				return error(status, why, 400, "unsupported Expect header");
+				return error(status, why, 400, "Invalid header. Reason: Unsupported value. Key:Expect; Value:%.*s", (int)(vlen > 24 ? 24 : vlen), v);
 			req->expect_continue = true;
 		}
 	}
-	if (content_length > HTTP_MAX_BODY)
-		return error(status, why, 413, "request body is larger than 51200 bytes");
+	if (content_length > (long long)max_body)
+		return error(status, why, 400, "Request payload with size %lld is larger than the limit of %zu allowed by server.",
+			     content_length, max_body);
 	if (content_length < 0)
 		content_length = 0;
 	req->header_len = hlen;

@@ -7,7 +7,10 @@
 #include <stddef.h>
 
 #define HTTP_MAX_HEADER 8192
+/* Firecracker's default --http-api-max-payload-size. */
 #define HTTP_MAX_BODY 51200
+/* The largest --http-api-max-payload-size accepted. */
+#define HTTP_MAX_BODY_LIMIT (16u << 20)
 #define HTTP_MAX_PATH 1024
 
 enum http_method { HTTP_GET, HTTP_PUT, HTTP_PATCH, HTTP_OTHER };
@@ -30,9 +33,14 @@ enum http_parse_result {
 	HTTP_ERROR = -1,     /* *status and *why say what to answer before closing */
 };
 
-/* Parses one request from buf[0..len). On HTTP_COMPLETE, *consumed is its total size. */
-enum http_parse_result http_parse(const char *buf, size_t len, struct http_request *req, size_t *consumed,
-				  int *status, const char **why);
+/* The error buffer http_parse formats some reasons into. */
+#define HTTP_WHY_MAX 160
+
+/* Parses one request from buf[0..len), with bodies up to max_body bytes. On HTTP_COMPLETE,
+ * *consumed is its total size. On HTTP_ERROR, *status is 400 (what Firecracker answers to
+ * every malformed request) or 501, and why[HTTP_WHY_MAX] says why in Firecracker's words. */
+enum http_parse_result http_parse(const char *buf, size_t len, size_t max_body, struct http_request *req,
+				  size_t *consumed, int *status, char *why);
 
 /* Formats a response; returns its length, or 0 if out did not have room. */
 size_t http_format_response(char *out, size_t outlen, int status, const char *body, size_t body_len,

@@ -13,6 +13,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "body.h"
 #include "log.h"
 #include "vm.h"
 
@@ -43,7 +44,7 @@ static void fault(struct api_response *r, int status, const char *fmt, ...) __at
 
 static void fault(struct api_response *r, int status, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 	cJSON *o = cJSON_CreateObject();
 
@@ -61,88 +62,33 @@ static void no_content(struct api_response *r)
 	r->body_len = 0;
 }
 
-/* ---- body validation: every field known, every type right ---- */
+/* ---- bodies (api/body.c checks them as Firecracker's serde structs would) ---- */
 
-enum ftype { F_STR, F_BOOL, F_INT, F_UNSUPPORTED_OBJ };
-
-struct field {
-	const char *name;
-	enum ftype type;
-	bool required;
-};
-
-static const char *type_name(enum ftype t)
-{
-	return t == F_STR ? "a string" : t == F_BOOL ? "a boolean" : t == F_INT ? "an integer" : "null";
-}
-
-/* Parses the body as one JSON object whose members all appear in `fields` with the right
- * types (null counts as absent for optional fields). Returns NULL and sets a fault otherwise. */
 static cJSON *parse_body(struct ctx *c, const char *body, size_t len, const struct field *fields, int n)
 {
-	const char *end = NULL;
-	cJSON *o, *m;
+	char why[700];
+	bool serde;
+	cJSON *o = body_parse(body, len, fields, n, why, sizeof(why), &serde);
 
-	if (!len) {
-		fault(c->resp, 400, "The request body is empty; a JSON object is required.");
-		return NULL;
-	}
-	o = cJSON_ParseWithLengthOpts(body, len, &end, false);
-	if (!o) {
-		fault(c->resp, 400, "Invalid JSON body.");
-		return NULL;
-	}
-	for (; end && end < body + len; end++) {
-		if (*end != ' ' && *end != '\n' && *end != '\r' && *end != '\t') {
-			fault(c->resp, 400, "Invalid JSON body: trailing data after the object.");
-			goto bad;
-		}
-	}
-	if (!cJSON_IsObject(o)) {
-		fault(c->resp, 400, "The request body must be a JSON object.");
-		goto bad;
-	}
-	cJSON_ArrayForEach(m, o) {
-		int i;
-
-		for (i = 0; i < n && strcmp(m->string, fields[i].name); i++)
-			;
-		if (i == n) {
-			fault(c->resp, 400, "Unknown field '%s'.", m->string);
-			goto bad;
-		}
-		for (cJSON *d = m->next; d; d = d->next) {
-			if (!strcmp(d->string, m->string)) {
-				fault(c->resp, 400, "Duplicate field '%s'.", m->string);
-				goto bad;
-			}
-		}
-		if (cJSON_IsNull(m) && !fields[i].required)
-			continue;
-		bool ok = (fields[i].type == F_STR && cJSON_IsString(m)) ||
-			  (fields[i].type == F_BOOL && cJSON_IsBool(m)) ||
-			  (fields[i].type == F_INT && cJSON_IsNumber(m) && m->valuedouble == floor(m->valuedouble) &&
-			   fabs(m->valuedouble) < 9007199254740992.0);
-		if (fields[i].type == F_UNSUPPORTED_OBJ) {
-			fault(c->resp, 400, "'%s' is not supported by kindling.", m->string);
-			goto bad;
-		}
-		if (!ok) {
-			fault(c->resp, 400, "Field '%s' must be %s.", m->string, type_name(fields[i].type));
-			goto bad;
-		}
-	}
-	for (int i = 0; i < n; i++) {
-		m = cJSON_GetObjectItemCaseSensitive(o, fields[i].name);
-		if (fields[i].required && (!m || cJSON_IsNull(m))) {
-			fault(c->resp, 400, "Missing required field '%s'.", fields[i].name);
-			goto bad;
-		}
-	}
+	if (!o)
+		fault(c->resp, 400, "%s%s%s", serde ? BODY_ERR : "", why, serde ? "." : "");
 	return o;
-bad:
-	cJSON_Delete(o);
-	return NULL;
+}
+
+/* A string member that must be one of Firecracker's enum variants; faults otherwise. */
+static bool check_variant(struct ctx *c, const char *v, const char *const *variants, int n)
+{
+	char list[256];
+	size_t k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v, variants[i]))
+			return true;
+	for (int i = 0; i < n && k < sizeof(list); i++)
+		k += (size_t)snprintf(list + k, sizeof(list) - k, "%s`%s`", !i ? "" : n == 2 ? " or " : ", ",
+				      variants[i]);
+	fault(c->resp, 400, BODY_ERR "unknown variant `%.64s`, expected %s%s.", v, n > 2 ? "one of " : "", list);
+	return false;
 }
 
 static const char *get_str(const cJSON *o, const char *name)
@@ -173,36 +119,37 @@ static int get_int(const cJSON *o, const char *name, double *out)
 }
 
 /* A host file the VMM will open: it must exist, be a file (or block device) and be
- * readable, and writable unless read_only. */
-static int check_path(struct ctx *c, const char *what, const char *path, bool writable)
+ * readable, and writable unless read_only. Returns 0 or -errno. */
+static int check_path(const char *path, bool writable)
 {
 	struct stat st;
 
-	if (!*path) {
-		fault(c->resp, 400, "The %s path is empty.", what);
-		return -1;
-	}
-	if (stat(path, &st) < 0) {
-		fault(c->resp, 400, "Cannot use %s '%s': %s.", what, path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		fault(c->resp, 400, "Cannot use %s '%s': not a regular file.", what, path);
-		return -1;
-	}
-	if (access(path, writable ? R_OK | W_OK : R_OK) < 0) {
-		fault(c->resp, 400, "Cannot use %s '%s': %s.", what, path, strerror(errno));
-		return -1;
-	}
+	if (!*path || stat(path, &st) < 0)
+		return *path ? -errno : -ENOENT;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return -EINVAL;
+	if (access(path, writable ? R_OK | W_OK : R_OK) < 0)
+		return -errno;
 	return 0;
 }
+
+/* Rust's rendering of an io::Error. */
+#define OS_ERR_FMT "%s (os error %d)"
+#define OS_ERR(e) strerror(e), (e)
 
 /* Firecracker requires the id in the path and the one in the body to agree. */
 static bool body_id_matches(struct ctx *c, const cJSON *o, const char *key, const char *id)
 {
-	if (!strcmp(get_str(o, key), id))
+	const char *body_id = get_str(o, key);
+
+	if (!strcmp(body_id, id))
 		return true;
-	fault(c->resp, 400, "The id from the path '%s' does not match the %s in the body.", id, key);
+	if (!strcmp(key, "drive_id"))
+		fault(c->resp, 400, "The id from the path does not match the id from the body!");
+	else
+		fault(c->resp, 400, "The id from the path [%s] does not match the id from the body [%s]!", id, body_id);
 	return false;
 }
 
@@ -252,22 +199,35 @@ static void get_version(struct ctx *c)
 static void put_boot_source(struct ctx *c, const char *body, size_t len)
 {
 	static const struct field f[] = {
-		{ "kernel_image_path", F_STR, true }, { "initrd_path", F_STR, false }, { "boot_args", F_STR, false },
+		{ "kernel_image_path", F_STR, true, false },
+		{ "initrd_path", F_STR, false, true },
+		{ "boot_args", F_STR, false, true },
 	};
 	struct vmm_config *cfg = &c->a->cfg;
 	const char *kernel, *initrd, *args;
 	char *k = NULL, *i = NULL, *b = NULL;
 	cJSON *o;
+	int r;
 
-	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 3)))
-		return;
+	if (!(o = parse_body(c, body, len, f, 3)) || !pre_boot(c))
+		goto out;
 	kernel = get_str(o, "kernel_image_path");
 	initrd = get_str(o, "initrd_path");
 	args = get_str(o, "boot_args");
-	if (check_path(c, "kernel image", kernel, false) || (initrd && check_path(c, "initrd", initrd, false)))
+	if ((r = check_path(kernel, false))) {
+		fault(c->resp, 400, "Boot source error: The kernel file cannot be opened: " OS_ERR_FMT, OS_ERR(-r));
 		goto out;
+	}
+	if (initrd && (r = check_path(initrd, false))) {
+		fault(c->resp, 400,
+		      "Boot source error: The initrd file cannot be opened due to invalid path or invalid "
+		      "permissions. " OS_ERR_FMT,
+		      OS_ERR(-r));
+		goto out;
+	}
 	if (args && strlen(args) >= 4096) {
-		fault(c->resp, 400, "boot_args is too long (%zu bytes; at most 4095).", strlen(args));
+		fault(c->resp, 400, "Boot source error: The kernel command line is invalid: it is %zu bytes; at most 4095.",
+		      strlen(args));
 		goto out;
 	}
 	if (replace_str(&k, kernel) || replace_str(&i, initrd) || replace_str(&b, args)) {
@@ -293,12 +253,20 @@ static uint64_t host_mem_mib(const struct api *a)
 	return ((uint64_t)si.totalram + si.totalswap) * si.mem_unit >> 20;
 }
 
+#define ERR_VCPUS                                                                               \
+	"Machine config error: The number of vCPUs must be greater than 0, less than %d and must be 1 " \
+	"or an even number if SMT is enabled."
+
 static void machine_config(struct ctx *c, const char *body, size_t len, bool patch)
 {
+	/* PUT is Firecracker's MachineConfig, PATCH its MachineConfigUpdate (all Options). */
 	static const struct field f[] = {
-		{ "vcpu_count", F_INT, true },	     { "mem_size_mib", F_INT, true }, { "smt", F_BOOL, false },
-		{ "track_dirty_pages", F_BOOL, false }, { "cpu_template", F_STR, false }, { "huge_pages", F_STR, false },
+		{ "vcpu_count", F_U8, true, false },	    { "mem_size_mib", F_USIZE, true, false },
+		{ "smt", F_BOOL, false, false },	    { "track_dirty_pages", F_BOOL, false, false },
+		{ "cpu_template", F_STR, false, true }, { "huge_pages", F_STR, false, false },
 	};
+	static const char *const templates[] = { "C3", "T2", "T2S", "None", "T2CL", "T2A" };
+	static const char *const huge[] = { "None", "2M" };
 	struct field pf[6];
 	struct vmm_config next = c->a->cfg;
 	const char *s;
@@ -306,18 +274,55 @@ static void machine_config(struct ctx *c, const char *body, size_t len, bool pat
 	cJSON *o;
 
 	memcpy(pf, f, sizeof(f));
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 6; i++) {
 		pf[i].required = !patch && f[i].required;
-	if (!pre_boot(c) || !(o = parse_body(c, body, len, pf, 6)))
+		pf[i].nullable = patch || f[i].nullable;
+	}
+	if (!(o = parse_body(c, body, len, pf, 6)))
 		return;
+	if (patch) {
+		const cJSON *m;
+		bool any = false;
+
+		cJSON_ArrayForEach(m, o) any |= !cJSON_IsNull(m);
+		if (!any) {
+			fault(c->resp, 400, "Empty PATCH request.");
+			goto out;
+		}
+	}
+	if (!pre_boot(c))
+		goto out;
 	if (!patch) {
 		/* PUT resets the optional fields to their defaults. */
 		next.smt = false;
 		next.track_dirty_pages = false;
 	}
+	if ((s = get_str(o, "cpu_template"))) {
+		if (!check_variant(c, s, templates, 6))
+			goto out;
+		/* Firecracker answers with a Deprecation header and logs this line. */
+		log_warn("%s /machine-config: cpu_template field is deprecated.", patch ? "PATCH" : "PUT");
+		if (strcmp(s, "None")) {
+			fault(c->resp, 400, "cpu_template '%s' is not supported by kindling; use \"None\".", s);
+			goto out;
+		}
+	}
+	if ((s = get_str(o, "huge_pages"))) {
+		if (!check_variant(c, s, huge, 2))
+			goto out;
+		if (strcmp(s, "None")) {
+			fault(c->resp, 400, "huge_pages '%s' is not supported by kindling; use \"None\".", s);
+			goto out;
+		}
+	}
+	get_bool(o, "track_dirty_pages", &next.track_dirty_pages);
+	if (get_bool(o, "smt", &next.smt) && next.smt) {
+		fault(c->resp, 400, "smt=true is not supported by kindling: each vCPU is a core.");
+		goto out;
+	}
 	if (get_int(o, "vcpu_count", &v)) {
 		if (v < 1 || v > VM_MAX_VCPUS) {
-			fault(c->resp, 400, "Invalid vcpu_count %.0f: must be between 1 and %d.", v, VM_MAX_VCPUS);
+			fault(c->resp, 400, ERR_VCPUS, VM_MAX_VCPUS);
 			goto out;
 		}
 		next.vcpu_count = (int)v;
@@ -325,6 +330,12 @@ static void machine_config(struct ctx *c, const char *body, size_t len, bool pat
 	if (get_int(o, "mem_size_mib", &v)) {
 		uint64_t limit = host_mem_mib(c->a);
 
+		if (v == 0) {
+			fault(c->resp, 400,
+			      "Machine config error: The memory size (MiB) is either 0, or not a multiple of the "
+			      "configured page size.");
+			goto out;
+		}
 		if (v < 8 || v > (double)(1u << 20)) {
 			fault(c->resp, 400, "Invalid mem_size_mib %.0f: must be between 8 and %u.", v, 1u << 20);
 			goto out;
@@ -335,19 +346,6 @@ static void machine_config(struct ctx *c, const char *body, size_t len, bool pat
 			goto out;
 		}
 		next.mem_size_mib = (uint64_t)v;
-	}
-	get_bool(o, "track_dirty_pages", &next.track_dirty_pages);
-	if (get_bool(o, "smt", &next.smt) && next.smt) {
-		fault(c->resp, 400, "smt=true is not supported by kindling: each vCPU is a core.");
-		goto out;
-	}
-	if ((s = get_str(o, "cpu_template")) && strcmp(s, "None")) {
-		fault(c->resp, 400, "cpu_template '%s' is not supported by kindling; use \"None\".", s);
-		goto out;
-	}
-	if ((s = get_str(o, "huge_pages")) && strcmp(s, "None")) {
-		fault(c->resp, 400, "huge_pages '%s' is not supported by kindling; use \"None\".", s);
-		goto out;
 	}
 	c->a->cfg = next;
 	no_content(c->resp);
@@ -376,43 +374,61 @@ static int find_drive(const struct vmm_config *cfg, const char *id)
 	return -1;
 }
 
+/* How Firecracker reports a backing file it cannot open: the Debug form of its error. */
+#define ERR_BACKING_FILE                                                                        \
+	"Drive config error: Unable to create the virtio block device: VirtioBackend(BackingFile(Os { " \
+	"code: %d, message: \"%s\" }, \"%s\"))"
+
 static void put_drive(struct ctx *c, const char *id, const char *body, size_t len)
 {
 	static const struct field f[] = {
-		{ "drive_id", F_STR, true },	    { "path_on_host", F_STR, true },
-		{ "is_root_device", F_BOOL, true },  { "is_read_only", F_BOOL, false },
-		{ "partuuid", F_STR, false },	    { "cache_type", F_STR, false },
-		{ "io_engine", F_STR, false },	    { "rate_limiter", F_UNSUPPORTED_OBJ, false },
-		{ "socket", F_UNSUPPORTED_OBJ, false },
+		{ "drive_id", F_STR, true, false },	  { "path_on_host", F_STR, true, false },
+		{ "is_root_device", F_BOOL, true, false }, { "is_read_only", F_BOOL, false, true },
+		{ "partuuid", F_STR, false, true },	  { "cache_type", F_STR, false, false },
+		{ "io_engine", F_STR, false, true },	  { "rate_limiter", F_RATE_LIMITER, false, true },
+		{ "socket", F_UNSUPPORTED, false, true },
 	};
+	static const char *const caches[] = { "Unsafe", "Writeback" };
+	static const char *const engines[] = { "Sync", "Async" };
 	struct vmm_config *cfg = &c->a->cfg;
 	struct drive_config d = { 0 };
-	const char *s;
-	int idx;
+	const char *s, *path;
+	int idx, r;
 	cJSON *o;
 
-	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 9)))
+	if (!(o = parse_body(c, body, len, f, 9)))
 		return;
-	if (!body_id_matches(c, o, "drive_id", id))
+	if (!body_id_matches(c, o, "drive_id", id) || !pre_boot(c))
 		goto out;
 	snprintf(d.id, sizeof(d.id), "%.*s", CONFIG_ID_MAX, id);
 	get_bool(o, "is_root_device", &d.is_root);
 	get_bool(o, "is_read_only", &d.read_only);
-	if ((s = get_str(o, "cache_type")) && strcmp(s, "Unsafe") && strcmp(s, "Writeback")) {
-		fault(c->resp, 400, "cache_type must be \"Unsafe\" or \"Writeback\", not '%s'.", s);
+	if ((s = get_str(o, "cache_type"))) {
+		if (!check_variant(c, s, caches, 2))
+			goto out;
+		d.cache_writeback = !strcmp(s, "Writeback");
+	}
+	if ((s = get_str(o, "io_engine"))) {
+		if (!check_variant(c, s, engines, 2))
+			goto out;
+		if (strcmp(s, "Sync")) {
+			fault(c->resp, 400,
+			      "Drive config error: Unable to create the virtio block device: "
+			      "VirtioBackend(FileEngine(UnsupportedEngine(%s))): kindling has only the Sync engine.",
+			      s);
+			goto out;
+		}
+	}
+	path = get_str(o, "path_on_host");
+	if ((r = check_path(path, !d.read_only))) {
+		fault(c->resp, 400, ERR_BACKING_FILE, -r, strerror(-r), path);
 		goto out;
 	}
-	if ((s = get_str(o, "io_engine")) && strcmp(s, "Sync")) {
-		fault(c->resp, 400, "io_engine '%s' is not supported by kindling; use \"Sync\".", s);
-		goto out;
-	}
-	if (check_path(c, "drive", get_str(o, "path_on_host"), !d.read_only))
-		goto out;
 	idx = find_drive(cfg, id);
 	if (d.is_root) {
 		for (int i = 0; i < cfg->nr_drives; i++) {
 			if (i != idx && cfg->drives[i].is_root) {
-				fault(c->resp, 400, "A root block device already exists ('%s').", cfg->drives[i].id);
+				fault(c->resp, 400, "Drive config error: A root block device already exists!");
 				goto out;
 			}
 		}
@@ -421,7 +437,7 @@ static void put_drive(struct ctx *c, const char *id, const char *body, size_t le
 		fault(c->resp, 400, "Too many drives: at most %d.", CONFIG_MAX_DRIVES);
 		goto out;
 	}
-	if (replace_str(&d.path, get_str(o, "path_on_host")) || replace_str(&d.partuuid, get_str(o, "partuuid"))) {
+	if (replace_str(&d.path, path) || replace_str(&d.partuuid, get_str(o, "partuuid"))) {
 		free(d.path), free(d.partuuid);
 		fault(c->resp, 500, "Out of memory.");
 		goto out;
@@ -441,27 +457,29 @@ out:
 static void patch_drive(struct ctx *c, const char *id, const char *body, size_t len)
 {
 	static const struct field f[] = {
-		{ "drive_id", F_STR, true }, { "path_on_host", F_STR, false },
-		{ "rate_limiter", F_UNSUPPORTED_OBJ, false },
+		{ "drive_id", F_STR, true, false },
+		{ "path_on_host", F_STR, false, true },
+		{ "rate_limiter", F_RATE_LIMITER, false, true },
 	};
 	struct vmm_config *cfg = &c->a->cfg;
 	struct drive_config d;
 	char err[256] = "";
 	const char *path;
-	int idx;
+	int idx, r;
 	cJSON *o;
 
-	if (c->a->state == VM_NOT_STARTED) {
-		fault(c->resp, 400, ERR_BEFORE_BOOT);
-		return;
-	}
 	if (!(o = parse_body(c, body, len, f, 3)))
 		return;
 	if (!body_id_matches(c, o, "drive_id", id))
 		goto out;
+	if (c->a->state == VM_NOT_STARTED) {
+		fault(c->resp, 400, ERR_BEFORE_BOOT);
+		goto out;
+	}
 	idx = find_drive(cfg, id);
 	if (idx < 0) {
-		fault(c->resp, 400, "No drive with id '%s'.", id);
+		fault(c->resp, 400, "Drive config error: Unable to patch the block device: no drive with id '%s'. "
+				    "Please verify the request arguments.", id);
 		goto out;
 	}
 	path = get_str(o, "path_on_host");
@@ -469,12 +487,17 @@ static void patch_drive(struct ctx *c, const char *id, const char *body, size_t 
 		no_content(c->resp); /* nothing to change */
 		goto out;
 	}
-	if (check_path(c, "drive", path, !cfg->drives[idx].read_only))
+	if ((r = check_path(path, !cfg->drives[idx].read_only))) {
+		fault(c->resp, 400,
+		      "Drive config error: Unable to patch the block device: Device manager error: Virtio backend "
+		      "error: Error manipulating the backing file: " OS_ERR_FMT " %s Please verify the request arguments.",
+		      OS_ERR(-r), path);
 		goto out;
+	}
 	d = cfg->drives[idx];
 	d.path = (char *)path;
 	if (c->a->ops->patch_drive(c->a->opaque, &d, err, sizeof(err))) {
-		fault(c->resp, 400, "Cannot update drive '%s': %s", id, err);
+		fault(c->resp, 400, "Drive config error: Unable to patch the block device: %s Please verify the request arguments.", err);
 		goto out;
 	}
 	if (replace_str(&cfg->drives[idx].path, path))
@@ -496,11 +519,11 @@ static int find_net(const struct vmm_config *cfg, const char *id)
 static void put_net(struct ctx *c, const char *id, const char *body, size_t len)
 {
 	static const struct field f[] = {
-		{ "iface_id", F_STR, true },
-		{ "host_dev_name", F_STR, true },
-		{ "guest_mac", F_STR, false },
-		{ "rx_rate_limiter", F_UNSUPPORTED_OBJ, false },
-		{ "tx_rate_limiter", F_UNSUPPORTED_OBJ, false },
+		{ "iface_id", F_STR, true, false },
+		{ "host_dev_name", F_STR, true, false },
+		{ "guest_mac", F_STR, false, true },
+		{ "rx_rate_limiter", F_RATE_LIMITER, false, true },
+		{ "tx_rate_limiter", F_RATE_LIMITER, false, true },
 	};
 	struct vmm_config *cfg = &c->a->cfg;
 	struct net_config n = { 0 };
@@ -508,35 +531,42 @@ static void put_net(struct ctx *c, const char *id, const char *body, size_t len)
 	int idx;
 	cJSON *o;
 
-	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 5)))
+	if (!(o = parse_body(c, body, len, f, 5)))
 		return;
-	if (!body_id_matches(c, o, "iface_id", id))
+	if (!body_id_matches(c, o, "iface_id", id) || !pre_boot(c))
 		goto out;
 	snprintf(n.id, sizeof(n.id), "%.*s", CONFIG_ID_MAX, id);
-	s = get_str(o, "host_dev_name");
-	if (!*s || strlen(s) >= IFNAMSIZ || strchr(s, '/')) {
-		fault(c->resp, 400, "Invalid host_dev_name '%s': must be 1-%d characters, no '/'.", s, IFNAMSIZ - 1);
-		goto out;
-	}
-	snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", s);
 	if ((s = get_str(o, "guest_mac"))) {
 		if (config_parse_mac(s, n.mac)) {
-			fault(c->resp, 400, "Invalid guest_mac '%s': want xx:xx:xx:xx:xx:xx.", s);
+			fault(c->resp, 400, BODY_ERR "invalid value: string \"%.40s\", expected a MAC address "
+						     "(xx:xx:xx:xx:xx:xx).", s);
 			goto out;
 		}
 		n.has_mac = true;
 	}
+	s = get_str(o, "host_dev_name");
+	if (!*s || strlen(s) >= IFNAMSIZ || strchr(s, '/')) {
+		fault(c->resp, 400,
+		      "Network config error: Could not create the network device: Open tap device failed: Invalid "
+		      "TUN/TAP Backend provided by %.40s: a name of 1-%d characters, without '/'.",
+		      s, IFNAMSIZ - 1);
+		goto out;
+	}
+	snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", s);
 	idx = find_net(cfg, id);
 	for (int i = 0; i < cfg->nr_nets; i++) {
 		if (i == idx)
 			continue;
-		if (!strcmp(cfg->nets[i].host_dev_name, n.host_dev_name)) {
-			fault(c->resp, 400, "The host device '%s' is already used by '%s'.", n.host_dev_name,
-			      cfg->nets[i].id);
+		if (n.has_mac && cfg->nets[i].has_mac && !memcmp(cfg->nets[i].mac, n.mac, 6)) {
+			fault(c->resp, 400, "Network config error: The MAC address is already in use: %s",
+			      get_str(o, "guest_mac"));
 			goto out;
 		}
-		if (n.has_mac && cfg->nets[i].has_mac && !memcmp(cfg->nets[i].mac, n.mac, 6)) {
-			fault(c->resp, 400, "The guest MAC address is already used by '%s'.", cfg->nets[i].id);
+		if (!strcmp(cfg->nets[i].host_dev_name, n.host_dev_name)) {
+			fault(c->resp, 400,
+			      "Network config error: Could not create the network device: Open tap device failed: "
+			      "the tap %s is already used by interface '%s'.",
+			      n.host_dev_name, cfg->nets[i].id);
 			goto out;
 		}
 	}
@@ -555,30 +585,30 @@ out:
 static void patch_net(struct ctx *c, const char *id, const char *body, size_t len)
 {
 	static const struct field f[] = {
-		{ "iface_id", F_STR, true },
-		{ "rx_rate_limiter", F_UNSUPPORTED_OBJ, false },
-		{ "tx_rate_limiter", F_UNSUPPORTED_OBJ, false },
+		{ "iface_id", F_STR, true, false },
+		{ "rx_rate_limiter", F_RATE_LIMITER, false, true },
+		{ "tx_rate_limiter", F_RATE_LIMITER, false, true },
 	};
 	cJSON *o;
 
-	if (c->a->state == VM_NOT_STARTED) {
-		fault(c->resp, 400, ERR_BEFORE_BOOT);
-		return;
-	}
 	if (!(o = parse_body(c, body, len, f, 3)))
 		return;
-	if (body_id_matches(c, o, "iface_id", id)) {
-		if (find_net(&c->a->cfg, id) < 0)
-			fault(c->resp, 400, "No network interface with id '%s'.", id);
-		else
-			no_content(c->resp); /* rate limiters are refused by parse_body: nothing to patch */
-	}
+	if (!body_id_matches(c, o, "iface_id", id))
+		goto out;
+	if (c->a->state == VM_NOT_STARTED)
+		fault(c->resp, 400, ERR_BEFORE_BOOT);
+	else if (find_net(&c->a->cfg, id) < 0)
+		fault(c->resp, 400, "Network config error: no network interface with id '%s'.", id);
+	else
+		no_content(c->resp); /* only empty rate limiters get here: nothing to change */
+out:
 	cJSON_Delete(o);
 }
 
 static void put_actions(struct ctx *c, const char *body, size_t len)
 {
-	static const struct field f[] = { { "action_type", F_STR, true } };
+	static const struct field f[] = { { "action_type", F_STR, true, false } };
+	static const char *const actions[] = { "FlushMetrics", "InstanceStart", "SendCtrlAltDel" };
 	struct api *a = c->a;
 	char err[512] = "";
 	const char *t;
@@ -587,35 +617,34 @@ static void put_actions(struct ctx *c, const char *body, size_t len)
 	if (!(o = parse_body(c, body, len, f, 1)))
 		return;
 	t = get_str(o, "action_type");
+	if (!check_variant(c, t, actions, 3))
+		goto out;
 	if (!strcmp(t, "InstanceStart")) {
 		if (!pre_boot(c))
 			goto out;
 		if (!a->cfg.kernel_path) {
-			fault(c->resp, 400, "Cannot start the microVM without a boot source: PUT /boot-source first.");
+			fault(c->resp, 400, "Start microvm error: Cannot start microvm without kernel configuration.");
 			goto out;
 		}
 		if (a->ops->start(a->opaque, &a->cfg, err, sizeof(err))) {
-			fault(c->resp, 400, "Cannot start the microVM: %s", err);
+			fault(c->resp, 400, "Start microvm error: %s", err);
 			goto out;
 		}
 		a->state = VM_RUNNING;
 		no_content(c->resp);
+	} else if (a->state == VM_NOT_STARTED) {
+		fault(c->resp, 400, ERR_BEFORE_BOOT);
 	} else if (!strcmp(t, "SendCtrlAltDel")) {
-		if (a->state == VM_NOT_STARTED)
-			fault(c->resp, 400, ERR_BEFORE_BOOT);
-		else if (a->ops->ctrl_alt_del(a->opaque, err, sizeof(err)))
-			fault(c->resp, 400, "SendCtrlAltDel failed: %s", err);
+		if (a->ops->ctrl_alt_del(a->opaque, err, sizeof(err)))
+			fault(c->resp, 400, "Internal VMM error: SendCtrlAltDel failed: %s", err);
 		else
 			no_content(c->resp);
-	} else if (!strcmp(t, "FlushMetrics")) {
-		if (!a->metrics_path)
-			fault(c->resp, 400, "Metrics are not configured: PUT /metrics first.");
-		else if (a->ops->flush_metrics(a->opaque, err, sizeof(err)))
-			fault(c->resp, 400, "FlushMetrics failed: %s", err);
-		else
-			no_content(c->resp);
+	} else if (!a->metrics_path) {
+		no_content(c->resp); /* as in Firecracker: nothing to flush to */
+	} else if (a->ops->flush_metrics(a->opaque, err, sizeof(err))) {
+		fault(c->resp, 400, "Internal VMM error: FlushMetrics failed: %s", err);
 	} else {
-		fault(c->resp, 400, "Unknown action_type '%s': want InstanceStart, SendCtrlAltDel or FlushMetrics.", t);
+		no_content(c->resp);
 	}
 out:
 	cJSON_Delete(o);
@@ -623,7 +652,8 @@ out:
 
 static void patch_vm(struct ctx *c, const char *body, size_t len)
 {
-	static const struct field f[] = { { "state", F_STR, true } };
+	static const struct field f[] = { { "state", F_STR, true, false } };
+	static const char *const states[] = { "Paused", "Resumed" };
 	struct api *a = c->a;
 	char err[256] = "";
 	const char *s;
@@ -633,17 +663,15 @@ static void patch_vm(struct ctx *c, const char *body, size_t len)
 	if (!(o = parse_body(c, body, len, f, 1)))
 		return;
 	s = get_str(o, "state");
-	if (strcmp(s, "Paused") && strcmp(s, "Resumed")) {
-		fault(c->resp, 400, "Invalid state '%s': want \"Paused\" or \"Resumed\".", s);
+	if (!check_variant(c, s, states, 2))
 		goto out;
-	}
 	if (a->state == VM_NOT_STARTED) {
 		fault(c->resp, 400, ERR_BEFORE_BOOT);
 		goto out;
 	}
 	pause = !strcmp(s, "Paused");
 	if (pause != (a->state == VM_PAUSED) && a->ops->pause(a->opaque, pause, err, sizeof(err))) {
-		fault(c->resp, 400, "Cannot change the VM state: %s", err);
+		fault(c->resp, 400, "Internal VMM error: cannot change the VM state: %s", err);
 		goto out;
 	}
 	a->state = pause ? VM_PAUSED : VM_RUNNING;
@@ -655,10 +683,13 @@ out:
 static void put_logger(struct ctx *c, const char *body, size_t len)
 {
 	static const struct field f[] = {
-		{ "log_path", F_STR, false },	  { "level", F_STR, false },	       { "show_level", F_BOOL, false },
-		{ "show_log_origin", F_BOOL, false }, { "module", F_STR, false },
+		{ "log_path", F_STR, false, true },	   { "level", F_STR, false, true },
+		{ "show_level", F_BOOL, false, true },	   { "show_log_origin", F_BOOL, false, true },
+		{ "module", F_STR, false, true },
 	};
-	static const char *const levels[] = { "Error", "Warning", "Info", "Debug", "Trace", "Off" };
+	/* Firecracker's LevelFilter: log's names, any case, and "Warning" from older releases. */
+	static const char *const levels[] = { "Off", "Trace", "Debug", "Info", "Warn", "Warning", "Error" };
+	static const char *const ours[] = { "Off", "Trace", "Debug", "Info", "Warning", "Warning", "Error" };
 	struct api *a = c->a;
 	struct logger_config lc = { .level = "Info" };
 	char err[256] = "";
@@ -671,20 +702,20 @@ static void put_logger(struct ctx *c, const char *body, size_t len)
 	if ((s = get_str(o, "level"))) {
 		size_t i;
 
-		for (i = 0; i < 6 && strcasecmp(s, levels[i]); i++)
+		for (i = 0; i < 7 && strcasecmp(s, levels[i]); i++)
 			;
-		if (i == 6) {
-			fault(c->resp, 400, "Invalid level '%s': want Error, Warning, Info, Debug, Trace or Off.", s);
+		if (i == 7) {
+			fault(c->resp, 400, BODY_ERR "Failed to parse string to level filter: %.64s.", s);
 			goto out;
 		}
-		snprintf(lc.level, sizeof(lc.level), "%s", levels[i]);
+		snprintf(lc.level, sizeof(lc.level), "%s", ours[i]);
 	}
 	get_bool(o, "show_level", &lc.show_level);
 	get_bool(o, "show_log_origin", &lc.show_log_origin);
 	lc.log_path = (char *)get_str(o, "log_path");
 	lc.module = (char *)get_str(o, "module");
 	if (a->ops->logger(a->opaque, &lc, err, sizeof(err))) {
-		fault(c->resp, 400, "Cannot set up the logger: %s", err);
+		fault(c->resp, 400, "Logger error: %s", err);
 		goto out;
 	}
 	free(a->logger.log_path);
@@ -698,9 +729,11 @@ out:
 	cJSON_Delete(o);
 }
 
+#define ERR_METRICS "Metrics error: Cannot initialize the metrics system due to bad user input: "
+
 static void put_metrics(struct ctx *c, const char *body, size_t len)
 {
-	static const struct field f[] = { { "metrics_path", F_STR, true } };
+	static const struct field f[] = { { "metrics_path", F_STR, true, false } };
 	struct api *a = c->a;
 	char err[256] = "";
 	cJSON *o;
@@ -708,9 +741,9 @@ static void put_metrics(struct ctx *c, const char *body, size_t len)
 	if (!pre_boot(c) || !(o = parse_body(c, body, len, f, 1)))
 		return;
 	if (a->metrics_path) {
-		fault(c->resp, 400, "Reinitialization of metrics is not allowed.");
+		fault(c->resp, 400, ERR_METRICS "Reinitialization of metrics not allowed.");
 	} else if (a->ops->metrics(a->opaque, get_str(o, "metrics_path"), err, sizeof(err))) {
-		fault(c->resp, 400, "Cannot set up metrics: %s", err);
+		fault(c->resp, 400, ERR_METRICS "%s", err);
 	} else {
 		/* The op may have recorded the path already (control_set_metrics_path does). */
 		if (!a->metrics_path)
@@ -720,21 +753,38 @@ static void put_metrics(struct ctx *c, const char *body, size_t len)
 	cJSON_Delete(o);
 }
 
+static cJSON *str_or_null(const char *v)
+{
+	return v ? cJSON_CreateString(v) : cJSON_CreateNull();
+}
+
+/* Firecracker's VmmConfig, key for key: sections kindling lacks are null, as are logger and
+ * metrics (Firecracker does not report them either). */
 char *api_vm_config_json(const struct api *a)
 {
 	const struct vmm_config *cfg = &a->cfg;
 	cJSON *o = cJSON_CreateObject(), *bs, *mc, *drives, *nets;
 	char *s;
 
-	if (cfg->kernel_path) {
-		bs = cJSON_AddObjectToObject(o, "boot-source");
-		cJSON_AddStringToObject(bs, "kernel_image_path", cfg->kernel_path);
-		if (cfg->initrd_path)
-			cJSON_AddStringToObject(bs, "initrd_path", cfg->initrd_path);
-		if (cfg->boot_args)
-			cJSON_AddStringToObject(bs, "boot_args", cfg->boot_args);
-	} else {
-		cJSON_AddNullToObject(o, "boot-source");
+	bs = cJSON_AddObjectToObject(o, "boot-source");
+	cJSON_AddStringToObject(bs, "kernel_image_path", cfg->kernel_path ? cfg->kernel_path : "");
+	cJSON_AddItemToObject(bs, "initrd_path", str_or_null(cfg->initrd_path));
+	cJSON_AddItemToObject(bs, "boot_args", str_or_null(cfg->boot_args));
+	drives = cJSON_AddArrayToObject(o, "drives");
+	for (int i = 0; i < cfg->nr_drives; i++) {
+		const struct drive_config *d = &cfg->drives[i];
+		cJSON *j = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(j, "drive_id", d->id);
+		cJSON_AddItemToObject(j, "partuuid", str_or_null(d->partuuid));
+		cJSON_AddBoolToObject(j, "is_root_device", d->is_root);
+		cJSON_AddStringToObject(j, "cache_type", d->cache_writeback ? "Writeback" : "Unsafe");
+		cJSON_AddBoolToObject(j, "is_read_only", d->read_only);
+		cJSON_AddStringToObject(j, "path_on_host", d->path);
+		cJSON_AddNullToObject(j, "rate_limiter");
+		cJSON_AddStringToObject(j, "io_engine", "Sync");
+		cJSON_AddNullToObject(j, "socket");
+		cJSON_AddItemToArray(drives, j);
 	}
 	mc = cJSON_AddObjectToObject(o, "machine-config");
 	cJSON_AddNumberToObject(mc, "vcpu_count", cfg->vcpu_count);
@@ -742,58 +792,25 @@ char *api_vm_config_json(const struct api *a)
 	cJSON_AddBoolToObject(mc, "smt", cfg->smt);
 	cJSON_AddBoolToObject(mc, "track_dirty_pages", cfg->track_dirty_pages);
 	cJSON_AddStringToObject(mc, "huge_pages", "None");
-	drives = cJSON_AddArrayToObject(o, "drives");
-	for (int i = 0; i < cfg->nr_drives; i++) {
-		const struct drive_config *d = &cfg->drives[i];
-		cJSON *j = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(j, "drive_id", d->id);
-		cJSON_AddStringToObject(j, "path_on_host", d->path);
-		cJSON_AddBoolToObject(j, "is_root_device", d->is_root);
-		cJSON_AddBoolToObject(j, "is_read_only", d->read_only);
-		if (d->partuuid)
-			cJSON_AddStringToObject(j, "partuuid", d->partuuid);
-		else
-			cJSON_AddNullToObject(j, "partuuid");
-		cJSON_AddStringToObject(j, "cache_type", "Unsafe");
-		cJSON_AddStringToObject(j, "io_engine", "Sync");
-		cJSON_AddNullToObject(j, "rate_limiter");
-		cJSON_AddItemToArray(drives, j);
-	}
+	cJSON_AddNullToObject(o, "cpu-config");
+	cJSON_AddNullToObject(o, "balloon");
 	nets = cJSON_AddArrayToObject(o, "network-interfaces");
 	for (int i = 0; i < cfg->nr_nets; i++) {
 		const struct net_config *n = &cfg->nets[i];
 		cJSON *j = cJSON_CreateObject();
+		char mac[18];
 
 		cJSON_AddStringToObject(j, "iface_id", n->id);
 		cJSON_AddStringToObject(j, "host_dev_name", n->host_dev_name);
-		if (n->has_mac) {
-			char mac[18];
-
-			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
-				 n->mac[3], n->mac[4], n->mac[5]);
-			cJSON_AddStringToObject(j, "guest_mac", mac);
-		}
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3],
+			 n->mac[4], n->mac[5]);
+		cJSON_AddItemToObject(j, "guest_mac", str_or_null(n->has_mac ? mac : NULL));
 		cJSON_AddNullToObject(j, "rx_rate_limiter");
 		cJSON_AddNullToObject(j, "tx_rate_limiter");
 		cJSON_AddItemToArray(nets, j);
 	}
-	if (a->has_logger) {
-		cJSON *l = cJSON_AddObjectToObject(o, "logger");
-
-		if (a->logger.log_path)
-			cJSON_AddStringToObject(l, "log_path", a->logger.log_path);
-		cJSON_AddStringToObject(l, "level", a->logger.level);
-		cJSON_AddBoolToObject(l, "show_level", a->logger.show_level);
-		cJSON_AddBoolToObject(l, "show_log_origin", a->logger.show_log_origin);
-	} else {
-		cJSON_AddNullToObject(o, "logger");
-	}
-	if (a->metrics_path)
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "metrics"), "metrics_path", a->metrics_path);
-	else
-		cJSON_AddNullToObject(o, "metrics");
-	for (const char *const *k = (const char *const[]){ "balloon", "vsock", "mmds-config", "entropy", NULL }; *k; k++)
+	for (const char *const *k = (const char *const[]){ "vsock", "logger", "metrics", "mmds-config", "entropy", NULL };
+	     *k; k++)
 		cJSON_AddNullToObject(o, *k);
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -827,6 +844,64 @@ static const char *path_id(const char *path, const char *prefix, bool *valid)
 	return path + n + 1;
 }
 
+/* Rust's {:?} of a str, as Firecracker logs request bodies: quoted, with escapes. */
+static void debug_str(char *out, size_t outlen, const char *s, size_t n)
+{
+	size_t k = 0;
+
+	out[k++] = '"';
+	for (size_t i = 0; i < n && k + 8 < outlen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\')
+			k += (size_t)snprintf(out + k, outlen - k, "\\%c", ch);
+		else if (ch == '\n')
+			k += (size_t)snprintf(out + k, outlen - k, "\\n");
+		else if (ch == '\r')
+			k += (size_t)snprintf(out + k, outlen - k, "\\r");
+		else if (ch == '\t')
+			k += (size_t)snprintf(out + k, outlen - k, "\\t");
+		else if (ch < 0x20 || ch == 0x7f)
+			k += (size_t)snprintf(out + k, outlen - k, "\\u{%x}", ch);
+		else
+			out[k++] = (char)ch;
+	}
+	out[k++] = '"';
+	out[k] = 0;
+}
+
+/* Firecracker's log lines for a request and its outcome, word for word. */
+static void log_request(enum http_method m, const char *path, const char *body, size_t body_len)
+{
+	static const char *const names[] = { "Get", "Put", "Patch", "Other" };
+	char quoted[1024];
+
+	if (log_get_level() < LOG_INFO)
+		return;
+	if (!body_len) {
+		log_info("The API server received a %s request on \"%s\".", names[m], path);
+		return;
+	}
+	debug_str(quoted, sizeof(quoted), body, body_len < 900 ? body_len : 900);
+	log_info("The API server received a %s request on \"%s\" with body %s.", names[m], path, quoted);
+}
+
+static void log_outcome(const struct api_response *r)
+{
+	cJSON *e;
+	const cJSON *msg;
+
+	if (r->status < 400) {
+		log_info("The request was executed successfully. Status code: %d %s.", r->status, http_reason(r->status));
+		return;
+	}
+	e = cJSON_ParseWithLength(r->body, r->body_len);
+	msg = cJSON_GetObjectItemCaseSensitive(e, "fault_message");
+	log_error("Received Error. Status code: %d %s. Message: %s", r->status, http_reason(r->status),
+		  cJSON_IsString(msg) ? msg->valuestring : "");
+	cJSON_Delete(e);
+}
+
 void api_handle(struct api *a, enum http_method m, const char *method_name, const char *path, const char *body,
 		size_t body_len, struct api_response *resp)
 {
@@ -840,11 +915,21 @@ void api_handle(struct api *a, enum http_method m, const char *method_name, cons
 	memset(resp, 0, sizeof(*resp));
 	/* Query strings carry nothing in this API; a trailing slash is tolerated. */
 	snprintf(clean, sizeof(clean), "%.*s", (int)n, path);
+	log_request(m, clean, body, body_len);
 	n = strlen(clean);
 	if (n > 1 && clean[n - 1] == '/')
 		clean[n - 1] = 0;
 	path = clean;
 
+	/* Firecracker refuses these whatever the path. */
+	if (m == HTTP_GET && body_len) {
+		fault(resp, 400, "GET request cannot have a body.");
+		goto done;
+	}
+	if ((m == HTTP_PUT || m == HTTP_PATCH) && !body_len) {
+		fault(resp, 400, "Empty %s request.", method_name);
+		goto done;
+	}
 	if (!strcmp(path, "/")) {
 		ep = EP_ROOT;
 		if (m == HTTP_GET)
@@ -863,10 +948,14 @@ void api_handle(struct api *a, enum http_method m, const char *method_name, cons
 			get_machine_config(&c);
 		else if (m == HTTP_PUT || m == HTTP_PATCH)
 			machine_config(&c, body, body_len, m == HTTP_PATCH);
+	} else if (!strcmp(path, "/drives") || !strcmp(path, "/network-interfaces")) {
+		ep = path[1] == 'd' ? EP_DRIVES : EP_NETWORK;
+		if (m == HTTP_PUT || m == HTTP_PATCH)
+			fault(resp, 400, "The ID cannot be empty.");
 	} else if ((id = path_id(path, "/drives", &valid))) {
 		ep = EP_DRIVES;
 		if (!valid && (m == HTTP_PUT || m == HTTP_PATCH))
-			fault(resp, 400, "Invalid drive id '%s': 1-64 characters of [A-Za-z0-9_].", id);
+			fault(resp, 400, "API Resource IDs can only contain alphanumeric characters and underscores.");
 		else if (m == HTTP_PUT)
 			put_drive(&c, id, body, body_len);
 		else if (m == HTTP_PATCH)
@@ -874,7 +963,7 @@ void api_handle(struct api *a, enum http_method m, const char *method_name, cons
 	} else if ((id = path_id(path, "/network-interfaces", &valid))) {
 		ep = EP_NETWORK;
 		if (!valid && (m == HTTP_PUT || m == HTTP_PATCH))
-			fault(resp, 400, "Invalid interface id '%s': 1-64 characters of [A-Za-z0-9_].", id);
+			fault(resp, 400, "API Resource IDs can only contain alphanumeric characters and underscores.");
 		else if (m == HTTP_PUT)
 			put_net(&c, id, body, body_len);
 		else if (m == HTTP_PATCH)
@@ -910,8 +999,12 @@ void api_handle(struct api *a, enum http_method m, const char *method_name, cons
 			}
 		}
 	}
+	/* Firecracker names the method and the path's first segment. */
 	if (!resp->status)
-		fault(resp, 400, "Invalid request method and/or path: %s %s.", method_name, path);
+		fault(resp, 400, "Invalid request method and/or path: %s %.*s.", method_name,
+		      (int)strcspn(path + 1, "/"), path + 1);
+done:
+	log_outcome(resp);
 	a->requests[ep]++;
 	if (resp->status >= 400)
 		a->failures[ep]++;
@@ -959,9 +1052,9 @@ int api_apply_config(struct api *a, const char *json, size_t len, char *err, siz
 		for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(m->string, known[i]); i++)
 			;
 		if (i == sizeof(known) / sizeof(known[0])) {
-			r = -EINVAL;
-			snprintf(err, errlen, "unknown section '%s' in the config file", m->string);
-			goto out;
+			/* As Firecracker does: files written for later versions still load. */
+			log_warn("config file: ignoring the unknown section '%s'", m->string);
+			continue;
 		}
 		if (i >= 6 && !cJSON_IsNull(m)) {
 			r = -EINVAL;

@@ -18,8 +18,9 @@
 #include "log.h"
 #include "vmm_seccomp.h"
 
-#define CONN_BUF (HTTP_MAX_HEADER + HTTP_MAX_BODY)
-#define OUT_MAX (HTTP_MAX_BODY + 1024)
+#define CONN_BUF(s) (HTTP_MAX_HEADER + (s)->max_body)
+/* Room for a response's head; the body is added to it. */
+#define OUT_MAX 1024
 #define TAG_LISTEN (-1)
 #define TAG_QUIT (-2)
 
@@ -61,6 +62,7 @@ int api_server_listen(struct api_server *s, const char *path, char *err, size_t 
 
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = s->epfd = s->req_efd = s->resp_efd = s->quit_efd = -1;
+	s->max_body = HTTP_MAX_BODY;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		snprintf(err, errlen, "API socket path '%s' is too long", path);
 		return -ENAMETOOLONG;
@@ -84,7 +86,10 @@ int api_server_listen(struct api_server *s, const char *path, char *err, size_t 
 			close(probe);
 		if (r == 0) {
 			close(fd);
-			snprintf(err, errlen, "another process is listening on %s", path);
+			snprintf(err, errlen,
+				 "Failed to open the API socket at: %s. Check that it is not already used "
+				 "(another process is listening on it).",
+				 path);
 			return -EADDRINUSE;
 		}
 		unlink(path);
@@ -188,6 +193,26 @@ static void queue_fault(struct api_conn *c, int status, const char *msg)
 	queue_out(c, status, body, (size_t)n, false);
 }
 
+/* A request that does not parse: Firecracker's words and body ("error", not
+ * "fault_message"), except that the line break is escaped, so that the body is JSON. */
+static void queue_parse_error(struct api_conn *c, int status, const char *why)
+{
+	char body[2 * HTTP_WHY_MAX + 128], esc[2 * HTTP_WHY_MAX];
+	size_t k = 0;
+	int n;
+
+	/* why may quote a header value: escape it for the JSON string. */
+	for (const char *p = why; *p && k + 2 < sizeof(esc); p++) {
+		if (*p == '"' || *p == '\\')
+			esc[k++] = '\\';
+		esc[k++] = (unsigned char)*p < 0x20 ? ' ' : *p;
+	}
+	esc[k] = 0;
+	n = snprintf(body, sizeof(body), "{\"error\":\"%s\\nAll previous unanswered requests will be dropped.\"}", esc);
+
+	queue_out(c, status, body, (size_t)n, false);
+}
+
 /* Hands one request to the VMM thread and waits for its answer. The VMM thread handles a
  * request in microseconds to milliseconds, so the wait is short. */
 static void dispatch(struct api_server *s, const struct http_request *req, struct api_conn *c)
@@ -219,14 +244,14 @@ static void conn_process(struct api_server *s, struct api_conn *c)
 	while (!c->out && c->len) {
 		struct http_request req;
 		size_t used = 0;
-		const char *why = NULL;
+		char why[HTTP_WHY_MAX] = "";
 		int status = 0;
-		enum http_parse_result r = http_parse(c->buf, c->len, &req, &used, &status, &why);
+		enum http_parse_result r = http_parse(c->buf, c->len, s->max_body, &req, &used, &status, why);
 
 		if (r == HTTP_INCOMPLETE)
 			break;
 		if (r == HTTP_ERROR) {
-			queue_fault(c, status, why);
+			queue_parse_error(c, status, why);
 			break;
 		}
 		if (r == HTTP_HEADERS_DONE) {
@@ -253,16 +278,16 @@ static void conn_read(struct api_server *s, struct api_conn *c)
 {
 	ssize_t n;
 
-	if (c->len == c->cap && c->cap < CONN_BUF) {
+	if (c->len == c->cap && c->cap < CONN_BUF(s)) {
 		size_t cap = c->cap ? c->cap * 4 : 4096;
-		char *b = realloc(c->buf, cap < CONN_BUF ? cap : CONN_BUF);
+		char *b = realloc(c->buf, cap < CONN_BUF(s) ? cap : CONN_BUF(s));
 
 		if (!b) {
 			conn_close(s, c);
 			return;
 		}
 		c->buf = b;
-		c->cap = cap < CONN_BUF ? cap : CONN_BUF;
+		c->cap = cap < CONN_BUF(s) ? cap : CONN_BUF(s);
 	}
 	n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 

@@ -39,6 +39,7 @@ struct api_server {
 	pthread_t thread;
 	bool started;
 	bool seccomp; /* the API thread installs its seccomp filter */
+	size_t max_body; /* --http-api-max-payload-size; HTTP_MAX_BODY unless set before start */
 	struct api_slot slot;
 	struct api_conn *conns[API_MAX_CONNS];
 	uint64_t refused_conns;

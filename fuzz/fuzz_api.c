@@ -60,10 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct http_request req;
 		struct api_response resp;
 		size_t used = 0;
-		const char *why;
+		char why[HTTP_WHY_MAX];
 		int status;
 
-		if (http_parse(buf, size, &req, &used, &status, &why) != HTTP_COMPLETE)
+		if (http_parse(buf, size, HTTP_MAX_BODY, &req, &used, &status, why) != HTTP_COMPLETE)
 			break;
 		api_handle(&a, req.method, req.method_name, req.path, req.body, req.body_len, &resp);
 		if (resp.status < 200 || resp.status > 599)

@@ -99,6 +99,8 @@ static int drive_item(void *opaque, const char *key, const char *val)
 		c->d->read_only = true;
 	} else if (!strcmp(key, "root") && !val) {
 		c->d->is_root = true;
+	} else if (!strcmp(key, "writeback") && !val) {
+		c->d->cache_writeback = true; /* cache_type Writeback: the guest's flushes reach the disk */
 	} else if (!strcmp(key, "id") && val) {
 		if (!config_valid_id(val))
 			return fail(c->err, c->errlen, "drive id '%s' must be 1-64 characters of [A-Za-z0-9_]", val);

@@ -9,8 +9,9 @@
 
 #include "loader.h"
 
-#define CONFIG_MAX_DRIVES 16
-#define CONFIG_MAX_NETS 8
+/* Firecracker's limit is 19 devices in all (IRQs 5-23); vm_alloc_device enforces it. */
+#define CONFIG_MAX_DRIVES 19
+#define CONFIG_MAX_NETS 19
 #define CONFIG_ID_MAX 64
 #define DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet tsc=reliable no_timer_check"
 #define DEFAULT_MEM_MIB 128
@@ -20,6 +21,7 @@ struct drive_config {
 	char *path;
 	bool read_only;
 	bool is_root;
+	bool cache_writeback; /* cache_type Writeback: the guest may flush (VIRTIO_BLK_F_FLUSH) */
 	char *partuuid; /* root=PARTUUID=... instead of /dev/vda */
 };
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "check.h"
 #include "config.h"
@@ -16,6 +17,8 @@
 #include "vmm.h"
 
 #define MAX_CONFIG_FILE (1u << 20)
+/* Firecracker's default; an unjailed instance there also needs /run to be writable. */
+#define DEFAULT_API_SOCK "/run/firecracker.socket"
 
 struct cli {
 	const char *api_sock;
@@ -25,6 +28,9 @@ struct cli {
 	const char *metrics_path;
 	bool no_api;
 	bool no_seccomp;
+	bool show_level, show_log_origin;
+	size_t max_payload; /* 0: the default */
+	bool version;
 };
 
 static void usage(FILE *f)
@@ -32,13 +38,16 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: kindling check\n"
 		"       kindling run --rootfs FS.ext4 [--kernel K] [--input FILE|-] [...] (kindling run --help)\n"
-		"       kindling --api-sock PATH [--id ID] [--config-file FILE] [common options]\n"
+		"       kindling [--api-sock PATH] [--id ID] [--config-file FILE] [--http-api-max-payload-size N]\n"
+		"                [common options]     (the API socket is " DEFAULT_API_SOCK " by default)\n"
 		"       kindling --no-api --config-file FILE [common options]\n"
 		"       kindling --kernel PATH [--initrd PATH] [--cmdline STR] [--vcpus N] [--mem-mib N]\n"
-		"                [--drive path=FILE[,ro][,root][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
+		"                [--drive path=FILE[,ro][,root][,writeback][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
 		"                [common options]\n"
+		"       kindling --version\n"
 		"common options: [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
-		"                [--log-path FILE] [--metrics-path FILE] [--no-seccomp]\n"
+		"                [--log-path FILE [--show-level] [--show-log-origin]] [--metrics-path FILE]\n"
+		"                [--no-seccomp]   (log and metrics files must exist, as in Firecracker)\n"
 		"\n"
 		"Runs one microVM with the serial console on stdin/stdout, configured through\n"
 		"Firecracker's HTTP API on a Unix socket, a Firecracker-layout JSON config file, or\n"
@@ -90,14 +99,56 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		{ "metrics-path", required_argument, NULL, 'M' },
 		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "show-level", no_argument, NULL, 'a' },
+		{ "show-log-origin", no_argument, NULL, 'o' },
+		{ "http-api-max-payload-size", required_argument, NULL, 'P' },
+		/* Passed by Firecracker's jailer; timing hints only. */
+		{ "start-time-us", required_argument, NULL, 'T' },
+		{ "start-time-cpu-us", required_argument, NULL, 'T' },
+		{ "parent-cpu-time-us", required_argument, NULL, 'T' },
+		/* Firecracker features kindling lacks: refused by name, not as unknown. */
+		{ "seccomp-filter", required_argument, NULL, 'U' },
+		{ "metadata", required_argument, NULL, 'U' },
+		{ "mmds-size-limit", required_argument, NULL, 'U' },
+		{ "module", required_argument, NULL, 'U' },
+		{ "snapshot-version", no_argument, NULL, 'U' },
+		{ "describe-snapshot", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int idx = -1;
 	char err[256];
 	uint64_t v;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		switch (opt) {
+		case 'V':
+			cli->version = true;
+			break;
+		case 'a':
+			cli->show_level = true;
+			break;
+		case 'o':
+			cli->show_log_origin = true;
+			break;
+		case 'P':
+			if (parse_uint(optarg, HTTP_MAX_BODY_LIMIT, &v) || v < 1) {
+				log_error("--http-api-max-payload-size must be a number from 1 to %u, not '%s'",
+					  HTTP_MAX_BODY_LIMIT, optarg);
+				return -EINVAL;
+			}
+			cli->max_payload = v;
+			break;
+		case 'T':
+			if (parse_uint(optarg, UINT64_MAX, &v)) {
+				log_error("--%s must be a number, not '%s'", longopts[idx].name, optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'U':
+			log_error("--%s is a Firecracker option for a feature kindling does not have", longopts[idx].name);
+			return -EINVAL;
 		case 'k':
 			if (set_str(&c->kernel_path, optarg))
 				return -ENOMEM;
@@ -169,8 +220,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		case 'l': {
 			enum log_level lvl;
 
+			if (!strcasecmp(optarg, "off")) {
+				log_set_off(true);
+				break;
+			}
 			if (log_parse_level(optarg, &lvl)) {
-				log_error("--level must be error, warn, info or debug, not '%s'", optarg);
+				log_error("--level must be Error, Warning, Info, Debug, Trace or Off, not '%s'", optarg);
 				return -EINVAL;
 			}
 			log_set_level(lvl);
@@ -213,6 +268,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
+	if (cli->version)
+		return 0;
 	if (cli->no_api && !cli->config_file) {
 		log_error("--no-api needs --config-file");
 		return -EINVAL;
@@ -225,10 +282,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		log_error("--kernel and --config-file exclude each other");
 		return -EINVAL;
 	}
-	if (!c->kernel_path && !cli->api_sock && !cli->config_file) {
-		log_error("nothing to run: give --api-sock, --config-file or --kernel (see kindling --help)");
-		return -EINVAL;
-	}
+	if ((cli->show_level || cli->show_log_origin) && !cli->log_path)
+		log_configure(-1, cli->show_level, cli->show_log_origin);
+	/* Firecracker serves its default socket unless told not to; --kernel is ours and boots
+	 * without an API. */
+	if (!cli->api_sock && !cli->no_api && !c->kernel_path)
+		cli->api_sock = DEFAULT_API_SOCK;
 	return 0;
 }
 
@@ -289,6 +348,12 @@ int main(int argc, char **argv)
 		config_free(&flags);
 		return 2;
 	}
+	if (cli.version) {
+		/* Firecracker's first line, which tools parse; then who we are. */
+		printf("Firecracker v%s\n\nkindling %s\n", API_COMPAT_VERSION, KINDLING_VERSION);
+		config_free(&flags);
+		return 0;
+	}
 	if (vmm_init(&vmm, err, sizeof(err))) {
 		log_error("%s", err);
 		goto out_flags;
@@ -299,9 +364,18 @@ int main(int argc, char **argv)
 		log_warn("--no-seccomp: the seccomp filters are OFF; a compromised VMM can make any system call. "
 			 "For debugging only.");
 	control_init(&ctl, &vmm, cli.id);
-	if ((cli.log_path && control_set_log_path(&ctl, cli.log_path, err, sizeof(err))) ||
-	    (cli.metrics_path && control_set_metrics_path(&ctl, cli.metrics_path, err, sizeof(err))) ||
-	    (cli.api_sock && control_serve(&ctl, cli.api_sock, err, sizeof(err)))) {
+	if (cli.max_payload)
+		ctl.max_body = cli.max_payload;
+	if (cli.log_path &&
+	    control_set_log_path(&ctl, cli.log_path, cli.show_level, cli.show_log_origin, err, sizeof(err))) {
+		log_error("--log-path %s: %s", cli.log_path, err);
+		goto out;
+	}
+	if (cli.metrics_path && control_set_metrics_path(&ctl, cli.metrics_path, err, sizeof(err))) {
+		log_error("--metrics-path %s: %s", cli.metrics_path, err);
+		goto out;
+	}
+	if (cli.api_sock && control_serve(&ctl, cli.api_sock, err, sizeof(err))) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -313,7 +387,11 @@ int main(int argc, char **argv)
 
 	if (cli.config_file) {
 		if (load_config_file(&ctl, cli.config_file, err, sizeof(err))) {
-			log_error("%s", err);
+			/* Firecracker's words, in the log; and on stderr, which the log (set up by
+			 * the file itself) may not be. */
+			log_error("Configuration for VMM from one single json failed: %s", err);
+			if (ctl.log_fd >= 0)
+				fprintf(stderr, "Configuration for VMM from one single json failed: %s\n", err);
 			goto out;
 		}
 	} else if (flags.kernel_path) {

@@ -207,8 +207,9 @@ void vm_join(struct vm *vm)
 	}
 }
 
-/* Lines 0-4 and 8 belong to the timer, keyboard, cascade, COM ports and RTC. */
-static const int device_irqs[] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 };
+/* Lines 0-4 belong to the timer, keyboard, cascade and COM ports; 5-23 are Firecracker's
+ * 19 device lines (there is no RTC on 8). */
+static const int device_irqs[] = { 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 };
 
 int vm_alloc_device(struct vm *vm, uint64_t size, uint64_t *addr, int *irq)
 {

@@ -40,8 +40,10 @@ static int attach_drive(struct vmm *v, const struct drive_config *d, char *err, 
 	int r;
 
 	r = virtio_blk_create(d->path, d->read_only, d->id, &v->vm.mem, &b, err, errlen);
-	if (!r)
+	if (!r) {
+		virtio_blk_set_writeback(b, d->cache_writeback);
 		r = attach(v, &b->dev, err, errlen);
+	}
 	if (!r)
 		v->io_fds.blk[v->io_fds.nr_blk++] = b->fd;
 	return r;

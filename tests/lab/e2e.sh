@@ -83,6 +83,7 @@ deadline_bg 120 "$K" --api-sock "$S" --boot-timer >"$T/gs.out" 2>"$T/gs.err" </d
 vpid=$!
 for _ in $(seq 500); do [ -S "$S" ] && break; sleep 0.01; done
 api() { curl -s -o "$T/gs.body" -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2" ${3:+-d "$3"}; }
+touch "$T/gs.log" # as in Firecracker, the log file must exist
 codes="$(api PUT /logger "{\"log_path\": \"$T/gs.log\", \"level\": \"Info\", \"show_level\": true}")"
 codes="$codes $(api PUT /boot-source "{\"kernel_image_path\": \"$PWD/build/guest/vmlinux\", \"initrd_path\": \"$PWD/$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet\"}")"
 codes="$codes $(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}')"

@@ -149,7 +149,7 @@ has blk2 '^KV-DONE' || show blk2
 
 # --- boot 3: a flushed write survives kill -9 of the VMM ----------------------------
 deadline_bg 120 "$K" --kernel "$KERNEL" --cmdline "$BASE init=/t/flush.sh" --drive path="$T/root.img",root,ro \
-	--drive path="$T/b.img",id=scratch >"$T/flush.out" 2>"$T/flush.err" </dev/null
+	--drive path="$T/b.img",id=scratch,writeback >"$T/flush.out" 2>"$T/flush.err" </dev/null
 kpid=$!
 for _ in $(seq 240); do has flush '^KV-FLUSHED' && break; kill -0 $kpid 2>/dev/null || break; sleep 0.5; done
 pkill -KILL -P $kpid 2>/dev/null   # kill -9 of the VMM itself, not of deadline's timeout

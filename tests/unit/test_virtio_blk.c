@@ -258,3 +258,17 @@ TEST(blk_create_errors)
 	CHECK(virtio_blk_create("/tmp", false, "x", &m, &b, err, sizeof(err)) < 0);
 	CHECK(virtio_blk_create("/dev/null", false, "x", &m, &b, err, sizeof(err)) < 0);
 }
+
+/* Firecracker's cache_type: "Unsafe" (the default) offers no flush, "Writeback" does. */
+TEST(blk_cache_type_flush_feature)
+{
+	struct bt t;
+
+	CHECK(bt_setup(&t, false) == 0);
+	CHECK(!(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
+	virtio_blk_set_writeback(t.b, true);
+	CHECK(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+	virtio_blk_set_writeback(t.b, false);
+	CHECK(!(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
+	bt_done(&t);
+}

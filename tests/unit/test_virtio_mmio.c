@@ -57,6 +57,7 @@ static int mt_setup(struct mt *m)
 		return -1;
 	if (virtio_blk_create(m->path, false, "mmio", &m->f.mem, &m->b, err, sizeof(err)))
 		return -1;
+	virtio_blk_set_writeback(m->b, true); /* so that FLUSH can be negotiated */
 	virtio_mmio_init(&m->t, &m->b->dev);
 	return 0;
 }

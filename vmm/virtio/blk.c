@@ -255,6 +255,14 @@ static const struct virtio_dev_ops blk_ops = {
 	.destroy = blk_destroy,
 };
 
+void virtio_blk_set_writeback(struct virtio_blk *b, bool writeback)
+{
+	if (writeback)
+		b->dev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	else
+		b->dev.device_features &= ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+}
+
 int virtio_blk_create(const char *path, bool read_only, const char *id, const struct guest_mem *mem,
 		      struct virtio_blk **out, char *err, size_t errlen)
 {
@@ -304,8 +312,7 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 	b->dev.queues[0].max_size = VIRTIO_BLK_QUEUE_SIZE;
 	b->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
-				 VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
-				 (read_only ? VIRTIO_BIT(VIRTIO_BLK_F_RO) : 0);
+				 VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | (read_only ? VIRTIO_BIT(VIRTIO_BLK_F_RO) : 0);
 	*out = b;
 	return 0;
 fail:

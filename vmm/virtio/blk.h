@@ -44,9 +44,13 @@ struct virtio_blk {
 	struct iovec data[VIRTQ_MAX_CHAIN];     /* scratch: the data part of a request */
 };
 
-/* Opens `path` (read-only if asked) and makes a device whose GET_ID answers `id`. */
+/* Opens `path` (read-only if asked) and makes a device whose GET_ID answers `id`. It starts
+ * as Firecracker's cache_type "Unsafe": VIRTIO_BLK_F_FLUSH is not offered. */
 int virtio_blk_create(const char *path, bool read_only, const char *id, const struct guest_mem *mem,
 		      struct virtio_blk **out, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* cache_type "Writeback": offer VIRTIO_BLK_F_FLUSH, so the guest flushes (fdatasync here).
+ * Before the guest negotiates features. */
+void virtio_blk_set_writeback(struct virtio_blk *b, bool writeback);
 
 /* Carries out one request chain; returns the number of bytes written into it (status
  * included), i.e. the used length. Exposed for tests and fuzzing. */

@@ -233,10 +233,13 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 
 	t->vm = vm;
 	t->loop = loop;
-	what = "no MMIO window or interrupt line left";
 	r = vm_alloc_device(vm, VIRTIO_MMIO_SIZE, &t->base, &t->irq);
-	if (r)
-		goto fail;
+	if (r) {
+		/* Firecracker's words: 19 devices at most, one per IRQ line 5-23. */
+		snprintf(err, errlen, "Failed to allocate requested resource: The requested resource is not "
+				      "available. (%s: no interrupt line left)", dev->name);
+		return r;
+	}
 	what = "MMIO bus";
 	r = bus_register(&vm->mmio, t->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, t, dev->name);
 	if (r)

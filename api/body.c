@@ -1,0 +1,290 @@
+/* Request body validation in Firecracker's (serde_json's) words. cJSON parses; a small
+ * scanner over the raw text finds what cJSON hides: whether a number was written as a
+ * float, integers past 2^53, and where the object ends (serde reports the position). */
+#include "body.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool failf(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static bool failf(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+const char *body_type_name(enum ftype t)
+{
+	switch (t) {
+	case F_STR: return "a string";
+	case F_BOOL: return "a boolean";
+	case F_U8: return "u8";
+	case F_U32: return "u32";
+	case F_U64: return "u64";
+	case F_USIZE: return "usize";
+	default: return "struct RateLimiterConfig";
+	}
+}
+
+static uint64_t type_max(enum ftype t)
+{
+	return t == F_U8 ? UINT8_MAX : t == F_U32 ? UINT32_MAX : UINT64_MAX;
+}
+
+/* ---- a scanner over JSON text that cJSON has already accepted ---- */
+
+static const char *skip_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+static const char *skip_string(const char *p, const char *e)
+{
+	for (p++; p < e; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return e;
+}
+
+static const char *skip_value(const char *p, const char *e)
+{
+	int depth = 0;
+
+	if (p < e && *p == '"')
+		return skip_string(p, e);
+	if (p < e && (*p == '{' || *p == '[')) {
+		while (p < e) {
+			if (*p == '"') {
+				p = skip_string(p, e);
+				continue;
+			}
+			if (*p == '{' || *p == '[')
+				depth++;
+			else if ((*p == '}' || *p == ']') && --depth == 0)
+				return p + 1;
+			p++;
+		}
+		return e;
+	}
+	while (p < e && !strchr(",}] \t\r\n", *p))
+		p++;
+	return p;
+}
+
+/* The raw text of the top-level member `key` of the object in [p, e). */
+static const char *raw_member(const char *p, const char *e, const char *key, size_t *toklen)
+{
+	size_t klen = strlen(key);
+
+	p = skip_ws(p, e);
+	if (p == e || *p != '{')
+		return NULL;
+	for (p = skip_ws(p + 1, e); p < e && *p == '"'; p = skip_ws(p, e)) {
+		const char *k = p, *ke = skip_string(p, e), *v, *ve;
+
+		p = skip_ws(ke, e);
+		if (p == e || *p != ':')
+			return NULL;
+		v = skip_ws(p + 1, e);
+		ve = skip_value(v, e);
+		if ((size_t)(ke - k) == klen + 2 && !memcmp(k + 1, key, klen)) {
+			*toklen = (size_t)(ve - v);
+			return v;
+		}
+		p = skip_ws(ve, e);
+		if (p < e && *p == ',')
+			p++;
+	}
+	return NULL;
+}
+
+/* serde's "line L column C" for byte offset off. */
+static void position(const char *body, size_t off, int *line, int *col)
+{
+	size_t start = 0;
+
+	*line = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (body[i] == '\n') {
+			(*line)++;
+			start = i + 1;
+		}
+	}
+	*col = (int)(off - start);
+}
+
+/* serde's description of a value that has the wrong type: `string "2"`, `integer `5``... */
+static void describe(const cJSON *m, const char *tok, size_t toklen, char *out, size_t outlen)
+{
+	int n = toklen > 40 ? 40 : (int)toklen;
+
+	if (cJSON_IsString(m))
+		snprintf(out, outlen, "string \"%.40s\"", m->valuestring);
+	else if (cJSON_IsBool(m))
+		snprintf(out, outlen, "boolean `%s`", cJSON_IsTrue(m) ? "true" : "false");
+	else if (cJSON_IsNull(m))
+		snprintf(out, outlen, "null");
+	else if (cJSON_IsObject(m))
+		snprintf(out, outlen, "map");
+	else if (cJSON_IsArray(m))
+		snprintf(out, outlen, "sequence");
+	else if (tok && (memchr(tok, '.', toklen) || memchr(tok, 'e', toklen) || memchr(tok, 'E', toklen)))
+		snprintf(out, outlen, "floating point `%.*s`", n, tok);
+	else if (tok)
+		snprintf(out, outlen, "integer `%.*s`", n, tok);
+	else
+		snprintf(out, outlen, "a number");
+}
+
+static bool check_int(const cJSON *m, const char *tok, size_t toklen, enum ftype t, char *why, size_t whylen)
+{
+	char what[64];
+	uint64_t v = 0;
+	bool neg;
+
+	describe(m, tok, toklen, what, sizeof(what));
+	if (!cJSON_IsNumber(m) || !tok || strncmp(what, "integer", 7))
+		return failf(why, whylen, "invalid type: %s, expected %s", what, body_type_name(t));
+	neg = *tok == '-';
+	for (size_t i = neg; i < toklen; i++) {
+		if (v > (UINT64_MAX - 9) / 10) /* past u64: serde_json reads it as a float */
+			return failf(why, whylen, "invalid type: floating point `%.*s`, expected %s",
+				     (int)(toklen > 40 ? 40 : toklen), tok, body_type_name(t));
+		v = v * 10 + (uint64_t)(tok[i] - '0');
+	}
+	if ((neg && v) || v > type_max(t))
+		return failf(why, whylen, "invalid value: %s, expected %s", what, body_type_name(t));
+	return true;
+}
+
+/* Firecracker's RateLimiterConfig; kindling has no limiter yet, so only empty ones pass. */
+static bool check_rate_limiter(const cJSON *m, char *why, size_t whylen, bool *serde)
+{
+	const cJSON *b;
+
+	if (!cJSON_IsObject(m))
+		return failf(why, whylen, "invalid type: %s, expected struct RateLimiterConfig",
+			     cJSON_IsArray(m) ? "sequence" : cJSON_IsString(m) ? "string" : "a scalar");
+	cJSON_ArrayForEach(b, m) {
+		if (strcmp(b->string, "bandwidth") && strcmp(b->string, "ops"))
+			return failf(why, whylen, "unknown field `%s`, expected `bandwidth` or `ops`", b->string);
+		if (!cJSON_IsNull(b)) {
+			*serde = false;
+			return failf(why, whylen,
+				     "Rate limiters are not supported by kindling yet: '%s' must be null, or the "
+				     "limiter {} (no limit).",
+				     m->string);
+		}
+	}
+	return true;
+}
+
+cJSON *body_parse(const char *body, size_t len, const struct field *fields, int n, char *why, size_t whylen,
+		  bool *serde)
+{
+	const char *end = NULL, *e = body + len;
+	int line, col;
+	cJSON *o, *m;
+
+	*serde = true;
+	o = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	if (!o) {
+		const char *at = cJSON_GetErrorPtr();
+
+		position(body, at && at >= body && at <= e ? (size_t)(at - body) + 1 : len, &line, &col);
+		failf(why, whylen, "invalid JSON at line %d column %d", line, col);
+		return NULL;
+	}
+	if (skip_ws(end, e) != e) {
+		position(body, (size_t)(skip_ws(end, e) - body) + 1, &line, &col);
+		failf(why, whylen, "trailing characters at line %d column %d", line, col);
+		goto bad;
+	}
+	if (!cJSON_IsObject(o)) {
+		char what[64];
+
+		describe(o, NULL, 0, what, sizeof(what));
+		failf(why, whylen, "invalid type: %s, expected a JSON object", what);
+		goto bad;
+	}
+	cJSON_ArrayForEach(m, o) {
+		const char *tok;
+		size_t toklen = 0;
+		int i;
+
+		for (i = 0; i < n && strcmp(m->string, fields[i].name); i++)
+			;
+		if (i == n) {
+			char list[512];
+			size_t k = 0;
+
+			for (int j = 0; j < n && k < sizeof(list); j++)
+				k += (size_t)snprintf(list + k, sizeof(list) - k, "%s`%s`", j ? ", " : "", fields[j].name);
+			failf(why, whylen, "unknown field `%.64s`, expected %s%s", m->string, n > 2 ? "one of " : "", list);
+			goto bad;
+		}
+		for (cJSON *d = m->next; d; d = d->next) {
+			if (!strcmp(d->string, m->string)) {
+				failf(why, whylen, "duplicate field `%s`", m->string);
+				goto bad;
+			}
+		}
+		tok = raw_member(body, e, m->string, &toklen);
+		if (cJSON_IsNull(m) && (fields[i].nullable || fields[i].type == F_UNSUPPORTED ||
+					 fields[i].type == F_RATE_LIMITER))
+			continue;
+		switch (fields[i].type) {
+		case F_STR:
+		case F_BOOL:
+			if (fields[i].type == F_STR ? !cJSON_IsString(m) : !cJSON_IsBool(m)) {
+				char what[64];
+
+				describe(m, tok, toklen, what, sizeof(what));
+				failf(why, whylen, "invalid type: %s, expected %s", what, body_type_name(fields[i].type));
+				goto bad;
+			}
+			break;
+		case F_U8:
+		case F_U32:
+		case F_U64:
+		case F_USIZE:
+			if (!check_int(m, tok, toklen, fields[i].type, why, whylen))
+				goto bad;
+			break;
+		case F_RATE_LIMITER:
+			if (!check_rate_limiter(m, why, whylen, serde))
+				goto bad;
+			break;
+		case F_UNSUPPORTED:
+			*serde = false;
+			failf(why, whylen, "'%s' is not supported by kindling.", m->string);
+			goto bad;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (fields[i].required && !cJSON_GetObjectItemCaseSensitive(o, fields[i].name)) {
+			/* serde notices at the object's closing brace. */
+			position(body, (size_t)(end - body), &line, &col);
+			failf(why, whylen, "missing field `%s` at line %d column %d", fields[i].name, line, col);
+			goto bad;
+		}
+	}
+	return o;
+bad:
+	cJSON_Delete(o);
+	return NULL;
+}

@@ -1,0 +1,40 @@
+/* Request bodies, checked as Firecracker's serde structs check them: every member known,
+ * every type right, nulls only for Option fields, integers in their Rust type's range; the
+ * refusals in serde's words, so that clients matching Firecracker's messages still match. */
+#ifndef KINDLING_BODY_H
+#define KINDLING_BODY_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum ftype {
+	F_STR,
+	F_BOOL,
+	F_U8,
+	F_U32,
+	F_U64,
+	F_USIZE,
+	F_RATE_LIMITER, /* null, {} or {"bandwidth": null, "ops": null}: no limiter */
+	F_UNSUPPORTED,	/* a feature kindling lacks: only null (or absence) is accepted */
+};
+
+struct field {
+	const char *name;
+	enum ftype type;
+	bool required;
+	bool nullable; /* an Option in Firecracker: null is the same as absent */
+};
+
+/* The prefix of every refused body, as Firecracker words it. */
+#define BODY_ERR "An error occurred when deserializing the json body of a request: "
+
+/* Parses body as one JSON object of `fields`. Returns it, or NULL with a one-line reason in
+ * why (without BODY_ERR when *serde is true, a message of its own when false). */
+cJSON *body_parse(const char *body, size_t len, const struct field *fields, int n, char *why, size_t whylen,
+		  bool *serde);
+
+/* How serde names an integer type ("u8", "usize", ...). */
+const char *body_type_name(enum ftype t);
+
+#endif
