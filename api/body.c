@@ -161,10 +161,12 @@ static bool check_int(const cJSON *m, const char *tok, size_t toklen, enum ftype
 		return failf(why, whylen, "invalid type: %s, expected %s", what, body_type_name(t));
 	neg = *tok == '-';
 	for (size_t i = neg; i < toklen; i++) {
-		if (v > (UINT64_MAX - 9) / 10) /* past u64: serde_json reads it as a float */
+		uint64_t d = (uint64_t)(tok[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10) /* past u64: serde_json reads it as a float */
 			return failf(why, whylen, "invalid type: floating point `%.*s`, expected %s",
 				     (int)(toklen > 40 ? 40 : toklen), tok, body_type_name(t));
-		v = v * 10 + (uint64_t)(tok[i] - '0');
+		v = v * 10 + d;
 	}
 	if ((neg && v) || v > type_max(t))
 		return failf(why, whylen, "invalid value: %s, expected %s", what, body_type_name(t));

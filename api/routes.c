@@ -626,6 +626,13 @@ static void put_actions(struct ctx *c, const char *body, size_t len)
 			fault(c->resp, 400, "Start microvm error: Cannot start microvm without kernel configuration.");
 			goto out;
 		}
+		if (a->cfg.nr_drives + a->cfg.nr_nets > CONFIG_MAX_DEVICES) {
+			fault(c->resp, 400,
+			      "Start microvm error: Failed to allocate requested resource: The requested resource is "
+			      "not available. (%d devices; at most %d, one per IRQ line 5-23)",
+			      a->cfg.nr_drives + a->cfg.nr_nets, CONFIG_MAX_DEVICES);
+			goto out;
+		}
 		if (a->ops->start(a->opaque, &a->cfg, err, sizeof(err))) {
 			fault(c->resp, 400, "Start microvm error: %s", err);
 			goto out;

@@ -10,6 +10,7 @@
 #include "loader.h"
 
 /* Firecracker's limit is 19 devices in all (IRQs 5-23); vm_alloc_device enforces it. */
+#define CONFIG_MAX_DEVICES 19
 #define CONFIG_MAX_DRIVES 19
 #define CONFIG_MAX_NETS 19
 #define CONFIG_ID_MAX 64
