@@ -922,7 +922,6 @@ void api_handle(struct api *a, enum http_method m, const char *method_name, cons
 	memset(resp, 0, sizeof(*resp));
 	/* Query strings carry nothing in this API; a trailing slash is tolerated. */
 	snprintf(clean, sizeof(clean), "%.*s", (int)n, path);
-	log_request(m, clean, body, body_len);
 	n = strlen(clean);
 	if (n > 1 && clean[n - 1] == '/')
 		clean[n - 1] = 0;
@@ -1011,10 +1010,17 @@ void api_handle(struct api *a, enum http_method m, const char *method_name, cons
 		fault(resp, 400, "Invalid request method and/or path: %s %.*s.", method_name,
 		      (int)strcspn(path + 1, "/"), path + 1);
 done:
-	log_outcome(resp);
 	a->requests[ep]++;
 	if (resp->status >= 400)
 		a->failures[ep]++;
+}
+
+void api_serve(struct api *a, enum http_method m, const char *method_name, const char *path, const char *body,
+	       size_t body_len, struct api_response *resp)
+{
+	log_request(m, path, body, body_len);
+	api_handle(a, m, method_name, path, body, body_len, resp);
+	log_outcome(resp);
 }
 
 /* ---- config file ---- */

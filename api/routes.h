@@ -68,6 +68,11 @@ void api_free(struct api *a);
 void api_handle(struct api *a, enum http_method method, const char *method_name, const char *path,
 		const char *body, size_t body_len, struct api_response *resp);
 
+/* api_handle for a client of the API socket: the request and its outcome are logged, in
+ * Firecracker's words. */
+void api_serve(struct api *a, enum http_method method, const char *method_name, const char *path,
+	       const char *body, size_t body_len, struct api_response *resp);
+
 /* Applies a Firecracker-layout JSON config file ("boot-source", "drives", ...). Does not
  * start the VM. */
 int api_apply_config(struct api *a, const char *json, size_t len, char *err, size_t errlen)

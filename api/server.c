@@ -448,7 +448,7 @@ void api_server_dispatch(struct api_server *s, struct api *a)
 
 	if (read(s->req_efd, &v, sizeof(v)) != sizeof(v))
 		return;
-	api_handle(a, s->slot.method, s->slot.method_name, s->slot.path, s->slot.body, s->slot.body_len,
+	api_serve(a, s->slot.method, s->slot.method_name, s->slot.path, s->slot.body, s->slot.body_len,
 		   &s->slot.resp);
 	if (write(s->resp_efd, &one, sizeof(one)) != sizeof(one))
 		log_error("API: cannot wake the API thread");

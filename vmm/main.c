@@ -1,5 +1,6 @@
 /* kindling: a KVM microVM monitor with Firecracker's control API. Start-up is one straight
  * line: parse -> API socket -> config (flags or file) -> build VM -> run the event loop. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -301,7 +302,11 @@ static int start_instance(struct control *ctl, char *err, size_t errlen)
 
 	api_handle(&ctl->api, HTTP_PUT, "PUT", "/actions", body, sizeof(body) - 1, &r);
 	if (r.status >= 400) {
-		snprintf(err, errlen, "%.*s", (int)r.body_len, r.body ? r.body : "");
+		cJSON *e = cJSON_ParseWithLength(r.body, r.body_len);
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "fault_message");
+
+		snprintf(err, errlen, "%s", cJSON_IsString(m) ? m->valuestring : "cannot start the microVM");
+		cJSON_Delete(e);
 		rc = -EINVAL;
 	}
 	free(r.body);

@@ -20,7 +20,8 @@ expect_error cli.truncated_bzimage "truncated" --kernel "$T/trunc.bz"
 expect_error cli.unreadable_initrd "No such file" --kernel "$G/hello64.elf" --initrd /nonexistent/initrd
 expect_error cli.bad_vcpus "vcpus" --kernel "$G/hello64.elf" --vcpus 33
 expect_error cli.bad_mem "mem-mib" --kernel "$G/hello64.elf" --mem-mib 99999999999999999999
-expect_error cli.nothing_to_run "nothing to run"
+# (no parameters at all serve Firecracker's /run/firecracker.socket: tests/api/fc_compat.sh)
+expect_error cli.no_api_nothing_to_run "needs --config-file" --no-api
 
 if ! kvm_usable; then
 	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault; do
