@@ -207,7 +207,7 @@ enum http_parse_result http_parse(const char *buf, size_t len, size_t max_body, 
 }
 
 size_t http_format_response(char *out, size_t outlen, int status, const char *body, size_t body_len,
-			    bool keep_alive)
+			    bool keep_alive, const char *extra)
 {
 	char length[48] = "";
 	int n;
@@ -217,9 +217,9 @@ size_t http_format_response(char *out, size_t outlen, int status, const char *bo
 		body_len = 0;
 	else
 		snprintf(length, sizeof(length), "Content-Length: %zu\r\n", body_len);
-	n = snprintf(out, outlen, "HTTP/1.1 %d %s\r\nServer: kindling\r\n%s%s%s\r\n", status,
+	n = snprintf(out, outlen, "HTTP/1.1 %d %s\r\nServer: kindling\r\n%s%s%s%s\r\n", status,
 		     http_reason(status), body_len ? "Content-Type: application/json\r\n" : "", length,
-		     keep_alive ? "" : "Connection: close\r\n");
+		     keep_alive ? "" : "Connection: close\r\n", extra ? extra : "");
 	if (n < 0 || (size_t)n + body_len > outlen)
 		return 0;
 	if (body_len)

@@ -43,8 +43,9 @@ enum http_parse_result http_parse(const char *buf, size_t len, size_t max_body, 
 				  size_t *consumed, int *status, char *why);
 
 /* Formats a response; returns its length, or 0 if out did not have room. */
+/* extra: more header lines ("Name: value\r\n"...), or NULL. */
 size_t http_format_response(char *out, size_t outlen, int status, const char *body, size_t body_len,
-			    bool keep_alive);
+			    bool keep_alive, const char *extra);
 const char *http_reason(int status);
 
 #endif

@@ -302,6 +302,7 @@ static void machine_config(struct ctx *c, const char *body, size_t len, bool pat
 			goto out;
 		/* Firecracker answers with a Deprecation header and logs this line. */
 		log_warn("%s /machine-config: cpu_template field is deprecated.", patch ? "PATCH" : "PUT");
+		c->resp->deprecated = true;
 		if (strcmp(s, "None")) {
 			fault(c->resp, 400, "cpu_template '%s' is not supported by kindling; use \"None\".", s);
 			goto out;

@@ -59,6 +59,7 @@ struct api_response {
 	int status;
 	char *body; /* malloc'd, or NULL */
 	size_t body_len;
+	bool deprecated; /* the request used a deprecated field: a Deprecation header */
 };
 
 void api_init(struct api *a, const char *id, const struct api_ops *ops, void *opaque);

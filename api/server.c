@@ -168,7 +168,8 @@ static int conn_flush(struct api_server *s, struct api_conn *c)
 	return 0;
 }
 
-static void queue_out(struct api_conn *c, int status, const char *body, size_t body_len, bool keep_alive)
+static void queue_out(struct api_conn *c, int status, const char *body, size_t body_len, bool keep_alive,
+		      const char *extra)
 {
 	char *out = malloc(OUT_MAX + body_len);
 	size_t n;
@@ -177,7 +178,7 @@ static void queue_out(struct api_conn *c, int status, const char *body, size_t b
 		c->closing = true;
 		return;
 	}
-	n = http_format_response(out, OUT_MAX + body_len, status, body, body_len, keep_alive);
+	n = http_format_response(out, OUT_MAX + body_len, status, body, body_len, keep_alive, extra);
 	free(c->out);
 	c->out = out;
 	c->out_len = n;
@@ -190,7 +191,7 @@ static void queue_fault(struct api_conn *c, int status, const char *msg)
 	char body[256];
 	int n = snprintf(body, sizeof(body), "{\"fault_message\":\"%s\"}", msg);
 
-	queue_out(c, status, body, (size_t)n, false);
+	queue_out(c, status, body, (size_t)n, false, NULL);
 }
 
 /* A request that does not parse: Firecracker's words and body ("error", not
@@ -210,7 +211,7 @@ static void queue_parse_error(struct api_conn *c, int status, const char *why)
 	esc[k] = 0;
 	n = snprintf(body, sizeof(body), "{\"error\":\"%s\\nAll previous unanswered requests will be dropped.\"}", esc);
 
-	queue_out(c, status, body, (size_t)n, false);
+	queue_out(c, status, body, (size_t)n, false, NULL);
 }
 
 /* Hands one request to the VMM thread and waits for its answer. The VMM thread handles a
@@ -233,7 +234,8 @@ static void dispatch(struct api_server *s, const struct http_request *req, struc
 	do
 		n = read(s->resp_efd, &v, sizeof(v));
 	while (n < 0 && errno == EINTR);
-	queue_out(c, s->slot.resp.status, s->slot.resp.body, s->slot.resp.body_len, req->keep_alive);
+	queue_out(c, s->slot.resp.status, s->slot.resp.body, s->slot.resp.body_len, req->keep_alive,
+		  s->slot.resp.deprecated ? "Deprecation: true\r\n" : NULL);
 	free(s->slot.resp.body);
 	s->slot.resp.body = NULL;
 }
@@ -318,7 +320,7 @@ static void conn_drop(struct api_server *s, struct api_conn *c, int status, cons
 {
 	char body[160], out[512];
 	int n = snprintf(body, sizeof(body), "{\"fault_message\":\"%s\"}", msg);
-	size_t len = http_format_response(out, sizeof(out), status, body, (size_t)n, false);
+	size_t len = http_format_response(out, sizeof(out), status, body, (size_t)n, false, NULL);
 
 	/* A response already under way is not interleaved with this one. */
 	if (!c->out && len && send(c->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
@@ -347,7 +349,7 @@ static void accept_conns(struct api_server *s)
 		if (!c) {
 			static const char msg[] = "{\"fault_message\":\"Too many connections to the API.\"}";
 			char busy[256];
-			size_t n = http_format_response(busy, sizeof(busy), 503, msg, sizeof(msg) - 1, false);
+			size_t n = http_format_response(busy, sizeof(busy), 503, msg, sizeof(msg) - 1, false, NULL);
 
 			s->refused_conns++;
 			if (send(fd, busy, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)

@@ -163,7 +163,8 @@ fc negative_machine_config_api.put_cpu_template 204 -- PUT /machine-config '{"vc
 check fc.negative_machine_config_api.put_logged log_has "PUT /machine-config: cpu_template field is deprecated."
 fc negative_machine_config_api.patch_cpu_template 204 -- PATCH /machine-config '{"cpu_template": "None"}'
 check fc.negative_machine_config_api.patch_logged log_has "PATCH /machine-config: cpu_template field is deprecated."
-skip fc.negative_machine_config_api.deprecation_header "differs from Firecracker: no Deprecation header is sent"
+curl -s -m 10 -i --unix-socket "$S" -X PUT http://localhost/machine-config -d '{"vcpu_count": 2, "mem_size_mib": 256, "cpu_template": "None"}' >"$T/hdr"
+check fc.negative_machine_config_api.deprecation_header grep -qi '^Deprecation: true' "$T/hdr"
 
 fc api_cpu_config.bad 400 -- PUT /cpu-config '{"foo": false}'
 differs api_cpu_config.template "custom CPU templates are not implemented" 400 "not supported by kindling" -- PUT /cpu-config '{"cpuid_modifiers": []}'
