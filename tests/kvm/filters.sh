@@ -138,6 +138,7 @@ log_stall_case() {
 	local pre=$1 dest=$2 t0 ms
 	stall_fifo "$T/$pre.fifo" || { fail "$pre.setup" "cannot fill the FIFO"; return; }
 	S=$T/$pre.sock
+	: >"$T/$pre.metrics" # log and metrics files must exist, as in Firecracker
 	if [ "$dest" = log-path ]; then
 		timeout "$(scaled 60)" "$VT" --api-sock "$S" --log-path "$T/$pre.fifo" --metrics-path "$T/$pre.metrics" logflood \
 			>"$T/$pre.out" 2>"$T/$pre.err" </dev/null &
@@ -186,6 +187,7 @@ else
 	stdin_cases threads "$VT" echo
 
 	S=$T/vt.sock M=$T/vt.metrics
+	: >"$M"
 	timeout "$(scaled 30)" "$VT" --api-sock "$S" --metrics-path "$M" spin >"$T/vt.out" 2>"$T/vt.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
@@ -234,6 +236,7 @@ fi
 stdin_cases kvm "$K" --kernel "$G/serial_echo.elf"
 
 S=$T/kvm.sock M=$T/kvm-api.metrics
+: >"$M" >"$T/kvm.metrics"
 timeout "$(scaled 30)" "$K" --api-sock "$S" --metrics-path "$M" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
 VPID=$!
 PIDS+=("$VPID")

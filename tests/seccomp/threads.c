@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 	}
 	vmm.seccomp = true;
 	control_init(&ctl, &vmm, "vmm-threads");
-	if ((log_path && control_set_log_path(&ctl, log_path, err, sizeof(err))) ||
+	if ((log_path && control_set_log_path(&ctl, log_path, false, false, err, sizeof(err))) ||
 	    (metrics_path && control_set_metrics_path(&ctl, metrics_path, err, sizeof(err))) ||
 	    (sock && control_serve(&ctl, sock, err, sizeof(err)))) {
 		fprintf(stderr, "vmm-threads: %s\n", err);
