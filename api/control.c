@@ -118,6 +118,7 @@ void control_init(struct control *c, struct vmm *vmm, const char *id)
 	c->vmm = vmm;
 	c->log_fd = c->metrics_fd = c->timer_fd = -1;
 	api_init(&c->api, id, &control_ops, c);
+	log_set_instance_id(c->api.id);
 }
 
 int control_set_log_path(struct control *c, const char *path, bool show_level, bool show_origin, char *err,

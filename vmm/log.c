@@ -20,6 +20,48 @@ static int err_fd = STDERR_FILENO;
 static uint64_t missed_lines, failed_lines;
 static bool show_level_prefix, show_origin, silenced;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const fc_level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+/* Firecracker's instance id, shown in lines written to a log file. */
+static char instance_id[65] = "anonymous-instance";
+
+void log_set_instance_id(const char *id)
+{
+	snprintf(instance_id, sizeof(instance_id), "%s", id);
+}
+
+/* Firecracker's line head, for a log file (PUT /logger, --log-path):
+ * "2024-01-02T03:04:05.123456789 [ID:THREAD:LEVEL:FILE:LINE] " with LEVEL and FILE:LINE
+ * only when asked for. The clock is UTC (no time zone file to read under seccomp), and
+ * THREAD is "kindling" (naming the thread would need a system call the filters refuse). */
+static int fc_head(char *buf, size_t len, enum log_level level, const char *file, int line)
+{
+	struct timespec ts;
+	long long days, secs, era, doe, yoe, doy, mp, y, m, d;
+	int n;
+
+	/* The civil date by arithmetic (H. Hinnant's civil_from_days): gmtime_r may read the
+	 * time zone file on first use, a system call the threads' filters refuse. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	days = (long long)ts.tv_sec / 86400;
+	secs = (long long)ts.tv_sec % 86400;
+	days += 719468;
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y = yoe + era * 400 + (m <= 2);
+	n = snprintf(buf, len, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%09ld [%s:kindling", y, m, d, secs / 3600,
+		     secs / 60 % 60, secs % 60, ts.tv_nsec, instance_id);
+	if (show_level_prefix)
+		n += snprintf(buf + n, len - (size_t)n, ":%s", fc_level_names[level]);
+	if (show_origin)
+		n += snprintf(buf + n, len - (size_t)n, ":%s:%d", file, line);
+	n += snprintf(buf + n, len - (size_t)n, "] ");
+	return n;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -114,7 +156,9 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 
 	if (level > current_level || silenced)
 		return;
-	if (show_level_prefix || show_origin) {
+	if (out_fd >= 0) {
+		n = fc_head(buf, 256, level, file, line);
+	} else if (show_level_prefix || show_origin) {
 		const char *base = strrchr(file, '/');
 
 		n = snprintf(buf, 128, "kindling: %s%s%s", show_level_prefix ? "[" : "",

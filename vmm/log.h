@@ -28,6 +28,8 @@ int log_stderr_fd(void);
 /* Lines dropped because the destination was full (Firecracker's missed_log_count), and
  * lines lost to write errors (log_fails). */
 void log_counts(uint64_t *missed, uint64_t *failed);
+/* The instance id that lines written to a log file carry, as in Firecracker. */
+void log_set_instance_id(const char *id);
 /* Level "Off" silences everything. */
 void log_set_off(bool off);
 

@@ -259,8 +259,17 @@ check fc.api_requests_logs.error_logged log_has "Received Error. Status code: 40
 differs api_requests_logs.mmds "MMDS is not implemented" 400 "not supported by kindling" -- PUT /mmds '{"latest": {"meta-data": {"ami-id": "dummy"}}}'
 fc logger.level_warn 204 -- PUT /logger "{\"log_path\": \"$T/new_log\", \"level\": \"warn\"}"
 fc logger.level_bad 400 -- PUT /logger "{\"log_path\": \"$T/new_log\", \"level\": \"Loud\"}"
-if grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9} \[' "$T/log"; then pass fc.log_config.line_format
-else skip fc.log_config.line_format "differs from Firecracker: log lines are 'kindling: [level] [file:line] message', not 'TIMESTAMP [ID:THREAD:LEVEL:FILE:LINE] message'"; fi
+# Firecracker's check_log_message_format: every line of a log with show_level and show_origin.
+check fc.log_config.line_format python3 - "$T/log" <<'EOF'
+import re, sys, time
+lines = open(sys.argv[1]).read().splitlines()
+for l in lines:
+    ts, rest = l.split(" ", 1)
+    time.strptime(ts[:-10], "%Y-%m-%dT%H:%M:%S")
+    if not re.match(r"\[(anonymous-instance):(.*):(ERROR|WARN|INFO|DEBUG):([^:]+/[^:]+):([0-9]+)\].*", rest):
+        sys.exit(1)
+sys.exit(0 if lines else 1)
+EOF
 
 # ---------------------------------------------------------------- test_max_devices.py
 spawn
