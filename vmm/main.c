@@ -376,6 +376,8 @@ int main(int argc, char **argv)
 		log_error("--log-path %s: %s", cli.log_path, err);
 		goto out;
 	}
+	if (cli.log_path)
+		log_info("Running Firecracker v%s (kindling %s)", API_COMPAT_VERSION, KINDLING_VERSION);
 	if (cli.metrics_path && control_set_metrics_path(&ctl, cli.metrics_path, err, sizeof(err))) {
 		log_error("--metrics-path %s: %s", cli.metrics_path, err);
 		goto out;
