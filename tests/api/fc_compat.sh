@@ -241,8 +241,8 @@ check fc.micro_http.bad_content_length grep -q '^HTTP/1.1 400' "$T/raw"
 
 # ---------------------------------------------------------------- test_logging.py
 spawn
-fc log_config_failure 400 "No such file or directory (os error 2)" -- PUT /logger '{"log_path": "invalid log file", "level": "Info", "show_level": true, "show_log_origin": true}'
-check fc.log_config_failure.nothing_created test ! -e "invalid log file"
+fc log_config_failure 400 "No such file or directory (os error 2)" -- PUT /logger "{\"log_path\": \"$T/invalid log file\", \"level\": \"Info\", \"show_level\": true, \"show_log_origin\": true}"
+check fc.log_config_failure.nothing_created test ! -e "$T/invalid log file"
 basic_config
 : >"$T/log"
 fc api_requests_logs.logger 204 -- PUT /logger "{\"log_path\": \"$T/log\", \"level\": \"Info\", \"show_level\": true, \"show_log_origin\": true}"
@@ -286,7 +286,7 @@ spawn --metrics-path "$T/metrics.ndjson"
 fc cli_metrics_path_if_metrics_initialized_twice_fail 400 "Reinitialization of metrics not allowed." -- PUT /metrics "{\"metrics_path\": \"$T/metrics2.ndjson\"}"
 kill "$VPID"; wait "$VPID" 2>/dev/null; VPID=
 check fc.cli_metrics_path.written grep -q '"utc_timestamp_ms"' "$T/metrics.ndjson"
-"$K" --api-sock "$S" --metrics-path "$T/missing.ndjson" >/dev/null 2>"$T/err" </dev/null
+timeout 10 "$K" --api-sock "$S" --metrics-path "$T/missing.ndjson" >/dev/null 2>"$T/err" </dev/null
 check fc.cli_metrics_path.must_exist test $? -ne 0 -a ! -e "$T/missing.ndjson"
 # No parameters: Firecracker serves /run/firecracker.socket (here in a private /run).
 if [ "$(id -u)" != 0 ]; then
@@ -303,7 +303,7 @@ for f in --show-level --show-log-origin; do
 	check "fc.cli.${f#--}" test "$code" = 200 -a -s "$T/flaglog"
 done
 check fc.log_config.running_firecracker_first sh -c 'head -1 "$1" | grep -q "Running Firecracker"' _ "$T/flaglog"
-"$K" --describe-snapshot x >/dev/null 2>"$T/err" </dev/null
+timeout 10 "$K" --describe-snapshot x >/dev/null 2>"$T/err" </dev/null
 if [ $? -ne 0 ] && grep -q "feature kindling does not have" "$T/err"; then skip fc.describe_snapshot "differs from Firecracker: snapshots are not implemented"
 else fail fc.describe_snapshot "$(head -c 200 "$T/err")"; fi
 
@@ -344,13 +344,13 @@ check fc.config_file.unknown_sections_ignored grep -q "The kernel file cannot be
 echo "{\"logger\": {\"log_path\": \"$T/cfglog\", \"level\": \"Info\"}, \"boot-source\": {\"kernel_image_path\": \"/nonexistent\"}}" >"$T/logcfg.json"
 timeout 20 "$K" --no-api --config-file "$T/logcfg.json" >/dev/null 2>"$T/err" </dev/null
 check fc.config_file.errors_on_stderr grep -q "Configuration for VMM from one single json failed" "$T/err"
-"$K" --no-api --config-file "$T/later.json" --metadata "$T/later.json" >/dev/null 2>"$T/err" </dev/null
+timeout 10 "$K" --no-api --config-file "$T/later.json" --metadata "$T/later.json" >/dev/null 2>"$T/err" </dev/null
 if [ $? -ne 0 ] && grep -q "feature kindling does not have" "$T/err"; then skip fc.start_with_metadata "differs from Firecracker: MMDS is not implemented"
 else fail fc.start_with_metadata "$(head -c 200 "$T/err")"; fi
 
 # ---------------------------------------------------------------- test_api_server.py
 spawn
-"$K" --api-sock "$S" >/dev/null 2>"$T/inuse.err" </dev/null
+timeout 10 "$K" --api-sock "$S" >/dev/null 2>"$T/inuse.err" </dev/null
 check fc.api_socket_in_use grep -qF "Failed to open the API socket at: $S. Check that it is not already used" "$T/inuse.err"
 kill "$VPID"; wait "$VPID" 2>/dev/null; VPID=
 python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$S"
