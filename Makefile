@@ -165,6 +165,10 @@ $(BUILD)/tests/jail-probe: tests/jailer/probe.c
 	$(CC) $(CFLAGS) -static -o $@ $<
 # The jailer's fd closing is unit-tested (tests/unit/test_jailer_fds.c).
 $(BUILD)/tests/unit: $(BUILD)/san/jailer/fds.o
+$(BUILD)/tests/no-close-range: tests/jailer/no_close_range.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lseccomp
+unit: $(BUILD)/tests/no-close-range
 unit: $(BUILD)/kindling-seccomp-test $(BUILD)/tests/seccomp-harness $(BUILD)/tests/jail-probe $(BUILD)/tests/vmm-threads
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -5,7 +5,8 @@
  *   jail-probe --id ID nofile               open /dev/urandom until it fails: "nofile N ERRNO"
  *   jail-probe --id ID fsize BYTES          write BYTES to /fsize-test in 1 KiB steps:
  *                                           "fsize WRITTEN ERRNO" (the process must survive)
- *   jail-probe --id ID sleep SECONDS        stay alive to be looked at from outside */
+ *   jail-probe --id ID sleep SECONDS        stay alive to be looked at from outside
+ *   jail-probe --id ID fds                  the open descriptors above stderr: "fds 7 9" or "fds" */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -101,6 +102,14 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 		printf("fsize %ld %s\n", done, errname(e));
+		return 0;
+	}
+	if (!strcmp(argv[0], "fds")) {
+		printf("fds");
+		for (int fd = 3; fd < 4096; fd++)
+			if (fcntl(fd, F_GETFD) >= 0)
+				printf(" %d", fd);
+		printf("\n");
 		return 0;
 	}
 	if (!strcmp(argv[0], "sleep") && argc == 2) {
