@@ -12,7 +12,7 @@ S=$T/api.sock
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	for p in "${PIDS[@]}"; do reap "$p" 5 2>/dev/null; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -133,14 +133,14 @@ check api.still_serving alive
 # A stale socket file is replaced; a live one is not taken over.
 "$K" --api-sock "$S" >/dev/null 2>"$T/second.err" </dev/null
 check api.live_socket_not_stolen grep -q "another process is listening" "$T/second.err"
-kill "$VPID"; wait "$VPID" 2>/dev/null
+kill "$VPID"; reap "$VPID" 2>/dev/null
 check api.socket_removed_on_exit test ! -e "$S"
 check api.metrics_line_json grep -q '"api_server":{.*"machine_config_fails":[1-9]' "$T/metrics"
 python3 -c "import socket; s=socket.socket(socket.AF_UNIX); s.bind('$S')" 2>/dev/null || : >"$S.tmp"
 if [ -S "$S" ]; then
 	start_vmm
 	check api.stale_socket_replaced alive
-	kill "$VPID"; wait "$VPID" 2>/dev/null
+	kill "$VPID"; reap "$VPID" 2>/dev/null
 fi
 : >"$T/notasocket"
 "$K" --api-sock "$T/notasocket" >/dev/null 2>"$T/third.err" </dev/null
@@ -189,7 +189,7 @@ check api.pause_resume grep -q '"state":"Running"' "$T/body"
 expect bad_state 400 PATCH /vm '{"state": "Frozen"}'
 expect ctrl_alt_del 204 PUT /actions '{"action_type": "SendCtrlAltDel"}'
 check api.logger_file_written grep -q "vmm_setup_ms" "$T/gs.log"
-kill -TERM "$VPID"; wait "$VPID"; rc=$?
+kill -TERM "$VPID"; reap "$VPID"; rc=$?
 check api.sigterm_exit test $rc = 143
 
 # Metrics carry per-device counters (here an idle block device), flushed at exit.
@@ -198,7 +198,7 @@ truncate -s 1M "$T/metrics-drive"
 	--metrics-path "$T/dev-metrics" </dev/null >/dev/null 2>&1 &
 mpid=$!
 sleep 0.5
-kill $mpid; wait $mpid 2>/dev/null
+kill $mpid; reap $mpid 2>/dev/null
 check api.metrics_block_device grep -q '"block":{"virtio-blk data":{"read_count":0,.*"device_errors":0}' "$T/dev-metrics"
 
 # Boot from a config file, and from GET /vm/config's output fed back as a config file.
@@ -213,7 +213,7 @@ req PUT /boot-source "{\"kernel_image_path\": \"$PWD/build/guests/hello64.elf\"}
 req PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 96}'
 req GET /vm/config
 cp "$T/body" "$T/rt.json"
-kill "$VPID"; wait "$VPID" 2>/dev/null
+kill "$VPID"; reap "$VPID" 2>/dev/null
 timeout 20 "$K" --no-api --config-file "$T/rt.json" >"$T/rt.out" 2>"$T/rt.err" </dev/null
 check api.config_roundtrip_boot test $? = 0 -a "$(cat "$T/rt.out")" = KINDLING-HELLO64-OK
 exit 0

@@ -20,7 +20,7 @@ S=$T/api.sock
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	for p in "${PIDS[@]}"; do reap "$p" 5 2>/dev/null; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -29,7 +29,7 @@ NOT_AFTER="The requested operation is not supported after starting the microVM."
 
 # spawn [ARGS...]: a fresh VMM serving $S (Firecracker's uvm.spawn()); the previous one ends.
 spawn() {
-	[ -n "${VPID:-}" ] && { kill "$VPID" 2>/dev/null; wait "$VPID" 2>/dev/null; }
+	[ -n "${VPID:-}" ] && { kill "$VPID" 2>/dev/null; reap "$VPID" 2>/dev/null; }
 	rm -f "$S"
 	timeout 120 "$K" --api-sock "$S" "$@" >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
 	VPID=$!
@@ -284,7 +284,7 @@ fc attach_too_many_devices.start 400 "Failed to allocate requested resource: The
 touch "$T/metrics.ndjson" "$T/metrics2.ndjson"
 spawn --metrics-path "$T/metrics.ndjson"
 fc cli_metrics_path_if_metrics_initialized_twice_fail 400 "Reinitialization of metrics not allowed." -- PUT /metrics "{\"metrics_path\": \"$T/metrics2.ndjson\"}"
-kill "$VPID"; wait "$VPID" 2>/dev/null; VPID=
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
 check fc.cli_metrics_path.written grep -q '"utc_timestamp_ms"' "$T/metrics.ndjson"
 timeout 10 "$K" --api-sock "$S" --metrics-path "$T/missing.ndjson" >/dev/null 2>"$T/err" </dev/null
 check fc.cli_metrics_path.must_exist test $? -ne 0 -a ! -e "$T/missing.ndjson"
@@ -352,7 +352,7 @@ else fail fc.start_with_metadata "$(head -c 200 "$T/err")"; fi
 spawn
 timeout 10 "$K" --api-sock "$S" >/dev/null 2>"$T/inuse.err" </dev/null
 check fc.api_socket_in_use grep -qF "Failed to open the API socket at: $S. Check that it is not already used" "$T/inuse.err"
-kill "$VPID"; wait "$VPID" 2>/dev/null; VPID=
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
 python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$S"
 spawn
 req GET /

@@ -48,7 +48,7 @@ cleanup() {
 	stop_init
 	if [ -n "$QEMU_PID" ]; then
 		kill -TERM "$QEMU_PID" 2>/dev/null
-		wait "$QEMU_PID" 2>/dev/null
+		reap "$QEMU_PID" 10 2>/dev/null
 	fi
 	ip netns del $NSG 2>/dev/null
 	ip netns del $NSC 2>/dev/null
@@ -264,7 +264,7 @@ t1=$(now_ms)
 second=$CODE second_err=$(hdr X-Kindling-Error)
 call GET /health
 health=$CODE
-wait $slow
+reap $slow 30
 if [ $busy = 1 ] && [ "$second" = 503 ] && [ "$second_err" = busy ] && [ $((t1 - t0)) -lt 500 ] &&
 	[ "$health" = 200 ] && [ "$(cat "$T/code-slow")" = 200 ] && [ "$(cat "$T/body-slow")" = slow-done ]; then
 	pass init.concurrent_503
@@ -322,7 +322,7 @@ for _ in $(seq 40); do
 done
 sleep 0.1
 kill -TERM "$(init_pid)"
-wait $term
+reap $term 30
 call GET /health
 if [ "$(cat "$T/body-term")" = got-term ] && [ "$CODE" = 200 ]; then
 	pass init.forwards_sigterm

@@ -24,7 +24,7 @@ PIDS=""                         # processes started here
 
 cleanup() {
 	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	for p in $PIDS; do reap "$p" 2 2>/dev/null; done
 	for id in $IDS; do
 		for e in kindling jail-probe; do
 			"$J" --cleanup --id "$id" --exec-file "$e" --chroot-base-dir "$B" --parent-cgroup "$PARENT" 2>/dev/null
@@ -225,7 +225,7 @@ else
 		fi
 	fi
 	kill -TERM $vpid
-	wait $vpid
+	reap $vpid
 	rc=$?
 	check jailer.vmm_stops_cleanly test $rc -eq 143   # stopped by SIGTERM, not killed by seccomp
 fi
@@ -262,7 +262,7 @@ device_outside_allowlist() {
 	PIDS="$PIDS $pid"
 	for _ in $(seq 200); do [ -d "$B/jail-probe/$id/root" ] && break; sleep 0.01; done
 	mknod -m 666 "$B/jail-probe/$id/root/.extra" c 1 3 && mv "$B/jail-probe/$id/root/.extra" "$B/jail-probe/$id/root/extra-null"
-	wait $pid
+	reap $pid 30
 	if grep -q "open /extra-null: errno EPERM" "$T/probe.out"; then pass "$name"
 	else fail "$name" "$(head -c 200 "$T/probe.out")"; fi
 	probe_cleanup "$id" "$v"
@@ -330,7 +330,7 @@ if [ -d /sys/fs/cgroup/cpu ] && [ -d /sys/fs/cgroup/cpuset ]; then
 	else
 		fail jailer.cleanup_refuses_running_vm "rc=$rc $(head -c 200 "$T/c.err")"
 	fi
-	wait $pid
+	reap $pid 30
 	probe_cleanup "$id"
 	check jailer.cleanup_all_hierarchies test ! -e /sys/fs/cgroup/cpu/"$PARENT/$id" -a ! -e /sys/fs/cgroup/cpuset/"$PARENT/$id"
 else
@@ -344,7 +344,7 @@ if command -v ip >/dev/null && ip netns add "$NETNS" 2>/dev/null; then
 	PIDS="$PIDS $pid"
 	sleep 0.5
 	check jailer.joins_netns test "$(readlink /proc/$pid/ns/net)" = "net:[$(stat -L -c %i /run/netns/"$NETNS")]"
-	wait $pid
+	reap $pid 30
 	probe_cleanup "$id"
 else
 	skip jailer.joins_netns "cannot make a network namespace (ip netns add)"

@@ -19,7 +19,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	sleep 0.2
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	for p in "${PIDS[@]}"; do reap "$p" 2 2>/dev/null; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -86,7 +86,7 @@ api_cases() {
 	check "$pre.api.metrics_after_boot_message" grep -qF "$AFTER_BOOT" "$T/body"
 	expect "$pre.api.still_serving" 200 GET /
 	kill -TERM "$VPID"
-	wait "$VPID"
+	reap "$VPID"
 	rc=$?
 	check "$pre.api.sigterm" test $rc = 143
 }
