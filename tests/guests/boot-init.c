@@ -15,6 +15,9 @@
  *      kernel resets through the keyboard controller, which the VMM turns
  *      into a clean exit with status 0.
  *
+ * With the word `kindling.test=hold`, step 5 waits 10 s first, so that a test can still
+ * talk to the VMM about a running guest (e.g. an API call after InstanceStart).
+ *
  * Negative tests: if the command line contains the word `kindling.test=panic`,
  * step 4 prints `KINDLING-TEST-PANIC` instead of the OK line and PID 1 exits
  * with status 1, which makes the kernel panic (and, with panic=1, reboot).
@@ -118,6 +121,8 @@ int main(void)
 	}
 	printf("KINDLING-BOOT-OK cpus=%ld\n", cpus);
 	fflush(stdout);
+	if (has_word(cmdline, "kindling.test=hold"))
+		sleep(10);
 
 	sync();
 	reboot(RB_AUTOBOOT);

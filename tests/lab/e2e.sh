@@ -86,7 +86,9 @@ for _ in $(seq 500); do [ -S "$S" ] && break; sleep 0.01; done
 api() { curl -s -o "$T/gs.body" -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2" ${3:+-d "$3"}; }
 touch "$T/gs.log" # as in Firecracker, the log file must exist
 codes="$(api PUT /logger "{\"log_path\": \"$T/gs.log\", \"level\": \"Info\", \"show_level\": true}")"
-codes="$codes $(api PUT /boot-source "{\"kernel_image_path\": \"$PWD/build/guest/vmlinux\", \"initrd_path\": \"$PWD/$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet\"}")"
+# kindling.test=hold: the guest stays up 10 s after booting, so that the PUT after
+# InstanceStart below reaches a running VM (without it the guest could finish first).
+codes="$codes $(api PUT /boot-source "{\"kernel_image_path\": \"$PWD/build/guest/vmlinux\", \"initrd_path\": \"$PWD/$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet kindling.test=hold\"}")"
 codes="$codes $(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}')"
 codes="$codes $(api PUT /actions '{"action_type": "InstanceStart"}')"
 codes="$codes $(api GET /)"

@@ -8,6 +8,14 @@ cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
+# The assets first (a fresh cache downloads them), and the lab lock if labs share one: the
+# time checked below is the lab's own.
+tests/lab/prepare.sh >/dev/null || { fail lab.infra.assets "tests/lab/prepare.sh failed"; exit 0; }
+if [ -n "${KINDLING_LAB_LOCK:-}" ]; then
+	exec 9>>"$KINDLING_LAB_LOCK"
+	flock 9
+	unset KINDLING_LAB_LOCK
+fi
 t0=$SECONDS
 # Inside: the keeper's fds, then silence until the watchdog (20 s) ends it.
 KINDLING_LAB_STALL=20 timeout -k 10 300 tests/lab/run -- bash -c \

@@ -88,9 +88,10 @@ for _ in $(seq 1000); do [ -S "$jail/root/run/api.sock" ] && break; sleep 0.02; 
 cp "$KERNEL" "$jail/root/vmlinux"
 cp "$INITRD" "$jail/root/initrd"
 api() { curl -s -o "$T/body" -w '%{http_code}' --max-time 60 --unix-socket "$jail/root/run/api.sock" -X "$1" "http://localhost$2" ${3:+-d "$3"}; }
-codes="$(api PUT /boot-source '{"kernel_image_path":"/vmlinux","initrd_path":"/initrd","boot_args":"console=ttyS0 reboot=k panic=1 pci=off quiet"}')"
+codes="$(api PUT /boot-source '{"kernel_image_path":"/vmlinux","initrd_path":"/initrd","boot_args":"console=ttyS0 reboot=k panic=1 pci=off quiet kindling.test=hold"}')"
 codes="$codes $(api PUT /machine-config '{"vcpu_count":2,"mem_size_mib":128}')"
 codes="$codes $(api PUT /actions '{"action_type":"InstanceStart"}')"
+# (kindling.test=hold keeps the guest up 10 s, so its threads are still there to read.)
 kpid=$(pgrep -P $vpid)   # the jailer exec'd the VMM under deadline's timeout
 seccomp=$(for t in /proc/$kpid/task/*; do awk '$1 == "Seccomp:" { print $2 }' "$t/status"; done 2>/dev/null | tr '\n' ' ')
 wait $vpid   # bounded: deadline ends it
