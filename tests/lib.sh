@@ -77,3 +77,11 @@ reap() {
 	[ $n -gt 0 ] || kill -KILL "$pid" 2>/dev/null
 	wait "$pid"
 }
+
+# stop_pids: for a suite's EXIT trap: SIGTERM to every pid in the array PIDS, then a bounded
+# reap of each.
+stop_pids() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do reap "$p" 5 2>/dev/null; done
+}

@@ -19,8 +19,7 @@ T=$(mktemp -d /tmp/kindling-fc.XXXXXX)
 S=$T/api.sock
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do reap "$p" 5 2>/dev/null; done
+	stop_pids
 	rm -rf "$T"
 }
 trap cleanup EXIT
