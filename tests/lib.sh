@@ -31,8 +31,8 @@ expect_error() {
 # deadline SECONDS CMD...: runs CMD, a VMM (kindling, `kindling run`, or the jailer that
 # execs it), with a deadline: at SECONDS it gets SIGUSR1 (kindling then prints every vCPU's
 # and virtqueue's state on stderr, the "kindling: diag:" lines, and goes on), 10 s later
-# SIGKILL, and the status is 137 (124 if CMD ended at SIGUSR1). A background `deadline ... &`
-# makes the later `wait` bounded too. Lab tests use 120 s unless they say why not.
+# SIGKILL, and the status is 137 (124 if CMD ended at SIGUSR1). Lab tests use 120 s unless
+# they say why not. In the background, use deadline_bg.
 deadline() {
 	local s=$1
 	shift
