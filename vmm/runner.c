@@ -64,6 +64,7 @@ struct child_io {
 
 static volatile sig_atomic_t interrupted;
 static volatile pid_t vmm_pid; /* for on_diag_signal */
+static volatile sig_atomic_t diag_forwarded; /* a user's SIGUSR1: drain() shows the answer */
 
 static void on_signal(int sig)
 {
@@ -73,8 +74,10 @@ static void on_signal(int sig)
 /* SIGUSR1: the VMM prints its vCPU and virtqueue state (drain() passes it on to stderr). */
 static void on_diag_signal(int sig)
 {
-	if (vmm_pid > 0)
+	if (vmm_pid > 0) {
+		diag_forwarded = 1;
 		kill(vmm_pid, sig);
+	}
 }
 
 static double ms_since(uint64_t t0)
@@ -279,8 +282,10 @@ static void drain(struct child_io *c, bool verbose)
 			} else {
 				char *s;
 
-				/* The diagnostics asked for with SIGUSR1 are shown even when quiet. */
-				if (!verbose && strstr(buf, "kindling: diag:") && write(STDERR_FILENO, buf, (size_t)n) < 0)
+				/* The diagnostics a user asked for with SIGUSR1 are shown even when quiet
+				 * (the runner's own request at --boot-timeout shows them in the VMM log). */
+				if (!verbose && diag_forwarded && strstr(buf, "kindling: diag:") &&
+				    write(STDERR_FILENO, buf, (size_t)n) < 0)
 					verbose = false;
 
 				keep_tail(c->log, sizeof(c->log) - 1, &c->log_len, buf, (size_t)n);

@@ -42,7 +42,7 @@ static void diagnose(struct vmm *v)
 
 	if (!v->built) {
 		if (write(fd, none, sizeof(none) - 1) < 0)
-			return;
+			log_debug("diagnostics not written: %s", strerror(errno));
 		return;
 	}
 	vm_diag_collect(&v->vm, 1000);
