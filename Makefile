@@ -29,11 +29,11 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ivmm -Iapi -c -o $@ $<
+	$(CC) $(CFLAGS) -Icommon -Ivmm -Iapi -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) -Ivmm -Iapi -c -o $@ $<
+	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) -Icommon -Ivmm -Iapi -c -o $@ $<
 
 # build/kindling is a static PIE when Debian's cJSON source is at hand (scripts/cjson-src.sh,
 # run by `make deps`): no libc or libcjson text mapped, so ~700 KiB less resident memory, a
@@ -93,7 +93,7 @@ $(BUILD)/apiclient: tests/api/apiclient.c
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	-fno-omit-frame-pointer -Ivmm -Iapi -Ifuzz
+	-fno-omit-frame-pointer -Icommon -Ivmm -Iapi -Ifuzz
 FUZZ_OBJS := $(VMM_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
 FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 $(BUILD)/fuzzobj/%.o: %.c
@@ -147,14 +147,14 @@ $(BUILD)/kindling-jailer: $(JAILER_OBJS)
 # The VMM with KINDLING_SECCOMP_SELFTEST=api|vmm|vcpu|console making a forbidden syscall.
 $(BUILD)/selftest/vmm/vmm_seccomp.o: vmm/vmm_seccomp.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_SELFTEST -Ivmm -Iapi -c -o $@ $<
+	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_SELFTEST -Icommon -Ivmm -Iapi -c -o $@ $<
 # Linked as build/kindling is, so that its syscalls are the production binary's.
 $(BUILD)/kindling-seccomp-test: $(filter-out $(BUILD)/obj/vmm/vmm_seccomp.o,$(VMM_OBJS)) $(BUILD)/obj/vmm/main.o \
 		$(BUILD)/selftest/vmm/vmm_seccomp.o $(VMM_CJSON)
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 $(BUILD)/tests/seccomp-harness: tests/seccomp/harness.c $(BUILD)/obj/vmm/vmm_seccomp.o $(BUILD)/obj/vmm/log.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ivmm -Iapi $(LDFLAGS) -o $@ $^ -lseccomp
+	$(CC) $(CFLAGS) -Icommon -Ivmm -Iapi $(LDFLAGS) -o $@ $^ -lseccomp
 # The VMM's threads under their filters with a fake vCPU (no KVM), linked as build/kindling is.
 $(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(VMM_CJSON)
 	@mkdir -p $(dir $@)

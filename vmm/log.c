@@ -237,3 +237,18 @@ int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
 	va_end(ap);
 	return code;
 }
+
+int errwrap(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	char reason[512], context[256];
+	va_list ap;
+
+	if (!errlen)
+		return code;
+	snprintf(reason, sizeof(reason), "%s", err);
+	va_start(ap, fmt);
+	vsnprintf(context, sizeof(context), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s: %s", context, reason);
+	return code;
+}

@@ -1,5 +1,7 @@
 /* Log lines never wait for their reader: a full destination costs the line, counted. */
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -26,4 +28,16 @@ TEST(log_full_pipe_drops_and_counts)
 	CHECK(missed == missed0 + 10);
 	CHECK(fails == fails0);
 	CHECK(now_ns() - t0 < 100000000ull); /* 100 ms: nothing waited */
+}
+
+TEST(log_errwrap_prefixes_the_reason)
+{
+	char err[64];
+
+	CHECK(errorf(err, sizeof(err), -ENOENT, "%s: %s", "disk.img", "No such file") == -ENOENT);
+	CHECK(errwrap(err, sizeof(err), -ENOENT, "drive %s", "rootfs") == -ENOENT);
+	CHECK(strcmp(err, "drive rootfs: disk.img: No such file") == 0);
+	/* Truncated, never overflowing, when the context and reason do not fit. */
+	CHECK(errwrap(err, 16, -EIO, "long context") == -EIO);
+	CHECK(strlen(err) == 15);
 }
