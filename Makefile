@@ -159,6 +159,10 @@ $(BUILD)/tests/seccomp-harness: tests/seccomp/harness.c $(BUILD)/obj/vmm/vmm_sec
 $(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(VMM_CJSON)
 	@mkdir -p $(dir $@)
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+# The VM lifecycle (create, boot, save, restore, start) on a real /dev/kvm: tests/kvm/host.sh.
+$(BUILD)/tests/kvm-state: $(BUILD)/obj/tests/kvm/state.o $(VMM_OBJS) $(VMM_CJSON)
+	@mkdir -p $(dir $@)
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # Static: it runs inside an empty jail.
 $(BUILD)/tests/jail-probe: tests/jailer/probe.c
 	@mkdir -p $(dir $@)
@@ -170,5 +174,6 @@ $(BUILD)/tests/no-close-range: tests/jailer/no_close_range.c
 	$(CC) $(CFLAGS) -o $@ $< -lseccomp
 unit: $(BUILD)/tests/no-close-range
 unit: $(BUILD)/kindling-seccomp-test $(BUILD)/tests/seccomp-harness $(BUILD)/tests/jail-probe $(BUILD)/tests/vmm-threads
+unit: $(BUILD)/tests/kvm-state
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -48,7 +48,7 @@ static double time_ring0_loop(char *err, size_t errlen)
 		goto out;
 	memcpy(mem_ptr(&vm.mem, HIGHMEM_START, sizeof(loop_guest)), loop_guest, sizeof(loop_guest));
 	if (boot_write_gdt(&vm.mem) || boot_write_page_tables(&vm.mem) ||
-	    vm_setup_vcpus(&vm, &entry, err, errlen))
+	    vm_create_vcpus(&vm, err, errlen) || vm_boot_vcpus(&vm, &entry, err, errlen))
 		goto out;
 	t0 = now_ns();
 	for (int exits = 0; exits < 100000; exits++) {

@@ -7,6 +7,7 @@
 
 #include "boot.h"
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
 /* CPUID.1:ECX features we do not offer: monitor/mwait, debug store, VMX/SMX, thermal and
@@ -128,31 +129,71 @@ void cpu_pvh_sregs(struct kvm_sregs *s)
 	s->efer = 0;
 }
 
-static int set_msrs(int fd)
+/* Every MSR kindling sets at boot or carries in a snapshot, in the order KVM_SET_MSRS must
+ * apply them: the TSC before TSC_DEADLINE (a deadline is relative to the TSC it is set
+ * against) and before the kvmclock MSRs. Restoring accepts only these indices. */
+static const struct cpu_msr {
+	uint32_t index;
+	bool at_boot;  /* written at boot, with `boot` */
+	uint64_t boot;
+} cpu_msrs[] = {
+	{ 0x10, true, 0 },                 /* TSC */
+	{ 0x174, true, 0 },                /* SYSENTER_CS */
+	{ 0x175, true, 0 },                /* SYSENTER_ESP */
+	{ 0x176, true, 0 },                /* SYSENTER_EIP */
+	{ 0xc0000081, true, 0 },           /* STAR */
+	{ 0xc0000082, true, 0 },           /* LSTAR */
+	{ 0xc0000083, true, 0 },           /* CSTAR */
+	{ 0xc0000084, true, 0 },           /* SYSCALL_MASK */
+	{ 0xc0000102, true, 0 },           /* KERNEL_GS_BASE */
+	{ 0x1a0, true, 1 },                /* MISC_ENABLE: fast strings */
+	{ 0xc0000103, false, 0 },          /* TSC_AUX */
+	{ 0x277, false, 0 },               /* PAT */
+	{ 0x2ff, false, 0 },               /* MTRR default type */
+	{ 0x200, false, 0 }, { 0x201, false, 0 }, { 0x202, false, 0 }, { 0x203, false, 0 }, /* MTRR variable */
+	{ 0x204, false, 0 }, { 0x205, false, 0 }, { 0x206, false, 0 }, { 0x207, false, 0 },
+	{ 0x208, false, 0 }, { 0x209, false, 0 }, { 0x20a, false, 0 }, { 0x20b, false, 0 },
+	{ 0x20c, false, 0 }, { 0x20d, false, 0 }, { 0x20e, false, 0 }, { 0x20f, false, 0 },
+	{ 0x250, false, 0 }, { 0x258, false, 0 }, { 0x259, false, 0 }, /* MTRR fixed */
+	{ 0x268, false, 0 }, { 0x269, false, 0 }, { 0x26a, false, 0 }, { 0x26b, false, 0 },
+	{ 0x26c, false, 0 }, { 0x26d, false, 0 }, { 0x26e, false, 0 }, { 0x26f, false, 0 },
+	{ 0x48, false, 0 },                /* SPEC_CTRL */
+	{ 0x6e0, false, 0 },               /* TSC_DEADLINE: after the TSC */
+	{ 0x4b564d00, false, 0 },          /* KVM wall clock */
+	{ 0x4b564d01, false, 0 },          /* KVM system time (kvmclock) */
+	{ 0x4b564d02, false, 0 },          /* KVM async page faults */
+	{ 0x4b564d03, false, 0 },          /* KVM steal time */
+	{ 0x4b564d04, false, 0 },          /* KVM PV EOI */
+	{ 0x4b564d05, false, 0 },          /* KVM poll control */
+	{ 0x4b564d06, false, 0 },          /* KVM async page fault vector */
+};
+_Static_assert(ARRAY_SIZE(cpu_msrs) <= CPU_MAX_MSRS, "the MSR table fits a saved vCPU");
+
+static int set_msrs(int fd, const struct kvm_msr_entry *e, uint32_t n)
 {
-	static const uint32_t zeroed[] = {
-		0x174, 0x175, 0x176,             /* SYSENTER_CS/ESP/EIP */
-		0xc0000081, 0xc0000082,          /* STAR, LSTAR */
-		0xc0000083, 0xc0000084,          /* CSTAR, SYSCALL_MASK */
-		0xc0000102,                      /* KERNEL_GS_BASE */
-		0x10,                            /* TSC */
-	};
-	const size_t n = sizeof(zeroed) / sizeof(zeroed[0]) + 1;
-	struct kvm_msrs *m = calloc(1, sizeof(*m) + n * sizeof(struct kvm_msr_entry));
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + n * sizeof(*e));
 	int r;
 
 	if (!m)
 		return -ENOMEM;
-	for (size_t i = 0; i < n - 1; i++)
-		m->entries[i].index = zeroed[i];
-	m->entries[n - 1].index = 0x1a0; /* MISC_ENABLE */
-	m->entries[n - 1].data = 1;      /* fast strings */
-	m->nmsrs = (uint32_t)n;
+	memcpy(m->entries, e, n * sizeof(*e));
+	m->nmsrs = n;
 	r = ioctl(fd, KVM_SET_MSRS, m);
+	r = r < 0 ? -errno : r == (int)n ? 0 : -EINVAL;
 	free(m);
-	if (r < 0)
-		return -errno;
-	return r == (int)n ? 0 : -EINVAL;
+	return r;
+}
+
+static int set_boot_msrs(int fd)
+{
+	struct kvm_msr_entry e[ARRAY_SIZE(cpu_msrs)];
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cpu_msrs); i++) {
+		if (cpu_msrs[i].at_boot)
+			e[n++] = (struct kvm_msr_entry){ .index = cpu_msrs[i].index, .data = cpu_msrs[i].boot };
+	}
+	return set_msrs(fd, e, n);
 }
 
 static int set_lapic(int fd)
@@ -172,26 +213,31 @@ static int set_lapic(int fd)
 	return ioctl(fd, KVM_SET_LAPIC, &l) < 0 ? -errno : 0;
 }
 
-int cpu_setup(struct vcpu *v, const struct kvm_cpuid2 *supported, const struct boot_entry *entry)
+int cpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *supported)
 {
 	size_t sz = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
 	struct kvm_cpuid2 *c = malloc(sz);
-	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
-	struct kvm_sregs s;
-	struct kvm_regs regs = { .rflags = 2 };
 	int r;
 
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, supported, sz);
 	r = cpu_filter_cpuid(c, v->id, v->vm->nr_vcpus);
-	if (r == -ENOENT)
+	if (r == -ENOENT && v->id == 0)
 		log_warn("KVM offers no hypervisor CPUID leaf; the guest will not find kvmclock");
 	r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
 	free(c);
-	if (r)
-		return r;
-	if ((r = set_msrs(v->fd)) || (r = set_lapic(v->fd)))
+	return r;
+}
+
+int cpu_boot(struct vcpu *v, const struct boot_entry *entry)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	struct kvm_sregs s;
+	struct kvm_regs regs = { .rflags = 2 };
+	int r;
+
+	if ((r = set_boot_msrs(v->fd)) || (r = set_lapic(v->fd)))
 		return r;
 	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
 		return -errno;
@@ -211,4 +257,142 @@ int cpu_setup(struct vcpu *v, const struct kvm_cpuid2 *supported, const struct b
 	regs.rbx = entry->rbx;
 	regs.rsp = regs.rbp = BOOT_STACK_ADDR;
 	return ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ? -errno : 0;
+}
+
+int cpu_msrs_to_save(int kvm_fd, uint32_t *out, uint32_t *nr_out)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
+	uint32_t n = 0;
+
+	/* The first call fails with E2BIG and says how many there are. */
+	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+		return -errno;
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
+	if (!list)
+		return -ENOMEM;
+	list->nmsrs = probe.nmsrs;
+	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		int e = errno;
+
+		free(list);
+		return -e;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cpu_msrs); i++) {
+		for (uint32_t j = 0; j < list->nmsrs; j++) {
+			if (list->indices[j] == cpu_msrs[i].index) {
+				out[n++] = cpu_msrs[i].index;
+				break;
+			}
+		}
+	}
+	free(list);
+	*nr_out = n;
+	return 0;
+}
+
+/* -EINVAL unless every index is in cpu_msrs, in the table's order, at most once. */
+static int check_msr_order(const struct kvm_msr_entry *e, uint32_t n)
+{
+	size_t t = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		while (t < ARRAY_SIZE(cpu_msrs) && cpu_msrs[t].index != e[i].index)
+			t++;
+		if (t == ARRAY_SIZE(cpu_msrs))
+			return -EINVAL;
+		t++;
+	}
+	return 0;
+}
+
+int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_state *st, char *err, size_t errlen)
+{
+	struct kvm_msrs *m;
+	int fd = v->fd, r;
+
+	memset(st, 0, sizeof(*st));
+	if (nr_msrs > CPU_MAX_MSRS)
+		return errorf(err, errlen, -EINVAL, "vCPU %d: %u MSRs to save, at most %d", v->id, nr_msrs, CPU_MAX_MSRS);
+	/* mp_state first and the events last, as KVM's documentation and Firecracker order
+	 * them: the events hold what is pending at the instant of the save. */
+	if (ioctl(fd, KVM_GET_MP_STATE, &st->mp_state) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_MP_STATE: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_GET_REGS, &st->regs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_REGS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_GET_SREGS, &st->sregs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_SREGS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_GET_XSAVE, &st->xsave) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_XSAVE: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_GET_XCRS, &st->xcrs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_XCRS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_GET_DEBUGREGS, &st->debugregs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_DEBUGREGS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_GET_LAPIC, &st->lapic) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_LAPIC: %s", v->id, strerror(errno));
+	r = ioctl(fd, KVM_GET_TSC_KHZ, 0);
+	if (r < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_TSC_KHZ: %s", v->id, strerror(errno));
+	st->tsc_khz = (uint32_t)r;
+	m = calloc(1, sizeof(*m) + nr_msrs * sizeof(m->entries[0]));
+	if (!m)
+		return errorf(err, errlen, -ENOMEM, "out of memory");
+	m->nmsrs = nr_msrs;
+	for (uint32_t i = 0; i < nr_msrs; i++)
+		m->entries[i].index = msrs[i];
+	r = ioctl(fd, KVM_GET_MSRS, m);
+	if (r != (int)nr_msrs) {
+		int e = r < 0 ? errno : EINVAL;
+
+		free(m);
+		return errorf(err, errlen, -e, "vCPU %d: KVM_GET_MSRS read %d of %u: %s", v->id, r, nr_msrs,
+			      strerror(e));
+	}
+	memcpy(st->msrs, m->entries, nr_msrs * sizeof(m->entries[0]));
+	st->nr_msrs = nr_msrs;
+	free(m);
+	if (ioctl(fd, KVM_GET_VCPU_EVENTS, &st->events) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_GET_VCPU_EVENTS: %s", v->id, strerror(errno));
+	return 0;
+}
+
+int cpu_restore(struct vcpu *v, const struct cpu_state *st, char *err, size_t errlen)
+{
+	int fd = v->fd, r;
+
+	if (st->nr_msrs > CPU_MAX_MSRS || check_msr_order(st->msrs, st->nr_msrs))
+		return errorf(err, errlen, -EINVAL, "vCPU %d: the saved MSR list is not one kindling writes", v->id);
+	/* The TSC frequency first: the saved TSC values count at it. */
+	if (st->tsc_khz) {
+		r = ioctl(fd, KVM_GET_TSC_KHZ, 0);
+		if (r != (int)st->tsc_khz && ioctl(fd, KVM_SET_TSC_KHZ, st->tsc_khz) < 0)
+			return errorf(err, errlen, -errno, "vCPU %d: cannot set the TSC to the saved %u kHz: %s", v->id,
+				      st->tsc_khz, strerror(errno));
+	}
+	/* KVM's order (as Firecracker restores): mp_state, regs, sregs (APIC base), xsave, xcrs,
+	 * debug registers, LAPIC, MSRs (TSC_DEADLINE needs the LAPIC in deadline mode), events
+	 * last. */
+	if (ioctl(fd, KVM_SET_MP_STATE, &st->mp_state) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_MP_STATE: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_SET_REGS, &st->regs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_REGS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_SET_SREGS, &st->sregs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_SREGS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_SET_XSAVE, &st->xsave) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_XSAVE: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_SET_XCRS, &st->xcrs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_XCRS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_SET_DEBUGREGS, &st->debugregs) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_DEBUGREGS: %s", v->id, strerror(errno));
+	if (ioctl(fd, KVM_SET_LAPIC, &st->lapic) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_LAPIC: %s", v->id, strerror(errno));
+	r = set_msrs(fd, st->msrs, st->nr_msrs);
+	if (r)
+		return errorf(err, errlen, r, "vCPU %d: KVM_SET_MSRS: %s", v->id, strerror(-r));
+	if (ioctl(fd, KVM_SET_VCPU_EVENTS, &st->events) < 0)
+		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_VCPU_EVENTS: %s", v->id, strerror(errno));
+	/* Tell the guest's kvmclock it was paused, so its watchdogs do not fire (ignored
+	 * when the guest does not use kvmclock). */
+	if (ioctl(fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		log_debug("vCPU %d: KVM_KVMCLOCK_CTRL: %s", v->id, strerror(errno));
+	return 0;
 }

@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host)
 {
@@ -46,6 +49,50 @@ int mem_create(struct guest_mem *m, uint64_t ram_size)
 	/* Guest RAM is the bulk of a core dump and holds guest secrets. */
 	madvise(p, ram_size, MADV_DONTDUMP);
 	return 0;
+}
+
+int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private)
+{
+	struct stat st;
+	void *p;
+	int r;
+
+	if (ram_size == 0 || ram_size & 0xfff || ram_size > (1ull << 46))
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	/* A shorter file would SIGBUS the VMM on the first access past its end. */
+	if ((uint64_t)st.st_size < ram_size)
+		return -EOVERFLOW;
+	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, (private ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r = mem_layout(m, ram_size, p);
+	if (r) {
+		munmap(p, ram_size);
+		return r;
+	}
+	m->map = p;
+	m->map_size = ram_size;
+	madvise(p, ram_size, MADV_DONTDUMP);
+	return 0;
+}
+
+int mem_memfd(uint64_t ram_size)
+{
+	int fd = memfd_create("kindling-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)ram_size) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
 }
 
 void mem_destroy(struct guest_mem *m)

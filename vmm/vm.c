@@ -123,7 +123,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		return errorf(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
 
 	log_debug("setup: irqchip and PIT at %.3f ms", (double)(now_ns() - vm->t_main_ns) / 1e6);
-	r = mem_create(&vm->mem, cfg->mem_size);
+	if (cfg->mem_from_fd)
+		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private);
+	else
+		r = mem_create(&vm->mem, cfg->mem_size);
 	if (r)
 		return errorf(err, errlen, r, "cannot allocate %llu MiB of guest RAM: %s",
 			    (unsigned long long)(cfg->mem_size >> 20), strerror(-r));
@@ -144,7 +147,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	return 0;
 }
 
-int vm_setup_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
+int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 {
 	vm->nr_vcpus = vm->cfg.nr_vcpus;
 	for (int i = 0; i < vm->nr_vcpus; i++) {
@@ -163,10 +166,66 @@ int vm_setup_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, siz
 			v->run = NULL;
 			return errorf(err, errlen, -errno, "mmap of vCPU %d run area: %s", i, strerror(errno));
 		}
-		r = cpu_setup(v, vm->cpuid, entry);
+		r = cpu_set_cpuid(v, vm->cpuid);
+		if (r)
+			return errorf(err, errlen, r, "vCPU %d: KVM_SET_CPUID2: %s", i, strerror(-r));
+	}
+	return 0;
+}
+
+int vm_boot_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
+{
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		int r = cpu_boot(&vm->vcpus[i], entry);
+
 		if (r)
 			return errorf(err, errlen, r, "setting up vCPU %d: %s", i, strerror(-r));
 	}
+	return 0;
+}
+
+int vm_save_kvm(struct vm *vm, struct vm_kvm_state *st, char *err, size_t errlen)
+{
+	memset(st, 0, sizeof(*st));
+	st->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	st->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	st->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &st->pic_master) < 0 ||
+	    ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &st->pic_slave) < 0 ||
+	    ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &st->ioapic) < 0)
+		return errorf(err, errlen, -errno, "KVM_GET_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &st->pit) < 0)
+		return errorf(err, errlen, -errno, "KVM_GET_PIT2: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &st->clock) < 0)
+		return errorf(err, errlen, -errno, "KVM_GET_CLOCK: %s", strerror(errno));
+	return 0;
+}
+
+int vm_restore_kvm(struct vm *vm, const struct vm_kvm_state *st, char *err, size_t errlen)
+{
+	struct kvm_clock_data clock = st->clock;
+	struct kvm_irqchip chip;
+
+	if (st->pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER || st->pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
+	    st->ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
+		return errorf(err, errlen, -EINVAL, "the saved interrupt controllers are not a PIC pair and an IOAPIC");
+	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &st->pit) < 0)
+		return errorf(err, errlen, -errno, "KVM_SET_PIT2: %s", strerror(errno));
+	/* Only the clock value goes back: the flags describe the saving host's clock, and
+	 * KVM_SET_CLOCK refuses TSC_STABLE (as Firecracker clears it). */
+	clock.flags = 0;
+	clock.realtime = clock.host_tsc = 0;
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		return errorf(err, errlen, -errno, "KVM_SET_CLOCK: %s", strerror(errno));
+	chip = st->pic_master;
+	if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+		return errorf(err, errlen, -errno, "KVM_SET_IRQCHIP (PIC master): %s", strerror(errno));
+	chip = st->pic_slave;
+	if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+		return errorf(err, errlen, -errno, "KVM_SET_IRQCHIP (PIC slave): %s", strerror(errno));
+	chip = st->ioapic;
+	if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+		return errorf(err, errlen, -errno, "KVM_SET_IRQCHIP (IOAPIC): %s", strerror(errno));
 	return 0;
 }
 

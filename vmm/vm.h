@@ -39,6 +39,33 @@ struct vcpu_diag {
 	struct kvm_mp_state mp;
 };
 
+#define CPU_MAX_MSRS 64
+
+/* One vCPU's architectural state as KVM gives it: exactly what a snapshot saves. The xsave
+ * area holds the FPU, SSE and AVX state. */
+struct cpu_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xsave xsave;
+	struct kvm_xcrs xcrs;
+	struct kvm_debugregs debugregs;
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp_state;
+	struct kvm_vcpu_events events;
+	uint32_t tsc_khz;
+	uint32_t nr_msrs;
+	struct kvm_msr_entry msrs[CPU_MAX_MSRS];
+};
+
+/* The VM-wide state in KVM: the two PICs, the IOAPIC, the PIT and the kvmclock. */
+struct vm_kvm_state {
+	struct kvm_irqchip pic_master;
+	struct kvm_irqchip pic_slave;
+	struct kvm_irqchip ioapic;
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+};
+
 struct vcpu {
 	struct vm *vm;
 	int id;
@@ -57,6 +84,9 @@ struct vcpu {
 struct vm_config {
 	int nr_vcpus;
 	uint64_t mem_size; /* bytes */
+	bool mem_from_fd;  /* guest RAM is mem_fd (a memfd or a file) mapped, not anonymous */
+	int mem_fd;
+	bool mem_private;  /* with mem_fd: copy-on-write (MAP_PRIVATE) rather than shared */
 	bool boot_timer;
 	bool seccomp; /* vCPU threads install their seccomp filter */
 };
@@ -109,8 +139,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	__attribute__((warn_unused_result));
 void vm_destroy(struct vm *vm);
 
-/* Creates the vCPUs and sets up their CPUID, MSRs, LAPIC, FPU and (for the BSP) registers. */
-int vm_setup_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
+/* Creates the vCPUs (fd, run area, CPUID), with no registers set: next comes either
+ * vm_boot_vcpus or a restore (cpu_restore per vCPU). */
+int vm_create_vcpus(struct vm *vm, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Sets the vCPUs' MSRs, LAPIC, FPU and (for the BSP) registers for the boot entry. */
+int vm_boot_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Reads or writes the VM-wide KVM state (interrupt controllers, PIT, kvmclock); the vCPUs
+ * must not be running. */
+int vm_save_kvm(struct vm *vm, struct vm_kvm_state *st, char *err, size_t errlen) __attribute__((warn_unused_result));
+int vm_restore_kvm(struct vm *vm, const struct vm_kvm_state *st, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Starts one thread per vCPU. */
@@ -157,7 +196,20 @@ void vm_irq_line(struct vm *vm, int irq, int level);
 int cpu_filter_cpuid(struct kvm_cpuid2 *c, int vcpu_id, int nr_vcpus);
 void cpu_long_mode_sregs(struct kvm_sregs *s);
 void cpu_pvh_sregs(struct kvm_sregs *s);
-int cpu_setup(struct vcpu *v, const struct kvm_cpuid2 *supported, const struct boot_entry *entry)
+/* At vCPU creation: the CPUID KVM supports, filtered for this vCPU. */
+int cpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *supported) __attribute__((warn_unused_result));
+/* At boot: the MSRs, LAPIC pins and FPU as firmware leaves them, and the boot vCPU's
+ * registers for the entry point. */
+int cpu_boot(struct vcpu *v, const struct boot_entry *entry) __attribute__((warn_unused_result));
+/* The indices of the MSRs a snapshot carries: cpu.c's table, in its order, less those this
+ * host's KVM does not offer. out has room for CPU_MAX_MSRS. */
+int cpu_msrs_to_save(int kvm_fd, uint32_t *out, uint32_t *nr) __attribute__((warn_unused_result));
+/* Reads or writes all of one vCPU's state, in the order KVM needs. The vCPU must not be
+ * running (paused or not started). cpu_restore refuses an MSR list not drawn from cpu.c's
+ * table, as a state read from a file is untrusted. */
+int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_state *st, char *err,
+	     size_t errlen) __attribute__((warn_unused_result));
+int cpu_restore(struct vcpu *v, const struct cpu_state *st, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 #endif

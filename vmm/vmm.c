@@ -192,120 +192,42 @@ fail:
 	return r;
 }
 
-static char *full_cmdline(const struct vmm_config *cfg, const struct vm *vm)
+int vmm_open_boot_files(const struct vmm_config *cfg, struct vmm_boot_files *f, char *err, size_t errlen)
 {
-	const char *base = cfg->boot_args ? cfg->boot_args : DEFAULT_BOOT_ARGS;
-	size_t n = strlen(base) + strlen(vm->cmdline_extra) + 1;
-	char *s = malloc(n);
-
-	if (s)
-		snprintf(s, n, "%s%s", base, vm->cmdline_extra);
-	return s;
-}
-
-/* Names the kernel file in a loader error: the loader's reason alone does not say which. */
-static void name_kernel(const struct vmm_config *cfg, char *err, size_t errlen)
-{
-	char why[256];
-
-	snprintf(why, sizeof(why), "%s", err);
-	snprintf(err, errlen, "%s: %s", cfg->kernel_path, why);
-}
-
-int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
-{
-	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
-				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp };
-	const uint8_t *kernel = NULL, *initrd = NULL;
-	size_t kernel_size = 0, initrd_size = 0;
-	struct kernel_info ki;
-	struct boot_config bc;
-	struct boot_entry entry;
-	char *cmdline = NULL;
 	int r;
 
-	if (v->built)
-		return errorf(err, errlen, -EBUSY, "the microVM is already running");
+	memset(f, 0, sizeof(*f));
 	if (!cfg->kernel_path)
 		return errorf(err, errlen, -EINVAL, "no kernel: set a boot source first");
+	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &f->kernel, &f->kernel_size, err, errlen);
+	if (!r && cfg->initrd_path)
+		r = loader_map_file(cfg->initrd_path, MAX_INITRD_SIZE, &f->initrd, &f->initrd_size, err, errlen);
+	/* The loader's reason alone does not say which file. */
+	if (!r && (r = loader_check_kernel(f->kernel, f->kernel_size, err, errlen)))
+		errwrap(err, errlen, r, "%s", cfg->kernel_path);
+	if (r)
+		vmm_close_boot_files(f);
+	return r;
+}
+
+void vmm_close_boot_files(struct vmm_boot_files *f)
+{
+	loader_unmap_file(f->kernel, f->kernel_size);
+	loader_unmap_file(f->initrd, f->initrd_size);
+	memset(f, 0, sizeof(*f));
+}
+
+static int check_mem_size(const struct vmm_config *cfg, char *err, size_t errlen)
+{
 	if (cfg->mem_size_mib == 0 || cfg->mem_size_mib > (1u << 20))
 		return errorf(err, errlen, -EINVAL, "memory size %llu MiB is outside 1..%u",
 			      (unsigned long long)cfg->mem_size_mib, 1u << 20);
+	return 0;
+}
 
-	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, errlen);
-	if (!r && cfg->initrd_path)
-		r = loader_map_file(cfg->initrd_path, MAX_INITRD_SIZE, &initrd, &initrd_size, err, errlen);
-	if (!r && (r = loader_check_kernel(kernel, kernel_size, err, errlen)))
-		name_kernel(cfg, err, errlen);
-	if (r)
-		goto out;
-	log_debug("setup: files read at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
-	r = vm_create(&v->vm, &vc, err, errlen);
-	if (r)
-		goto out_vm;
-	log_debug("setup: VM created at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
-	r = devices_setup(&v->vm, &v->serial, &v->out, &v->i8042);
-	if (r) {
-		snprintf(err, errlen, "cannot set up the console devices: %s", strerror(-r));
-		goto out_vm;
-	}
-	r = vmm_attach_devices(v, cfg, err, errlen);
-	if (r)
-		goto out_vm;
-	r = loader_load_kernel(&v->vm.mem, kernel, kernel_size, &ki, err, errlen);
-	if (r) {
-		name_kernel(cfg, err, errlen);
-		goto out_vm;
-	}
-	log_debug("setup: kernel loaded at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
-	cmdline = full_cmdline(cfg, &v->vm);
-	if (!cmdline) {
-		r = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto out_vm;
-	}
-	bc = (struct boot_config){ .cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
-				   .nr_vcpus = cfg->vcpu_count, .protocol = cfg->protocol };
-	r = boot_setup(&v->vm.mem, &ki, &bc, &entry, err, errlen);
-	if (r)
-		goto out_vm;
-	r = vm_setup_vcpus(&v->vm, &entry, err, errlen);
-	if (r)
-		goto out_vm;
-	log_debug("setup: vCPUs ready at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
-	r = vmm_watch(v);
-	if (r) {
-		snprintf(err, errlen, "event loop: %s", strerror(-r));
-		goto out_vm;
-	}
-	log_debug("booting %s via %s entry at 0x%llx, %d vCPU(s), %llu MiB, cmdline \"%s\"", cfg->kernel_path,
-		  entry.protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry.rip,
-		  cfg->vcpu_count, (unsigned long long)cfg->mem_size_mib, cmdline);
-	/* The console writer filters itself now, while it is idle (the guest has not run). */
-	if (v->seccomp && (r = outbuf_sandbox(&v->out))) {
-		snprintf(err, errlen, "cannot install the console thread's seccomp filter: %s", strerror(-r));
-		goto out_vm;
-	}
-	r = vm_start(&v->vm);
-	if (r) {
-		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-r));
-		vm_join(&v->vm);
-		goto out_vm;
-	}
-	/* As Firecracker: the VMM thread's filter goes on once the vCPUs run, before the event
-	 * loop handles anything the guest did. */
-	if (v->seccomp && (r = seccomp_install_io(SECCOMP_VMM, SECCOMP_KILL, &v->io_fds))) {
-		snprintf(err, errlen, "cannot install the VMM thread's seccomp filter: %s", strerror(-r));
-		vm_stop(&v->vm, 1, "no seccomp filter");
-		vm_join(&v->vm);
-		goto out_vm;
-	}
-	v->built = true;
-	/* Building allocated and freed scratch (JSON, loader, device set-up): hand it back so
-	 * the running VMM's footprint is what it uses, not what start-up needed. */
-	malloc_trim(0);
-	goto out;
-out_vm:
+/* Undoes vmm_create (and a boot or restore that failed after it). */
+static void vmm_uncreate(struct vmm *v)
+{
 	vmm_detach_devices(v);
 	if (v->vm.stop_efd >= 0)
 		evloop_del(&v->loop, v->vm.stop_efd);
@@ -320,10 +242,203 @@ out_vm:
 	v->rx_efd = -1;
 	vm_destroy(&v->vm);
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
+	v->created = false;
+}
+
+int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram *ram, char *err, size_t errlen)
+{
+	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
+				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp };
+	int r;
+
+	if (v->built || v->created)
+		return errorf(err, errlen, -EBUSY, "the microVM is already running");
+	if ((r = check_mem_size(cfg, err, errlen)))
+		return r;
+	if (ram) {
+		vc.mem_from_fd = true;
+		vc.mem_fd = ram->fd;
+		vc.mem_private = ram->private;
+	}
+	r = vm_create(&v->vm, &vc, err, errlen);
+	if (r)
+		goto fail;
+	log_debug("setup: VM created at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	r = devices_setup(&v->vm, &v->serial, &v->out, &v->i8042);
+	if (r) {
+		errorf(err, errlen, r, "cannot set up the console devices: %s", strerror(-r));
+		goto fail;
+	}
+	r = vmm_attach_devices(v, cfg, err, errlen);
+	if (r)
+		goto fail;
+	r = vm_create_vcpus(&v->vm, err, errlen);
+	if (r)
+		goto fail;
+	v->created = true;
+	return 0;
+fail:
+	vmm_uncreate(v);
+	return r;
+}
+
+static char *full_cmdline(const struct vmm_config *cfg, const struct vm *vm)
+{
+	const char *base = cfg->boot_args ? cfg->boot_args : DEFAULT_BOOT_ARGS;
+	size_t n = strlen(base) + strlen(vm->cmdline_extra) + 1;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s%s", base, vm->cmdline_extra);
+	return s;
+}
+
+int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_files *f, char *err, size_t errlen)
+{
+	struct kernel_info ki;
+	struct boot_config bc;
+	struct boot_entry entry;
+	char *cmdline = NULL;
+	int r;
+
+	if (!v->created || v->built)
+		return errorf(err, errlen, -EINVAL, "boot needs a created microVM that has not started");
+	r = loader_load_kernel(&v->vm.mem, f->kernel, f->kernel_size, &ki, err, errlen);
+	if (r) {
+		errwrap(err, errlen, r, "%s", cfg->kernel_path);
+		goto out;
+	}
+	log_debug("setup: kernel loaded at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	cmdline = full_cmdline(cfg, &v->vm);
+	if (!cmdline) {
+		r = errorf(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	bc = (struct boot_config){ .cmdline = cmdline, .initrd = f->initrd, .initrd_size = f->initrd_size,
+				   .nr_vcpus = cfg->vcpu_count, .protocol = cfg->protocol };
+	r = boot_setup(&v->vm.mem, &ki, &bc, &entry, err, errlen);
+	if (r)
+		goto out;
+	r = vm_boot_vcpus(&v->vm, &entry, err, errlen);
+	if (r)
+		goto out;
+	log_debug("setup: vCPUs ready at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	log_debug("booting %s via %s entry at 0x%llx, %d vCPU(s), %llu MiB, cmdline \"%s\"", cfg->kernel_path,
+		  entry.protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry.rip,
+		  cfg->vcpu_count, (unsigned long long)cfg->mem_size_mib, cmdline);
 out:
 	free(cmdline);
-	loader_unmap_file(kernel, kernel_size);
-	loader_unmap_file(initrd, initrd_size);
+	return r;
+}
+
+int vmm_save(struct vmm *v, struct vmm_state *st, char *err, size_t errlen)
+{
+	struct vm *vm = &v->vm;
+	uint32_t msrs[CPU_MAX_MSRS], nr_msrs;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	if (!v->created)
+		return errorf(err, errlen, -EINVAL, "no microVM to save");
+	r = cpu_msrs_to_save(vm->kvm_fd, msrs, &nr_msrs);
+	if (r)
+		return errorf(err, errlen, r, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-r));
+	r = vm_save_kvm(vm, &st->kvm, err, errlen);
+	if (r)
+		return r;
+	st->nr_cpus = vm->nr_vcpus;
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		r = cpu_save(&vm->vcpus[i], msrs, nr_msrs, &st->cpus[i], err, errlen);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int vmm_restore(struct vmm *v, const struct vmm_state *st, char *err, size_t errlen)
+{
+	struct vm *vm = &v->vm;
+	int r;
+
+	if (!v->created || v->built)
+		return errorf(err, errlen, -EINVAL, "restore needs a created microVM that has not started");
+	if (st->nr_cpus != vm->nr_vcpus)
+		return errorf(err, errlen, -EINVAL, "the state has %d vCPUs, the microVM %d", st->nr_cpus, vm->nr_vcpus);
+	/* The VM's clock, PIT and interrupt controllers before the vCPUs: a LAPIC restored
+	 * first could deliver into a PIC still in its reset state. */
+	r = vm_restore_kvm(vm, &st->kvm, err, errlen);
+	if (r)
+		return r;
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		r = cpu_restore(&vm->vcpus[i], &st->cpus[i], err, errlen);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int vmm_start(struct vmm *v, char *err, size_t errlen)
+{
+	int r;
+
+	if (!v->created || v->built)
+		return errorf(err, errlen, -EINVAL, "start needs a created microVM that has not started");
+	r = vmm_watch(v);
+	if (r) {
+		errorf(err, errlen, r, "event loop: %s", strerror(-r));
+		goto fail;
+	}
+	/* The console writer filters itself now, while it is idle (the guest has not run). */
+	if (v->seccomp && (r = outbuf_sandbox(&v->out))) {
+		errorf(err, errlen, r, "cannot install the console thread's seccomp filter: %s", strerror(-r));
+		goto fail;
+	}
+	r = vm_start(&v->vm);
+	if (r) {
+		errorf(err, errlen, r, "cannot start the vCPUs: %s", strerror(-r));
+		vm_join(&v->vm);
+		goto fail;
+	}
+	/* As Firecracker: the VMM thread's filter goes on once the vCPUs run, before the event
+	 * loop handles anything the guest did. */
+	if (v->seccomp && (r = seccomp_install_io(SECCOMP_VMM, SECCOMP_KILL, &v->io_fds))) {
+		errorf(err, errlen, r, "cannot install the VMM thread's seccomp filter: %s", strerror(-r));
+		vm_stop(&v->vm, 1, "no seccomp filter");
+		vm_join(&v->vm);
+		goto fail;
+	}
+	v->built = true;
+	/* Building allocated and freed scratch (JSON, loader, device set-up): hand it back so
+	 * the running VMM's footprint is what it uses, not what start-up needed. */
+	malloc_trim(0);
+	return 0;
+fail:
+	vmm_uncreate(v);
+	return r;
+}
+
+int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
+{
+	struct vmm_boot_files f;
+	int r;
+
+	if (v->built || v->created)
+		return errorf(err, errlen, -EBUSY, "the microVM is already running");
+	if (!cfg->kernel_path)
+		return errorf(err, errlen, -EINVAL, "no kernel: set a boot source first");
+	if ((r = check_mem_size(cfg, err, errlen)))
+		return r;
+	/* The files first: a wrong path is reported as such even on a host without KVM. */
+	r = vmm_open_boot_files(cfg, &f, err, errlen);
+	if (r)
+		return r;
+	log_debug("setup: files read at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	r = vmm_create(v, cfg, NULL, err, errlen);
+	if (!r && (r = vmm_boot(v, cfg, &f, err, errlen)))
+		vmm_uncreate(v);
+	if (!r)
+		r = vmm_start(v, err, errlen);
+	vmm_close_boot_files(&f);
 	return r;
 }
 

@@ -29,7 +29,8 @@ struct vmm {
 	int sig_fd;
 	int rx_efd; /* a vCPU signals it when the guest drained the UART's receive FIFO */
 	bool stdin_watched;
-	bool built;   /* the VM exists and its vCPUs were started */
+	bool created; /* the VM exists (vmm_create) */
+	bool built;   /* ... and its vCPUs were started (vmm_start) */
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	struct virtio_device *virtio[VMM_MAX_VIRTIO];
@@ -44,8 +45,53 @@ struct vmm {
  * zeroed storage (the console buffer is deliberately not cleared again). */
 int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Builds the VM described by cfg and starts its vCPUs. On failure nothing is left running
- * and the reason is in err. */
+/* A VM's life: vmm_create(), then vmm_boot() (a fresh kernel) or vmm_restore() (saved
+ * state), then vmm_start(). A step that fails tears down what vmm_create built (the VMM
+ * itself stays usable); vmm_destroy() frees a VM at any stage. */
+
+/* Guest RAM from a file or memfd instead of anonymous memory (a snapshot's memory). */
+struct vmm_ram {
+	int fd;
+	bool private; /* copy-on-write over fd, which is never written */
+};
+
+/* Creates the VM of cfg with nothing in it running: the KVM VM, RAM (anonymous when ram is
+ * NULL), every device, the vCPUs without their registers. */
+int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram *ram, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The kernel and initrd of cfg, mapped and checked before any VM exists, so that a bad
+ * file is reported as such (even without KVM). */
+struct vmm_boot_files {
+	const uint8_t *kernel, *initrd;
+	size_t kernel_size, initrd_size;
+};
+int vmm_open_boot_files(const struct vmm_config *cfg, struct vmm_boot_files *f, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void vmm_close_boot_files(struct vmm_boot_files *f);
+
+/* Loads the kernel, initrd and boot structures into a created VM and sets the boot
+ * registers. */
+int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_files *f, char *err,
+	     size_t errlen) __attribute__((warn_unused_result));
+
+/* The VM's state in KVM: what vmm_save reads from a paused (or not started) VM and
+ * vmm_restore writes into a created one. */
+struct vmm_state {
+	struct vm_kvm_state kvm;
+	int nr_cpus;
+	struct cpu_state cpus[VM_MAX_VCPUS];
+};
+int vmm_save(struct vmm *v, struct vmm_state *st, char *err, size_t errlen) __attribute__((warn_unused_result));
+int vmm_restore(struct vmm *v, const struct vmm_state *st, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Starts the vCPUs of a booted or restored VM and puts the running VMM's seccomp filters
+ * on. */
+int vmm_start(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* vmm_create + vmm_boot + vmm_start for cfg. On failure nothing is left running and the
+ * reason is in err. */
 int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 

@@ -24,7 +24,8 @@ expect_error cli.bad_mem "mem-mib" --kernel "$G/hello64.elf" --mem-mib 999999999
 expect_error cli.no_api_nothing_to_run "needs --config-file" --no-api
 
 if ! kvm_usable; then
-	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault; do
+	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault \
+		vmm_create_no_boot state_roundtrip state_roundtrip_smp2 restore_run restore_run_smp2; do
 		skip "kvm.$t" "no usable /dev/kvm on this host"
 	done
 	exit 0
@@ -108,6 +109,26 @@ if [ $alive = yes ] && [ $rc = 143 ] && [ "$(grep -c "diag: vcpu0: rip=$spin rfl
 else
 	fail kvm.sigusr1_diagnostics "alive=$alive rc=$rc spin_here=$spin $(grep diag "$T/busy.err" | head -c 600)"
 fi
+
+# The lifecycle snapshots build on (build/tests/kvm-state, tests/kvm/state.c): a VM created
+# and not booted; a booted VM's KVM state saved, restored into a fresh VM and saved again
+# unchanged; and a restored VM that runs, from registers it got only by the restore.
+# state NAME WANT ARGS...: runs kvm-state ARGS; PASS on exit 0 with stdout WANT.
+state() {
+	name=$1 want=$2; shift 2
+	timeout "$(scaled 20)" build/tests/kvm-state "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+	rc=$?
+	if [ $rc -eq 0 ] && [ "$(cat "$T/$name.out")" = "$want" ]; then
+		pass "kvm.$name"
+	else
+		fail "kvm.$name" "rc=$rc $(head -c 300 "$T/$name.out") $(head -c 600 "$T/$name.err")"
+	fi
+}
+state vmm_create_no_boot "" create
+state state_roundtrip "" roundtrip "$G/hello64.elf" 1
+state state_roundtrip_smp2 "" roundtrip "$G/hello64.elf" 2
+state restore_run KINDLING-HELLO64-OK restore-run "$G/hello64.elf" 1
+state restore_run_smp2 KINDLING-HELLO64-OK restore-run "$G/hello64.elf" 2
 
 run triple --kernel "$G/triple.elf"
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "triple fault\|internal error" "$T/triple.err"; then
