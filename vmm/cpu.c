@@ -305,6 +305,15 @@ static int check_msr_order(const struct kvm_msr_entry *e, uint32_t n)
 	return 0;
 }
 
+uint64_t cpu_saved_tsc(const struct cpu_state *st)
+{
+	for (uint32_t i = 0; i < st->nr_msrs && i < CPU_MAX_MSRS; i++) {
+		if (st->msrs[i].index == 0x10)
+			return st->msrs[i].data;
+	}
+	return 0;
+}
+
 int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_state *st, char *err, size_t errlen)
 {
 	struct kvm_msrs *m;
@@ -355,8 +364,48 @@ int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_
 	return 0;
 }
 
-int cpu_restore(struct vcpu *v, const struct cpu_state *st, char *err, size_t errlen)
+static int read_tsc(int fd, uint64_t *tsc)
 {
+	struct {
+		struct kvm_msrs m;
+		struct kvm_msr_entry e;
+	} q = { .m.nmsrs = 1, .e.index = 0x10 };
+
+	if (ioctl(fd, KVM_GET_MSRS, &q) != 1)
+		return -EIO;
+	*tsc = q.e.data;
+	return 0;
+}
+
+/* Gives the vCPU guest TSC value tsc through its TSC offset (KVM_VCPU_TSC_OFFSET, Linux
+ * 5.16+): the TSC MSR alone is not enough, as KVM takes a host write close to what it
+ * expects (within a second of the TSC's last write, so a snapshot taken early) as an
+ * attempt to synchronize vCPUs and keeps the old offset, and the guest's TSC would jump
+ * backwards. Every vCPU gets the same value, so they stay in step. Returns -ENOTTY when
+ * KVM lacks the attribute. */
+static int set_tsc(int fd, uint64_t tsc)
+{
+	uint64_t off = 0, now;
+	struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+				     .addr = (uint64_t)(uintptr_t)&off };
+	int r;
+
+	if (ioctl(fd, KVM_HAS_DEVICE_ATTR, &a) < 0)
+		return -ENOTTY;
+	/* With offset 0 the TSC reads the host's (scaled to the guest's frequency). */
+	if (ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0)
+		return -errno;
+	if ((r = read_tsc(fd, &now)))
+		return r;
+	off = tsc - now;
+	return ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
+}
+
+int cpu_restore(struct vcpu *v, const struct cpu_state *st, uint64_t tsc, char *err, size_t errlen)
+{
+	struct kvm_msr_entry msrs[CPU_MAX_MSRS];
+	uint32_t nr_msrs = 0;
+	bool tsc_set;
 	int fd = v->fd, r;
 
 	if (st->nr_msrs > CPU_MAX_MSRS || check_msr_order(st->msrs, st->nr_msrs))
@@ -385,7 +434,16 @@ int cpu_restore(struct vcpu *v, const struct cpu_state *st, char *err, size_t er
 		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_DEBUGREGS: %s", v->id, strerror(errno));
 	if (ioctl(fd, KVM_SET_LAPIC, &st->lapic) < 0)
 		return errorf(err, errlen, -errno, "vCPU %d: KVM_SET_LAPIC: %s", v->id, strerror(errno));
-	r = set_msrs(fd, st->msrs, st->nr_msrs);
+	/* The TSC before the MSRs that count in it (TSC_DEADLINE). */
+	r = set_tsc(fd, tsc);
+	if (r && r != -ENOTTY)
+		return errorf(err, errlen, r, "vCPU %d: KVM_VCPU_TSC_OFFSET: %s", v->id, strerror(-r));
+	tsc_set = !r;
+	for (uint32_t i = 0; i < st->nr_msrs; i++) {
+		if (st->msrs[i].index != 0x10 || !tsc_set)
+			msrs[nr_msrs++] = st->msrs[i];
+	}
+	r = set_msrs(fd, msrs, nr_msrs);
 	if (r)
 		return errorf(err, errlen, r, "vCPU %d: KVM_SET_MSRS: %s", v->id, strerror(-r));
 	if (ioctl(fd, KVM_SET_VCPU_EVENTS, &st->events) < 0)

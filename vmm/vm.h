@@ -205,11 +205,14 @@ int cpu_boot(struct vcpu *v, const struct boot_entry *entry) __attribute__((warn
  * host's KVM does not offer. out has room for CPU_MAX_MSRS. */
 int cpu_msrs_to_save(int kvm_fd, uint32_t *out, uint32_t *nr) __attribute__((warn_unused_result));
 /* Reads or writes all of one vCPU's state, in the order KVM needs. The vCPU must not be
- * running (paused or not started). cpu_restore refuses an MSR list not drawn from cpu.c's
- * table, as a state read from a file is untrusted. */
+ * running (paused or not started). cpu_restore sets the guest's TSC to tsc and refuses
+ * an MSR list not drawn from cpu.c's table, as a state read from a file is untrusted. */
 int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_state *st, char *err,
 	     size_t errlen) __attribute__((warn_unused_result));
-int cpu_restore(struct vcpu *v, const struct cpu_state *st, char *err, size_t errlen)
+int cpu_restore(struct vcpu *v, const struct cpu_state *st, uint64_t tsc, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* The TSC a saved vCPU had (0 if it carries none): pass the boot vCPU's to cpu_restore for
+ * every vCPU, which keeps their TSCs in step. */
+uint64_t cpu_saved_tsc(const struct cpu_state *st);
 
 #endif

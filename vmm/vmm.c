@@ -370,7 +370,7 @@ int vmm_restore(struct vmm *v, const struct vmm_state *st, char *err, size_t err
 	if (r)
 		return r;
 	for (int i = 0; i < vm->nr_vcpus; i++) {
-		r = cpu_restore(&vm->vcpus[i], &st->cpus[i], err, errlen);
+		r = cpu_restore(&vm->vcpus[i], &st->cpus[i], cpu_saved_tsc(&st->cpus[0]), err, errlen);
 		if (r)
 			return r;
 	}

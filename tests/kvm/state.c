@@ -139,14 +139,17 @@ static int compare(const struct vmm_state *a, const struct vmm_state *b)
 			if (x->msrs[m].index != y->msrs[m].index)
 				diff = "MSR list";
 			else if (x->msrs[m].index == 0x10 ? y->msrs[m].data < x->msrs[m].data
-							  : x->msrs[m].data != y->msrs[m].data)
-				diff = "an MSR";
+							  : x->msrs[m].data != y->msrs[m].data) {
+				fprintf(stderr, "kvm-state: MSR 0x%x: 0x%llx, then 0x%llx\n", x->msrs[m].index,
+					(unsigned long long)x->msrs[m].data, (unsigned long long)y->msrs[m].data);
+				diff = "MSRs";
+			}
 		}
 		if (diff)
 			fprintf(stderr, "kvm-state: vCPU %d differs\n", i);
 	}
 	if (diff) {
-		fprintf(stderr, "kvm-state: after restore the %s differ(s)\n", diff);
+		fprintf(stderr, "kvm-state: not the same after the restore: %s\n", diff);
 		return 1;
 	}
 	return 0;
