@@ -50,6 +50,25 @@
 	movl	$0, QNOTIFY(%rbx)
 	.endm
 
+	/* %r8 = now + 2^34 TSC cycles (several seconds): a wait bounded in time, not in loop
+	 * iterations, which a loaded host (the VMM thread not scheduled for a while) outlasts. */
+	.macro DEADLINE
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	movabs	$(1 << 34), %r8
+	add	%rax, %r8
+	.endm
+
+	/* Jumps to \label while the TSC is before %r8. */
+	.macro BEFORE_DEADLINE label
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	cmp	%r8, %rax
+	jb	\label
+	.endm
+
 	.text
 	.globl _start
 _start:
@@ -149,11 +168,10 @@ dev_init:
 
 /* Waits (bounded) for NEEDS_RESET on the device at %rbx; prints the verdict. */
 report:
-	mov	$200000, %ecx
+	DEADLINE
 1:	testl	$NEEDS_RESET, STATUS(%rbx)
 	jnz	2f
-	dec	%ecx
-	jnz	1b
+	BEFORE_DEADLINE 1b
 	PRINT	m_no
 	ret
 2:	PRINT	m_yes
@@ -174,11 +192,10 @@ read_sector0:
 
 /* Waits (bounded) for the used index to move, then checks status and data. */
 report_read:
-	mov	$2000000, %ecx
+	DEADLINE
 1:	cmpw	$0, 0x2002(%r12)
 	jne	2f
-	dec	%ecx
-	jnz	1b
+	BEFORE_DEADLINE 1b
 	jmp	3f
 2:	cmpb	$0, STS
 	jne	3f
