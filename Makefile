@@ -60,7 +60,7 @@ $(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o $(VMM_CJSON)
 
 $(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lbpf -lelf -lz
 
 # The guest's PID 1 (guest-init/), static so a rootfs needs no libc; its parsers are also
 # linked into the unit tests.
@@ -163,8 +163,10 @@ $(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(V
 $(BUILD)/tests/jail-probe: tests/jailer/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
-# The jailer's fd closing is unit-tested (tests/unit/test_jailer_fds.c).
-$(BUILD)/tests/unit: $(BUILD)/san/jailer/fds.o
+# Every jailer module but main.c is unit-tested (tests/unit/test_jailer_*.c): their error
+# helper is jailer/jail_err.c.
+JAILER_LIB_SRCS := $(filter-out jailer/main.c,$(wildcard jailer/*.c))
+$(BUILD)/tests/unit: $(JAILER_LIB_SRCS:%.c=$(BUILD)/san/%.o)
 $(BUILD)/tests/no-close-range: tests/jailer/no_close_range.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lseccomp

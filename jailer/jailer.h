@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "jail_err.h"
+
 #define JAIL_ID_MAX 64
 #define JAIL_MAX_CGROUPS 32
 #define JAIL_MAX_LIBS 32
@@ -78,10 +80,7 @@ int cgroup_cleanup(const struct jail *j) WUR;
 /* devfilter.c: the cgroup v2 device allowlist as a BPF program. */
 int devfilter_attach(int cgroup_fd) WUR;
 
-/* Errors go to stderr as one line: "kindling-jailer: ...". */
 /* fds.c: closes every fd >= from (close_range, else one by one); -EBADFD if one survived. */
 int jail_close_fds(unsigned from, bool use_close_range) WUR;
-
-void jail_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
