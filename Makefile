@@ -14,7 +14,9 @@ CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS += -pthread
 LDLIBS += -lcjson -lm
 
-VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/virtio/*.c)) $(wildcard api/*.c)
+# common/: code shared by the VMM, the API, the jailer and kindling-init (the HTTP head parser).
+COMMON_SRCS := $(wildcard common/*.c)
+VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/virtio/*.c)) $(wildcard api/*.c) $(COMMON_SRCS)
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/obj/%.o)
 # The same sources again with sanitizers, for the unit tests.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -64,8 +66,8 @@ $(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
 
 # The guest's PID 1 (guest-init/), static so a rootfs needs no libc; its parsers are also
 # linked into the unit tests.
-INIT_SRCS := $(wildcard guest-init/*.c)
-INIT_LIB_SRCS := $(filter-out guest-init/main.c,$(INIT_SRCS))
+INIT_SRCS := $(wildcard guest-init/*.c) $(COMMON_SRCS)
+INIT_LIB_SRCS := $(filter-out guest-init/main.c,$(wildcard guest-init/*.c))
 $(BUILD)/kindling-init: $(INIT_SRCS:%.c=$(BUILD)/obj/%.o)
 	$(CC) -static -o $@ $^
 $(BUILD)/tests/unit: $(INIT_LIB_SRCS:%.c=$(BUILD)/san/%.o)
