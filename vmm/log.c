@@ -238,6 +238,21 @@ int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
 	return code;
 }
 
+int errorf_errno(char *err, size_t errlen, int e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!errlen)
+		return -e;
+	va_start(ap, fmt);
+	n = vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < errlen)
+		snprintf(err + n, errlen - (size_t)n, ": %s", strerror(e));
+	return -e;
+}
+
 int errwrap(char *err, size_t errlen, int code, const char *fmt, ...)
 {
 	char reason[512], context[256];

@@ -62,6 +62,9 @@ int ratelimit_ok(struct ratelimit *rl);
 /* Formats a one-line reason into err and returns code: the shape of every "-errno plus a
  * message for the API client" failure below main(). */
 int errorf(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* errorf for a failed system call: "<message>: strerror(e)" into err, and returns -e. Pass
+ * errno itself as e: it is read at the call site, before anything can change it. */
+int errorf_errno(char *err, size_t errlen, int e, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Adds context in front of the reason already in err ("<context>: <reason>") and returns
  * code: for a caller passing on a callee's failure. Save errno into code before any call
  * that may change it (log lines, stdio, close). */

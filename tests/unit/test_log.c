@@ -41,3 +41,14 @@ TEST(log_errwrap_prefixes_the_reason)
 	CHECK(errwrap(err, 16, -EIO, "long context") == -EIO);
 	CHECK(strlen(err) == 15);
 }
+
+TEST(log_errorf_errno_appends_the_reason)
+{
+	char err[64];
+
+	CHECK(errorf_errno(err, sizeof(err), ENOENT, "drive %s", "rootfs") == -ENOENT);
+	CHECK(strcmp(err, "drive rootfs: No such file or directory") == 0);
+	/* Truncated, never overflowing. */
+	CHECK(errorf_errno(err, 10, EIO, "a long message") == -EIO);
+	CHECK(strlen(err) == 9);
+}
