@@ -88,13 +88,14 @@ static double ms_since(uint64_t t0)
 static int read_input(const char *path, char **out, size_t *len)
 {
 	int fd = (!path || !strcmp(path, "-")) ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : 0; /* before malloc() can change errno */
 	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap);
+	char *buf = r ? NULL : malloc(cap);
 
-	int r = 0;
-
-	if (fd < 0 || !buf) {
-		r = fd < 0 ? -errno : -ENOMEM;
+	if (r)
+		goto out;
+	if (!buf) {
+		r = -ENOMEM;
 		goto out;
 	}
 	for (;;) {
