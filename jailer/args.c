@@ -192,7 +192,7 @@ int jail_parse_args(struct jail *j, int argc, char **argv)
 		case O_CLEANUP: j->cleanup = true; break;
 		case O_CG: r = parse_cgroup(j, optarg); break;
 		case O_LIMIT: r = parse_limit(j, optarg); break;
-		case O_HELP: jail_usage(); exit(0);
+		case O_HELP: jail_usage(); return 1;
 		default:
 			if (optopt)
 				jail_error("option %s needs a value", argv[optind - 1]);

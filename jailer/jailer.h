@@ -60,7 +60,7 @@ struct jail {
 extern const struct jail_device jail_devices[];
 extern const int jail_nr_devices;
 
-/* args.c */
+/* args.c: 0, 1 after printing the usage for --help, or -EINVAL with the reason printed. */
 int jail_parse_args(struct jail *j, int argc, char **argv) WUR;
 int jail_validate(struct jail *j) WUR;
 void jail_usage(void);

@@ -204,9 +204,10 @@ static int cleanup(const struct jail *j)
 int main(int argc, char **argv)
 {
 	static struct jail j;
+	int r = jail_parse_args(&j, argc, argv);
 
-	if (jail_parse_args(&j, argc, argv))
-		return 2;
+	if (r)
+		return r > 0 ? 0 : 2; /* --help, or a bad command line */
 	if (jail_validate(&j))
 		return 1;
 	return j.cleanup ? cleanup(&j) : run(&j);

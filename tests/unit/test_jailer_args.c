@@ -83,6 +83,22 @@ TEST(jailer_args_errors)
 	}
 }
 
+/* --help prints the usage and tells main to exit 0: no exit() below main. */
+TEST(jailer_args_help)
+{
+	static struct jail j;
+	const char *const args[] = { "--help", NULL };
+	FILE *saved = stderr;
+	int r;
+
+	stderr = fopen("/dev/null", "w"); /* the usage text */
+	CHECK(stderr);
+	r = parse(&j, args);
+	fclose(stderr);
+	stderr = saved;
+	CHECK(r == 1);
+}
+
 /* --cleanup needs no --exec-file, --uid or --gid. */
 TEST(jailer_args_cleanup)
 {
