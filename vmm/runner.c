@@ -174,9 +174,10 @@ static int setup_network(char *err, size_t errlen)
 	/* Persistent so that it outlives this fd until the VMM attaches; the namespace's end
 	 * removes it. */
 	if (ioctl(tun, TUNSETIFF, &ifr) < 0 || ioctl(tun, TUNSETPERSIST, 1) < 0) {
-		r = errno; /* before close() can change it */
+		int e = errno; /* before close() can change it */
+
 		close(tun);
-		return errorf_errno(err, errlen, r, "cannot create tap %s", TAP_NAME);
+		return errorf_errno(err, errlen, e, "cannot create tap %s", TAP_NAME);
 	}
 	close(tun);
 	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -217,7 +218,7 @@ static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, si
 	}
 	c->pid = fork();
 	if (c->pid < 0) {
-		int e = errno;
+		int e = errno; /* before close() can change it */
 
 		close(out[0]);
 		close(out[1]);
