@@ -14,7 +14,9 @@ CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS += -pthread
 LDLIBS += -lcjson -lm
 
-VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/virtio/*.c)) $(wildcard api/*.c)
+# common/: code shared by the VMM, the API, the jailer and kindling-init (the HTTP head parser).
+COMMON_SRCS := $(wildcard common/*.c)
+VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/virtio/*.c)) $(wildcard api/*.c) $(COMMON_SRCS)
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/obj/%.o)
 # The same sources again with sanitizers, for the unit tests.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -60,12 +62,12 @@ $(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o $(VMM_CJSON)
 
 $(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lbpf -lelf -lz
 
 # The guest's PID 1 (guest-init/), static so a rootfs needs no libc; its parsers are also
 # linked into the unit tests.
-INIT_SRCS := $(wildcard guest-init/*.c)
-INIT_LIB_SRCS := $(filter-out guest-init/main.c,$(INIT_SRCS))
+INIT_SRCS := $(wildcard guest-init/*.c) $(COMMON_SRCS)
+INIT_LIB_SRCS := $(filter-out guest-init/main.c,$(wildcard guest-init/*.c))
 $(BUILD)/kindling-init: $(INIT_SRCS:%.c=$(BUILD)/obj/%.o)
 	$(CC) -static -o $@ $^
 $(BUILD)/tests/unit: $(INIT_LIB_SRCS:%.c=$(BUILD)/san/%.o)
@@ -167,8 +169,10 @@ $(BUILD)/tests/kvm-state: $(BUILD)/obj/tests/kvm/state.o $(VMM_OBJS) $(VMM_CJSON
 $(BUILD)/tests/jail-probe: tests/jailer/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
-# The jailer's fd closing is unit-tested (tests/unit/test_jailer_fds.c).
-$(BUILD)/tests/unit: $(BUILD)/san/jailer/fds.o
+# Every jailer module but main.c is unit-tested (tests/unit/test_jailer_*.c): their error
+# helper is jailer/jail_err.c.
+JAILER_LIB_SRCS := $(filter-out jailer/main.c,$(wildcard jailer/*.c))
+$(BUILD)/tests/unit: $(JAILER_LIB_SRCS:%.c=$(BUILD)/san/%.o)
 $(BUILD)/tests/no-close-range: tests/jailer/no_close_range.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lseccomp

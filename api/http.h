@@ -1,5 +1,6 @@
-/* A small, strict HTTP/1.1 request parser and response formatter for the control API.
- * Content-Length bodies only; header section and body sizes capped. */
+/* The control API's HTTP/1.1: requests parsed strictly by the shared head parser
+ * (common/httphead.h) with the API's options, and responses formatted. Content-Length
+ * bodies only; header section and body sizes capped. */
 #ifndef KINDLING_HTTP_H
 #define KINDLING_HTTP_H
 

@@ -1,5 +1,6 @@
-/* The request line and headers of one HTTP/1.x request, parsed strictly: CRLF line ends,
- * token header names, no obs-fold, Content-Length bodies only. Pure; unit tested. */
+/* The request line and headers of one HTTP/1.x request, parsed strictly by the shared head
+ * parser (common/httphead.h) with kindling-init's options: CRLF line ends, token header
+ * names, no obs-fold, Content-Length bodies only. Pure; unit tested. */
 #ifndef KINDLING_INIT_REQHEAD_H
 #define KINDLING_INIT_REQHEAD_H
 

@@ -192,7 +192,7 @@ int jail_parse_args(struct jail *j, int argc, char **argv)
 		case O_CLEANUP: j->cleanup = true; break;
 		case O_CG: r = parse_cgroup(j, optarg); break;
 		case O_LIMIT: r = parse_limit(j, optarg); break;
-		case O_HELP: jail_usage(); exit(0);
+		case O_HELP: jail_usage(); return 1;
 		default:
 			if (optopt)
 				jail_error("option %s needs a value", argv[optind - 1]);
@@ -276,8 +276,7 @@ static int check_base_dir(const char *base)
 	if (lstat(base, &st) < 0) {
 		if (errno == ENOENT)
 			return 0; /* made later, as Firecracker does */
-		jail_error("--chroot-base-dir %s: %s", base, strerror(errno));
-		return -errno;
+		return jail_error_errno(errno, "--chroot-base-dir %s", base);
 	}
 	if (S_ISLNK(st.st_mode)) {
 		jail_error("--chroot-base-dir %s is a symbolic link; give the real path", base);
@@ -302,10 +301,8 @@ static int check_exec_file(struct jail *j)
 	const char *slash = strrchr(j->exec_file, '/');
 	const char *name = slash ? slash + 1 : j->exec_file;
 
-	if (lstat(j->exec_file, &st) < 0) {
-		jail_error("--exec-file %s: %s", j->exec_file, strerror(errno));
-		return -errno;
-	}
+	if (lstat(j->exec_file, &st) < 0)
+		return jail_error_errno(errno, "--exec-file %s", j->exec_file);
 	if (S_ISLNK(st.st_mode)) {
 		jail_error("--exec-file %s is a symbolic link; give the file itself", j->exec_file);
 		return -ELOOP;
@@ -330,10 +327,8 @@ static int check_netns(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), type;
 
-	if (fd < 0) {
-		jail_error("--netns %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return jail_error_errno(errno, "--netns %s", path);
 	type = ioctl(fd, NS_GET_NSTYPE);
 	close(fd);
 	if (type != CLONE_NEWNET) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "jailer.h"
+#include "util.h"
 
 #define MAX_HIER 32
 
@@ -47,10 +48,8 @@ static int read_mounts(struct mounts *m)
 	char line[4096];
 
 	memset(m, 0, sizeof(*m));
-	if (!f) {
-		jail_error("cannot read /proc/self/mountinfo: %s", strerror(errno));
-		return -errno;
-	}
+	if (!f)
+		return jail_error_errno(errno, "cannot read /proc/self/mountinfo");
 	while (fgets(line, sizeof(line), f)) {
 		char *sep = strstr(line, " - "), *save, *mnt = NULL, *type, *opts;
 		int field = 0;
@@ -117,10 +116,8 @@ static int write_file(const char *dir, const char *file, const char *value)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		jail_error("cgroup: cannot open %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return jail_error_errno(errno, "cgroup: cannot open %s", path);
 	n = write(fd, value, len);
 	if (n != (ssize_t)len) {
 		int e = n < 0 ? errno : EIO;
@@ -273,13 +270,12 @@ static int make_path(const char *root, const char *rel, bool cpuset, struct made
 
 			*s = 0;
 			if (mkdir(path, 0755) == 0) {
-				if (md->n < (int)(sizeof(md->path) / sizeof(md->path[0])))
+				if (md->n < (int)ARRAY_SIZE(md->path))
 					snprintf(md->path[md->n++], PATH_MAX, "%s", path);
 				if (cpuset && cpuset_inherit(path))
 					return -EINVAL;
 			} else if (errno != EEXIST) {
-				jail_error("cgroup: cannot make %s: %s", path, strerror(errno));
-				return -errno;
+				return jail_error_errno(errno, "cgroup: cannot make %s", path);
 			}
 			*s = c;
 			if (!c)
@@ -378,10 +374,8 @@ static int setup_v2(const struct jail *j, const struct mounts *m, struct made *m
 		if ((r = write_file(dir, j->cgroups[i].file, j->cgroups[i].value)))
 			return r;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		jail_error("cannot open %s: %s", dir, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return jail_error_errno(errno, "cannot open %s", dir);
 	/* Attached (not linked): it stays with the cgroup after we close the fd and exec. */
 	r = devfilter_attach(fd);
 	close(fd);
@@ -417,10 +411,8 @@ static int remove_cgroup(const char *root, const struct jail *j)
 			   strtok(procs, "\n"));
 		return -EBUSY;
 	}
-	if (rmdir(dir) < 0) {
-		jail_error("cannot remove the cgroup %s: %s", dir, strerror(errno));
-		return -errno;
-	}
+	if (rmdir(dir) < 0)
+		return jail_error_errno(errno, "cannot remove the cgroup %s", dir);
 	return 0;
 }
 

@@ -17,13 +17,14 @@
 #include <unistd.h>
 
 #include "jailer.h"
+#include "util.h"
 
 const struct jail_device jail_devices[] = {
 	{ "/dev/kvm", 10, 232 },
 	{ "/dev/net/tun", 10, 200 },
 	{ "/dev/urandom", 1, 9 },
 };
-const int jail_nr_devices = sizeof(jail_devices) / sizeof(jail_devices[0]);
+const int jail_nr_devices = ARRAY_SIZE(jail_devices);
 
 /* Where ld.so looks without a cache (Debian's multiarch directories first). */
 static const char *const lib_dirs[] = {
@@ -54,7 +55,7 @@ static int find_needed(struct jail *j, const char *name)
 		jail_error("%s needs '%s', a library by path, which the jailer does not copy", j->exec_file, name);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < sizeof(lib_dirs) / sizeof(lib_dirs[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(lib_dirs); i++) {
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", lib_dirs[i], name) >= sizeof(path))
 			return -ENAMETOOLONG;
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -78,10 +79,8 @@ static int scan_elf(struct jail *j, const char *path, bool top)
 	Elf_Scn *scn = NULL;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		jail_error("%s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return jail_error_errno(errno, "%s", path);
 	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh) || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) ||
 	    elf_getphdrnum(e, &nph)) {
@@ -215,10 +214,8 @@ static int mkdirs(const char *path, mode_t mode)
 			char c = *s;
 
 			*s = 0;
-			if (mkdir(p, mode) < 0 && errno != EEXIST) {
-				jail_error("cannot make %s: %s", p, strerror(errno));
-				return -errno;
-			}
+			if (mkdir(p, mode) < 0 && errno != EEXIST)
+				return jail_error_errno(errno, "cannot make %s", p);
 			*s = c;
 			if (!c)
 				return 0;
@@ -249,16 +246,12 @@ int fs_create_jail(const struct jail *j)
 	*strrchr(path, '/') = 0;
 	if ((r = mkdirs(path, 0755)))
 		return r;
-	if (mkdir(j->jail_dir, 0755) < 0) {
-		jail_error("cannot make %s: %s", j->jail_dir, strerror(errno));
-		return -errno;
-	}
+	if (mkdir(j->jail_dir, 0755) < 0)
+		return jail_error_errno(errno, "cannot make %s", j->jail_dir);
 	/* The VMM's root is its own (it may create its API socket, logs, snapshots there), as in
 	 * Firecracker; nobody else may look in. */
-	if (mkdir(j->root_dir, 0700) < 0 || chown(j->root_dir, j->uid, j->gid) < 0) {
-		jail_error("cannot make %s: %s", j->root_dir, strerror(errno));
-		return -errno;
-	}
+	if (mkdir(j->root_dir, 0700) < 0 || chown(j->root_dir, j->uid, j->gid) < 0)
+		return jail_error_errno(errno, "cannot make %s", j->root_dir);
 	snprintf(path, sizeof(path), "%s/%s", j->root_dir, j->exec_name);
 	if ((r = copy_file(j->exec_file, path, 0555)))
 		return r;
@@ -269,10 +262,8 @@ int fs_create_jail(const struct jail *j)
 			return r;
 	/* Where Firecracker puts its API socket by default. */
 	snprintf(path, sizeof(path), "%s/run", j->root_dir);
-	if (mkdir(path, 0700) < 0 || chown(path, j->uid, j->gid) < 0) {
-		jail_error("cannot make %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (mkdir(path, 0700) < 0 || chown(path, j->uid, j->gid) < 0)
+		return jail_error_errno(errno, "cannot make %s", path);
 	return 0;
 }
 
@@ -311,26 +302,20 @@ int fs_enter_jail(const struct jail *j)
 		goto fail;
 	return 0;
 fail:
-	jail_error("entering the jail %s: %s: %s", j->root_dir, step, strerror(errno));
-	return -errno;
+	return jail_error_errno(errno, "entering the jail %s: %s", j->root_dir, step);
 }
 
 /* After pivot_root: "/" is the jail. */
 int fs_make_devices(const struct jail *j)
 {
-	if ((mkdir("/dev", 0755) < 0 && errno != EEXIST) || (mkdir("/dev/net", 0755) < 0 && errno != EEXIST)) {
-		jail_error("cannot make /dev in the jail: %s", strerror(errno));
-		return -errno;
-	}
+	if ((mkdir("/dev", 0755) < 0 && errno != EEXIST) || (mkdir("/dev/net", 0755) < 0 && errno != EEXIST))
+		return jail_error_errno(errno, "cannot make /dev in the jail");
 	for (int i = 0; i < jail_nr_devices; i++) {
 		const struct jail_device *d = &jail_devices[i];
 
 		if (mknod(d->path, S_IFCHR | 0600, makedev(d->major, d->minor)) < 0 ||
-		    chown(d->path, j->uid, j->gid) < 0 || chmod(d->path, 0600) < 0) {
-			jail_error("cannot make %s (%u:%u) in the jail: %s", d->path, d->major, d->minor,
-				   strerror(errno));
-			return -errno;
-		}
+		    chown(d->path, j->uid, j->gid) < 0 || chmod(d->path, 0600) < 0)
+			return jail_error_errno(errno, "cannot make %s (%u:%u) in the jail", d->path, d->major, d->minor);
 	}
 	return 0;
 }
@@ -340,7 +325,7 @@ static int remove_one(const char *path, const struct stat *st, int type, struct 
 	(void)st;
 	(void)ftw;
 	if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT) {
-		jail_error("cannot remove %s: %s", path, strerror(errno));
+		jail_error_errno(errno, "cannot remove %s", path);
 		return -1;
 	}
 	return 0;

@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "jail_err.h"
+
 #define JAIL_ID_MAX 64
 #define JAIL_MAX_CGROUPS 32
 #define JAIL_MAX_LIBS 32
@@ -58,7 +60,7 @@ struct jail {
 extern const struct jail_device jail_devices[];
 extern const int jail_nr_devices;
 
-/* args.c */
+/* args.c: 0, 1 after printing the usage for --help, or -EINVAL with the reason printed. */
 int jail_parse_args(struct jail *j, int argc, char **argv) WUR;
 int jail_validate(struct jail *j) WUR;
 void jail_usage(void);
@@ -78,10 +80,7 @@ int cgroup_cleanup(const struct jail *j) WUR;
 /* devfilter.c: the cgroup v2 device allowlist as a BPF program. */
 int devfilter_attach(int cgroup_fd) WUR;
 
-/* Errors go to stderr as one line: "kindling-jailer: ...". */
 /* fds.c: closes every fd >= from (close_range, else one by one); -EBADFD if one survived. */
 int jail_close_fds(unsigned from, bool use_close_range) WUR;
-
-void jail_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,29 +16,14 @@
 
 #include "jailer.h"
 
-void jail_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("kindling-jailer: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static int set_limits(const struct jail *j)
 {
 	struct rlimit nofile = { j->nofile, j->nofile }, fsize = { j->fsize, j->fsize };
 
-	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
-		jail_error("cannot set the no-file limit to %llu: %s", (unsigned long long)j->nofile, strerror(errno));
-		return -errno;
-	}
-	if (j->has_fsize && setrlimit(RLIMIT_FSIZE, &fsize) < 0) {
-		jail_error("cannot set the fsize limit to %llu: %s", (unsigned long long)j->fsize, strerror(errno));
-		return -errno;
-	}
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		return jail_error_errno(errno, "cannot set the no-file limit to %llu", (unsigned long long)j->nofile);
+	if (j->has_fsize && setrlimit(RLIMIT_FSIZE, &fsize) < 0)
+		return jail_error_errno(errno, "cannot set the fsize limit to %llu", (unsigned long long)j->fsize);
 	return 0;
 }
 
@@ -48,10 +32,11 @@ static int join_netns(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-		jail_error("cannot join the network namespace %s: %s", path, strerror(errno));
+		int e = errno; /* before close() can change it */
+
 		if (fd >= 0)
 			close(fd);
-		return -errno;
+		return jail_error_errno(e, "cannot join the network namespace %s", path);
 	}
 	close(fd);
 	return 0;
@@ -65,8 +50,19 @@ static void write_pid_file(const struct jail *j, pid_t pid)
 
 	snprintf(path, sizeof(path), "/%s.pid", j->exec_name);
 	f = fopen(path, "we");
-	if (!f || fprintf(f, "%d\n", (int)pid) < 0 || fclose(f) != 0)
-		jail_error("cannot write %s: %s", path, strerror(errno));
+	if (!f) {
+		jail_error_errno(errno, "cannot write %s", path);
+		return;
+	}
+	if (fprintf(f, "%d\n", (int)pid) < 0) {
+		int e = errno; /* before fclose() can change it */
+
+		fclose(f);
+		jail_error_errno(e, "cannot write %s", path);
+		return;
+	}
+	if (fclose(f) != 0)
+		jail_error_errno(errno, "cannot write %s", path);
 }
 
 /* The parent half of a fork: report the child and leave. */
@@ -75,7 +71,7 @@ static void fork_and_leave(const struct jail *j)
 	pid_t pid = fork();
 
 	if (pid < 0) {
-		jail_error("fork: %s", strerror(errno));
+		jail_error_errno(errno, "fork");
 		_exit(1);
 	}
 	if (pid > 0) {
@@ -89,10 +85,8 @@ static int detach(const struct jail *j, int null_fd)
 	/* setsid needs a process that does not lead its process group. */
 	if (getpid() == getpgrp())
 		fork_and_leave(j);
-	if (setsid() < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(null_fd, 2) < 0) {
-		jail_error("cannot daemonize: %s", strerror(errno));
-		return -errno;
-	}
+	if (setsid() < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(null_fd, 2) < 0)
+		return jail_error_errno(errno, "cannot daemonize");
 	close(null_fd);
 	return 0;
 }
@@ -104,14 +98,12 @@ static int drop_privileges(const struct jail *j)
 	capng_clear(CAPNG_SELECT_ALL);
 	r = capng_change_id((int)j->uid, (int)j->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING | CAPNG_CLEAR_AMBIENT);
 	if (r) {
-		jail_error("cannot change to uid %u gid %u without capabilities (libcap-ng error %d): %s",
-			   (unsigned)j->uid, (unsigned)j->gid, r, strerror(errno));
+		jail_error_errno(errno, "cannot change to uid %u gid %u without capabilities (libcap-ng error %d)",
+				 (unsigned)j->uid, (unsigned)j->gid, r);
 		return -EPERM;
 	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		jail_error("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-		return -errno;
-	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return jail_error_errno(errno, "PR_SET_NO_NEW_PRIVS");
 	/* Trust, but verify: nothing may be left in any set. */
 	capng_clear(CAPNG_SELECT_ALL);
 	if (capng_get_caps_process() || capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE ||
@@ -142,7 +134,7 @@ static int run(const struct jail *j)
 
 	/* Before the cgroup, whose device allowlist has no /dev/null. */
 	if (j->daemonize && (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
-		jail_error("cannot open /dev/null: %s", strerror(errno));
+		jail_error_errno(errno, "cannot open /dev/null");
 		return 1;
 	}
 	if ((r = fs_create_jail(j)))
@@ -159,7 +151,7 @@ static int run(const struct jail *j)
 		return 1;
 	if (j->new_pid_ns) {
 		if (unshare(CLONE_NEWPID) < 0) {
-			jail_error("unshare(CLONE_NEWPID): %s", strerror(errno));
+			jail_error_errno(errno, "unshare(CLONE_NEWPID)");
 			return 1;
 		}
 		fork_and_leave(j); /* the child is PID 1 of the new namespace */
@@ -178,7 +170,7 @@ static int run(const struct jail *j)
 		argv[3 + i] = j->vmm_argv[i];
 	argv[3 + j->vmm_argc] = NULL;
 	execve(exe, argv, envp);
-	jail_error("cannot exec %s in the jail: %s", exe, strerror(errno));
+	jail_error_errno(errno, "cannot exec %s in the jail", exe);
 	return 1;
 undo:
 	if (fs_remove_tree(j->jail_dir))
@@ -212,9 +204,10 @@ static int cleanup(const struct jail *j)
 int main(int argc, char **argv)
 {
 	static struct jail j;
+	int r = jail_parse_args(&j, argc, argv);
 
-	if (jail_parse_args(&j, argc, argv))
-		return 2;
+	if (r)
+		return r > 0 ? 0 : 2; /* --help, or a bad command line */
 	if (jail_validate(&j))
 		return 1;
 	return j.cleanup ? cleanup(&j) : run(&j);

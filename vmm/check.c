@@ -55,7 +55,7 @@ static double time_ring0_loop(char *err, size_t errlen)
 		struct kvm_run *run = vm.vcpus[0].run;
 
 		if (ioctl(vm.vcpus[0].fd, KVM_RUN, 0) < 0 && errno != EINTR) {
-			snprintf(err, errlen, "KVM_RUN: %s", strerror(errno));
+			errorf_errno(err, errlen, errno, "KVM_RUN");
 			goto out;
 		}
 		if (run->exit_reason == KVM_EXIT_IO && run->io.port == 0x64) {
@@ -63,11 +63,11 @@ static double time_ring0_loop(char *err, size_t errlen)
 			goto out;
 		}
 		if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_INTR) {
-			snprintf(err, errlen, "unexpected exit %u", run->exit_reason);
+			errorf(err, errlen, -EIO, "unexpected exit %u", run->exit_reason);
 			goto out;
 		}
 	}
-	snprintf(err, errlen, "the test guest did not finish");
+	errorf(err, errlen, -ETIMEDOUT, "the test guest did not finish");
 out:
 	vm_destroy(&vm);
 	return ms;
@@ -99,13 +99,14 @@ static bool can_unshare(int flags)
 int check_host(void)
 {
 	char err[256] = "", detail[256];
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), tun;
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), kvm_errno = errno, tun;
 	bool kvm_ok = kvm >= 0, hw = false, seccomp;
 	const char *cg;
 	double ms;
 
 	printf("kindling check: can this host run microVMs?\n");
-	snprintf(detail, sizeof(detail), "%s", kvm_ok ? "read/write" : strerror(errno));
+	/* errno as open() left it: printf may have changed it since. */
+	snprintf(detail, sizeof(detail), "%s", kvm_ok ? "read/write" : strerror(kvm_errno));
 	line(kvm_ok, "/dev/kvm access", detail);
 	if (kvm_ok) {
 		int api = ioctl(kvm, KVM_GET_API_VERSION, 0);

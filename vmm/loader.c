@@ -234,11 +234,11 @@ static int open_regular(const char *path, size_t max, int *fd_out, size_t *size,
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 
 	if (fd < 0)
-		return errorf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return errorf_errno(err, errlen, errno, "%s", path);
 	if (fstat(fd, &st) < 0) {
-		r = -errno;
+		r = errno; /* before close() can change it */
 		close(fd);
-		return errorf(err, errlen, r, "%s: %s", path, strerror(-r));
+		return errorf_errno(err, errlen, r, "%s", path);
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
@@ -271,10 +271,10 @@ int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *o
 	}
 	/* Prefaulted in one call: a page fault per 4 KiB costs far more, above all when nested. */
 	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	r = -errno;
+	r = errno; /* before close() can change it */
 	close(fd);
 	if (p == MAP_FAILED)
-		return errorf(err, errlen, r, "%s: cannot map: %s", path, strerror(-r));
+		return errorf_errno(err, errlen, r, "%s: cannot map", path);
 	*out = p;
 	*out_size = size;
 	return 0;
@@ -306,10 +306,12 @@ int loader_read_file(const char *path, size_t max, uint8_t **out, size_t *out_si
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
+			r = n < 0 ? errno : EIO; /* before free() and close() */
 			free(buf);
 			close(fd);
-			return errorf(err, errlen, r, "%s: read failed: %s", path, n < 0 ? strerror(-r) : "file shrank");
+			if (n == 0)
+				return errorf(err, errlen, -EIO, "%s: read failed: file shrank", path);
+			return errorf_errno(err, errlen, r, "%s: read failed", path);
 		}
 		done += (size_t)n;
 	}

@@ -204,13 +204,26 @@ uint64_t cpu_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* One lock for every limiter: they are taken only when a message is about to be logged. */
+static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+uint64_t ratelimit_take_suppressed(struct ratelimit *rl)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&ratelimit_lock);
+	n = rl->suppressed;
+	rl->suppressed = 0;
+	pthread_mutex_unlock(&ratelimit_lock);
+	return n;
+}
+
 int ratelimit_ok(struct ratelimit *rl)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	uint64_t ms = now_ns() / 1000000;
 	int ok;
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&ratelimit_lock);
 	if (rl->interval_ms && ms - rl->last_ms >= rl->interval_ms) {
 		uint64_t refill = (ms - rl->last_ms) / rl->interval_ms;
 
@@ -224,7 +237,7 @@ int ratelimit_ok(struct ratelimit *rl)
 		rl->tokens--;
 	else
 		rl->suppressed++;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&ratelimit_lock);
 	return ok;
 }
 
@@ -236,6 +249,21 @@ int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+int errorf_errno(char *err, size_t errlen, int e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!errlen)
+		return -e;
+	va_start(ap, fmt);
+	n = vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < errlen)
+		snprintf(err + n, errlen - (size_t)n, ": %s", strerror(e));
+	return -e;
 }
 
 int errwrap(char *err, size_t errlen, int code, const char *fmt, ...)

@@ -39,7 +39,8 @@ void log_set_off(bool off);
 #define log_debug(...) log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
 /* Token bucket for guest-triggerable messages: at most `burst` messages, refilled
- * at one per `interval_ms`. Suppressed messages are counted and reported later. */
+ * at one per `interval_ms`. Suppressed messages are counted, and the next message let
+ * through is preceded by a line saying how many were suppressed. */
 struct ratelimit {
 	uint64_t last_ms;
 	uint32_t tokens;
@@ -52,16 +53,27 @@ struct ratelimit {
 
 /* Returns 1 if a message may be printed now. */
 int ratelimit_ok(struct ratelimit *rl);
+/* The messages suppressed since the last call, and starts counting again from 0. */
+uint64_t ratelimit_take_suppressed(struct ratelimit *rl);
 
-#define log_ratelimited(rl, level, ...)                                       \
-	do {                                                                  \
-		if (ratelimit_ok(rl))                                         \
-			log_msg(level, __FILE__, __LINE__, __VA_ARGS__);                          \
+#define log_ratelimited(rl, level, ...)                                                              \
+	do {                                                                                         \
+		if (ratelimit_ok(rl)) {                                                              \
+			uint64_t suppressed_ = ratelimit_take_suppressed(rl);                        \
+                                                                                                     \
+			if (suppressed_)                                                             \
+				log_msg(level, __FILE__, __LINE__, "%llu similar messages suppressed", \
+					(unsigned long long)suppressed_);                              \
+			log_msg(level, __FILE__, __LINE__, __VA_ARGS__);                             \
+		}                                                                                    \
 	} while (0)
 
 /* Formats a one-line reason into err and returns code: the shape of every "-errno plus a
  * message for the API client" failure below main(). */
 int errorf(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* errorf for a failed system call: "<message>: strerror(e)" into err, and returns -e. Pass
+ * errno itself as e: it is read at the call site, before anything can change it. */
+int errorf_errno(char *err, size_t errlen, int e, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Adds context in front of the reason already in err ("<context>: <reason>") and returns
  * code: for a caller passing on a callee's failure. Save errno into code before any call
  * that may change it (log lines, stdio, close). */

@@ -35,8 +35,10 @@ static void *writer(void *arg)
 		pthread_mutex_unlock(&o->lock);
 		/* The one place that may block: the vCPU is not waiting on it. */
 		ssize_t w = write(o->fd, chunk, n);
+		int e = errno; /* before the lock is taken */
+
 		pthread_mutex_lock(&o->lock);
-		if (w < 0 && errno == EINTR)
+		if (w < 0 && e == EINTR)
 			continue;
 		if (w <= 0) {
 			/* A closed or broken output: count the rest as dropped. */

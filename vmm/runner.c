@@ -88,47 +88,53 @@ static double ms_since(uint64_t t0)
 static int read_input(const char *path, char **out, size_t *len)
 {
 	int fd = (!path || !strcmp(path, "-")) ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : 0; /* before malloc() can change errno */
 	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap);
+	char *buf = r ? NULL : malloc(cap);
 
-	if (fd < 0 || !buf) {
-		free(buf);
-		return -errno;
+	if (r)
+		goto out;
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
 	}
 	for (;;) {
-		ssize_t r;
+		ssize_t got;
 
 		if (n == cap) {
 			char *b;
 
 			if (cap >= RUN_MAX_INPUT) {
-				free(buf);
-				return -EFBIG;
+				r = -EFBIG;
+				goto out;
 			}
 			cap *= 2;
 			b = realloc(buf, cap);
 			if (!b) {
-				free(buf);
-				return -ENOMEM;
+				r = -ENOMEM;
+				goto out;
 			}
 			buf = b;
 		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			free(buf);
-			return -errno;
+		if (got < 0) {
+			r = -errno;
+			goto out;
 		}
-		if (r == 0)
+		if (got == 0)
 			break;
-		n += (size_t)r;
+		n += (size_t)got;
 	}
-	if (fd != STDIN_FILENO)
-		close(fd);
 	*out = buf;
 	*len = n;
-	return 0;
+	buf = NULL;
+out:
+	free(buf);
+	if (fd >= 0 && fd != STDIN_FILENO)
+		close(fd);
+	return r;
 }
 
 static int set_addr(int sock, unsigned long req, const char *ifname, const char *ip)
@@ -159,31 +165,27 @@ static int setup_network(char *err, size_t errlen)
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
 	int tun, sock, r;
 
-	if (unshare(CLONE_NEWNET) < 0) {
-		snprintf(err, errlen, "cannot create a network namespace: %s", strerror(errno));
-		return -errno;
-	}
+	if (unshare(CLONE_NEWNET) < 0)
+		return errorf_errno(err, errlen, errno, "cannot create a network namespace");
 	tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (tun < 0) {
-		snprintf(err, errlen, "cannot open /dev/net/tun: %s", strerror(errno));
-		return -errno;
-	}
+	if (tun < 0)
+		return errorf_errno(err, errlen, errno, "cannot open /dev/net/tun");
 	snprintf(ifr.ifr_name, IFNAMSIZ, TAP_NAME);
 	/* Persistent so that it outlives this fd until the VMM attaches; the namespace's end
 	 * removes it. */
 	if (ioctl(tun, TUNSETIFF, &ifr) < 0 || ioctl(tun, TUNSETPERSIST, 1) < 0) {
-		r = -errno;
+		int e = errno; /* before close() can change it */
+
 		close(tun);
-		snprintf(err, errlen, "cannot create tap %s: %s", TAP_NAME, strerror(-r));
-		return r;
+		return errorf_errno(err, errlen, e, "cannot create tap %s", TAP_NAME);
 	}
 	close(tun);
 	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
-		return -errno;
+		return errorf_errno(err, errlen, errno, "cannot configure %s: socket", TAP_NAME);
 	if ((r = link_up(sock, "lo")) || (r = set_addr(sock, SIOCSIFADDR, TAP_NAME, HOST_IP)) ||
 	    (r = set_addr(sock, SIOCSIFNETMASK, TAP_NAME, NETMASK)) || (r = link_up(sock, TAP_NAME)))
-		snprintf(err, errlen, "cannot configure %s: %s", TAP_NAME, strerror(-r));
+		errorf_errno(err, errlen, -r, "cannot configure %s", TAP_NAME);
 	close(sock);
 	return r;
 }
@@ -195,7 +197,7 @@ static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, si
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n < 0)
-		return errorf(err, errlen, -errno, "cannot find the kindling binary: %s", strerror(errno));
+		return errorf_errno(err, errlen, errno, "cannot find the kindling binary");
 	exe[n] = 0;
 	snprintf(drive, sizeof(drive), "path=%s,ro,root,id=rootfs", o->rootfs);
 	snprintf(cmdline, sizeof(cmdline),
@@ -205,11 +207,25 @@ static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, si
 		 GUEST_PORT, o->timeout_s);
 	snprintf(vcpus, sizeof(vcpus), "%d", o->vcpus);
 	snprintf(mem, sizeof(mem), "%d", o->mem_mib);
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
-		return errorf(err, errlen, -errno, "pipe: %s", strerror(errno));
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return errorf_errno(err, errlen, errno, "pipe");
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		int e = errno; /* before close() can change it */
+
+		close(out[0]);
+		close(out[1]);
+		return errorf_errno(err, errlen, e, "pipe");
+	}
 	c->pid = fork();
-	if (c->pid < 0)
-		return errorf(err, errlen, -errno, "fork: %s", strerror(errno));
+	if (c->pid < 0) {
+		int e = errno; /* before close() can change it */
+
+		close(out[0]);
+		close(out[1]);
+		close(errp[0]);
+		close(errp[1]);
+		return errorf_errno(err, errlen, e, "fork");
+	}
 	if (c->pid == 0) {
 		char *argv[] = { "kindling", "--kernel", (char *)o->kernel, "--drive", drive, "--net",
 				 "tap=" TAP_NAME ",id=eth0", "--cmdline", cmdline, "--vcpus", vcpus,
@@ -332,13 +348,26 @@ struct response {
 	size_t body_len;
 };
 
+/* 0, or -errno; a short send (the peer closed) is -EPIPE. */
+static int send_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	if (!n)
+		return 0;
+	w = send(fd, p, n, MSG_NOSIGNAL);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == n ? 0 : -EPIPE;
+}
+
 static int http_post(const char *path, const char *body, size_t len, int timeout_s, struct response *resp)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(GUEST_PORT) };
 	struct timeval tv = { .tv_sec = timeout_s };
 	char head[256], *buf = NULL, *end, *h;
 	size_t cap = 65536, n = 0;
-	int fd, hl;
+	int fd, hl, r;
 
 	memset(resp, 0, sizeof(*resp));
 	inet_pton(AF_INET, GUEST_IP, &a.sin_addr);
@@ -348,13 +377,13 @@ static int http_post(const char *path, const char *body, size_t len, int timeout
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		goto fail;
+		goto fail_errno;
 	hl = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: function\r\nContent-Length: %zu\r\n\r\n", path, len);
-	if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl || (len && send(fd, body, len, MSG_NOSIGNAL) != (ssize_t)len))
+	if ((r = send_all(fd, head, (size_t)hl)) || (r = send_all(fd, body, len)))
 		goto fail;
 	buf = malloc(cap + 1);
 	while (buf) {
-		ssize_t r;
+		ssize_t got;
 
 		if (n == cap) {
 			char *b = cap < RUN_MAX_OUTPUT ? realloc(buf, cap * 2 + 1) : NULL;
@@ -364,12 +393,12 @@ static int http_post(const char *path, const char *body, size_t len, int timeout
 			buf = b;
 			cap *= 2;
 		}
-		r = recv(fd, buf + n, cap - n, 0);
-		if (r < 0 && errno == EINTR && !interrupted)
+		got = recv(fd, buf + n, cap - n, 0);
+		if (got < 0 && errno == EINTR && !interrupted)
 			continue;
-		if (r <= 0)
+		if (got <= 0)
 			break;
-		n += (size_t)r;
+		n += (size_t)got;
 	}
 	close(fd);
 	if (!buf)
@@ -388,9 +417,11 @@ static int http_post(const char *path, const char *body, size_t len, int timeout
 	memmove(buf, end + 4, resp->body_len);
 	resp->body = buf;
 	return 0;
+fail_errno:
+	r = -errno; /* before close() can change it */
 fail:
 	close(fd);
-	return -errno;
+	return r;
 }
 
 static void stop_vmm(struct child_io *c, bool verbose)
@@ -427,7 +458,8 @@ static void usage(FILE *f)
 		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n");
 }
 
-static int parse(int argc, char **argv, struct run_opts *o)
+/* 0, or -errno with the reason in err ("" after printing the usage). */
+static int parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' }, { "rootfs", required_argument, NULL, 'r' },
@@ -440,6 +472,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	ssize_t n;
 	int c;
 
+	err[0] = 0;
 	*o = (struct run_opts){ .vcpus = 1, .mem_mib = 128, .timeout_s = 30, .boot_timeout_s = 300 };
 	/* Default kernel: the one `make kernel` builds next to this binary. */
 	n = readlink("/proc/self/exe", default_kernel, sizeof(default_kernel) - 20);
@@ -461,22 +494,22 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		case 'v': o->verbose = true; break;
 		case 'n':
 			if (!num_ok || v < 1 || v > 32)
-				return log_error("run: --vcpus must be 1..32"), -EINVAL;
+				return errorf(err, errlen, -EINVAL, "--vcpus must be 1..32");
 			o->vcpus = (int)v;
 			break;
 		case 'm':
 			if (!num_ok || v < 32 || v > 65536)
-				return log_error("run: --mem-mib must be 32..65536"), -EINVAL;
+				return errorf(err, errlen, -EINVAL, "--mem-mib must be 32..65536");
 			o->mem_mib = (int)v;
 			break;
 		case 't':
 			if (!num_ok || v < 1 || v > 3600)
-				return log_error("run: --timeout must be 1..3600 seconds"), -EINVAL;
+				return errorf(err, errlen, -EINVAL, "--timeout must be 1..3600 seconds");
 			o->timeout_s = (int)v;
 			break;
 		case 'b':
 			if (!num_ok || v < 1 || v > 3600)
-				return log_error("run: --boot-timeout must be 1..3600 seconds"), -EINVAL;
+				return errorf(err, errlen, -EINVAL, "--boot-timeout must be 1..3600 seconds");
 			o->boot_timeout_s = (int)v;
 			break;
 		case 'h': usage(stdout); exit(0);
@@ -484,12 +517,17 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		}
 	}
 	if (!o->rootfs)
-		return log_error("run: --rootfs is required (see kindling run --help)"), -EINVAL;
+		return errorf(err, errlen, -EINVAL, "--rootfs is required (see kindling run --help)");
 	if (access(o->rootfs, R_OK) < 0)
-		return log_error("run: rootfs %s: %s", o->rootfs, strerror(errno)), -ENOENT;
-	if (!o->kernel || access(o->kernel, R_OK) < 0)
-		return log_error("run: kernel %s: %s (build it with make kernel, or pass --kernel)",
-				 o->kernel ? o->kernel : "?", strerror(errno)), -ENOENT;
+		return errorf_errno(err, errlen, errno, "rootfs %s", o->rootfs);
+	if (!o->kernel)
+		return errorf(err, errlen, -ENOENT, "no kernel (build it with make kernel, or pass --kernel)");
+	if (access(o->kernel, R_OK) < 0) {
+		int e = errno;
+
+		return errorf(err, errlen, -e, "kernel %s: %s (build it with make kernel, or pass --kernel)", o->kernel,
+			      strerror(e));
+	}
 	return 0;
 }
 
@@ -517,8 +555,11 @@ int runner_main(int argc, char **argv)
 	uint64_t t_start = now_ns(), t_ready = 0, t_invoked = 0, t_end;
 	int r, status = RUNNER_FAILED;
 
-	if (parse(argc, argv, &o))
+	if (parse(argc, argv, &o, err, sizeof(err))) {
+		if (err[0])
+			log_error("run: %s", err);
 		return 2;
+	}
 	if (geteuid() != 0) {
 		log_error("run: needs root, to create a network namespace and a tap device");
 		return RUNNER_FAILED;
