@@ -28,6 +28,13 @@ static int open_output(const char *path, const char *what, char *err, size_t err
 	return fd;
 }
 
+static enum vmm_state op_state(void *opaque)
+{
+	struct control *c = opaque;
+
+	return c->vmm->state;
+}
+
 static int op_start(void *opaque, const struct vmm_config *cfg, char *err, size_t errlen)
 {
 	struct control *c = opaque;
@@ -41,11 +48,8 @@ static int op_start(void *opaque, const struct vmm_config *cfg, char *err, size_
 static int op_pause(void *opaque, bool pause, char *err, size_t errlen)
 {
 	struct control *c = opaque;
-	int r = vm_pause(&c->vmm->vm, pause);
 
-	if (r)
-		snprintf(err, errlen, "%s", r == -ESHUTDOWN ? "the VM is shutting down" : "vCPUs did not respond");
-	return r;
+	return vmm_pause(c->vmm, pause, err, errlen);
 }
 
 static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
@@ -71,21 +75,15 @@ static int op_flush_metrics(void *opaque, char *err, size_t errlen)
 static int op_logger(void *opaque, const struct logger_config *lc, char *err, size_t errlen)
 {
 	struct control *c = opaque;
-	enum log_level level = LOG_INFO;
 	int fd = -1;
 
-	if (strcmp(lc->level, "Off") && log_parse_level(lc->level, &level)) {
-		snprintf(err, errlen, "unknown level %s", lc->level);
-		return -EINVAL;
-	}
 	if (lc->log_path && (fd = open_output(lc->log_path, "Failed to open target file: ", err, errlen)) < 0)
 		return fd;
 	if (c->log_fd >= 0)
 		close(c->log_fd);
 	c->log_fd = fd;
 	log_configure(fd, lc->show_level, lc->show_log_origin);
-	log_set_off(!strcmp(lc->level, "Off"));
-	log_set_level(level);
+	log_set_level(lc->level);
 	return 0;
 }
 
@@ -103,6 +101,7 @@ static int op_patch_drive(void *opaque, const struct drive_config *d, char *err,
 }
 
 const struct api_ops control_ops = {
+	.state = op_state,
 	.start = op_start,
 	.pause = op_pause,
 	.ctrl_alt_del = op_ctrl_alt_del,

@@ -28,8 +28,6 @@ static void on_stop(void *opaque, uint32_t events)
 	(void)events;
 	if (read(v->vm.stop_efd, &x, sizeof(x)) < 0 && errno != EAGAIN)
 		log_debug("stop eventfd read: %s", strerror(errno));
-	if (v->on_vm_stopped)
-		v->on_vm_stopped(v);
 	vmm_quit(v);
 }
 
@@ -155,7 +153,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	v->stdin_watched = v->built = v->exiting = false;
 	v->nr_virtio = 0;
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
-	v->on_vm_stopped = NULL;
+	v->state = VMM_NOT_STARTED;
 	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 	/* Blocked before any thread starts, so every thread inherits the mask and the signals
@@ -226,11 +224,9 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 
 	if (v->built)
 		return errorf(err, errlen, -EBUSY, "the microVM is already running");
-	if (!cfg->kernel_path)
-		return errorf(err, errlen, -EINVAL, "no kernel: set a boot source first");
-	if (cfg->mem_size_mib == 0 || cfg->mem_size_mib > (1u << 20))
-		return errorf(err, errlen, -EINVAL, "memory size %llu MiB is outside 1..%u",
-			      (unsigned long long)cfg->mem_size_mib, 1u << 20);
+	r = config_validate(cfg, err, errlen);
+	if (r)
+		return r;
 
 	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &kernel, &kernel_size, err, errlen);
 	if (!r && cfg->initrd_path)
@@ -301,6 +297,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 		goto out_vm;
 	}
 	v->built = true;
+	v->state = VMM_RUNNING;
 	/* Building allocated and freed scratch (JSON, loader, device set-up): hand it back so
 	 * the running VMM's footprint is what it uses, not what start-up needed. */
 	malloc_trim(0);
@@ -325,6 +322,21 @@ out:
 	loader_unmap_file(kernel, kernel_size);
 	loader_unmap_file(initrd, initrd_size);
 	return r;
+}
+
+int vmm_pause(struct vmm *v, bool pause, char *err, size_t errlen)
+{
+	int r;
+
+	if (v->state == VMM_NOT_STARTED)
+		return errorf(err, errlen, -EINVAL, "the microVM is not started");
+	if (pause == (v->state == VMM_PAUSED))
+		return 0;
+	r = vm_pause(&v->vm, pause);
+	if (r)
+		return errorf(err, errlen, r, "%s", r == -ESHUTDOWN ? "the VM is shutting down" : "vCPUs did not respond");
+	v->state = pause ? VMM_PAUSED : VMM_RUNNING;
+	return 0;
 }
 
 void vmm_quit(struct vmm *v)

@@ -12,7 +12,8 @@ trap 'rm -rf "$T"' EXIT
 # Errors that need no KVM: bad files give one clear line and a non-zero exit.
 expect_error cli.not_a_kernel "not a kernel" --kernel /etc/hostname
 expect_error cli.missing_kernel "No such file" --kernel /nonexistent/vmlinux
-expect_error cli.directory_kernel "not a regular file" --kernel /
+# The flags get the API's checks and words (PUT /boot-source: "... cannot be opened: Is a directory").
+expect_error cli.directory_kernel "Is a directory" --kernel /
 head -c 100 "$G/hello64.elf" >"$T/trunc.elf"
 expect_error cli.truncated_elf "truncated" --kernel "$T/trunc.elf"
 head -c 700 "$G/hello64.bzImage" >"$T/trunc.bz"
