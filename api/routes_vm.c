@@ -7,7 +7,6 @@
 
 #include "log.h"
 #include "routes_impl.h"
-#include "vm.h"
 
 void route_get_root(struct route_ctx *c)
 {

@@ -277,11 +277,6 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	/* The boot source is one setting, whatever the order of its flags. */
-	if (kernel && config_set_boot_source(c, kernel, initrd, cmdline, err, sizeof(err))) {
-		log_error("--kernel %s%s%s: %s", kernel, initrd ? " --initrd " : "", initrd ? initrd : "", err);
-		return -EINVAL;
-	}
 	if (cli->version)
 		return 0;
 	if (cli->no_api && !cli->config_file) {
@@ -292,8 +287,13 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		log_error("--no-api and --api-sock exclude each other");
 		return -EINVAL;
 	}
-	if (cli->config_file && c->kernel_path) {
+	if (cli->config_file && kernel) {
 		log_error("--kernel and --config-file exclude each other");
+		return -EINVAL;
+	}
+	/* The boot source is one setting, whatever the order of its flags. */
+	if (kernel && config_set_boot_source(c, kernel, initrd, cmdline, err, sizeof(err))) {
+		log_error("--kernel %s%s%s: %s", kernel, initrd ? " --initrd " : "", initrd ? initrd : "", err);
 		return -EINVAL;
 	}
 	if ((cli->show_level || cli->show_log_origin) && !cli->log_path)
