@@ -5,22 +5,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static bool failf(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static bool failf(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return false;
-}
+#include "log.h"
 
 const char *body_type_name(enum ftype t)
 {
@@ -112,6 +101,31 @@ static const char *raw_member(const char *p, const char *e, const char *key, siz
 	return NULL;
 }
 
+const char *body_member_text(const char *text, size_t len, const char *key, size_t *outlen)
+{
+	return raw_member(text, text + len, key, outlen);
+}
+
+const char *body_element_text(const char *text, size_t len, int index, size_t *outlen)
+{
+	const char *p = skip_ws(text, text + len), *e = text + len;
+
+	if (p == e || *p != '[')
+		return NULL;
+	for (p = skip_ws(p + 1, e); p < e && *p != ']'; index--) {
+		const char *v = p, *ve = skip_value(v, e);
+
+		if (index == 0) {
+			*outlen = (size_t)(ve - v);
+			return v;
+		}
+		p = skip_ws(ve, e);
+		if (p < e && *p == ',')
+			p = skip_ws(p + 1, e);
+	}
+	return NULL;
+}
+
 /* serde's "line L column C" for byte offset off. */
 static void position(const char *body, size_t off, int *line, int *col)
 {
@@ -150,7 +164,7 @@ static void describe(const cJSON *m, const char *tok, size_t toklen, char *out, 
 		snprintf(out, outlen, "a number");
 }
 
-static bool check_int(const cJSON *m, const char *tok, size_t toklen, enum ftype t, char *why, size_t whylen)
+static int check_int(const cJSON *m, const char *tok, size_t toklen, enum ftype t, char *why, size_t whylen)
 {
 	char what[64];
 	uint64_t v = 0;
@@ -158,41 +172,41 @@ static bool check_int(const cJSON *m, const char *tok, size_t toklen, enum ftype
 
 	describe(m, tok, toklen, what, sizeof(what));
 	if (!cJSON_IsNumber(m) || !tok || strncmp(what, "integer", 7))
-		return failf(why, whylen, "invalid type: %s, expected %s", what, body_type_name(t));
+		return errorf(why, whylen, -EINVAL, "invalid type: %s, expected %s", what, body_type_name(t));
 	neg = *tok == '-';
 	for (size_t i = neg; i < toklen; i++) {
 		uint64_t d = (uint64_t)(tok[i] - '0');
 
 		if (v > (UINT64_MAX - d) / 10) /* past u64: serde_json reads it as a float */
-			return failf(why, whylen, "invalid type: floating point `%.*s`, expected %s",
+			return errorf(why, whylen, -EINVAL, "invalid type: floating point `%.*s`, expected %s",
 				     (int)(toklen > 40 ? 40 : toklen), tok, body_type_name(t));
 		v = v * 10 + d;
 	}
 	if ((neg && v) || v > type_max(t))
-		return failf(why, whylen, "invalid value: %s, expected %s", what, body_type_name(t));
-	return true;
+		return errorf(why, whylen, -EINVAL, "invalid value: %s, expected %s", what, body_type_name(t));
+	return 0;
 }
 
 /* Firecracker's RateLimiterConfig; kindling has no limiter yet, so only empty ones pass. */
-static bool check_rate_limiter(const cJSON *m, char *why, size_t whylen, bool *serde)
+static int check_rate_limiter(const cJSON *m, char *why, size_t whylen, bool *serde)
 {
 	const cJSON *b;
 
 	if (!cJSON_IsObject(m))
-		return failf(why, whylen, "invalid type: %s, expected struct RateLimiterConfig",
+		return errorf(why, whylen, -EINVAL, "invalid type: %s, expected struct RateLimiterConfig",
 			     cJSON_IsArray(m) ? "sequence" : cJSON_IsString(m) ? "string" : "a scalar");
 	cJSON_ArrayForEach(b, m) {
 		if (strcmp(b->string, "bandwidth") && strcmp(b->string, "ops"))
-			return failf(why, whylen, "unknown field `%s`, expected `bandwidth` or `ops`", b->string);
+			return errorf(why, whylen, -EINVAL, "unknown field `%s`, expected `bandwidth` or `ops`", b->string);
 		if (!cJSON_IsNull(b)) {
 			*serde = false;
-			return failf(why, whylen,
-				     "Rate limiters are not supported by kindling yet: '%s' must be null, or the "
+			return errorf(why, whylen, -EINVAL,
+				      "Rate limiters are not supported by kindling yet: '%s' must be null, or the "
 				     "limiter {} (no limit).",
-				     m->string);
+				      m->string);
 		}
 	}
-	return true;
+	return 0;
 }
 
 cJSON *body_parse(const char *body, size_t len, const struct field *fields, int n, char *why, size_t whylen,
@@ -208,19 +222,19 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 		const char *at = cJSON_GetErrorPtr();
 
 		position(body, at && at >= body && at <= e ? (size_t)(at - body) + 1 : len, &line, &col);
-		failf(why, whylen, "invalid JSON at line %d column %d", line, col);
+		errorf(why, whylen, -EINVAL, "invalid JSON at line %d column %d", line, col);
 		return NULL;
 	}
 	if (skip_ws(end, e) != e) {
 		position(body, (size_t)(skip_ws(end, e) - body) + 1, &line, &col);
-		failf(why, whylen, "trailing characters at line %d column %d", line, col);
+		errorf(why, whylen, -EINVAL, "trailing characters at line %d column %d", line, col);
 		goto bad;
 	}
 	if (!cJSON_IsObject(o)) {
 		char what[64];
 
 		describe(o, NULL, 0, what, sizeof(what));
-		failf(why, whylen, "invalid type: %s, expected a JSON object", what);
+		errorf(why, whylen, -EINVAL, "invalid type: %s, expected a JSON object", what);
 		goto bad;
 	}
 	cJSON_ArrayForEach(m, o) {
@@ -236,12 +250,12 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 
 			for (int j = 0; j < n && k < sizeof(list); j++)
 				k += (size_t)snprintf(list + k, sizeof(list) - k, "%s`%s`", j ? ", " : "", fields[j].name);
-			failf(why, whylen, "unknown field `%.64s`, expected %s%s", m->string, n > 2 ? "one of " : "", list);
+			errorf(why, whylen, -EINVAL, "unknown field `%.64s`, expected %s%s", m->string, n > 2 ? "one of " : "", list);
 			goto bad;
 		}
 		for (cJSON *d = m->next; d; d = d->next) {
 			if (!strcmp(d->string, m->string)) {
-				failf(why, whylen, "duplicate field `%s`", m->string);
+				errorf(why, whylen, -EINVAL, "duplicate field `%s`", m->string);
 				goto bad;
 			}
 		}
@@ -256,7 +270,7 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 				char what[64];
 
 				describe(m, tok, toklen, what, sizeof(what));
-				failf(why, whylen, "invalid type: %s, expected %s", what, body_type_name(fields[i].type));
+				errorf(why, whylen, -EINVAL, "invalid type: %s, expected %s", what, body_type_name(fields[i].type));
 				goto bad;
 			}
 			break;
@@ -264,16 +278,16 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 		case F_U32:
 		case F_U64:
 		case F_USIZE:
-			if (!check_int(m, tok, toklen, fields[i].type, why, whylen))
+			if (check_int(m, tok, toklen, fields[i].type, why, whylen))
 				goto bad;
 			break;
 		case F_RATE_LIMITER:
-			if (!check_rate_limiter(m, why, whylen, serde))
+			if (check_rate_limiter(m, why, whylen, serde))
 				goto bad;
 			break;
 		case F_UNSUPPORTED:
 			*serde = false;
-			failf(why, whylen, "'%s' is not supported by kindling.", m->string);
+			errorf(why, whylen, -EINVAL, "'%s' is not supported by kindling.", m->string);
 			goto bad;
 		}
 	}
@@ -281,7 +295,7 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 		if (fields[i].required && !cJSON_GetObjectItemCaseSensitive(o, fields[i].name)) {
 			/* serde notices at the object's closing brace. */
 			position(body, (size_t)(end - body), &line, &col);
-			failf(why, whylen, "missing field `%s` at line %d column %d", fields[i].name, line, col);
+			errorf(why, whylen, -EINVAL, "missing field `%s` at line %d column %d", fields[i].name, line, col);
 			goto bad;
 		}
 	}

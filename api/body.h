@@ -34,6 +34,12 @@ struct field {
 cJSON *body_parse(const char *body, size_t len, const struct field *fields, int n, char *why, size_t whylen,
 		  bool *serde);
 
+/* The raw text of the member key of the JSON object in text[0..len), or of the element
+ * index of the array there: a section of a config file, to check as a body of its own.
+ * NULL if there is none. The text must be JSON that cJSON accepted. */
+const char *body_member_text(const char *text, size_t len, const char *key, size_t *outlen);
+const char *body_element_text(const char *text, size_t len, int index, size_t *outlen);
+
 /* How serde names an integer type ("u8", "usize", ...). */
 const char *body_type_name(enum ftype t);
 

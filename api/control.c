@@ -28,6 +28,13 @@ static int open_output(const char *path, const char *what, char *err, size_t err
 	return fd;
 }
 
+static enum vmm_state op_state(void *opaque)
+{
+	struct control *c = opaque;
+
+	return c->vmm->state;
+}
+
 static int op_start(void *opaque, const struct vmm_config *cfg, char *err, size_t errlen)
 {
 	struct control *c = opaque;
@@ -41,11 +48,8 @@ static int op_start(void *opaque, const struct vmm_config *cfg, char *err, size_
 static int op_pause(void *opaque, bool pause, char *err, size_t errlen)
 {
 	struct control *c = opaque;
-	int r = vm_pause(&c->vmm->vm, pause);
 
-	if (r)
-		snprintf(err, errlen, "%s", r == -ESHUTDOWN ? "the VM is shutting down" : "vCPUs did not respond");
-	return r;
+	return vmm_pause(c->vmm, pause, err, errlen);
 }
 
 static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
@@ -54,8 +58,8 @@ static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	int r = i8042_ctrl_alt_del(&c->vmm->i8042);
 
 	if (r)
-		snprintf(err, errlen, "the keyboard buffer is full");
-	return r;
+		return errorf(err, errlen, r, "the keyboard buffer is full");
+	return 0;
 }
 
 static int op_flush_metrics(void *opaque, char *err, size_t errlen)
@@ -64,28 +68,22 @@ static int op_flush_metrics(void *opaque, char *err, size_t errlen)
 	int r = control_flush_metrics(c);
 
 	if (r)
-		snprintf(err, errlen, "cannot write metrics: %s", strerror(-r));
-	return r;
+		return errorf(err, errlen, r, "cannot write metrics: %s", strerror(-r));
+	return 0;
 }
 
 static int op_logger(void *opaque, const struct logger_config *lc, char *err, size_t errlen)
 {
 	struct control *c = opaque;
-	enum log_level level = LOG_INFO;
 	int fd = -1;
 
-	if (strcmp(lc->level, "Off") && log_parse_level(lc->level, &level)) {
-		snprintf(err, errlen, "unknown level %s", lc->level);
-		return -EINVAL;
-	}
 	if (lc->log_path && (fd = open_output(lc->log_path, "Failed to open target file: ", err, errlen)) < 0)
 		return fd;
 	if (c->log_fd >= 0)
 		close(c->log_fd);
 	c->log_fd = fd;
 	log_configure(fd, lc->show_level, lc->show_log_origin);
-	log_set_off(!strcmp(lc->level, "Off"));
-	log_set_level(level);
+	log_set_level(lc->level);
 	return 0;
 }
 
@@ -98,11 +96,11 @@ static int op_patch_drive(void *opaque, const struct drive_config *d, char *err,
 {
 	(void)opaque;
 	(void)d;
-	snprintf(err, errlen, "changing a drive's backing file after boot is not supported yet");
-	return -ENOTSUP;
+	return errorf(err, errlen, -ENOTSUP, "changing a drive's backing file after boot is not supported yet");
 }
 
 const struct api_ops control_ops = {
+	.state = op_state,
 	.start = op_start,
 	.pause = op_pause,
 	.ctrl_alt_del = op_ctrl_alt_del,
@@ -148,22 +146,19 @@ int control_set_metrics_path(struct control *c, const char *path, char *err, siz
 	struct itimerspec its = { .it_interval = { METRICS_PERIOD_S, 0 }, .it_value = { METRICS_PERIOD_S, 0 } };
 	int fd, r;
 
-	if (c->metrics_fd >= 0) {
-		snprintf(err, errlen, "Reinitialization of metrics not allowed.");
-		return -EEXIST;
-	}
+	if (c->metrics_fd >= 0)
+		return errorf(err, errlen, -EEXIST, "Reinitialization of metrics not allowed.");
 	fd = open_output(path, "", err, errlen);
 	if (fd < 0)
 		return fd;
 	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (c->timer_fd < 0 || timerfd_settime(c->timer_fd, 0, &its, NULL) < 0 ||
 	    (r = evloop_add(&c->vmm->loop, c->timer_fd, EPOLLIN, on_timer, c))) {
-		snprintf(err, errlen, "cannot start the metrics timer");
 		close(fd);
 		if (c->timer_fd >= 0)
 			close(c->timer_fd);
 		c->timer_fd = -1;
-		return -EIO;
+		return errorf(err, errlen, -EIO, "cannot start the metrics timer");
 	}
 	c->metrics_fd = fd;
 	/* Firecracker's API records the path too, so GET /vm/config shows it. */
@@ -274,8 +269,8 @@ int control_serve(struct control *c, const char *sock, char *err, size_t errlen)
 	if (!r)
 		r = api_server_start(&c->server);
 	if (r)
-		snprintf(err, errlen, "cannot start the API server: %s", strerror(-r));
-	return r;
+		return errorf(err, errlen, r, "cannot start the API server: %s", strerror(-r));
+	return 0;
 }
 
 void control_destroy(struct control *c)

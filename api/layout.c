@@ -1,6 +1,7 @@
 /* Firecracker's JSON layout of a whole microVM (its VmmConfig), both ways: GET /vm/config's
- * output, and --config-file's input, applied through the API's own routes so that a file
- * gets exactly the API's validation. */
+ * output, and --config-file's input. Each section of a file is checked and applied by the
+ * same api_*_body/api_*_apply pair as the API's route for it, so a file gets exactly the
+ * API's validation and messages. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,14 +9,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "routes.h"
-
-static const char *get_str(const cJSON *o, const char *name)
-{
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(m) ? m->valuestring : NULL;
-}
+#include "routes_impl.h"
 
 static cJSON *str_or_null(const char *v)
 {
@@ -81,33 +75,84 @@ char *api_vm_config_json(const struct api *a)
 	return s;
 }
 
-static int apply_section(struct api *a, enum http_method m, const char *path, const cJSON *item, char *err,
+enum section { S_LOGGER, S_METRICS, S_MACHINE, S_BOOT, S_DRIVE, S_NET };
+
+/* One object of the file (text[0..len)): the route's body check, then its apply. */
+static int apply_one(struct api *a, enum section sec, const char *text, size_t len, char *err, size_t errlen)
+{
+	cJSON *o;
+	bool deprecated = false;
+	int r;
+
+	switch (sec) {
+	case S_LOGGER: o = api_logger_body(text, len, err, errlen); break;
+	case S_METRICS: o = api_metrics_body(text, len, err, errlen); break;
+	case S_MACHINE: o = api_machine_config_body(text, len, false, err, errlen); break;
+	case S_BOOT: o = api_boot_source_body(text, len, err, errlen); break;
+	case S_DRIVE: o = api_drive_body(text, len, err, errlen); break;
+	default: o = api_net_body(text, len, err, errlen); break;
+	}
+	if (!o)
+		return -EINVAL;
+	switch (sec) {
+	case S_LOGGER: r = api_logger_apply(a, o, err, errlen); break;
+	case S_METRICS: r = api_metrics_apply(a, o, err, errlen); break;
+	case S_MACHINE: r = api_machine_config_apply(a, o, false, &deprecated, err, errlen); break;
+	case S_BOOT: r = api_boot_source_apply(a, o, err, errlen); break;
+	case S_DRIVE: r = api_drive_apply(a, o, err, errlen); break;
+	default: r = api_net_apply(a, o, err, errlen); break;
+	}
+	cJSON_Delete(o);
+	return r;
+}
+
+static const struct {
+	const char *key;
+	enum section sec;
+	bool array;
+} sections[] = {
+	/* Logger and metrics first, so that what follows is logged; then the VM itself. */
+	{ "logger", S_LOGGER, false },
+	{ "metrics", S_METRICS, false },
+	{ "machine-config", S_MACHINE, false },
+	{ "boot-source", S_BOOT, false },
+	{ "drives", S_DRIVE, true },
+	{ "network-interfaces", S_NET, true },
+};
+
+static int apply_section(struct api *a, const char *json, size_t len, const cJSON *item, size_t k, char *err,
 			 size_t errlen)
 {
-	struct api_response r;
-	char *body = cJSON_PrintUnformatted(item);
+	size_t n;
+	const char *text = body_member_text(json, len, sections[k].key, &n);
+	int r;
 
-	if (!body)
-		return errorf(err, errlen, -ENOMEM, "out of memory");
-	api_handle(a, m, m == HTTP_PUT ? "PUT" : "PATCH", path, body, strlen(body), &r);
-	free(body);
-	if (r.status >= 400) {
-		cJSON *e = cJSON_ParseWithLength(r.body, r.body_len);
-		const char *msg = e ? get_str(e, "fault_message") : NULL;
-
-		snprintf(err, errlen, "%s: %s", path, msg ? msg : "invalid");
-		cJSON_Delete(e);
-		free(r.body);
-		return -EINVAL;
+	if (!text)
+		return errorf(err, errlen, -EINVAL, "cannot find the text of \"%s\"", sections[k].key);
+	if (!sections[k].array) {
+		r = apply_one(a, sections[k].sec, text, n, err, errlen);
+		return r ? errwrap(err, errlen, r, "/%s", sections[k].key) : 0;
 	}
-	free(r.body);
+	if (!cJSON_IsArray(item))
+		return errorf(err, errlen, -EINVAL, "\"%s\" must be an array", sections[k].key);
+	for (int i = 0; i < cJSON_GetArraySize(item); i++) {
+		size_t en;
+		const char *el = body_element_text(text, n, i, &en);
+		const char *id = api_get_str(cJSON_GetArrayItem(item, i), sections[k].sec == S_DRIVE ? "drive_id" : "iface_id");
+
+		if (!el)
+			return errorf(err, errlen, -EINVAL, "cannot find the text of \"%s\"[%d]", sections[k].key, i);
+		r = apply_one(a, sections[k].sec, el, en, err, errlen);
+		if (r)
+			return errwrap(err, errlen, r, "/%s/%.64s", sections[k].key, id ? id : "");
+	}
 	return 0;
 }
 
 int api_apply_config(struct api *a, const char *json, size_t len, char *err, size_t errlen)
 {
-	static const char *const known[] = { "boot-source", "drives", "machine-config", "network-interfaces", "logger",
-					     "metrics", "balloon", "vsock", "mmds-config", "entropy", "cpu-config" };
+	static const char *const unsupported_sections[] = { "balloon", "vsock", "mmds-config", "entropy",
+							     "cpu-config" };
 	cJSON *o = cJSON_ParseWithLength(json, len), *m;
 	int r = 0;
 
@@ -116,67 +161,33 @@ int api_apply_config(struct api *a, const char *json, size_t len, char *err, siz
 		return errorf(err, errlen, -EINVAL, "the config file is not a JSON object");
 	}
 	cJSON_ArrayForEach(m, o) {
-		size_t i;
+		bool known = false;
 
-		for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(m->string, known[i]); i++)
-			;
-		if (i == sizeof(known) / sizeof(known[0])) {
-			/* As Firecracker does: files written for later versions still load. */
-			log_warn("config file: ignoring the unknown section '%s'", m->string);
-			continue;
-		}
-		if (i >= 6 && !cJSON_IsNull(m)) {
-			r = -EINVAL;
-			snprintf(err, errlen, "'%s' is not supported by kindling", m->string);
-			goto out;
-		}
-	}
-	/* Logger and metrics first, so that what follows is logged; then the VM itself. */
-	if ((m = cJSON_GetObjectItemCaseSensitive(o, "logger")) && !cJSON_IsNull(m) &&
-	    (r = apply_section(a, HTTP_PUT, "/logger", m, err, errlen)))
-		goto out;
-	if ((m = cJSON_GetObjectItemCaseSensitive(o, "metrics")) && !cJSON_IsNull(m) &&
-	    (r = apply_section(a, HTTP_PUT, "/metrics", m, err, errlen)))
-		goto out;
-	if ((m = cJSON_GetObjectItemCaseSensitive(o, "machine-config")) && !cJSON_IsNull(m) &&
-	    (r = apply_section(a, HTTP_PUT, "/machine-config", m, err, errlen)))
-		goto out;
-	m = cJSON_GetObjectItemCaseSensitive(o, "boot-source");
-	if (!m || cJSON_IsNull(m)) {
-		r = -EINVAL;
-		snprintf(err, errlen, "the config file has no \"boot-source\"");
-		goto out;
-	}
-	if ((r = apply_section(a, HTTP_PUT, "/boot-source", m, err, errlen)))
-		goto out;
-	for (int pass = 0; pass < 2; pass++) {
-		const char *key = pass ? "network-interfaces" : "drives";
-		const char *idkey = pass ? "iface_id" : "drive_id";
-		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, key), *it;
-
-		if (!arr || cJSON_IsNull(arr))
-			continue;
-		if (!cJSON_IsArray(arr)) {
-			r = -EINVAL;
-			snprintf(err, errlen, "\"%s\" must be an array", key);
-			goto out;
-		}
-		cJSON_ArrayForEach(it, arr) {
-			const char *id = get_str(it, idkey);
-			char path[128];
-
-			if (!id || !config_valid_id(id)) {
-				r = -EINVAL;
-				snprintf(err, errlen, "an entry of \"%s\" has a missing or invalid %s", key, idkey);
+		for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+			known |= !strcmp(m->string, sections[i].key);
+		for (size_t i = 0; i < ARRAY_SIZE(unsupported_sections); i++) {
+			if (strcmp(m->string, unsupported_sections[i]))
+				continue;
+			known = true;
+			if (!cJSON_IsNull(m)) {
+				r = errorf(err, errlen, -EINVAL, "'%s' is not supported by kindling", m->string);
 				goto out;
 			}
-			snprintf(path, sizeof(path), "/%s/%s", key, id);
-			if ((r = apply_section(a, HTTP_PUT, path, it, err, errlen)))
-				goto out;
 		}
+		/* As Firecracker does: files written for later versions still load. */
+		if (!known)
+			log_warn("config file: ignoring the unknown section '%s'", m->string);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(sections); k++) {
+		m = cJSON_GetObjectItemCaseSensitive(o, sections[k].key);
+		if (sections[k].sec == S_BOOT && (!m || cJSON_IsNull(m))) {
+			r = errorf(err, errlen, -EINVAL, "the config file has no \"boot-source\"");
+			goto out;
+		}
+		if (m && !cJSON_IsNull(m) && (r = apply_section(a, json, len, m, k, err, errlen)))
+			goto out;
 	}
 out:
 	cJSON_Delete(o);
 	return r;
 }
-

@@ -1,6 +1,8 @@
 /* The control API's endpoints, with Firecracker's paths, fields, status codes and error
- * bodies. Runs on the VMM thread. Side effects (starting the VM, pausing, logging, metrics)
- * go through api_ops, so tests and the fuzzer can drive every route without KVM. */
+ * bodies. Runs on the VMM thread. A route turns JSON into a struct and hands it to the
+ * config setters (vmm/config.h) or to the VMM; side effects (starting the VM, pausing,
+ * logging, metrics) and the VM's state go through api_ops, so tests and the fuzzer can
+ * drive every route without KVM. */
 #ifndef KINDLING_ROUTES_H
 #define KINDLING_ROUTES_H
 
@@ -10,21 +12,23 @@
 
 #include "config.h"
 #include "http.h"
+#include "log.h"
+#include "vmm.h"
 
 #define API_COMPAT_VERSION "1.7.0"
 #define KINDLING_VERSION "0.1.0"
 
-enum vm_state { VM_NOT_STARTED, VM_RUNNING, VM_PAUSED };
-
 struct logger_config {
 	char *log_path;
-	char level[16];
+	enum log_level level;
 	bool show_level;
 	bool show_log_origin;
 	char *module;
 };
 
 struct api_ops {
+	/* The VMM owns the state: start and pause change it, the API only asks. */
+	enum vmm_state (*state)(void *opaque);
 	int (*start)(void *opaque, const struct vmm_config *cfg, char *err, size_t errlen);
 	int (*pause)(void *opaque, bool pause, char *err, size_t errlen);
 	int (*ctrl_alt_del)(void *opaque, char *err, size_t errlen);
@@ -43,14 +47,12 @@ extern const char *const api_endpoint_names[EP_COUNT];
 
 struct api {
 	struct vmm_config cfg;
-	enum vm_state state;
 	char id[CONFIG_ID_MAX + 1];
 	const struct api_ops *ops;
 	void *opaque;
 	bool has_logger;
 	struct logger_config logger;
 	char *metrics_path;
-	uint64_t host_mem_mib; /* upper bound for mem_size_mib; 0 = read from the host */
 	uint64_t requests[EP_COUNT];
 	uint64_t failures[EP_COUNT];
 };
@@ -73,6 +75,10 @@ void api_handle(struct api *a, enum http_method method, const char *method_name,
  * Firecracker's words. */
 void api_serve(struct api *a, enum http_method method, const char *method_name, const char *path,
 	       const char *body, size_t body_len, struct api_response *resp);
+
+/* InstanceStart: checks the pending config (config_validate) and starts the VM through
+ * api_ops. For the API's PUT /actions and for main() alike; err gets the fault message. */
+int api_instance_start(struct api *a, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Applies a Firecracker-layout JSON config file ("boot-source", "drives", ...). Does not
  * start the VM. */

@@ -47,12 +47,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *what, const char *path)
-{
-	snprintf(err, errlen, "%s %s: %s", what, path, strerror(-code));
-	return code;
-}
-
 int api_server_listen(struct api_server *s, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -64,20 +58,18 @@ int api_server_listen(struct api_server *s, const char *path, char *err, size_t 
 	s->listen_fd = s->epfd = s->req_efd = s->resp_efd = s->quit_efd = -1;
 	s->max_body = HTTP_MAX_BODY;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, errlen, "API socket path '%s' is too long", path);
-		return -ENAMETOOLONG;
+		return errorf(err, errlen, -ENAMETOOLONG, "API socket path '%s' is too long", path);
 	}
 	strcpy(addr.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "socket for", path);
+		return errorf(err, errlen, -errno, "socket for %s: %s", path, strerror(errno));
 	if (lstat(path, &st) == 0) {
 		int probe;
 
 		if (!S_ISSOCK(st.st_mode)) {
 			close(fd);
-			snprintf(err, errlen, "API socket path %s exists and is not a socket", path);
-			return -EEXIST;
+			return errorf(err, errlen, -EEXIST, "API socket path %s exists and is not a socket", path);
 		}
 		/* Replace a stale socket only: if something answers, it is another VMM's. */
 		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -86,11 +78,10 @@ int api_server_listen(struct api_server *s, const char *path, char *err, size_t 
 			close(probe);
 		if (r == 0) {
 			close(fd);
-			snprintf(err, errlen,
-				 "Failed to open the API socket at: %s. Check that it is not already used "
-				 "(another process is listening on it).",
-				 path);
-			return -EADDRINUSE;
+			return errorf(err, errlen, -EADDRINUSE,
+				      "Failed to open the API socket at: %s. Check that it is not already used "
+				      "(another process is listening on it).",
+				      path);
 		}
 		unlink(path);
 	}
@@ -100,7 +91,7 @@ int api_server_listen(struct api_server *s, const char *path, char *err, size_t 
 	if (r < 0 || listen(fd, 64) < 0) {
 		r = -errno;
 		close(fd);
-		return fail(err, errlen, r, "cannot listen on", path);
+		return errorf(err, errlen, r, "cannot listen on %s: %s", path, strerror(-r));
 	}
 	s->listen_fd = fd;
 	s->path = strdup(path);
@@ -109,7 +100,7 @@ int api_server_listen(struct api_server *s, const char *path, char *err, size_t 
 	s->quit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->req_efd < 0 || s->resp_efd < 0 || s->quit_efd < 0 || s->epfd < 0 || !s->path)
-		return fail(err, errlen, -ENOMEM, "cannot set up the API server for", path);
+		return errorf(err, errlen, -ENOMEM, "cannot set up the API server for %s: %s", path, strerror(ENOMEM));
 	return 0;
 }
 

@@ -9,15 +9,26 @@
 #include "http.h"
 #include "routes.h"
 
+/* The VMM's state, as the stubs below change it; reset for every input. */
+static enum vmm_state state;
+
+static enum vmm_state get_state(void *o)
+{
+	(void)o;
+	return state;
+}
+
 static int ok_start(void *o, const struct vmm_config *c, char *e, size_t n)
 {
 	(void)o, (void)c, (void)e, (void)n;
+	state = VMM_RUNNING;
 	return 0;
 }
 
 static int ok_pause(void *o, bool p, char *e, size_t n)
 {
-	(void)o, (void)p, (void)e, (void)n;
+	(void)o, (void)e, (void)n;
+	state = p ? VMM_PAUSED : VMM_RUNNING;
 	return 0;
 }
 
@@ -45,7 +56,16 @@ static int ok_patch(void *o, const struct drive_config *d, char *e, size_t n)
 	return 0;
 }
 
-static const struct api_ops ops = { ok_start, ok_pause, ok_simple, ok_simple, ok_logger, ok_metrics, ok_patch };
+static const struct api_ops ops = {
+	.state = get_state,
+	.start = ok_start,
+	.pause = ok_pause,
+	.ctrl_alt_del = ok_simple,
+	.flush_metrics = ok_simple,
+	.logger = ok_logger,
+	.metrics = ok_metrics,
+	.patch_drive = ok_patch,
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct api a;
 	const char *buf = (const char *)data;
 
+	state = VMM_NOT_STARTED;
 	api_init(&a, NULL, &ops, NULL);
 	/* Several pipelined requests per input, as one keep-alive connection would send. */
 	while (size) {

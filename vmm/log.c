@@ -7,9 +7,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util.h"
 
 static enum log_level current_level = LOG_INFO;
 /* Set once from the VMM thread while configuring; read by every thread. */
@@ -18,7 +21,7 @@ static int out_fd = -1;
 static int err_fd = STDERR_FILENO;
 /* Lines dropped because the destination would have blocked, and lines lost to errors. */
 static uint64_t missed_lines, failed_lines;
-static bool show_level_prefix, show_origin, silenced;
+static bool show_level_prefix, show_origin;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const char *const fc_level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 /* Firecracker's instance id, shown in lines written to a log file. */
@@ -73,21 +76,32 @@ enum log_level log_get_level(void)
 	return current_level;
 }
 
+static const struct {
+	const char *name;
+	enum log_level level;
+} level_table[] = {
+	/* The first name of a level is the one log_level_name gives. */
+	{ "Off", LOG_OFF },	  { "Error", LOG_ERROR }, { "Warning", LOG_WARN }, { "Warn", LOG_WARN },
+	{ "Info", LOG_INFO }, { "Debug", LOG_DEBUG }, { "Trace", LOG_DEBUG },
+};
+
 int log_parse_level(const char *name, enum log_level *out)
 {
-	static const char *const fc_names[] = { "Error", "Warning", "Info", "Debug" };
-
-	for (int i = 0; i <= LOG_DEBUG; i++) {
-		if (!strcasecmp(name, level_names[i]) || !strcmp(name, fc_names[i])) {
-			*out = (enum log_level)i;
+	for (size_t i = 0; i < ARRAY_SIZE(level_table); i++) {
+		if (!strcasecmp(name, level_table[i].name)) {
+			*out = level_table[i].level;
 			return 0;
 		}
 	}
-	if (!strcasecmp(name, "warning") || !strcasecmp(name, "trace")) {
-		*out = name[0] == 'w' || name[0] == 'W' ? LOG_WARN : LOG_DEBUG;
-		return 0;
-	}
-	return -1;
+	return -EINVAL;
+}
+
+const char *log_level_name(enum log_level level)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(level_table); i++)
+		if (level_table[i].level == level)
+			return level_table[i].name;
+	return "Info";
 }
 
 void log_configure(int fd, bool show_level, bool origin)
@@ -143,10 +157,6 @@ static void put_line(const char *buf, size_t n)
 		__atomic_fetch_add(&failed_lines, 1, __ATOMIC_RELAXED);
 }
 
-void log_set_off(bool off)
-{
-	silenced = off;
-}
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
 {
@@ -154,7 +164,7 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	va_list ap;
 	int n;
 
-	if (level > current_level || silenced)
+	if (level > current_level)
 		return;
 	if (out_fd >= 0) {
 		n = fc_head(buf, 256, level, file, line);

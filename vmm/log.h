@@ -7,11 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* LOG_OFF is a filter, never the level of a message: it silences everything. */
+enum log_level { LOG_OFF = -1, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/* A level filter by Firecracker's names (its LevelFilter, any case): Off, Error, Warning or
+ * Warn, Info, Debug, Trace (which is Debug here). The one table of level names, for --level,
+ * PUT /logger and the config file alike. */
 int log_parse_level(const char *name, enum log_level *out) __attribute__((warn_unused_result));
+/* Firecracker's name of a level filter ("Off", "Warning", ...). */
+const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -30,8 +36,6 @@ int log_stderr_fd(void);
 void log_counts(uint64_t *missed, uint64_t *failed);
 /* The instance id that lines written to a log file carry, as in Firecracker. */
 void log_set_instance_id(const char *id);
-/* Level "Off" silences everything. */
-void log_set_off(bool off);
 
 #define log_error(...) log_msg(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)

@@ -1,13 +1,11 @@
 /* kindling: a KVM microVM monitor with Firecracker's control API. Start-up is one straight
  * line: parse -> API socket -> config (flags or file) -> build VM -> run the event loop. */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "check.h"
 #include "config.h"
@@ -17,7 +15,6 @@
 #include "runner.h"
 #include "vmm.h"
 
-#define MAX_CONFIG_FILE (1u << 20)
 /* Firecracker's default; an unjailed instance there also needs /run to be writable. */
 #define DEFAULT_API_SOCK "/run/firecracker.socket"
 
@@ -72,13 +69,58 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int set_str(char **dst, const char *src)
+/* One machine-config flag, through the setter the API uses. */
+static int set_machine(struct vmm_config *c, const char *flag, const char *arg, bool mem)
 {
-	free(*dst);
-	*dst = strdup(src);
-	return *dst ? 0 : -ENOMEM;
+	struct machine_update u = { .has_vcpu_count = !mem, .has_mem_size_mib = mem };
+	char err[256];
+	uint64_t v;
+
+	if (parse_uint(arg, UINT64_MAX, &v)) {
+		log_error("--%s must be a number, not '%s'", flag, arg);
+		return -EINVAL;
+	}
+	u.vcpu_count = u.mem_size_mib = v;
+	if (config_set_machine(c, &u, err, sizeof(err))) {
+		log_error("--%s %s: %s", flag, arg, err);
+		return -EINVAL;
+	}
+	return 0;
 }
 
+static int add_drive(struct vmm_config *c, const char *spec)
+{
+	struct drive_config d;
+	char err[600];
+	int r = config_parse_drive(spec, &d, err, sizeof(err));
+
+	if (!r && !d.id[0])
+		snprintf(d.id, sizeof(d.id), "drive%d", c->nr_drives);
+	if (!r)
+		r = config_set_drive(c, &d, err, sizeof(err));
+	free(d.path);
+	if (r)
+		log_error("--drive %s: %s", spec, err);
+	return r;
+}
+
+static int add_net(struct vmm_config *c, const char *spec)
+{
+	struct net_config n;
+	char err[600];
+	int r = config_parse_net(spec, &n, err, sizeof(err));
+
+	if (!r && !n.id[0])
+		snprintf(n.id, sizeof(n.id), "net%d", c->nr_nets);
+	if (!r)
+		r = config_set_net(c, &n, err, sizeof(err));
+	if (r)
+		log_error("--net %s: %s", spec, err);
+	return r;
+}
+
+/* The flags go through the same setters as the API and the config file: same checks, same
+ * messages, prefixed with the flag. */
 static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *cli)
 {
 	static const struct option longopts[] = {
@@ -117,8 +159,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		{ "describe-snapshot", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
 	int idx = -1;
-	char err[256];
+	char err[600];
 	uint64_t v;
 	int opt;
 
@@ -151,57 +194,26 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 			log_error("--%s is a Firecracker option for a feature kindling does not have", longopts[idx].name);
 			return -EINVAL;
 		case 'k':
-			if (set_str(&c->kernel_path, optarg))
-				return -ENOMEM;
+			kernel = optarg;
 			break;
 		case 'i':
-			if (set_str(&c->initrd_path, optarg))
-				return -ENOMEM;
+			initrd = optarg;
 			break;
 		case 'c':
-			if (set_str(&c->boot_args, optarg))
-				return -ENOMEM;
+			cmdline = optarg;
 			break;
 		case 'n':
-			if (parse_uint(optarg, VM_MAX_VCPUS, &v) || v < 1) {
-				log_error("--vcpus must be a number from 1 to %d, not '%s'", VM_MAX_VCPUS, optarg);
-				return -EINVAL;
-			}
-			c->vcpu_count = (int)v;
-			break;
 		case 'm':
-			/* Bounded so that MiB -> bytes cannot overflow and the mapping is plausible. */
-			if (parse_uint(optarg, 1u << 20, &v) || v < 8) {
-				log_error("--mem-mib must be a number from 8 to %u, not '%s'", 1u << 20, optarg);
+			if (set_machine(c, longopts[idx].name, optarg, opt == 'm'))
 				return -EINVAL;
-			}
-			c->mem_size_mib = v;
 			break;
 		case 'd':
-			if (c->nr_drives == CONFIG_MAX_DRIVES) {
-				log_error("at most %d drives", CONFIG_MAX_DRIVES);
+			if (add_drive(c, optarg))
 				return -EINVAL;
-			}
-			if (config_parse_drive(optarg, &c->drives[c->nr_drives], err, sizeof(err))) {
-				log_error("--drive %s: %s", optarg, err);
-				return -EINVAL;
-			}
-			if (!c->drives[c->nr_drives].id[0])
-				snprintf(c->drives[c->nr_drives].id, sizeof(c->drives[0].id), "drive%d", c->nr_drives);
-			c->nr_drives++;
 			break;
 		case 'N':
-			if (c->nr_nets == CONFIG_MAX_NETS) {
-				log_error("at most %d network interfaces", CONFIG_MAX_NETS);
+			if (add_net(c, optarg))
 				return -EINVAL;
-			}
-			if (config_parse_net(optarg, &c->nets[c->nr_nets], err, sizeof(err))) {
-				log_error("--net %s: %s", optarg, err);
-				return -EINVAL;
-			}
-			if (!c->nets[c->nr_nets].id[0])
-				snprintf(c->nets[c->nr_nets].id, sizeof(c->nets[0].id), "net%d", c->nr_nets);
-			c->nr_nets++;
 			break;
 		case 't':
 			c->boot_timer = true;
@@ -221,10 +233,6 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		case 'l': {
 			enum log_level lvl;
 
-			if (!strcasecmp(optarg, "off")) {
-				log_set_off(true);
-				break;
-			}
 			if (log_parse_level(optarg, &lvl)) {
 				log_error("--level must be Error, Warning, Info, Debug, Trace or Off, not '%s'", optarg);
 				return -EINVAL;
@@ -279,8 +287,13 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		log_error("--no-api and --api-sock exclude each other");
 		return -EINVAL;
 	}
-	if (cli->config_file && c->kernel_path) {
+	if (cli->config_file && kernel) {
 		log_error("--kernel and --config-file exclude each other");
+		return -EINVAL;
+	}
+	/* The boot source is one setting, whatever the order of its flags. */
+	if (kernel && config_set_boot_source(c, kernel, initrd, cmdline, err, sizeof(err))) {
+		log_error("--kernel %s%s%s: %s", kernel, initrd ? " --initrd " : "", initrd ? initrd : "", err);
 		return -EINVAL;
 	}
 	if ((cli->show_level || cli->show_log_origin) && !cli->log_path)
@@ -292,40 +305,18 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 	return 0;
 }
 
-/* Sends one request through the same routes the API uses, so the config file and the flags
- * get exactly the API's validation. */
-static int start_instance(struct control *ctl, char *err, size_t errlen)
-{
-	static const char body[] = "{\"action_type\":\"InstanceStart\"}";
-	struct api_response r;
-	int rc = 0;
-
-	api_handle(&ctl->api, HTTP_PUT, "PUT", "/actions", body, sizeof(body) - 1, &r);
-	if (r.status >= 400) {
-		cJSON *e = cJSON_ParseWithLength(r.body, r.body_len);
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "fault_message");
-
-		snprintf(err, errlen, "%s", cJSON_IsString(m) ? m->valuestring : "cannot start the microVM");
-		cJSON_Delete(e);
-		rc = -EINVAL;
-	}
-	free(r.body);
-	return rc;
-}
-
 static int load_config_file(struct control *ctl, const char *path, char *err, size_t errlen)
 {
 	uint8_t *buf;
 	size_t len;
-	char why[400];
 	int r;
 
-	r = loader_read_file(path, MAX_CONFIG_FILE, &buf, &len, err, errlen);
+	r = loader_read_file(path, CONFIG_FILE_MAX, &buf, &len, err, errlen);
 	if (r)
 		return r;
-	r = api_apply_config(&ctl->api, (const char *)buf, len, why, sizeof(why));
+	r = api_apply_config(&ctl->api, (const char *)buf, len, err, errlen);
 	if (r)
-		snprintf(err, errlen, "%s: %s", path, why);
+		errwrap(err, errlen, r, "%s", path);
 	free(buf);
 	return r;
 }
@@ -409,7 +400,7 @@ int main(int argc, char **argv)
 	}
 	ctl.api.cfg.boot_timer = boot_timer;
 	ctl.api.cfg.protocol = protocol;
-	if (ctl.api.cfg.kernel_path && start_instance(&ctl, err, sizeof(err))) {
+	if (ctl.api.cfg.kernel_path && api_instance_start(&ctl.api, err, sizeof(err))) {
 		log_error("%s", err);
 		goto out;
 	}

@@ -28,8 +28,6 @@ static void on_stop(void *opaque, uint32_t events)
 	(void)events;
 	if (read(v->vm.stop_efd, &x, sizeof(x)) < 0 && errno != EAGAIN)
 		log_debug("stop eventfd read: %s", strerror(errno));
-	if (v->on_vm_stopped)
-		v->on_vm_stopped(v);
 	vmm_quit(v);
 }
 
@@ -155,7 +153,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	v->stdin_watched = v->built = v->exiting = false;
 	v->nr_virtio = 0;
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
-	v->on_vm_stopped = NULL;
+	v->state = VMM_NOT_STARTED;
 	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 	/* Blocked before any thread starts, so every thread inherits the mask and the signals
@@ -331,7 +329,7 @@ out:
 	return r;
 }
 
-int vmm_save(struct vmm *v, struct vmm_state *st, char *err, size_t errlen)
+int vmm_save(struct vmm *v, struct vmm_kvm_state *st, char *err, size_t errlen)
 {
 	struct vm *vm = &v->vm;
 	uint32_t msrs[CPU_MAX_MSRS], nr_msrs;
@@ -355,7 +353,7 @@ int vmm_save(struct vmm *v, struct vmm_state *st, char *err, size_t errlen)
 	return 0;
 }
 
-int vmm_restore(struct vmm *v, const struct vmm_state *st, char *err, size_t errlen)
+int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, char *err, size_t errlen)
 {
 	struct vm *vm = &v->vm;
 	int r;
@@ -408,6 +406,7 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 		goto fail;
 	}
 	v->built = true;
+	v->state = VMM_RUNNING;
 	/* Building allocated and freed scratch (JSON, loader, device set-up): hand it back so
 	 * the running VMM's footprint is what it uses, not what start-up needed. */
 	malloc_trim(0);
@@ -424,9 +423,8 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 
 	if (v->built || v->created)
 		return errorf(err, errlen, -EBUSY, "the microVM is already running");
-	if (!cfg->kernel_path)
-		return errorf(err, errlen, -EINVAL, "no kernel: set a boot source first");
-	if ((r = check_mem_size(cfg, err, errlen)))
+	r = config_validate(cfg, err, errlen);
+	if (r)
 		return r;
 	/* The files first: a wrong path is reported as such even on a host without KVM. */
 	r = vmm_open_boot_files(cfg, &f, err, errlen);
@@ -440,6 +438,21 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 		r = vmm_start(v, err, errlen);
 	vmm_close_boot_files(&f);
 	return r;
+}
+
+int vmm_pause(struct vmm *v, bool pause, char *err, size_t errlen)
+{
+	int r;
+
+	if (v->state == VMM_NOT_STARTED)
+		return errorf(err, errlen, -EINVAL, "the microVM is not started");
+	if (pause == (v->state == VMM_PAUSED))
+		return 0;
+	r = vm_pause(&v->vm, pause);
+	if (r)
+		return errorf(err, errlen, r, "%s", r == -ESHUTDOWN ? "the VM is shutting down" : "vCPUs did not respond");
+	v->state = pause ? VMM_PAUSED : VMM_RUNNING;
+	return 0;
 }
 
 void vmm_quit(struct vmm *v)

@@ -20,8 +20,12 @@ struct virtio_device;
 _Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SECCOMP_MAX_IO_FDS,
 	       "every drive and tap fd fits the VMM thread's filter");
 
+/* What the API reports as the instance's state; the VMM alone changes it. */
+enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
+
 struct vmm {
 	struct vm vm;
+	enum vmm_state state;
 	struct evloop loop;
 	struct serial serial;
 	struct i8042 i8042;
@@ -37,8 +41,6 @@ struct vmm {
 	int nr_virtio;
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
-	/* Called on the event loop when the VM has stopped (before the loop ends). */
-	void (*on_vm_stopped)(struct vmm *v);
 };
 
 /* Sets up the event loop, signals and console. Call first, before any thread exists, on
@@ -77,21 +79,21 @@ int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_
 
 /* The VM's state in KVM: what vmm_save reads from a paused (or not started) VM and
  * vmm_restore writes into a created one. */
-struct vmm_state {
+struct vmm_kvm_state {
 	struct vm_kvm_state kvm;
 	int nr_cpus;
 	struct cpu_state cpus[VM_MAX_VCPUS];
 };
-int vmm_save(struct vmm *v, struct vmm_state *st, char *err, size_t errlen) __attribute__((warn_unused_result));
-int vmm_restore(struct vmm *v, const struct vmm_state *st, char *err, size_t errlen)
+int vmm_save(struct vmm *v, struct vmm_kvm_state *st, char *err, size_t errlen) __attribute__((warn_unused_result));
+int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Starts the vCPUs of a booted or restored VM and puts the running VMM's seccomp filters
  * on. */
 int vmm_start(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* vmm_create + vmm_boot + vmm_start for cfg. On failure nothing is left running and the
- * reason is in err. */
+/* config_validate, then vmm_create + vmm_boot + vmm_start for cfg: the state becomes
+ * VMM_RUNNING. On failure nothing is left running and the reason is in err. */
 int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
@@ -107,6 +109,9 @@ int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, s
 /* Adds the attached devices' counters (block, net) to a metrics object. */
 struct cJSON;
 void vmm_device_metrics(struct vmm *v, struct cJSON *out);
+
+/* Pauses or resumes the vCPUs of a started VM (VMM_RUNNING <-> VMM_PAUSED). */
+int vmm_pause(struct vmm *v, bool pause, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Runs the event loop until the VM stops (or vmm_quit). Returns the VM's exit status. */
 int vmm_run(struct vmm *v);

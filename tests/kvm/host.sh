@@ -12,7 +12,8 @@ trap 'rm -rf "$T"' EXIT
 # Errors that need no KVM: bad files give one clear line and a non-zero exit.
 expect_error cli.not_a_kernel "not a kernel" --kernel /etc/hostname
 expect_error cli.missing_kernel "No such file" --kernel /nonexistent/vmlinux
-expect_error cli.directory_kernel "not a regular file" --kernel /
+# The flags get the API's checks and words (PUT /boot-source: "... cannot be opened: Is a directory").
+expect_error cli.directory_kernel "Is a directory" --kernel /
 head -c 100 "$G/hello64.elf" >"$T/trunc.elf"
 expect_error cli.truncated_elf "truncated" --kernel "$T/trunc.elf"
 head -c 700 "$G/hello64.bzImage" >"$T/trunc.bz"
@@ -20,6 +21,18 @@ expect_error cli.truncated_bzimage "truncated" --kernel "$T/trunc.bz"
 expect_error cli.unreadable_initrd "No such file" --kernel "$G/hello64.elf" --initrd /nonexistent/initrd
 expect_error cli.bad_vcpus "vcpus" --kernel "$G/hello64.elf" --vcpus 33
 expect_error cli.bad_mem "mem-mib" --kernel "$G/hello64.elf" --mem-mib 99999999999999999999
+# The flags get the API's checks, refused before any VM exists (issue 11).
+expect_error cli.duplicate_tap "the tap ktap0 is already used by interface 'net0'" --kernel "$G/hello64.elf" \
+	--net tap=ktap0 --net tap=ktap0
+expect_error cli.duplicate_mac "The MAC address is already in use: 06:00:00:00:00:01" --kernel "$G/hello64.elf" \
+	--net tap=ktap0,mac=06:00:00:00:00:01 --net tap=ktap1,mac=06:00:00:00:00:01
+expect_error cli.bad_tap_name "Invalid TUN/TAP Backend" --kernel "$G/hello64.elf" --net tap=a_tap_name_far_too_long
+expect_error cli.drive_missing_file "No such file" --kernel "$G/hello64.elf" --drive path=/nonexistent/disk.img
+: >"$T/d1.img"
+: >"$T/d2.img"
+expect_error cli.second_root_drive "A root block device already exists" --kernel "$G/hello64.elf" \
+	--drive path="$T/d1.img",root --drive path="$T/d2.img",root
+expect_error cli.bad_drive_id "API Resource IDs can only contain" --kernel "$G/hello64.elf" --drive path="$T/d1.img",id=a-b
 # (no parameters at all serve Firecracker's /run/firecracker.socket: tests/api/fc_compat.sh)
 expect_error cli.no_api_nothing_to_run "needs --config-file" --no-api
 

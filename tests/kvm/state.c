@@ -40,7 +40,7 @@ static int init(void)
 }
 
 /* Boots kernel over RAM in memfd ram and saves the state before any vCPU ran. */
-static int boot_and_save(const struct vmm_config *c, int ram, struct vmm_state *st)
+static int boot_and_save(const struct vmm_config *c, int ram, struct vmm_kvm_state *st)
 {
 	struct vmm_ram r = { .fd = ram, .private = false };
 	struct vmm_boot_files f;
@@ -58,7 +58,7 @@ static int boot_and_save(const struct vmm_config *c, int ram, struct vmm_state *
 	return 0;
 }
 
-static int restore(const struct vmm_config *c, int ram, const struct vmm_state *st)
+static int restore(const struct vmm_config *c, int ram, const struct vmm_kvm_state *st)
 {
 	struct vmm_ram r = { .fd = ram, .private = true };
 
@@ -102,7 +102,7 @@ static int create_only(void)
 #define SAME(field) (memcmp(&a->field, &b->field, sizeof(a->field)) == 0)
 
 /* Everything that does not move with time must come back exactly. */
-static int compare(const struct vmm_state *a, const struct vmm_state *b)
+static int compare(const struct vmm_kvm_state *a, const struct vmm_kvm_state *b)
 {
 	const char *diff = NULL;
 
@@ -157,7 +157,7 @@ static int compare(const struct vmm_state *a, const struct vmm_state *b)
 
 int main(int argc, char **argv)
 {
-	static struct vmm_state st1, st2;
+	static struct vmm_kvm_state st1, st2;
 	struct vmm_config c;
 	int ram, r;
 

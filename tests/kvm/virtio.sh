@@ -26,7 +26,8 @@ truncate -s 1M "$T/b.img"
 # Errors before any guest runs: one clear line, non-zero exit.
 expect_error virtio.drive_missing_file "No such file" --kernel "$G/hello64.elf" --drive path=/nonexistent/disk.img
 expect_error virtio.drive_directory "Is a directory" --kernel "$G/hello64.elf" --drive path=/tmp
-expect_error virtio.two_root_drives "both marked as the root" --kernel "$G/hello64.elf" \
+# Refused by the drive setter, in the API's words, before any VM exists.
+expect_error virtio.two_root_drives "A root block device already exists" --kernel "$G/hello64.elf" \
 	--drive path="$T/a.img",root,id=r1 --drive path="$T/b.img",root,id=r2
 
 # The drives reach the kernel command line, root first.

@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	vmm.built = true;
-	ctl.api.state = VM_RUNNING;
+	vmm.state = VMM_RUNNING;
 	ctl.serving = true;
 	status = vmm_run(&vmm); /* joins the vCPU thread */
 out:
