@@ -33,7 +33,7 @@ static void drop_image(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t state[4096];
+	static uint8_t state[8192];
 	static int ready;
 	struct virtio_mmio t;
 	struct virtio_blk *b;
@@ -70,10 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtio_process(&b->dev, 0);
 		if ((op[3] & 4) && n <= sizeof(state)) {
 			virtio_save(&b->dev, state);
-			if (virtio_restore(&b->dev, state, n))
+			if (virtio_restore(&b->dev, state, n, err, sizeof(err)))
 				abort(); /* a state just saved must restore */
 			state[op[4] % n] ^= op[5];
-			(void)virtio_restore(&b->dev, state, n);
+			(void)virtio_restore(&b->dev, state, n, err, sizeof(err));
 		}
 	}
 	b->dev.ops->destroy(&b->dev);

@@ -14,17 +14,18 @@
 #include "vm.h"
 #include "vmm_seccomp.h"
 
-struct virtio_device;
-
 #define VMM_MAX_VIRTIO (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS)
+/* The legacy devices, and a transport plus a device per virtio device. */
+_Static_assert(3 + 2 * VMM_MAX_VIRTIO <= DEVICE_LIST_MAX, "every device fits the device list");
 _Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SECCOMP_MAX_IO_FDS,
 	       "every drive and tap fd fits the VMM thread's filter");
 
 struct vmm {
 	struct vm vm;
 	struct evloop loop;
-	struct serial serial;
-	struct i8042 i8042;
+	/* Every device (UART, i8042, boot timer, virtio transports and devices), in the order
+	 * they were made; each released by its destroy op. */
+	struct device_list devices;
 	struct outbuf out;
 	int sig_fd;
 	int rx_efd; /* a vCPU signals it when the guest drained the UART's receive FIFO */
@@ -32,8 +33,6 @@ struct vmm {
 	bool built;   /* the VM exists and its vCPUs were started */
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
-	struct virtio_device *virtio[VMM_MAX_VIRTIO];
-	int nr_virtio;
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 	/* Called on the event loop when the VM has stopped (before the loop ends). */
@@ -58,9 +57,12 @@ int vmm_watch(struct vmm *v) __attribute__((warn_unused_result));
 int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Adds the attached devices' counters (block, net) to a metrics object. */
+/* Adds the devices' counters (boot timer, block, net) to a metrics object. */
 struct cJSON;
 void vmm_device_metrics(struct vmm *v, struct cJSON *out);
+
+/* Queues Ctrl+Alt+Del on the i8042: -ENODEV without a VM, -EBUSY if its queue is full. */
+int vmm_ctrl_alt_del(struct vmm *v) __attribute__((warn_unused_result));
 
 /* Runs the event loop until the VM stops (or vmm_quit). Returns the VM's exit status. */
 int vmm_run(struct vmm *v);

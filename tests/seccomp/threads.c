@@ -247,8 +247,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* vmm_build's order: devices, event loop wiring, console filter, vCPUs, VMM filter. */
-	if (fake_vm(&vmm.vm) || devices_setup(&vmm.vm, &vmm.serial, &vmm.out, &vmm.i8042) || vmm_watch(&vmm) ||
-	    outbuf_sandbox(&vmm.out)) {
+	if (fake_vm(&vmm.vm) ||
+	    devices_setup(&vmm.vm, &vmm.devices, &vmm.out, now_ns(), cpu_now_ns(), err, sizeof(err)) ||
+	    vmm_watch(&vmm) || outbuf_sandbox(&vmm.out)) {
 		fprintf(stderr, "vmm-threads: cannot set up the fake VM\n");
 		goto out;
 	}

@@ -318,8 +318,9 @@ TEST(mmio_status_cannot_go_backwards)
 TEST(mmio_save_restore_roundtrip)
 {
 	struct mt m;
-	uint8_t buf[1024];
+	static uint8_t buf[8192];
 	struct virtio_mmio_state ts;
+	char err[256];
 	size_t n;
 
 	CHECK(mt_setup(&m) == 0);
@@ -332,7 +333,7 @@ TEST(mmio_save_restore_roundtrip)
 	virtio_save(&m.b->dev, buf);
 	virtio_mmio_save(&m.t, &ts);
 	wr(&m, VIRTIO_MMIO_STATUS, 0);
-	CHECK(virtio_restore(&m.b->dev, buf, n) == 0);
+	CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) == 0);
 	virtio_mmio_restore(&m.t, &ts);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) == 15);
 	CHECK(m.b->dev.queues[0].last_avail == 1 && m.b->dev.queues[0].used_idx == 1);
@@ -342,16 +343,16 @@ TEST(mmio_save_restore_roundtrip)
 	CHECK(fake_used_idx(&m.f) == 2);
 	/* Hostile or mismatched states are refused and leave the device reset. */
 	buf[0] ^= 1;
-	CHECK(virtio_restore(&m.b->dev, buf, n) == -EINVAL);
+	CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) == -EINVAL);
 	buf[0] ^= 1;
-	CHECK(virtio_restore(&m.b->dev, buf, n - 1) == -EINVAL);
+	CHECK(virtio_restore(&m.b->dev, buf, n - 1, err, sizeof(err)) == -EINVAL);
 	{
 		struct virtio_state s;
 
 		memcpy(&s, buf, sizeof(s));
 		s.queues[0].used_gpa = 1ull << 40;
 		memcpy(buf, &s, sizeof(s));
-		CHECK(virtio_restore(&m.b->dev, buf, n) < 0);
+		CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) < 0);
 		CHECK(rd(&m, VIRTIO_MMIO_STATUS) == 0);
 	}
 	mt_done(&m);

@@ -18,15 +18,9 @@ struct blk_req_header {
 	uint64_t sector;
 };
 
-struct blk_state {
-	uint64_t capacity;
-	uint32_t read_only;
-	uint32_t pad;
-};
-
 static struct virtio_blk *to_blk(struct virtio_device *dev)
 {
-	return (struct virtio_blk *)((char *)dev - offsetof(struct virtio_blk, dev));
+	return container_of(dev, struct virtio_blk, dev);
 }
 
 /* Copies the byte range [skip, skip+len) of an iovec run into dst; returns the count. */
@@ -219,20 +213,30 @@ static void blk_reset(struct virtio_device *dev)
 
 static void blk_save(const struct virtio_device *dev, void *buf)
 {
-	const struct virtio_blk *b = (const struct virtio_blk *)((const char *)dev - offsetof(struct virtio_blk, dev));
-	struct blk_state s = { .capacity = b->capacity, .read_only = b->read_only };
+	const struct virtio_blk *b = container_of(dev, struct virtio_blk, dev);
+	struct virtio_blk_state *s = buf;
 
-	memcpy(buf, &s, sizeof(s));
+	memset(s, 0, sizeof(*s));
+	s->capacity = b->capacity;
+	s->read_only = b->read_only;
+	memcpy(s->path, b->path, sizeof(s->path));
 }
 
-static int blk_restore(struct virtio_device *dev, const void *buf)
+/* The path names the disk for whoever reads the snapshot; the disk restored onto may live
+ * elsewhere, but must have the size and mode the guest saw. */
+static int blk_restore(struct virtio_device *dev, const void *buf, char *err, size_t errlen)
 {
 	struct virtio_blk *b = to_blk(dev);
-	struct blk_state s;
+	const struct virtio_blk_state *s = buf;
 
-	memcpy(&s, buf, sizeof(s));
-	/* The snapshot must be restored onto the same disk it was taken with. */
-	return s.capacity == b->capacity && s.read_only == b->read_only ? 0 : -EINVAL;
+	if (s->read_only > 1 || s->pad || !device_str_ok(s->path, sizeof(s->path)))
+		return errorf(err, errlen, -EINVAL, "read-only flag %u, padding or backing path is malformed",
+			      s->read_only);
+	if (s->capacity != b->capacity || s->read_only != b->read_only)
+		return errorf(err, errlen, -EINVAL, "saved with a %s disk of %llu sectors, this one is %s with %llu",
+			      s->read_only ? "read-only" : "writable", (unsigned long long)s->capacity,
+			      b->read_only ? "read-only" : "writable", (unsigned long long)b->capacity);
+	return 0;
 }
 
 static void blk_destroy(struct virtio_device *dev)
@@ -244,6 +248,65 @@ static void blk_destroy(struct virtio_device *dev)
 	virtio_cleanup(dev);
 	free(b);
 }
+
+static struct virtio_blk *device_to_blk(const struct device *d)
+{
+	return container_of(d, struct virtio_blk, device);
+}
+
+static size_t blk_device_save_size(const struct device *d)
+{
+	return virtio_save_size(&device_to_blk(d)->dev);
+}
+
+static void blk_device_save(struct device *d, void *buf)
+{
+	virtio_save(&device_to_blk(d)->dev, buf);
+}
+
+static int blk_device_restore(struct device *d, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_blk *b = device_to_blk(d);
+
+	return virtio_restore(&b->dev, buf, virtio_save_size(&b->dev), err, errlen);
+}
+
+static void blk_metrics(struct device *d, struct cJSON *out)
+{
+	struct virtio_blk *b = device_to_blk(d);
+	struct cJSON *o = device_metrics_object(out, "block", b->dev.name);
+
+	device_metric(o, "read_count", b->stats.reads);
+	device_metric(o, "write_count", b->stats.writes);
+	device_metric(o, "flush_count", b->stats.flushes);
+	device_metric(o, "read_bytes", b->stats.read_bytes);
+	device_metric(o, "write_bytes", b->stats.write_bytes);
+	device_metric(o, "io_errors", b->stats.io_errors);
+	device_metric(o, "no_status", b->stats.no_status);
+	device_metric(o, "device_errors", b->dev.errors);
+}
+
+static void blk_diag(struct device *d, int fd)
+{
+	virtio_diag_print(&device_to_blk(d)->dev, fd);
+}
+
+
+static void blk_device_destroy(struct device *d)
+{
+	blk_destroy(&device_to_blk(d)->dev);
+}
+
+static const struct device_ops blk_device_ops = {
+	.kind = DEVICE_VIRTIO_BLK,
+	.version = VIRTIO_BLK_STATE_VERSION,
+	.save_size = blk_device_save_size,
+	.save = blk_device_save,
+	.restore = blk_device_restore,
+	.metrics = blk_metrics,
+	.diag = blk_diag,
+	.destroy = blk_device_destroy,
+};
 
 static const struct virtio_dev_ops blk_ops = {
 	.config_read = blk_config_read,
@@ -273,31 +336,38 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 	int r;
 
 	if (!b)
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+		return errorf(err, errlen, -ENOMEM, "drive %s: out of memory", id);
 	b->fd = -1;
+	device_init(&b->device, &blk_device_ops, id, 0, DEVICE_NO_IRQ);
 	snprintf(name, sizeof(name), "virtio-blk %s", id);
 	r = virtio_init(&b->dev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, 1);
 	if (r) {
-		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+		errorf(err, errlen, r, "%s: %s", name, strerror(-r));
 		goto fail;
 	}
+	if (strlen(path) >= sizeof(b->path)) {
+		r = errorf(err, errlen, -ENAMETOOLONG, "drive %s: the path is longer than %zu bytes", id,
+			   sizeof(b->path) - 1);
+		goto fail;
+	}
+	memcpy(b->path, path, strlen(path));
 	b->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "drive %s: %s: %s", id, path, strerror(errno));
+		errorf(err, errlen, r, "drive %s: %s: %s", id, path, strerror(-r));
 		goto fail;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0) {
 			r = -errno;
-			snprintf(err, errlen, "drive %s: %s: BLKGETSIZE64: %s", id, path, strerror(errno));
+			errorf(err, errlen, r, "drive %s: %s: BLKGETSIZE64: %s", id, path, strerror(-r));
 			goto fail;
 		}
 	} else if (S_ISREG(st.st_mode)) {
 		size = (uint64_t)st.st_size;
 	} else {
-		r = -EINVAL;
-		snprintf(err, errlen, "drive %s: %s is neither a regular file nor a block device", id, path);
+		r = errorf(err, errlen, -EINVAL, "drive %s: %s is neither a regular file nor a block device", id,
+			   path);
 		goto fail;
 	}
 	if (size % VIRTIO_BLK_SECTOR)
@@ -308,7 +378,7 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 	memcpy(b->id, id, strnlen(id, sizeof(b->id)));
 	b->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
 	b->dev.config_size = 24;
-	b->dev.save_size = sizeof(struct blk_state);
+	b->dev.save_size = sizeof(struct virtio_blk_state);
 	b->dev.queues[0].max_size = VIRTIO_BLK_QUEUE_SIZE;
 	b->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |

@@ -8,12 +8,17 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 
+#include <stdlib.h>
+
 #include "evloop.h"
 #include "vm.h"
+
+static const struct device_ops mmio_device_ops;
 
 void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev)
 {
 	memset(t, 0, sizeof(*t));
+	device_init(&t->device, &mmio_device_ops, dev->name, 0, DEVICE_NO_IRQ);
 	t->dev = dev;
 	t->irq = -1;
 	t->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
@@ -234,12 +239,11 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 	t->vm = vm;
 	t->loop = loop;
 	r = vm_alloc_device(vm, VIRTIO_MMIO_SIZE, &t->base, &t->irq);
-	if (r) {
-		/* Firecracker's words: 19 devices at most, one per IRQ line 5-23. */
-		snprintf(err, errlen, "Failed to allocate requested resource: The requested resource is not "
-				      "available. (%s: no interrupt line left)", dev->name);
-		return r;
-	}
+	if (r) /* Firecracker's words: 19 devices at most, one per IRQ line 5-23. */
+		return errorf(err, errlen, r, "Failed to allocate requested resource: The requested resource is not "
+					      "available. (%s: no interrupt line left)", dev->name);
+	t->device.addr = t->base;
+	t->device.irq = t->irq;
 	what = "MMIO bus";
 	r = bus_register(&vm->mmio, t->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, t, dev->name);
 	if (r)
@@ -271,7 +275,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 	log_debug("%s: virtio-mmio at 0x%llx, irq %d", dev->name, (unsigned long long)t->base, t->irq);
 	return 0;
 fail:
-	snprintf(err, errlen, "%s: cannot attach (%s): %s", dev->name, what, strerror(-r));
+	errorf(err, errlen, r, "%s: cannot attach (%s): %s", dev->name, what, strerror(-r));
 	virtio_mmio_detach(t);
 	return r;
 }
@@ -307,3 +311,58 @@ void virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *
 	t->driver_features_sel = s->driver_features_sel;
 	t->queue_sel = s->queue_sel;
 }
+
+static struct virtio_mmio *to_mmio(const struct device *d)
+{
+	return container_of(d, struct virtio_mmio, device);
+}
+
+static size_t mmio_save_size(const struct device *d)
+{
+	(void)d;
+	return sizeof(struct virtio_mmio_state);
+}
+
+static void mmio_save(struct device *d, void *buf)
+{
+	struct virtio_mmio *t = to_mmio(d);
+	struct virtio_mmio_state s;
+
+	pthread_mutex_lock(&t->dev->lock);
+	virtio_mmio_save(t, &s);
+	pthread_mutex_unlock(&t->dev->lock);
+	memcpy(buf, &s, sizeof(s));
+}
+
+static int mmio_restore(struct device *d, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_mmio *t = to_mmio(d);
+	struct virtio_mmio_state s;
+
+	memcpy(&s, buf, sizeof(s));
+	if (s.pad)
+		return errorf(err, errlen, -EINVAL, "reserved bytes are not zero");
+	pthread_mutex_lock(&t->dev->lock);
+	virtio_mmio_restore(t, &s);
+	pthread_mutex_unlock(&t->dev->lock);
+	return 0;
+}
+
+static void mmio_destroy(struct device *d)
+{
+	struct virtio_mmio *t = to_mmio(d);
+
+	virtio_mmio_detach(t);
+	if (t->dev->transport == t)
+		t->dev->transport = NULL;
+	free(t);
+}
+
+static const struct device_ops mmio_device_ops = {
+	.kind = DEVICE_VIRTIO_MMIO,
+	.version = VIRTIO_MMIO_STATE_VERSION,
+	.save_size = mmio_save_size,
+	.save = mmio_save,
+	.restore = mmio_restore,
+	.destroy = mmio_destroy,
+};

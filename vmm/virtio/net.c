@@ -20,14 +20,9 @@
 #define RX_BUDGET 256
 #define TX_SIGNAL_EVERY 16
 
-struct net_state {
-	uint8_t mac[6];
-	uint8_t pad[2];
-};
-
 static struct virtio_net *to_net(struct virtio_device *dev)
 {
-	return (struct virtio_net *)((char *)dev - offsetof(struct virtio_net, dev));
+	return container_of(dev, struct virtio_net, dev);
 }
 
 static void set_polling(struct virtio_net *n, bool on)
@@ -304,18 +299,24 @@ static void net_config_read(struct virtio_device *dev, uint32_t off, uint8_t *da
 
 static void net_save(const struct virtio_device *dev, void *buf)
 {
-	const struct virtio_net *n = (const struct virtio_net *)((const char *)dev - offsetof(struct virtio_net, dev));
-	struct net_state s = { { 0 }, { 0 } };
+	const struct virtio_net *n = container_of(dev, struct virtio_net, dev);
+	struct virtio_net_state s;
 
+	memset(&s, 0, sizeof(s));
 	memcpy(s.mac, n->mac, 6);
+	memcpy(s.tap, n->ifname, sizeof(s.tap));
 	memcpy(buf, &s, sizeof(s));
 }
 
-static int net_restore(struct virtio_device *dev, const void *buf)
+/* The MAC is what the guest saw, so it comes back with the state; the tap names the host
+ * side for whoever reads the snapshot. */
+static int net_restore(struct virtio_device *dev, const void *buf, char *err, size_t errlen)
 {
-	struct net_state s;
+	struct virtio_net_state s;
 
 	memcpy(&s, buf, sizeof(s));
+	if (!device_zeroed(s.pad, sizeof(s.pad)) || !device_str_ok(s.tap, sizeof(s.tap)))
+		return errorf(err, errlen, -EINVAL, "padding or tap name is malformed");
 	memcpy(to_net(dev)->mac, s.mac, 6);
 	return 0;
 }
@@ -332,6 +333,65 @@ static void net_destroy(struct virtio_device *dev)
 	virtio_cleanup(dev);
 	free(n);
 }
+
+static struct virtio_net *device_to_net(const struct device *d)
+{
+	return container_of(d, struct virtio_net, device);
+}
+
+static size_t net_device_save_size(const struct device *d)
+{
+	return virtio_save_size(&device_to_net(d)->dev);
+}
+
+static void net_device_save(struct device *d, void *buf)
+{
+	virtio_save(&device_to_net(d)->dev, buf);
+}
+
+static int net_device_restore(struct device *d, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_net *n = device_to_net(d);
+
+	return virtio_restore(&n->dev, buf, virtio_save_size(&n->dev), err, errlen);
+}
+
+static void net_metrics(struct device *d, struct cJSON *out)
+{
+	struct virtio_net *n = device_to_net(d);
+	struct cJSON *o = device_metrics_object(out, "net", n->dev.name);
+
+	device_metric(o, "rx_packets_count", n->stats.rx_frames);
+	device_metric(o, "rx_bytes_count", n->stats.rx_bytes);
+	device_metric(o, "tx_packets_count", n->stats.tx_frames);
+	device_metric(o, "tx_bytes_count", n->stats.tx_bytes);
+	device_metric(o, "rx_stalls", n->stats.rx_stalls);
+	device_metric(o, "rx_dropped", n->stats.rx_dropped);
+	device_metric(o, "tx_dropped", n->stats.tx_dropped);
+	device_metric(o, "device_errors", n->dev.errors);
+}
+
+static void net_diag(struct device *d, int fd)
+{
+	virtio_diag_print(&device_to_net(d)->dev, fd);
+}
+
+
+static void net_device_destroy(struct device *d)
+{
+	net_destroy(&device_to_net(d)->dev);
+}
+
+static const struct device_ops net_device_ops = {
+	.kind = DEVICE_VIRTIO_NET,
+	.version = VIRTIO_NET_STATE_VERSION,
+	.save_size = net_device_save_size,
+	.save = net_device_save,
+	.restore = net_device_restore,
+	.metrics = net_metrics,
+	.diag = net_diag,
+	.destroy = net_device_destroy,
+};
 
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
@@ -353,18 +413,19 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 
 	if (!n) {
 		close(fd);
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+		return errorf(err, errlen, -ENOMEM, "net %s: out of memory", id);
 	}
 	n->tap = fd;
+	device_init(&n->device, &net_device_ops, id, 0, DEVICE_NO_IRQ);
 	snprintf(name, sizeof(name), "virtio-net %s", id);
 	r = virtio_init(&n->dev, &net_ops, VIRTIO_ID_NET, name, mem, 2);
 	if (r) {
-		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+		errorf(err, errlen, r, "%s: %s", name, strerror(-r));
 		goto fail;
 	}
 	n->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
 	n->dev.config_size = 8;
-	n->dev.save_size = sizeof(struct net_state);
+	n->dev.save_size = sizeof(struct virtio_net_state);
 	n->dev.queues[VIRTIO_NET_RXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
 	n->dev.queues[VIRTIO_NET_TXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
 	/* The tap takes GSO frames with a vnet header as they are, so TX offloads are free. */
@@ -383,7 +444,7 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 		/* Registered unarmed: polled only while the driver has posted RX buffers. */
 		r = evloop_add(loop, fd, 0, on_tap, n);
 		if (r) {
-			snprintf(err, errlen, "%s: event loop: %s", name, strerror(-r));
+			errorf(err, errlen, r, "%s: event loop: %s", name, strerror(-r));
 			goto fail;
 		}
 		n->loop = loop;
@@ -403,16 +464,17 @@ int virtio_net_create(const struct net_config *cfg, const struct guest_mem *mem,
 	bool offloads;
 
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return snprintf(err, errlen, "net %s: /dev/net/tun: %s", cfg->id, strerror(errno)), -errno;
+	if (fd < 0) {
+		r = -errno;
+		return errorf(err, errlen, r, "net %s: /dev/net/tun: %s", cfg->id, strerror(-r));
+	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", cfg->host_dev_name);
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "net %s: tap %s: %s", cfg->id, cfg->host_dev_name, strerror(errno));
 		close(fd);
-		return r;
+		return errorf(err, errlen, r, "net %s: tap %s: %s", cfg->id, cfg->host_dev_name, strerror(-r));
 	}
 	/* Offloads towards the guest need the tap's help; switched on per driver at activation. */
 	offloads = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;

@@ -9,6 +9,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "device.h"
+
 int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uint32_t device_id, const char *name,
 		const struct guest_mem *mem, int nr_queues)
 {
@@ -258,23 +260,60 @@ void virtio_save(struct virtio_device *dev, void *buf)
 	pthread_mutex_unlock(&dev->lock);
 }
 
-int virtio_restore(struct virtio_device *dev, const void *buf, size_t len)
+/* Checks the common state against this device before any of it is used. */
+static int check_state(const struct virtio_device *dev, const struct virtio_state *s, char *err, size_t errlen)
+{
+	const uint32_t status_bits = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |
+				     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED;
+
+	if (s->magic != VIRTIO_STATE_MAGIC)
+		return errorf(err, errlen, -EINVAL, "not a saved virtio device (magic 0x%08x)", s->magic);
+	if (s->device_id != dev->device_id || s->nr_queues != (uint32_t)dev->nr_queues)
+		return errorf(err, errlen, -EINVAL, "saved virtio device %u with %u queues, this is device %u with %d",
+			      s->device_id, s->nr_queues, dev->device_id, dev->nr_queues);
+	if (s->device_features != dev->device_features)
+		return errorf(err, errlen, -EINVAL, "saved device features 0x%llx, this device offers 0x%llx",
+			      (unsigned long long)s->device_features, (unsigned long long)dev->device_features);
+	if ((s->status & VIRTIO_STATUS_FEATURES_OK) && (s->driver_features & ~s->device_features))
+		return errorf(err, errlen, -EINVAL, "driver features 0x%llx were never offered",
+			      (unsigned long long)s->driver_features);
+	if ((s->status & ~status_bits) || (s->interrupt_status & ~3u))
+		return errorf(err, errlen, -EINVAL, "status 0x%x or interrupt status 0x%x has unknown bits", s->status,
+			      s->interrupt_status);
+	if ((s->status & VIRTIO_STATUS_DRIVER_OK) && !(s->status & VIRTIO_STATUS_FEATURES_OK))
+		return errorf(err, errlen, -EINVAL, "status 0x%x: DRIVER_OK without FEATURES_OK", s->status);
+	for (uint32_t i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		const struct virtq_state *q = &s->queues[i];
+
+		if (i >= s->nr_queues) {
+			if (!device_zeroed(q, sizeof(*q)))
+				return errorf(err, errlen, -EINVAL, "queue %u does not exist but has state", i);
+			continue;
+		}
+		if (q->ready > 1 || q->signalled_valid > 1 || q->pad)
+			return errorf(err, errlen, -EINVAL, "queue %u: flags %u/%u are not booleans or padding is set", i,
+				      q->ready, q->signalled_valid);
+		if (q->ready && !(s->status & VIRTIO_STATUS_FEATURES_OK))
+			return errorf(err, errlen, -EINVAL, "queue %u is ready before feature negotiation finished", i);
+		if (q->ready && q->size > dev->queues[i].max_size)
+			return errorf(err, errlen, -EINVAL, "queue %u: size %u above its maximum %u", i, q->size,
+				      dev->queues[i].max_size);
+	}
+	return 0;
+}
+
+int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char *err, size_t errlen)
 {
 	struct virtio_state s;
 	int r = 0;
 
 	if (len != virtio_save_size(dev))
-		return -EINVAL;
+		return errorf(err, errlen, -EINVAL, "%s: saved state of %zu bytes, expected %zu", dev->name, len,
+			      virtio_save_size(dev));
 	memcpy(&s, buf, sizeof(s));
-	if (s.magic != VIRTIO_STATE_MAGIC || s.device_id != dev->device_id || s.nr_queues != (uint32_t)dev->nr_queues ||
-	    s.device_features != dev->device_features ||
-	    ((s.status & VIRTIO_STATUS_FEATURES_OK) && (s.driver_features & ~s.device_features)) ||
-	    (s.status & ~0xcfu) || (s.interrupt_status & ~3u))
-		return -EINVAL;
-	for (uint32_t i = 0; i < s.nr_queues; i++) {
-		if (s.queues[i].ready && !(s.status & VIRTIO_STATUS_FEATURES_OK))
-			return -EINVAL;
-	}
+	r = check_state(dev, &s, err, errlen);
+	if (r)
+		return errwrap(err, errlen, r, "%s", dev->name);
 	pthread_mutex_lock(&dev->lock);
 	reset(dev);
 	dev->driver_features = s.driver_features;
@@ -283,15 +322,15 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len)
 		r = virtq_restore(&dev->queues[i], &s.queues[i], dev->mem, virtio_has_feature(dev, VIRTIO_F_EVENT_IDX),
 				  virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC));
 		if (r)
-			log_error("%s: restoring queue %d: %s", dev->name, i, dev->queues[i].error);
+			errorf(err, errlen, r, "%s: queue %d: %s", dev->name, i, dev->queues[i].error);
 	}
-	if (!r && dev->ops->restore)
-		r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s));
+	if (!r && dev->ops->restore && (r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s), err, errlen)))
+		errwrap(err, errlen, r, "%s", dev->name);
 	if (!r) {
 		dev->status = s.status;
 		__atomic_store_n(&dev->interrupt_status, s.interrupt_status, __ATOMIC_SEQ_CST);
-		if (virtio_active(dev) && dev->ops->activate)
-			r = dev->ops->activate(dev);
+		if (virtio_active(dev) && dev->ops->activate && (r = dev->ops->activate(dev)))
+			errorf(err, errlen, r, "%s: cannot start the restored device: %s", dev->name, strerror(-r));
 	}
 	if (r)
 		reset(dev);

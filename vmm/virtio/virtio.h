@@ -51,9 +51,10 @@ struct virtio_dev_ops {
 	void (*queue_notify)(struct virtio_device *dev, int q);
 	/* The driver reset the device (lock held): stop using guest memory. */
 	void (*reset)(struct virtio_device *dev);
-	/* Device-specific state beyond the common part, into a flat buffer of save_size. */
+	/* Device-specific state beyond the common part, into a flat buffer of save_size.
+	 * restore checks every field (the buffer is untrusted) and gives a reason in err. */
 	void (*save)(const struct virtio_device *dev, void *buf);
-	int (*restore)(struct virtio_device *dev, const void *buf);
+	int (*restore)(struct virtio_device *dev, const void *buf, char *err, size_t errlen);
 	/* Releases the backend (files, taps) and the device itself. */
 	void (*destroy)(struct virtio_device *dev);
 };
@@ -136,13 +137,17 @@ void virtio_config_changed(struct virtio_device *dev);
 /* The driver broke a rule: mark NEEDS_RESET, interrupt, log (rate limited). */
 void virtio_fail(struct virtio_device *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Save/restore of the whole device (common + device state): buf must hold virtio_save_size(). */
 /* Writes one diagnostic line per queue (indices as the device and the driver see them) to
  * fd. Reads without the device lock: a snapshot for people, not for the device model. */
 void virtio_diag_print(const struct virtio_device *dev, int fd);
 
+/* Save/restore of the whole device (common + device state): buf must hold virtio_save_size().
+ * The virtio blk and net devices' struct device ops wrap these. A state that does not fit
+ * this device, or whose fields are out of range, gives -EINVAL with the reason in err and
+ * leaves the device reset. */
 size_t virtio_save_size(const struct virtio_device *dev);
 void virtio_save(struct virtio_device *dev, void *buf);
-int virtio_restore(struct virtio_device *dev, const void *buf, size_t len) __attribute__((warn_unused_result));
+int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 #endif
