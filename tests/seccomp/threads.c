@@ -143,14 +143,15 @@ static void guest_echo(void)
 
 static void guest_logflood(void)
 {
+	struct serial *s = devices_serial(&vmm.devices);
 	uint64_t n = 0;
 
 	print("FLOOD\n");
 	while (!stopping()) {
 		maybe_park();
-		pthread_mutex_lock(&vmm.serial.lock);
+		pthread_mutex_lock(&s->lock);
 		log_warn("logflood: warning %llu from a device handler", (unsigned long long)++n);
-		pthread_mutex_unlock(&vmm.serial.lock);
+		pthread_mutex_unlock(&s->lock);
 	}
 }
 
