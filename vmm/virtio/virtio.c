@@ -129,7 +129,10 @@ void virtio_set_status(struct virtio_device *dev, uint32_t status)
 			log_ratelimited(&dev->rl, LOG_WARN, "%s: driver features 0x%llx refused (offered 0x%llx)",
 					dev->name, (unsigned long long)dev->driver_features,
 					(unsigned long long)dev->device_features);
-			status &= ~VIRTIO_STATUS_FEATURES_OK;
+			/* DRIVER_OK in the same write goes too: a device never runs without
+			 * FEATURES_OK (and a saved state that did would not restore). */
+			status &= ~(VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+			added &= status;
 		}
 	}
 	dev->status = status | (dev->status & VIRTIO_STATUS_NEEDS_RESET);
@@ -308,12 +311,11 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 	int r = 0;
 
 	if (len != virtio_save_size(dev))
-		return errorf(err, errlen, -EINVAL, "%s: saved state of %zu bytes, expected %zu", dev->name, len,
-			      virtio_save_size(dev));
+		return errorf(err, errlen, -EINVAL, "saved state of %zu bytes, expected %zu", len, virtio_save_size(dev));
 	memcpy(&s, buf, sizeof(s));
 	r = check_state(dev, &s, err, errlen);
 	if (r)
-		return errwrap(err, errlen, r, "%s", dev->name);
+		return r;
 	pthread_mutex_lock(&dev->lock);
 	reset(dev);
 	dev->driver_features = s.driver_features;
@@ -322,15 +324,15 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 		r = virtq_restore(&dev->queues[i], &s.queues[i], dev->mem, virtio_has_feature(dev, VIRTIO_F_EVENT_IDX),
 				  virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC));
 		if (r)
-			errorf(err, errlen, r, "%s: queue %d: %s", dev->name, i, dev->queues[i].error);
+			errorf(err, errlen, r, "queue %d: %s", i, dev->queues[i].error);
 	}
-	if (!r && dev->ops->restore && (r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s), err, errlen)))
-		errwrap(err, errlen, r, "%s", dev->name);
+	if (!r && dev->ops->restore)
+		r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s), err, errlen);
 	if (!r) {
 		dev->status = s.status;
 		__atomic_store_n(&dev->interrupt_status, s.interrupt_status, __ATOMIC_SEQ_CST);
 		if (virtio_active(dev) && dev->ops->activate && (r = dev->ops->activate(dev)))
-			errorf(err, errlen, r, "%s: cannot start the restored device: %s", dev->name, strerror(-r));
+			errorf(err, errlen, r, "cannot start the restored device: %s", strerror(-r));
 	}
 	if (r)
 		reset(dev);

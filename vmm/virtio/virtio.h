@@ -143,8 +143,8 @@ void virtio_diag_print(const struct virtio_device *dev, int fd);
 
 /* Save/restore of the whole device (common + device state): buf must hold virtio_save_size().
  * The virtio blk and net devices' struct device ops wrap these. A state that does not fit
- * this device, or whose fields are out of range, gives -EINVAL with the reason in err and
- * leaves the device reset. */
+ * this device, or whose fields are out of range, gives -errno (-EINVAL, or what the queue
+ * checks say) with the reason in err, not naming the device, and leaves the device reset. */
 size_t virtio_save_size(const struct virtio_device *dev);
 void virtio_save(struct virtio_device *dev, void *buf);
 int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char *err, size_t errlen)
