@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "util.h"
 #include "virtio/blk.h"
 #include "virtio_fake.h"
 
@@ -149,7 +150,7 @@ TEST(blk_ranges_checked)
 	};
 
 	CHECK(bt_setup(&t, false) == 0);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		header(&t, VIRTIO_BLK_T_IN, bad[i].sector);
 		chain3(&t, bad[i].len, W);
 		CHECK(run(&t) == 0);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "util.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio_fake.h"
@@ -202,7 +203,7 @@ TEST(mmio_bad_queue_setup_needs_reset)
 	uint32_t bad_size[] = { 0, 3, 512, 70000 };
 
 	CHECK(mt_setup(&m) == 0);
-	for (size_t i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad_size); i++) {
 		negotiate(&m, 1, 0);
 		setup_queue(&m, bad_size[i]);
 		CHECK(rd(&m, VIRTIO_MMIO_QUEUE_READY) == 0);

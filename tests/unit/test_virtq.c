@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "util.h"
 #include "virtio_fake.h"
 
 #define R VIRTQ_DESC_F_NEXT
@@ -188,7 +189,7 @@ TEST(virtq_buffers_outside_ram)
 	struct virtq q;
 	uint64_t bad[] = { FAKE_RAM, FAKE_RAM - 8, UINT64_MAX - 4, 0xd0000000ull, 1ull << 40 };
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		CHECK(setup(&f, &q, 8, false, false) == 0);
 		fake_desc(&f, 0, bad[i], 16, 0, 0);
 		fake_avail(&f, 0);
@@ -298,7 +299,7 @@ TEST(virtq_indirect)
 		{ FAKE_RAM - 16, 48, VIRTQ_DESC_F_INDIRECT, false, true, -EFAULT },
 		{ table, 48, VIRTQ_DESC_F_INDIRECT, false, false, -EINVAL },
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		CHECK(setup(&f, &q, 4, false, bad[i].feature) == 0);
 		fake_desc_at(&f, table, 0, FAKE_DATA, 16, 0, 0);
 		if (bad[i].nested)
