@@ -66,8 +66,10 @@ static uint8_t transfer(struct virtio_blk *b, struct iovec *iov, unsigned n, uin
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
+			int e = errno; /* the rate limiter reads the clock first */
+
 			log_ratelimited(&b->rl, LOG_ERROR, "%s: %s at byte %lld: %s", b->dev.name, write ? "write" : "read",
-					(long long)off, r < 0 ? strerror(errno) : "unexpected end of file");
+					(long long)off, r < 0 ? strerror(e) : "unexpected end of file");
 			return VIRTIO_BLK_S_IOERR;
 		}
 		len -= (uint64_t)r;
@@ -139,10 +141,13 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct virtq_chain *c)
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		b->stats.flushes++;
-		if (b->read_only || fdatasync(b->fd) == 0)
+		if (b->read_only || fdatasync(b->fd) == 0) {
 			status = VIRTIO_BLK_S_OK;
-		else
-			log_ratelimited(&b->rl, LOG_ERROR, "%s: fdatasync: %s", b->dev.name, strerror(errno));
+		} else {
+			int e = errno;
+
+			log_ratelimited(&b->rl, LOG_ERROR, "%s: fdatasync: %s", b->dev.name, strerror(e));
+		}
 		break;
 	case VIRTIO_BLK_T_GET_ID:
 		if (data_out)

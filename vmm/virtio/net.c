@@ -171,8 +171,10 @@ static void rx_process(struct virtio_net *n)
 		}
 		len = readv(n->tap, n->rx_iov, n->rx_niov);
 		if (len < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_ratelimited(&n->rl, LOG_ERROR, "%s: tap read: %s", dev->name, strerror(errno));
+			int e = errno; /* the rate limiter reads the clock first */
+
+			if (e != EAGAIN && e != EINTR)
+				log_ratelimited(&n->rl, LOG_ERROR, "%s: tap read: %s", dev->name, strerror(e));
 			break;
 		}
 		if ((size_t)len < VIRTIO_NET_HDR_LEN || (size_t)len > n->rx_cap) {
@@ -202,9 +204,11 @@ static void tx_process(struct virtio_net *n)
 				log_ratelimited(&n->rl, LOG_WARN, "%s: TX frame of %u bytes dropped", dev->name,
 						c->out_len);
 			} else if (writev(n->tap, c->iov, c->nout) < 0) {
+				int e = errno; /* the rate limiter reads the clock first */
+
 				n->stats.tx_dropped++;
-				if (errno != EAGAIN)
-					log_ratelimited(&n->rl, LOG_WARN, "%s: tap write: %s", dev->name, strerror(errno));
+				if (e != EAGAIN)
+					log_ratelimited(&n->rl, LOG_WARN, "%s: tap write: %s", dev->name, strerror(e));
 			} else {
 				n->stats.tx_frames++;
 				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
