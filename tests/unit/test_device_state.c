@@ -415,7 +415,7 @@ TEST(device_virtio_mmio_roundtrip_registers)
 	blob = roundtrip(&t.device, &fresh.device, &n);
 	CHECK(blob);
 	CHECK(n == HDR + sizeof(struct virtio_mmio_state));
-	CHECK(fresh.device_features_sel == 1 && fresh.driver_features_sel == 1 && fresh.queue_sel == 3);
+	CHECK(fresh.st.device_features_sel == 1 && fresh.st.driver_features_sel == 1 && fresh.st.queue_sel == 3);
 	virtio_mmio_access(&fresh, VIRTIO_MMIO_DEVICE_FEATURES, (uint8_t *)&v, 4, false);
 	CHECK(v == 1); /* VERSION_1, in the high word the selector points at */
 	CHECK(restore_patched(&fresh.device, blob, n, n - 1, 1) == -EINVAL); /* padding */

@@ -26,7 +26,7 @@ void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev)
 
 static struct virtq *selected(struct virtio_mmio *t)
 {
-	return t->queue_sel < (uint32_t)t->dev->nr_queues ? &t->dev->queues[t->queue_sel] : NULL;
+	return t->st.queue_sel < (uint32_t)t->dev->nr_queues ? &t->dev->queues[t->st.queue_sel] : NULL;
 }
 
 /* Every register but the interrupt status, which virtio_mmio_access reads without the lock. */
@@ -45,7 +45,7 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_VENDOR_ID:
 		return VIRTIO_MMIO_VENDOR;
 	case VIRTIO_MMIO_DEVICE_FEATURES:
-		return t->device_features_sel < 2 ? (uint32_t)(dev->device_features >> (32 * t->device_features_sel))
+		return t->st.device_features_sel < 2 ? (uint32_t)(dev->device_features >> (32 * t->st.device_features_sel))
 						  : 0;
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return q ? q->max_size : 0;
@@ -87,22 +87,22 @@ static void set_high(uint64_t *v, uint32_t x)
 static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 {
 	struct virtio_device *dev = t->dev;
-	int qi = t->queue_sel < (uint32_t)dev->nr_queues ? (int)t->queue_sel : -1;
+	int qi = t->st.queue_sel < (uint32_t)dev->nr_queues ? (int)t->st.queue_sel : -1;
 	struct virtq *q = qi >= 0 ? &dev->queues[qi] : NULL;
 
 	switch (off) {
 	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
-		t->device_features_sel = v;
+		t->st.device_features_sel = v;
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES:
-		virtio_set_driver_features(dev, t->driver_features_sel, v);
+		virtio_set_driver_features(dev, t->st.driver_features_sel, v);
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
-		t->driver_features_sel = v;
+		t->st.driver_features_sel = v;
 		break;
 	case VIRTIO_MMIO_QUEUE_SEL:
 		/* Selecting is harmless at any time; using a bad selection is refused below. */
-		t->queue_sel = v;
+		t->st.queue_sel = v;
 		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
 		if (virtio_queue_writable(dev, qi, false))
@@ -298,18 +298,14 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 
 void virtio_mmio_save(const struct virtio_mmio *t, struct virtio_mmio_state *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->device_features_sel = t->device_features_sel;
-	s->driver_features_sel = t->driver_features_sel;
-	s->queue_sel = t->queue_sel;
+	*s = t->st;
 }
 
 void virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s)
 {
-	/* Any value is safe: every use of a selector is range checked. */
-	t->device_features_sel = s->device_features_sel;
-	t->driver_features_sel = s->driver_features_sel;
-	t->queue_sel = s->queue_sel;
+	/* Any selector value is safe: every use of a selector is range checked. */
+	t->st = *s;
+	t->st.pad = 0;
 }
 
 static struct virtio_mmio *to_mmio(const struct device *d)

@@ -52,15 +52,21 @@ struct virtio_mmio_queue_ref {
 	int q;
 };
 
+#define VIRTIO_MMIO_STATE_VERSION 1
+/* The transport's own registers, saved as they are (the device's state is the device's). */
+struct virtio_mmio_state {
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+	uint32_t pad;
+};
+
 struct virtio_mmio {
 	/* On the VMM's device list, named after the device it carries, at its window and IRQ.
 	 * Its destroy op detaches and frees the transport, not the device. */
 	struct device device;
 	struct virtio_device *dev;
-	/* Transport registers. */
-	uint32_t device_features_sel;
-	uint32_t driver_features_sel;
-	uint32_t queue_sel;
+	struct virtio_mmio_state st; /* under dev->lock */
 	/* Where it lives once attached to a VM. */
 	uint64_t base;
 	int irq;
@@ -71,15 +77,6 @@ struct virtio_mmio {
 	bool irqfd;
 	struct virtio_mmio_queue_ref refs[VIRTIO_MAX_QUEUES];
 	struct ratelimit rl;
-};
-
-#define VIRTIO_MMIO_STATE_VERSION 1
-/* The transport's own registers (the device's state is the device's). */
-struct virtio_mmio_state {
-	uint32_t device_features_sel;
-	uint32_t driver_features_sel;
-	uint32_t queue_sel;
-	uint32_t pad;
 };
 
 /* The transport's device id is dev->name until the attacher names it (t->device.id). */
