@@ -148,6 +148,58 @@ int device_restore(struct device *d, const void *buf, size_t len, char *err, siz
 	return r ? errwrap(err, errlen, r, "%s %s", kind, d->id) : 0;
 }
 
+size_t device_list_save_size(const struct device_list *l)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < l->n; i++)
+		n += device_save_size(l->items[i]);
+	return n;
+}
+
+int device_list_save(const struct device_list *l, void *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (len < device_list_save_size(l))
+		return -ENOSPC;
+	for (int i = 0; i < l->n; i++) {
+		size_t n = device_save_size(l->items[i]);
+		int r = device_save(l->items[i], (uint8_t *)buf + off, n);
+
+		if (r)
+			return r;
+		off += n;
+	}
+	return 0;
+}
+
+int device_list_restore(const struct device_list *l, const void *buf, size_t len, char *err, size_t errlen)
+{
+	size_t off = 0;
+
+	for (int i = 0; i < l->n; i++) {
+		struct device *d = l->items[i];
+		struct device_state_hdr h;
+		int r;
+
+		if (len - off < sizeof(h))
+			return errorf(err, errlen, -EINVAL, "saved devices end before %s %s (device %d of %d)",
+				      device_kind_name(d->ops->kind), d->id, i + 1, l->n);
+		memcpy(&h, (const uint8_t *)buf + off, sizeof(h));
+		if (h.len < sizeof(h) || h.len > len - off)
+			return errorf(err, errlen, -EINVAL, "saved device %d of %d claims %u bytes, %zu are left", i + 1,
+				      l->n, h.len, len - off);
+		r = device_restore(d, (const uint8_t *)buf + off, h.len, err, errlen);
+		if (r)
+			return r;
+		off += h.len;
+	}
+	if (off != len)
+		return errorf(err, errlen, -EINVAL, "%zu bytes after the last saved device", len - off);
+	return 0;
+}
+
 int device_zeroed(const void *p, size_t n)
 {
 	const uint8_t *b = p;

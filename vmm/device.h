@@ -97,6 +97,16 @@ int device_save(struct device *d, void *buf, size_t len) __attribute__((warn_unu
 int device_restore(struct device *d, const void *buf, size_t len, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* The whole list as one blob: its devices' blobs one after the other, in list order (what
+ * a snapshot holds). Restore walks the blobs with their headers' lengths and hands each to
+ * the device at the same position, which checks that it is its own; a blob that ends early
+ * or has bytes left over is refused. A refusal part way leaves the devices before it
+ * restored: the VM being restored is not to be started then. */
+size_t device_list_save_size(const struct device_list *l);
+int device_list_save(const struct device_list *l, void *buf, size_t len) __attribute__((warn_unused_result));
+int device_list_restore(const struct device_list *l, const void *buf, size_t len, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* For metrics ops: the object named `name` inside the group object `group` of out (both
  * made as needed), and one counter in it. */
 struct cJSON *device_metrics_object(struct cJSON *out, const char *group, const char *name);
