@@ -6,7 +6,8 @@
  * callbacks, output buffers) stays outside that struct and is never saved. A saved device is
  * a byte blob: a versioned header naming the device (struct device_state_hdr), then its
  * state, so that a snapshot is the concatenation of its devices' blobs. A blob comes from a
- * file: restore checks every field and refuses with -EINVAL and a reason. */
+ * file: restore checks every field and refuses with -EINVAL (-EFAULT for virtio rings
+ * outside guest RAM) and a reason. */
 #ifndef KINDLING_DEVICE_H
 #define KINDLING_DEVICE_H
 
@@ -50,8 +51,8 @@ struct device_ops {
 	size_t (*save_size)(const struct device *d);
 	/* Writes the state (save_size bytes) into buf. */
 	void (*save)(struct device *d, void *buf);
-	/* Checks and loads a state of save_size bytes; -EINVAL with a reason in err when any
-	 * field is out of range, leaving the device usable. */
+	/* Checks and loads a state of save_size bytes; -errno with a reason in err when any
+	 * field is out of range, leaving the device usable (a virtio device reset). */
 	int (*restore)(struct device *d, const void *buf, char *err, size_t errlen)
 		__attribute__((warn_unused_result));
 	/* Adds the device's counters to a metrics object (optional). */
