@@ -16,6 +16,7 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio_fake.h"
+#include "vm.h"
 
 #define HDR sizeof(struct device_state_hdr)
 
@@ -637,4 +638,37 @@ TEST(device_list_save_restore_whole_list)
 	device_list_destroy(&l[1]);
 	blk_pair_done(&p);
 	net_pair_done(&q);
+}
+
+/* devices_setup puts the legacy devices on the list and on the port bus (no KVM: a VM
+ * with only its buses), and the list releases them (ASan checks nothing leaks). */
+TEST(device_legacy_setup_on_the_list)
+{
+	static struct vm vm;
+	struct device_list l = { .n = 0 };
+	char err[256];
+	uint8_t v = 1;
+
+	memset(&vm, 0, sizeof(vm));
+	vm.vm_fd = -1;
+	bus_init(&vm.pio, "pio");
+	vm.cfg.boot_timer = true;
+	CHECK(devices_setup(&vm, &l, NULL, now_ns(), cpu_now_ns(), err, sizeof(err)) == 0);
+	CHECK(l.n == 3 && devices_serial(&l) && devices_i8042(&l));
+	CHECK(device_find(&l, DEVICE_BOOT_TIMER, "boot-timer"));
+	CHECK(bus_access(&vm.pio, BOOT_TIMER_PORT, &v, 1, true) == 0);
+	CHECK(container_of(device_find(&l, DEVICE_BOOT_TIMER, NULL), struct boot_timer, device)->st.fired == 1);
+	v = 0x5a;
+	CHECK(bus_access(&vm.pio, SERIAL_PORT + 7, &v, 1, true) == 0);
+	CHECK(devices_serial(&l)->st.scr == 0x5a);
+	/* A second set on the same bus collides, and says where. */
+	{
+		struct device_list l2 = { .n = 0 };
+
+		CHECK(devices_setup(&vm, &l2, NULL, 0, 0, err, sizeof(err)) == -EEXIST && strstr(err, "0x3f8"));
+		device_list_destroy(&l2);
+	}
+	device_list_destroy(&l);
+	CHECK(l.n == 0 && !devices_serial(&l));
+	bus_destroy(&vm.pio);
 }
