@@ -346,7 +346,7 @@ TEST(device_virtio_blk_roundtrip_active_queue)
 	CHECK(((const struct device_state_hdr *)blob)->irq == 5);
 	bs = (const struct virtio_blk_state *)(blob + HDR + sizeof(struct virtio_state));
 	CHECK(!strcmp(bs->path, p.path) && bs->capacity == 2048);
-	CHECK(p.fresh->dev.status == 15 && p.fresh->dev.queues[0].ready && p.fresh->dev.queues[0].last_avail == 1);
+	CHECK(p.fresh->dev.status == 15 && p.fresh->dev.queues[0].st.ready && p.fresh->dev.queues[0].st.last_avail == 1);
 	/* The fresh device serves the next request. */
 	fake_avail(&p.f, 0);
 	virtio_process(&p.fresh->dev, 0);
@@ -507,7 +507,7 @@ TEST(device_virtio_net_roundtrip_active_queues)
 	ns = HDR + sizeof(struct virtio_state);
 	s = (const struct virtio_net_state *)(blob + ns);
 	CHECK(s->mac[5] == 7 && !strcmp(((const struct device_state_hdr *)blob)->id, "eth0"));
-	CHECK(p.fresh->dev.status == 15 && p.fresh->dev.queues[VIRTIO_NET_TXQ].last_avail == 1);
+	CHECK(p.fresh->dev.status == 15 && p.fresh->dev.queues[VIRTIO_NET_TXQ].st.last_avail == 1);
 	CHECK(restore_patched(&p.fresh->device, blob, n, ns + offsetof(struct virtio_net_state, pad), 1) == -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, n - 1, 'x') == -EINVAL); /* tap name not terminated */
 	CHECK(restore_patched(&p.fresh->device, blob, n, 4, DEVICE_VIRTIO_BLK) == -EINVAL);

@@ -236,7 +236,7 @@ TEST(mmio_queue_select_out_of_range)
 	wr(&m, VIRTIO_MMIO_QUEUE_SEL, 0xffffffff);
 	wr(&m, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1234);
 	wr(&m, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffff);
-	CHECK(m.b->dev.queues[0].desc_gpa == 0 && m.b->dev.queues[0].size == 0);
+	CHECK(m.b->dev.queues[0].st.desc_gpa == 0 && m.b->dev.queues[0].st.size == 0);
 	mt_done(&m);
 }
 
@@ -250,7 +250,7 @@ TEST(mmio_queue_registers_after_driver_ok)
 	driver_ok(&m);
 	CHECK(irqs(&m) == 0);
 	wr(&m, VIRTIO_MMIO_QUEUE_NUM, 256);
-	CHECK(m.b->dev.queues[0].size == 8);
+	CHECK(m.b->dev.queues[0].st.size == 8);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
 	CHECK(irqs(&m) == 1);
@@ -269,7 +269,7 @@ TEST(mmio_size_change_while_ready_refused)
 	setup_queue(&m, 8);
 	/* Growing a ready queue would reach past the rings checked for 8 entries. */
 	wr(&m, VIRTIO_MMIO_QUEUE_NUM, 256);
-	CHECK(m.b->dev.queues[0].size == 8);
+	CHECK(m.b->dev.queues[0].st.size == 8);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	mt_done(&m);
 }
@@ -337,7 +337,7 @@ TEST(mmio_save_restore_roundtrip)
 	CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) == 0);
 	virtio_mmio_restore(&m.t, &ts);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) == 15);
-	CHECK(m.b->dev.queues[0].last_avail == 1 && m.b->dev.queues[0].used_idx == 1);
+	CHECK(m.b->dev.queues[0].st.last_avail == 1 && m.b->dev.queues[0].st.used_idx == 1);
 	/* The restored device keeps working. */
 	fake_avail(&m.f, 0);
 	virtio_process(&m.b->dev, 0);

@@ -188,7 +188,7 @@ TEST(net_rx_mergeable_buffers)
 	memcpy(&nbuf, t.rx.ram + FAKE_DATA + 0x400 + 10, 2);
 	CHECK(nbuf == 1);
 	/* The buffers popped ahead went back to the ring, not lost. */
-	CHECK(t.n->dev.queues[VIRTIO_NET_RXQ].last_avail == 3 && t.n->dev.queues[VIRTIO_NET_RXQ].inflight == 0);
+	CHECK(t.n->dev.queues[VIRTIO_NET_RXQ].st.last_avail == 3 && t.n->dev.queues[VIRTIO_NET_RXQ].st.inflight == 0);
 	/* Too little room left (5 x 300) for a full frame: wait for more buffers. */
 	CHECK(send(t.peer, frame, 100, 0) == 100);
 	virtio_net_tap_ready(t.n);

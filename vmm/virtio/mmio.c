@@ -50,23 +50,23 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return q ? q->max_size : 0;
 	case VIRTIO_MMIO_QUEUE_NUM:
-		return q ? q->size : 0;
+		return q ? q->st.size : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
-		return q ? q->ready : 0;
+		return q ? q->st.ready : 0;
 	case VIRTIO_MMIO_STATUS:
 		return dev->status;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
-		return q ? (uint32_t)q->desc_gpa : 0;
+		return q ? (uint32_t)q->st.desc_gpa : 0;
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
-		return q ? (uint32_t)(q->desc_gpa >> 32) : 0;
+		return q ? (uint32_t)(q->st.desc_gpa >> 32) : 0;
 	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
-		return q ? (uint32_t)q->avail_gpa : 0;
+		return q ? (uint32_t)q->st.avail_gpa : 0;
 	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
-		return q ? (uint32_t)(q->avail_gpa >> 32) : 0;
+		return q ? (uint32_t)(q->st.avail_gpa >> 32) : 0;
 	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
-		return q ? (uint32_t)q->used_gpa : 0;
+		return q ? (uint32_t)q->st.used_gpa : 0;
 	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
-		return q ? (uint32_t)(q->used_gpa >> 32) : 0;
+		return q ? (uint32_t)(q->st.used_gpa >> 32) : 0;
 	case VIRTIO_MMIO_CONFIG_GENERATION:
 		return dev->config_generation;
 	default:
@@ -106,7 +106,7 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
 		if (virtio_queue_writable(dev, qi, false))
-			q->size = v > 0xffff ? 0xffff : (uint16_t)v; /* too big: refused when made ready */
+			q->st.size = v > 0xffff ? 0xffff : (uint16_t)v; /* too big: refused when made ready */
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (virtio_queue_writable(dev, qi, true))
@@ -125,9 +125,9 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 
 		if (!virtio_queue_writable(dev, qi, false))
 			break;
-		addr = off < VIRTIO_MMIO_QUEUE_DRIVER_LOW ? &q->desc_gpa
-		       : off < VIRTIO_MMIO_QUEUE_DEVICE_LOW ? &q->avail_gpa
-							   : &q->used_gpa;
+		addr = off < VIRTIO_MMIO_QUEUE_DRIVER_LOW ? &q->st.desc_gpa
+		       : off < VIRTIO_MMIO_QUEUE_DEVICE_LOW ? &q->st.avail_gpa
+							   : &q->st.used_gpa;
 		(off & 4 ? set_high : set_low)(addr, v);
 		break;
 	}

@@ -233,7 +233,7 @@ static void tx_process(struct virtio_net *n)
 void virtio_net_tap_ready(struct virtio_net *n)
 {
 	pthread_mutex_lock(&n->dev.lock);
-	if (virtio_active(&n->dev) && n->dev.queues[VIRTIO_NET_RXQ].ready)
+	if (virtio_active(&n->dev) && n->dev.queues[VIRTIO_NET_RXQ].st.ready)
 		rx_process(n);
 	else
 		set_polling(n, false); /* reset or broken: stop until activated again */

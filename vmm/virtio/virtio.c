@@ -168,7 +168,7 @@ bool virtio_queue_writable(struct virtio_device *dev, int q, bool ready_reg)
 		virtio_fail(dev, "queue %d register written after DRIVER_OK", q);
 		return false;
 	}
-	if (!ready_reg && dev->queues[q].ready) {
+	if (!ready_reg && dev->queues[q].st.ready) {
 		virtio_fail(dev, "queue %d size or address written while the queue is ready", q);
 		return false;
 	}
@@ -180,7 +180,7 @@ void virtio_queue_set_ready(struct virtio_device *dev, int q, bool ready)
 	struct virtq *vq = &dev->queues[q];
 
 	if (!ready) {
-		vq->ready = false;
+		vq->st.ready = false;
 		return;
 	}
 	/* The ring layout depends on the features (EVENT_IDX), so they must be settled. */
@@ -218,7 +218,7 @@ void virtio_process(struct virtio_device *dev, int q)
 	if (read(dev->notify_fd[q], &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_debug("%s: notify eventfd read: %s", dev->name, strerror(errno));
 	pthread_mutex_lock(&dev->lock);
-	if (virtio_active(dev) && dev->queues[q].ready)
+	if (virtio_active(dev) && dev->queues[q].st.ready)
 		dev->ops->queue_notify(dev, q);
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -357,8 +357,8 @@ void virtio_diag_print(const struct virtio_device *dev, int fd)
 			     "kindling: diag: %s q%d: status=0x%x isr=0x%x ready=%d size=%u avail.idx=%u next_avail=%u "
 			     "used.idx=%u inflight=%u errors=%llu\n",
 			     dev->name, i, dev->status, __atomic_load_n(&dev->interrupt_status, __ATOMIC_RELAXED),
-			     q->ready, q->size, q->ready ? ring_idx(q->avail) : 0, q->last_avail,
-			     q->ready ? ring_idx(q->used) : 0, q->inflight, (unsigned long long)dev->errors);
+			     q->st.ready, q->st.size, q->st.ready ? ring_idx(q->avail) : 0, q->st.last_avail,
+			     q->st.ready ? ring_idx(q->used) : 0, q->st.inflight, (unsigned long long)dev->errors);
 		if (n > (int)sizeof(line) - 1)
 			n = (int)sizeof(line) - 1;
 		if (write(fd, line, (size_t)n) < 0)
