@@ -325,7 +325,7 @@ static int blk_activate_and_read(struct blk_pair *p)
 	fake_avail(&p->f, 0);
 	virtio_kick(dev, 0);
 	virtio_process(dev, 0);
-	return dev->status == 15 && fake_used_idx(&p->f) == 1 ? 0 : -1;
+	return dev->st.status == 15 && fake_used_idx(&p->f) == 1 ? 0 : -1;
 }
 
 TEST(device_virtio_blk_roundtrip_active_queue)
@@ -346,7 +346,7 @@ TEST(device_virtio_blk_roundtrip_active_queue)
 	CHECK(((const struct device_state_hdr *)blob)->irq == 5);
 	bs = (const struct virtio_blk_state *)(blob + HDR + sizeof(struct virtio_state));
 	CHECK(!strcmp(bs->path, p.path) && bs->capacity == 2048);
-	CHECK(p.fresh->dev.status == 15 && p.fresh->dev.queues[0].st.ready && p.fresh->dev.queues[0].st.last_avail == 1);
+	CHECK(p.fresh->dev.st.status == 15 && p.fresh->dev.queues[0].st.ready && p.fresh->dev.queues[0].st.last_avail == 1);
 	/* The fresh device serves the next request. */
 	fake_avail(&p.f, 0);
 	virtio_process(&p.fresh->dev, 0);
@@ -369,10 +369,14 @@ TEST(device_virtio_blk_refuses_corrupt_blobs)
 	CHECK(restore_patched(&p.fresh->device, blob, n, n, 0) == 0);
 	CHECK(restore_patched(&p.fresh->device, blob, n - 1, n, 0) == -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, 4, DEVICE_VIRTIO_NET) == -EINVAL);
-	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, status), 0x07) ==
+	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, dev.status), 0x07) ==
 	      -EINVAL); /* DRIVER_OK without FEATURES_OK */
-	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, status), 0x3f) == -EINVAL);
+	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, dev.status), 0x3f) == -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, nr_queues), 2) == -EINVAL);
+	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, pad), 1) == -EINVAL);
+	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, dev.pad), 1) == -EINVAL);
+	CHECK(restore_patched(&p.fresh->device, blob, n, vs + offsetof(struct virtio_state, dev.interrupt_status), 4) ==
+	      -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, q0 + offsetof(struct virtq_state, ready), 2) == -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, q0 + offsetof(struct virtq_state, pad), 1) == -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, q0 + offsetof(struct virtq_state, size) + 1, 2) == -EINVAL);
@@ -386,8 +390,8 @@ TEST(device_virtio_blk_refuses_corrupt_blobs)
 	      -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, n - 1, 'x') == -EINVAL); /* path not terminated */
 	/* After the refusals the device is reset, and a good blob brings it back. */
-	CHECK(p.fresh->dev.status == 0);
-	CHECK(restore_patched(&p.fresh->device, blob, n, n, 0) == 0 && p.fresh->dev.status == 15);
+	CHECK(p.fresh->dev.st.status == 0);
+	CHECK(restore_patched(&p.fresh->device, blob, n, n, 0) == 0 && p.fresh->dev.st.status == 15);
 	/* The path part is 4 KiB of zeros: flip the rest, and the path's first bytes. */
 	flip_every_byte(&p.fresh->device, blob, bs + offsetof(struct virtio_blk_state, path) + 8);
 	free(blob);
@@ -478,7 +482,7 @@ static int net_pair_setup(struct net_pair *p)
 	fake_avail(&p->tx, 0);
 	virtio_kick(dev, VIRTIO_NET_TXQ);
 	virtio_process(dev, VIRTIO_NET_TXQ);
-	return dev->status == 15 && fake_used_idx(&p->tx) == 1 ? 0 : -1;
+	return dev->st.status == 15 && fake_used_idx(&p->tx) == 1 ? 0 : -1;
 }
 
 static void net_pair_done(struct net_pair *p)
@@ -507,7 +511,7 @@ TEST(device_virtio_net_roundtrip_active_queues)
 	ns = HDR + sizeof(struct virtio_state);
 	s = (const struct virtio_net_state *)(blob + ns);
 	CHECK(s->mac[5] == 7 && !strcmp(((const struct device_state_hdr *)blob)->id, "eth0"));
-	CHECK(p.fresh->dev.status == 15 && p.fresh->dev.queues[VIRTIO_NET_TXQ].st.last_avail == 1);
+	CHECK(p.fresh->dev.st.status == 15 && p.fresh->dev.queues[VIRTIO_NET_TXQ].st.last_avail == 1);
 	CHECK(restore_patched(&p.fresh->device, blob, n, ns + offsetof(struct virtio_net_state, pad), 1) == -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, n - 1, 'x') == -EINVAL); /* tap name not terminated */
 	CHECK(restore_patched(&p.fresh->device, blob, n, 4, DEVICE_VIRTIO_BLK) == -EINVAL);
@@ -565,7 +569,7 @@ TEST(device_virtio_driver_ok_needs_accepted_features)
 	virtio_set_driver_features(dev, 0, 1u << VIRTIO_F_EVENT_IDX); /* no VERSION_1: refused */
 	virtio_set_status(dev, 15);
 	pthread_mutex_unlock(&dev->lock);
-	CHECK(dev->status == (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER));
+	CHECK(dev->st.status == (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER));
 	blob = roundtrip(&p.b->device, &p.fresh->device, &n);
 	CHECK(blob);
 	free(blob);

@@ -231,7 +231,7 @@ TEST(blk_read_only)
 	int fd;
 
 	CHECK(bt_setup(&t, true) == 0);
-	CHECK(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+	CHECK(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
 	memset(t.f.ram + BUF, 'Q', 512);
 	header(&t, VIRTIO_BLK_T_OUT, 0);
 	chain3(&t, 512, 0);
@@ -266,10 +266,10 @@ TEST(blk_cache_type_flush_feature)
 	struct bt t;
 
 	CHECK(bt_setup(&t, false) == 0);
-	CHECK(!(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
+	CHECK(!(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
 	virtio_blk_set_writeback(t.b, true);
-	CHECK(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+	CHECK(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
 	virtio_blk_set_writeback(t.b, false);
-	CHECK(!(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
+	CHECK(!(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
 	bt_done(&t);
 }

@@ -174,7 +174,7 @@ TEST(mmio_full_request_and_interrupt)
 	/* Reset forgets the queue and the features. */
 	wr(&m, VIRTIO_MMIO_STATUS, 0);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) == 0 && rd(&m, VIRTIO_MMIO_QUEUE_READY) == 0);
-	CHECK(m.b->dev.driver_features == 0);
+	CHECK(m.b->dev.st.driver_features == 0);
 	mt_done(&m);
 }
 
@@ -193,7 +193,7 @@ TEST(mmio_feature_negotiation_refusals)
 	/* Features cannot change after FEATURES_OK. */
 	negotiate(&m, 1, 0);
 	wr(&m, VIRTIO_MMIO_DRIVER_FEATURES, 1u << VIRTIO_F_EVENT_IDX);
-	CHECK(m.b->dev.driver_features == VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	CHECK(m.b->dev.st.driver_features == VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	mt_done(&m);
 }
 

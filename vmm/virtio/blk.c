@@ -326,9 +326,9 @@ static const struct virtio_dev_ops blk_ops = {
 void virtio_blk_set_writeback(struct virtio_blk *b, bool writeback)
 {
 	if (writeback)
-		b->dev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+		b->dev.st.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
 	else
-		b->dev.device_features &= ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+		b->dev.st.device_features &= ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
 }
 
 int virtio_blk_create(const char *path, bool read_only, const char *id, const struct guest_mem *mem,
@@ -385,7 +385,7 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 	b->dev.config_size = 24;
 	b->dev.save_size = sizeof(struct virtio_blk_state);
 	b->dev.queues[0].max_size = VIRTIO_BLK_QUEUE_SIZE;
-	b->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+	b->dev.st.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
 				 VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | (read_only ? VIRTIO_BIT(VIRTIO_BLK_F_RO) : 0);
 	*out = b;

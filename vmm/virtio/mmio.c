@@ -45,7 +45,7 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_VENDOR_ID:
 		return VIRTIO_MMIO_VENDOR;
 	case VIRTIO_MMIO_DEVICE_FEATURES:
-		return t->st.device_features_sel < 2 ? (uint32_t)(dev->device_features >> (32 * t->st.device_features_sel))
+		return t->st.device_features_sel < 2 ? (uint32_t)(dev->st.device_features >> (32 * t->st.device_features_sel))
 						  : 0;
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return q ? q->max_size : 0;
@@ -54,7 +54,7 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_QUEUE_READY:
 		return q ? q->st.ready : 0;
 	case VIRTIO_MMIO_STATUS:
-		return dev->status;
+		return dev->st.status;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
 		return q ? (uint32_t)q->st.desc_gpa : 0;
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
@@ -68,7 +68,7 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
 		return q ? (uint32_t)(q->st.used_gpa >> 32) : 0;
 	case VIRTIO_MMIO_CONFIG_GENERATION:
-		return dev->config_generation;
+		return dev->st.config_generation;
 	default:
 		return 0;
 	}

@@ -278,7 +278,7 @@ static int net_activate(struct virtio_device *dev)
 		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
 			off |= TUN_F_TSO6;
 	}
-	if ((dev->device_features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) && ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
+	if ((dev->st.device_features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) && ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
 		return -errno;
 	/* Start receiving from the event loop thread, which owns the tap's registration. */
 	n->rx_waiting = true;
@@ -433,16 +433,16 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 	n->dev.queues[VIRTIO_NET_RXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
 	n->dev.queues[VIRTIO_NET_TXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
 	/* The tap takes GSO frames with a vnet header as they are, so TX offloads are free. */
-	n->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+	n->dev.st.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
 				 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |
 				 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	if (guest_offloads)
-		n->dev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+		n->dev.st.device_features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
 					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
 	if (mac) {
 		memcpy(n->mac, mac, 6);
-		n->dev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
+		n->dev.st.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
 	}
 	if (loop) {
 		/* Registered unarmed: polled only while the driver has posted RX buffers. */

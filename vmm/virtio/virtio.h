@@ -59,17 +59,25 @@ struct virtio_dev_ops {
 	void (*destroy)(struct virtio_device *dev);
 };
 
+/* The transport-independent registers of a device as its driver sees them: kept as is in
+ * struct virtio_device and saved as is (with each queue's struct virtq_state). */
+struct virtio_dev_state {
+	uint64_t device_features; /* offered: set at creation, only compared on restore */
+	uint64_t driver_features;
+	uint32_t status;
+	uint32_t config_generation;
+	uint32_t interrupt_status; /* atomic: read and acked by vCPUs without the lock */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct virtio_dev_state) == 32, "no hidden padding");
+
 struct virtio_device {
 	const struct virtio_dev_ops *ops;
 	char name[80];
 	uint32_t device_id;
 	uint32_t config_size;
 	uint32_t save_size;
-	uint64_t device_features;
-	uint64_t driver_features;
-	uint32_t status;
-	uint32_t config_generation;
-	uint32_t interrupt_status; /* atomic: read and acked by vCPUs without the lock */
+	struct virtio_dev_state st; /* under lock, but for interrupt_status */
 	int nr_queues;
 	struct virtq queues[VIRTIO_MAX_QUEUES];
 	const struct guest_mem *mem;
@@ -85,21 +93,19 @@ struct virtio_device {
 	void *transport; /* owned by whoever attached the device; opaque here */
 };
 
-/* Flat, fixed-size common state for save/restore (device state follows it). */
+/* Flat, fixed-size common state for save/restore (device state follows it): which device,
+ * then its registers and queues exactly as the device keeps them. */
 #define VIRTIO_STATE_MAGIC 0x4b56494fu /* "KVIO" */
 struct virtio_state {
 	uint32_t magic;
 	uint32_t device_id;
-	uint64_t device_features;
-	uint64_t driver_features;
-	uint32_t status;
-	uint32_t config_generation;
-	uint32_t interrupt_status;
 	uint32_t nr_queues;
-	struct virtq_state queues[VIRTIO_MAX_QUEUES];
+	uint32_t pad;
+	struct virtio_dev_state dev;
+	struct virtq_state queues[VIRTIO_MAX_QUEUES]; /* unused ones zero */
 };
 
-/* Sets up the common part; the device then fills device_features, config_size, and the
+/* Sets up the common part; the device then fills st.device_features, config_size, and the
  * queues' max_size. Creates the eventfds. */
 int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uint32_t device_id, const char *name,
 		const struct guest_mem *mem, int nr_queues) __attribute__((warn_unused_result));
@@ -126,7 +132,7 @@ void virtio_process(struct virtio_device *dev, int q);
 /* Device-facing operations (lock held). */
 static inline bool virtio_has_feature(const struct virtio_device *dev, int bit)
 {
-	return dev->driver_features & VIRTIO_BIT(bit);
+	return dev->st.driver_features & VIRTIO_BIT(bit);
 }
 /* True while the device may use its queues: DRIVER_OK set, NEEDS_RESET not. */
 bool virtio_active(const struct virtio_device *dev);
