@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fuzz_ram_init(&ram, data + 8, size - 8))
 		return 0;
 	b->dev.mem = &ram.mem;
-	b->read_only = data[1] & 4;
+	b->st.read_only = !!(data[1] & 4);
 	virtq_reset(q);
 	q->st.size = (uint16_t)(1u << (data[0] & 7));
 	q->st.desc_gpa = (uint64_t)fuzz_u16(data + 2) << 4;

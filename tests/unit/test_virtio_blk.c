@@ -94,7 +94,7 @@ TEST(blk_read_write_flush)
 	int fd;
 
 	CHECK(bt_setup(&t, false) == 0);
-	CHECK(t.b->capacity == SECTORS);
+	CHECK(t.b->st.capacity == SECTORS);
 	header(&t, VIRTIO_BLK_T_IN, 2);
 	chain3(&t, 1024, W);
 	CHECK(run(&t) == 0);

@@ -54,10 +54,10 @@ static uint8_t transfer(struct virtio_blk *b, struct iovec *iov, unsigned n, uin
 {
 	off_t off = (off_t)(sector * VIRTIO_BLK_SECTOR);
 
-	if (len % VIRTIO_BLK_SECTOR || sector > b->capacity || len / VIRTIO_BLK_SECTOR > b->capacity - sector) {
+	if (len % VIRTIO_BLK_SECTOR || sector > b->st.capacity || len / VIRTIO_BLK_SECTOR > b->st.capacity - sector) {
 		log_ratelimited(&b->rl, LOG_WARN, "%s: %s of %llu bytes at sector %llu is outside the %llu-sector disk",
 				b->dev.name, write ? "write" : "read", (unsigned long long)len,
-				(unsigned long long)sector, (unsigned long long)b->capacity);
+				(unsigned long long)sector, (unsigned long long)b->st.capacity);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	while (len) {
@@ -128,7 +128,7 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct virtq_chain *c)
 			log_ratelimited(&b->rl, LOG_WARN, "%s: write with device-writable data buffers", b->dev.name);
 			break;
 		}
-		if (b->read_only) {
+		if (b->st.read_only) {
 			log_ratelimited(&b->rl, LOG_WARN, "%s: write to a read-only drive refused", b->dev.name);
 			break;
 		}
@@ -141,7 +141,7 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct virtq_chain *c)
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		b->stats.flushes++;
-		if (b->read_only || fdatasync(b->fd) == 0) {
+		if (b->st.read_only || fdatasync(b->fd) == 0) {
 			status = VIRTIO_BLK_S_OK;
 		} else {
 			int e = errno;
@@ -199,7 +199,7 @@ static void blk_config_read(struct virtio_device *dev, uint32_t off, uint8_t *da
 	uint8_t cfg[24] = { 0 };
 	uint32_t seg_max = VIRTIO_BLK_QUEUE_SIZE - 2, blk_size = VIRTIO_BLK_SECTOR;
 
-	memcpy(cfg, &b->capacity, 8);
+	memcpy(cfg, &b->st.capacity, 8);
 	memcpy(cfg + 12, &seg_max, 4);
 	memcpy(cfg + 20, &blk_size, 4);
 	memcpy(data, cfg + off, len);
@@ -219,12 +219,8 @@ static void blk_reset(struct virtio_device *dev)
 static void blk_save(const struct virtio_device *dev, void *buf)
 {
 	const struct virtio_blk *b = container_of(dev, struct virtio_blk, dev);
-	struct virtio_blk_state *s = buf;
 
-	memset(s, 0, sizeof(*s));
-	s->capacity = b->capacity;
-	s->read_only = b->read_only;
-	memcpy(s->path, b->path, sizeof(s->path));
+	memcpy(buf, &b->st, sizeof(b->st));
 }
 
 /* The path names the disk for whoever reads the snapshot; the disk restored onto may live
@@ -237,10 +233,10 @@ static int blk_restore(struct virtio_device *dev, const void *buf, char *err, si
 	if (s->read_only > 1 || s->pad || !device_str_ok(s->path, sizeof(s->path)))
 		return errorf(err, errlen, -EINVAL, "read-only flag %u, padding or backing path is malformed",
 			      s->read_only);
-	if (s->capacity != b->capacity || s->read_only != b->read_only)
+	if (s->capacity != b->st.capacity || s->read_only != b->st.read_only)
 		return errorf(err, errlen, -EINVAL, "saved with a %s disk of %llu sectors, this one is %s with %llu",
 			      s->read_only ? "read-only" : "writable", (unsigned long long)s->capacity,
-			      b->read_only ? "read-only" : "writable", (unsigned long long)b->capacity);
+			      b->st.read_only ? "read-only" : "writable", (unsigned long long)b->st.capacity);
 	return 0;
 }
 
@@ -350,12 +346,12 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 		errorf(err, errlen, r, "%s: %s", name, strerror(-r));
 		goto fail;
 	}
-	if (strlen(path) >= sizeof(b->path)) {
+	if (strlen(path) >= sizeof(b->st.path)) {
 		r = errorf(err, errlen, -ENAMETOOLONG, "drive %s: the path is longer than %zu bytes", id,
-			   sizeof(b->path) - 1);
+			   sizeof(b->st.path) - 1);
 		goto fail;
 	}
-	memcpy(b->path, path, strlen(path));
+	memcpy(b->st.path, path, strlen(path));
 	b->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
 		r = -errno;
@@ -377,8 +373,8 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 	}
 	if (size % VIRTIO_BLK_SECTOR)
 		log_warn("drive %s: %s is not a whole number of 512-byte sectors; the tail is not visible", id, path);
-	b->capacity = size / VIRTIO_BLK_SECTOR;
-	b->read_only = read_only;
+	b->st.capacity = size / VIRTIO_BLK_SECTOR;
+	b->st.read_only = read_only;
 	/* Zero-padded, and not terminated when 20 bytes long: as the spec says. */
 	memcpy(b->id, id, strnlen(id, sizeof(b->id)));
 	b->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);

@@ -38,8 +38,8 @@ struct virtio_blk_stats {
 /* The block device's part of its saved state, after the common virtio state: the disk it
  * was taken with. */
 struct virtio_blk_state {
-	uint64_t capacity; /* must match the disk restored onto */
-	uint32_t read_only;
+	uint64_t capacity; /* in 512-byte sectors; must match the disk restored onto */
+	uint32_t read_only; /* 0 or 1 */
 	uint32_t pad;
 	char path[PATH_MAX]; /* the backing file, NUL-terminated and zero-padded */
 };
@@ -47,10 +47,8 @@ struct virtio_blk_state {
 struct virtio_blk {
 	struct virtio_device dev;
 	struct device device; /* on the VMM's device list; its id is the drive's */
-	char path[PATH_MAX];
+	struct virtio_blk_state st; /* fixed once the disk is open */
 	int fd;
-	bool read_only;
-	uint64_t capacity; /* in 512-byte sectors */
 	char id[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_stats stats;
 	struct ratelimit rl;

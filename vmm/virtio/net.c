@@ -245,7 +245,7 @@ static void on_tap(void *opaque, uint32_t events)
 	struct virtio_net *n = opaque;
 
 	if (events & (EPOLLERR | EPOLLHUP)) {
-		log_error("%s: tap %s failed; no more frames will be received", n->dev.name, n->ifname);
+		log_error("%s: tap %s failed; no more frames will be received", n->dev.name, n->st.ifname);
 		evloop_del(n->loop, n->tap);
 		n->loop = NULL;
 		return;
@@ -296,7 +296,7 @@ static void net_config_read(struct virtio_device *dev, uint32_t off, uint8_t *da
 {
 	uint8_t cfg[8] = { 0 };
 
-	memcpy(cfg, to_net(dev)->mac, 6);
+	memcpy(cfg, to_net(dev)->st.mac, 6);
 	cfg[6] = 1; /* VIRTIO_NET_S_LINK_UP, should the driver look */
 	memcpy(data, cfg + off, len);
 }
@@ -304,12 +304,8 @@ static void net_config_read(struct virtio_device *dev, uint32_t off, uint8_t *da
 static void net_save(const struct virtio_device *dev, void *buf)
 {
 	const struct virtio_net *n = container_of(dev, struct virtio_net, dev);
-	struct virtio_net_state s;
 
-	memset(&s, 0, sizeof(s));
-	memcpy(s.mac, n->mac, 6);
-	memcpy(s.tap, n->ifname, sizeof(s.tap));
-	memcpy(buf, &s, sizeof(s));
+	memcpy(buf, &n->st, sizeof(n->st));
 }
 
 /* The MAC is what the guest saw, so it comes back with the state; the tap names the host
@@ -319,9 +315,9 @@ static int net_restore(struct virtio_device *dev, const void *buf, char *err, si
 	struct virtio_net_state s;
 
 	memcpy(&s, buf, sizeof(s));
-	if (!device_zeroed(s.pad, sizeof(s.pad)) || !device_str_ok(s.tap, sizeof(s.tap)))
+	if (!device_zeroed(s.pad, sizeof(s.pad)) || !device_str_ok(s.ifname, sizeof(s.ifname)))
 		return errorf(err, errlen, -EINVAL, "padding or tap name is malformed");
-	memcpy(to_net(dev)->mac, s.mac, 6);
+	memcpy(to_net(dev)->st.mac, s.mac, 6);
 	return 0;
 }
 
@@ -441,7 +437,7 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 		n->dev.st.device_features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
 					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
 	if (mac) {
-		memcpy(n->mac, mac, 6);
+		memcpy(n->st.mac, mac, 6);
 		n->dev.st.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
 	}
 	if (loop) {
@@ -486,6 +482,6 @@ int virtio_net_create(const struct net_config *cfg, const struct guest_mem *mem,
 		offloads = false;
 	r = virtio_net_create_fd(fd, cfg->id, cfg->has_mac ? cfg->mac : NULL, offloads, mem, loop, out, err, errlen);
 	if (!r)
-		snprintf((*out)->ifname, sizeof((*out)->ifname), "%s", cfg->host_dev_name);
+		snprintf((*out)->st.ifname, sizeof((*out)->st.ifname), "%s", cfg->host_dev_name);
 	return r;
 }

@@ -48,15 +48,14 @@ struct virtio_net_stats {
 struct virtio_net_state {
 	uint8_t mac[6]; /* as the guest read it from the config space */
 	uint8_t pad[2];
-	char tap[IFNAMSIZ]; /* the host's tap, NUL-terminated and zero-padded ("" for a plain fd) */
+	char ifname[IFNAMSIZ]; /* the host's tap, NUL-terminated and zero-padded ("" for a plain fd) */
 };
 
 struct virtio_net {
 	struct virtio_device dev;
 	struct device device; /* on the VMM's device list; its id is the interface's */
+	struct virtio_net_state st; /* the MAC as the guest reads it; the tap's name */
 	int tap;
-	char ifname[IFNAMSIZ];
-	uint8_t mac[6];
 	struct evloop *loop;
 	bool tap_polled;  /* the tap is armed for EPOLLIN on the event loop */
 	bool rx_waiting;  /* frames (may) wait for RX buffers: poll the tap again on a kick */
