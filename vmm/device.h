@@ -2,7 +2,9 @@
  * transport and each virtio device) is a struct device on one list, behind one ops table.
  *
  * A device's guest-visible state is one plain struct of fixed size (no pointers, explicitly
- * sized fields): exactly what save writes and restore reads. Its wiring (fds, locks,
+ * sized fields), `st` in the device: exactly what save writes and restore reads. A virtio
+ * device's is made of three such parts, saved one after the other (struct virtio_state:
+ * its common registers and its queues; then its type's own part). Its wiring (fds, locks,
  * callbacks, output buffers) stays outside that struct and is never saved. A saved device is
  * a byte blob: a versioned header naming the device (struct device_state_hdr), then its
  * state, so that a snapshot is the concatenation of its devices' blobs. A blob comes from a
