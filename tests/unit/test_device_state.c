@@ -384,6 +384,19 @@ TEST(device_virtio_blk_refuses_corrupt_blobs)
 	CHECK(restore_patched(&p.fresh->device, blob, n, q0 + offsetof(struct virtq_state, used_gpa) + 4, 1) ==
 	      -EFAULT); /* rings outside guest memory */
 	CHECK(restore_patched(&p.fresh->device, blob, n, q0 + sizeof(struct virtq_state), 1) == -EINVAL);
+	{
+		/* A queue that is not ready cannot have made progress. */
+		struct virtq_state q;
+		uint8_t *c = malloc(n);
+
+		CHECK(c);
+		memcpy(c, blob, n);
+		memcpy(&q, c + q0, sizeof(q));
+		q.ready = 0;
+		memcpy(c + q0, &q, sizeof(q));
+		CHECK(restore_patched(&p.fresh->device, c, n, n, 0) == -EINVAL);
+		free(c);
+	}
 	CHECK(restore_patched(&p.fresh->device, blob, n, bs + offsetof(struct virtio_blk_state, capacity), 1) ==
 	      -EINVAL); /* another disk */
 	CHECK(restore_patched(&p.fresh->device, blob, n, bs + offsetof(struct virtio_blk_state, read_only), 2) ==

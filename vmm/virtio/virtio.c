@@ -295,6 +295,10 @@ static int check_state(const struct virtio_device *dev, const struct virtio_stat
 		if (q->ready > 1 || q->signalled_valid > 1 || q->pad)
 			return errorf(err, errlen, -EINVAL, "queue %u: flags %u/%u are not booleans or padding is set", i,
 				      q->ready, q->signalled_valid);
+		/* A queue makes progress only once ready, and only a reset (which zeroes it)
+		 * takes readiness away after DRIVER_OK: progress without readiness is forged. */
+		if (!q->ready && (q->last_avail || q->used_idx || q->signalled_used || q->inflight || q->signalled_valid))
+			return errorf(err, errlen, -EINVAL, "queue %u is not ready but has made progress", i);
 		if (q->ready && !(d->status & VIRTIO_STATUS_FEATURES_OK))
 			return errorf(err, errlen, -EINVAL, "queue %u is ready before feature negotiation finished", i);
 		if (q->ready && q->size > dev->queues[i].max_size)
