@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fuzz_ram.h"
@@ -34,7 +35,7 @@ static void drop_image(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t state[8192];
+	static uint8_t state[8192], again[8192];
 	static int ready;
 	struct virtio_mmio t;
 	struct virtio_blk *b;
@@ -82,7 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t dn = device_save_size(d);
 
 			if (dn <= sizeof(state) && !device_save(d, state, dn)) {
-				if (device_restore(d, state, dn, err, sizeof(err)))
+				/* A state just saved restores, and saves again to the same bytes. */
+				if (device_restore(d, state, dn, err, sizeof(err)) || device_save(d, again, dn) ||
+				    memcmp(state, again, dn))
 					abort();
 				state[fuzz_u16(op + 4) % dn] ^= op[6] | 1;
 				(void)device_restore(d, state, dn, err, sizeof(err));
