@@ -63,7 +63,8 @@ struct virtio_mmio_state {
 
 struct virtio_mmio {
 	/* On the VMM's device list, named after the device it carries, at its window and IRQ.
-	 * Its destroy op detaches and frees the transport, not the device. */
+	 * Its destroy op detaches and frees the transport (so one allocated on the heap), not
+	 * the device. */
 	struct device device;
 	struct virtio_device *dev;
 	struct virtio_mmio_state st; /* under dev->lock */
