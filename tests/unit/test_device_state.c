@@ -215,7 +215,7 @@ TEST(device_i8042_roundtrip_keys_and_pending_command)
 	CHECK(restore_patched(&fresh->device, blob, n, HDR + offsetof(struct i8042_state, status), 0x80) == -EINVAL);
 	CHECK(restore_patched(&fresh->device, blob, n, HDR + offsetof(struct i8042_state, pad) + 1, 1) == -EINVAL);
 	CHECK(restore_patched(&fresh->device, blob, n, 6, 0) == -EINVAL); /* version 0 */
-	CHECK(restore_patched(&fresh->device, blob, n + 0, n, 0) == 0);
+	CHECK(restore_patched(&fresh->device, blob, n, n, 0) == 0);
 	flip_every_byte(&fresh->device, blob, n);
 	free(blob);
 	k->device.ops->destroy(&k->device);
