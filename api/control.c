@@ -55,7 +55,7 @@ static int op_pause(void *opaque, bool pause, char *err, size_t errlen)
 static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 {
 	struct control *c = opaque;
-	int r = i8042_ctrl_alt_del(&c->vmm->i8042);
+	int r = vmm_ctrl_alt_del(c->vmm);
 
 	if (r)
 		return errorf(err, errlen, r, "the keyboard buffer is full");
@@ -176,7 +176,7 @@ int control_flush_metrics(struct control *c)
 {
 	struct vm *vm = &c->vmm->vm;
 	struct timeval tv;
-	cJSON *o = cJSON_CreateObject(), *api, *vcpu, *uart, *boot, *logger;
+	cJSON *o = cJSON_CreateObject(), *api, *vcpu, *uart, *logger;
 	uint64_t missed_log, log_fails;
 	uint64_t exits[EXIT_KINDS] = { 0 };
 	char *line;
@@ -211,11 +211,7 @@ int control_flush_metrics(struct control *c)
 	uart = cJSON_AddObjectToObject(o, "uart");
 	add_u64(uart, "write_count", c->vmm->out.written);
 	add_u64(uart, "missed_write_count", c->vmm->out.dropped);
-	boot = cJSON_AddObjectToObject(o, "boot");
-	if (vm->boot_timer_fired) {
-		cJSON_AddNumberToObject(boot, "boot_to_init_ms", vm->boot_to_init_ms);
-		cJSON_AddNumberToObject(boot, "boot_to_init_cpu_ms", vm->boot_to_init_cpu_ms);
-	}
+	cJSON_AddObjectToObject(o, "boot"); /* the boot timer's metrics op fills it in */
 	vmm_device_metrics(c->vmm, o);
 	log_counts(&missed_log, &log_fails);
 	logger = cJSON_AddObjectToObject(o, "logger");

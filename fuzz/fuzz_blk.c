@@ -44,12 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fuzz_ram_init(&ram, data + 8, size - 8))
 		return 0;
 	b->dev.mem = &ram.mem;
-	b->read_only = data[1] & 4;
+	b->st.read_only = !!(data[1] & 4);
 	virtq_reset(q);
-	q->size = (uint16_t)(1u << (data[0] & 7));
-	q->desc_gpa = (uint64_t)fuzz_u16(data + 2) << 4;
-	q->avail_gpa = (uint64_t)fuzz_u16(data + 4) << 1;
-	q->used_gpa = (uint64_t)fuzz_u16(data + 6) << 2;
+	q->st.size = (uint16_t)(1u << (data[0] & 7));
+	q->st.desc_gpa = (uint64_t)fuzz_u16(data + 2) << 4;
+	q->st.avail_gpa = (uint64_t)fuzz_u16(data + 4) << 1;
+	q->st.used_gpa = (uint64_t)fuzz_u16(data + 6) << 2;
 	if (virtq_enable(q, &ram.mem, data[1] & 1, data[1] & 2) == 0) {
 		for (int i = 0; i < 64; i++) {
 			if (virtq_pop(q, &b->chain) <= 0)

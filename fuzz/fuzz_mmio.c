@@ -1,11 +1,13 @@
 /* libFuzzer target: the virtio-mmio register interface of a block device. The input is a
  * count of register accesses, the accesses (8 bytes each: offset, width, flags, value) and
- * then guest RAM. Flags also let the queue run, and save/restore the device mid-sequence,
- * restoring a state with one byte changed. */
+ * then guest RAM. Flags also let the queue run, and save/restore the device mid-sequence
+ * (virtio_save/restore, or the transport's or the device's struct device blob), restoring
+ * a state with one byte changed. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fuzz_ram.h"
@@ -33,7 +35,7 @@ static void drop_image(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t state[4096];
+	static uint8_t state[8192], again[8192];
 	static int ready;
 	struct virtio_mmio t;
 	struct virtio_blk *b;
@@ -70,10 +72,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtio_process(&b->dev, 0);
 		if ((op[3] & 4) && n <= sizeof(state)) {
 			virtio_save(&b->dev, state);
-			if (virtio_restore(&b->dev, state, n))
+			if (virtio_restore(&b->dev, state, n, err, sizeof(err)))
 				abort(); /* a state just saved must restore */
 			state[op[4] % n] ^= op[5];
-			(void)virtio_restore(&b->dev, state, n);
+			(void)virtio_restore(&b->dev, state, n, err, sizeof(err));
+		}
+		/* The same through the device model: the transport's and the device's blobs. */
+		if (op[3] & 8) {
+			struct device *d = (op[3] & 16) ? &t.device : &b->device;
+			size_t dn = device_save_size(d);
+
+			if (dn <= sizeof(state) && !device_save(d, state, dn)) {
+				/* A state just saved restores, and saves again to the same bytes. */
+				if (device_restore(d, state, dn, err, sizeof(err)) || device_save(d, again, dn) ||
+				    memcmp(state, again, dn))
+					abort();
+				state[fuzz_u16(op + 4) % dn] ^= op[6] | 1;
+				(void)device_restore(d, state, dn, err, sizeof(err));
+			}
 		}
 	}
 	b->dev.ops->destroy(&b->dev);

@@ -21,11 +21,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	virtq_reset(&q);
 	q.max_size = VIRTQ_MAX_SIZE;
-	q.size = fuzz_u16(data) & 0x1ff;
+	q.st.size = fuzz_u16(data) & 0x1ff;
 	/* Ring addresses anywhere in (or just past) the 64 KiB of RAM. */
-	q.desc_gpa = (uint64_t)fuzz_u16(data + 3) << 1;
-	q.avail_gpa = (uint64_t)fuzz_u16(data + 5) << 1;
-	q.used_gpa = (uint64_t)fuzz_u16(data + 7) << 1;
+	q.st.desc_gpa = (uint64_t)fuzz_u16(data + 3) << 1;
+	q.st.avail_gpa = (uint64_t)fuzz_u16(data + 5) << 1;
+	q.st.used_gpa = (uint64_t)fuzz_u16(data + 7) << 1;
 	if (virtq_enable(&q, &ram.mem, data[2] & 1, data[2] & 2) == 0) {
 		for (int i = 0; i < 2 * VIRTQ_MAX_SIZE + 2; i++) {
 			int r = virtq_pop(&q, &c);

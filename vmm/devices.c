@@ -1,7 +1,9 @@
-/* Wires the legacy devices onto the VM's port bus, and the boot timer. */
+/* Makes the legacy devices, puts them on the device list and wires them onto the VM's
+ * port bus. */
 #include "devices.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "log.h"
 #include "vm.h"
@@ -16,37 +18,56 @@ static void reset_vm(void *opaque)
 	vm_stop(opaque, 0, "guest reset via the i8042 controller");
 }
 
-void boot_timer_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+/* Adds d to the list, or destroys it: either way the caller no longer owns it. */
+static int add(struct device_list *list, struct device *d, char *err, size_t errlen)
 {
-	struct vm *vm = opaque;
-	int expected = 0;
+	int r = device_add(list, d);
 
-	(void)offset;
-	(void)len;
-	if (!is_write) {
-		data[0] = 0;
-		return;
+	if (r) {
+		d->ops->destroy(d);
+		return errorf(err, errlen, r, "too many devices");
 	}
-	if (!__atomic_compare_exchange_n(&vm->boot_timer_fired, &expected, 1, false, __ATOMIC_SEQ_CST,
-					 __ATOMIC_SEQ_CST))
-		return;
-	vm->boot_to_init_ms = (double)(now_ns() - vm->t0_wall_ns) / 1e6;
-	vm->boot_to_init_cpu_ms = (double)(cpu_now_ns() - vm->t0_cpu_ns) / 1e6;
-	log_info("boot_to_init_ms %.3f (cpu %.3f ms)", vm->boot_to_init_ms, vm->boot_to_init_cpu_ms);
+	return 0;
 }
 
-int devices_setup(struct vm *vm, struct serial *s, struct outbuf *out, struct i8042 *k)
+int devices_setup(struct vm *vm, struct device_list *list, struct outbuf *out, uint64_t t0_wall_ns,
+		  uint64_t t0_cpu_ns, char *err, size_t errlen)
 {
+	struct serial *s;
+	struct i8042 *k;
+	struct boot_timer *t;
 	int r;
 
-	serial_init(s, out, irq_to_vm, vm);
-	i8042_init(k, reset_vm, vm, irq_to_vm, vm);
-	vm->serial = s;
-	vm->i8042 = k;
+	if ((r = serial_create(out, irq_to_vm, vm, &s)) || (r = add(list, &s->device, err, errlen)))
+		return r == -ENOMEM ? errorf(err, errlen, r, "UART: out of memory") : r;
 	r = bus_register(&vm->pio, SERIAL_PORT, 8, serial_io, s, "serial");
-	if (!r)
-		r = bus_register(&vm->pio, I8042_DATA_PORT, 5, i8042_io, k, "i8042");
-	if (!r && vm->cfg.boot_timer)
-		r = bus_register(&vm->pio, BOOT_TIMER_PORT, 1, boot_timer_io, vm, "boot-timer");
-	return r;
+	if (r)
+		return errorf(err, errlen, r, "UART at port 0x%x: %s", SERIAL_PORT, strerror(-r));
+	if ((r = i8042_create(reset_vm, vm, irq_to_vm, vm, &k)) || (r = add(list, &k->device, err, errlen)))
+		return r == -ENOMEM ? errorf(err, errlen, r, "i8042: out of memory") : r;
+	r = bus_register(&vm->pio, I8042_DATA_PORT, 5, i8042_io, k, "i8042");
+	if (r)
+		return errorf(err, errlen, r, "i8042 at port 0x%x: %s", I8042_DATA_PORT, strerror(-r));
+	if (!vm->cfg.boot_timer)
+		return 0;
+	if ((r = boot_timer_create(t0_wall_ns, t0_cpu_ns, &t)) || (r = add(list, &t->device, err, errlen)))
+		return r == -ENOMEM ? errorf(err, errlen, r, "boot timer: out of memory") : r;
+	r = bus_register(&vm->pio, BOOT_TIMER_PORT, 1, boot_timer_io, t, "boot-timer");
+	if (r)
+		return errorf(err, errlen, r, "boot timer at port 0x%x: %s", BOOT_TIMER_PORT, strerror(-r));
+	return 0;
+}
+
+struct serial *devices_serial(const struct device_list *list)
+{
+	struct device *d = device_find(list, DEVICE_UART, NULL);
+
+	return d ? container_of(d, struct serial, device) : NULL;
+}
+
+struct i8042 *devices_i8042(const struct device_list *list)
+{
+	struct device *d = device_find(list, DEVICE_I8042, NULL);
+
+	return d ? container_of(d, struct i8042, device) : NULL;
 }

@@ -1,9 +1,11 @@
 /* Just enough of the i8042 keyboard controller for Linux: the controller byte, the output
  * port, self tests, and the CPU reset pulse (command 0xFE), which ends the VM cleanly. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices.h"
+#include "log.h"
 
 #define STATUS_OBF 0x01
 #define STATUS_SYS 0x04
@@ -21,13 +23,16 @@
 #define CMD_WRITE_OUTP 0xd1
 #define CMD_RESET_CPU 0xfe
 
+static const struct device_ops i8042_ops;
+
 void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque, irq_fn irq, void *irq_opaque)
 {
 	memset(k, 0, sizeof(*k));
+	device_init(&k->device, &i8042_ops, "i8042", I8042_DATA_PORT, I8042_KBD_IRQ);
 	pthread_mutex_init(&k->lock, NULL);
-	k->status = STATUS_SYS;
-	k->ctr = 0x01 | 0x04 | 0x40; /* kbd interrupt, system flag, translate */
-	k->outport = 0x01;           /* not in reset */
+	k->st.status = STATUS_SYS;
+	k->st.ctr = 0x01 | 0x04 | 0x40; /* kbd interrupt, system flag, translate */
+	k->st.outport = 0x01;           /* not in reset */
 	k->reset = reset;
 	k->reset_opaque = reset_opaque;
 	k->irq = irq;
@@ -38,12 +43,12 @@ void i8042_init(struct i8042 *k, void (*reset)(void *), void *reset_opaque, irq_
  * lock held. */
 static void next_key(struct i8042 *k)
 {
-	if (!k->nr_keys || (k->status & STATUS_OBF))
+	if (!k->st.nr_keys || (k->st.status & STATUS_OBF))
 		return;
-	k->data = k->keys[0];
-	memmove(k->keys, k->keys + 1, (size_t)--k->nr_keys);
-	k->status |= STATUS_OBF;
-	if (k->irq && (k->ctr & 0x01)) {
+	k->st.data = k->st.keys[0];
+	memmove(k->st.keys, k->st.keys + 1, (size_t)--k->st.nr_keys);
+	k->st.status |= STATUS_OBF;
+	if (k->irq && (k->st.ctr & 0x01)) {
 		k->irq(k->irq_opaque, I8042_KBD_IRQ, 1);
 		k->irq(k->irq_opaque, I8042_KBD_IRQ, 0);
 	}
@@ -56,11 +61,11 @@ int i8042_ctrl_alt_del(struct i8042 *k)
 	int r = 0;
 
 	pthread_mutex_lock(&k->lock);
-	if (k->nr_keys + (int)sizeof(seq) > (int)sizeof(k->keys)) {
+	if (k->st.nr_keys + (int)sizeof(seq) > (int)sizeof(k->st.keys)) {
 		r = -EBUSY;
 	} else {
-		memcpy(k->keys + k->nr_keys, seq, sizeof(seq));
-		k->nr_keys += (int)sizeof(seq);
+		memcpy(k->st.keys + k->st.nr_keys, seq, sizeof(seq));
+		k->st.nr_keys += (int)sizeof(seq);
 		next_key(k);
 	}
 	pthread_mutex_unlock(&k->lock);
@@ -69,23 +74,23 @@ int i8042_ctrl_alt_del(struct i8042 *k)
 
 static void put_data(struct i8042 *k, uint8_t v)
 {
-	k->data = v;
-	k->status |= STATUS_OBF;
+	k->st.data = v;
+	k->st.status |= STATUS_OBF;
 }
 
 static bool command(struct i8042 *k, uint8_t cmd)
 {
-	k->status |= STATUS_CMD;
+	k->st.status |= STATUS_CMD;
 	switch (cmd) {
 	case CMD_READ_CTR:
-		put_data(k, k->ctr);
+		put_data(k, k->st.ctr);
 		break;
 	case CMD_WRITE_CTR:
 	case CMD_WRITE_OUTP:
-		k->pending_cmd = cmd;
+		k->st.pending_cmd = cmd;
 		break;
 	case CMD_READ_OUTP:
-		put_data(k, k->outport);
+		put_data(k, k->st.outport);
 		break;
 	case CMD_SELF_TEST:
 		put_data(k, 0x55);
@@ -118,19 +123,19 @@ void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool i
 		if (is_write)
 			reset = command(k, data[0]);
 		else
-			data[0] = k->status;
+			data[0] = k->st.status;
 	} else if (port == I8042_DATA_PORT) {
 		if (is_write) {
-			k->status &= (uint8_t)~STATUS_CMD;
-			if (k->pending_cmd == CMD_WRITE_CTR)
-				k->ctr = data[0];
-			else if (k->pending_cmd == CMD_WRITE_OUTP)
+			k->st.status &= (uint8_t)~STATUS_CMD;
+			if (k->st.pending_cmd == CMD_WRITE_CTR)
+				k->st.ctr = data[0];
+			else if (k->st.pending_cmd == CMD_WRITE_OUTP)
 				/* Bit 0 low on the output port is also a CPU reset. */
 				reset = !(data[0] & 0x01);
-			k->pending_cmd = 0;
+			k->st.pending_cmd = 0;
 		} else {
-			data[0] = k->data;
-			k->status &= (uint8_t)~STATUS_OBF;
+			data[0] = k->st.data;
+			k->st.status &= (uint8_t)~STATUS_OBF;
 			next_key(k);
 		}
 	} else if (!is_write) {
@@ -139,4 +144,74 @@ void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool i
 	pthread_mutex_unlock(&k->lock);
 	if (reset && k->reset)
 		k->reset(k->reset_opaque);
+}
+
+static struct i8042 *to_i8042(struct device *d)
+{
+	return container_of(d, struct i8042, device);
+}
+
+static size_t i8042_save_size(const struct device *d)
+{
+	(void)d;
+	return sizeof(struct i8042_state);
+}
+
+static void i8042_save(struct device *d, void *buf)
+{
+	struct i8042 *k = to_i8042(d);
+
+	pthread_mutex_lock(&k->lock);
+	memcpy(buf, &k->st, sizeof(k->st));
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* The controller byte, output port, data byte and queued scancodes are plain bytes; the
+ * key count indexes the queue and the pending command steers the next data write. */
+static int i8042_restore(struct device *d, const void *buf, char *err, size_t errlen)
+{
+	struct i8042 *k = to_i8042(d);
+	struct i8042_state st;
+
+	memcpy(&st, buf, sizeof(st));
+	if (st.nr_keys > I8042_KEYS)
+		return errorf(err, errlen, -EINVAL, "%u queued keys, the queue holds %d", st.nr_keys, I8042_KEYS);
+	if (st.pending_cmd != 0 && st.pending_cmd != CMD_WRITE_CTR && st.pending_cmd != CMD_WRITE_OUTP)
+		return errorf(err, errlen, -EINVAL, "pending command 0x%02x takes no data byte", st.pending_cmd);
+	if (st.status & ~(STATUS_OBF | STATUS_SYS | STATUS_CMD))
+		return errorf(err, errlen, -EINVAL, "status 0x%02x has bits the controller never sets", st.status);
+	if (!device_zeroed(st.pad, sizeof(st.pad)))
+		return errorf(err, errlen, -EINVAL, "reserved bytes are not zero");
+	pthread_mutex_lock(&k->lock);
+	k->st = st;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static void i8042_destroy(struct device *d)
+{
+	struct i8042 *k = to_i8042(d);
+
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static const struct device_ops i8042_ops = {
+	.kind = DEVICE_I8042,
+	.version = I8042_STATE_VERSION,
+	.save_size = i8042_save_size,
+	.save = i8042_save,
+	.restore = i8042_restore,
+	.destroy = i8042_destroy,
+};
+
+int i8042_create(void (*reset)(void *), void *reset_opaque, irq_fn irq, void *irq_opaque, struct i8042 **out)
+{
+	struct i8042 *k = malloc(sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	i8042_init(k, reset, reset_opaque, irq, irq_opaque);
+	*out = k;
+	return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
 void vcpu_diag_answer(struct vcpu *v)
@@ -65,7 +66,7 @@ static const char *exit_name(uint32_t reason)
 		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
 	};
 
-	if (reason < sizeof(names) / sizeof(names[0]) && names[reason])
+	if (reason < ARRAY_SIZE(names) && names[reason])
 		return names[reason];
 	return "other";
 }
@@ -75,7 +76,7 @@ static const char *mp_name(uint32_t state)
 	static const char *const names[] = { "RUNNABLE", "UNINITIALIZED", "INIT_RECEIVED", "HALTED",
 					     "SIPI_RECEIVED", "STOPPED", "CHECK_STOP", "OPERATING", "LOAD" };
 
-	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+	return state < ARRAY_SIZE(names) ? names[state] : "?";
 }
 
 void vm_diag_print(const struct vm *vm, int fd)

@@ -67,8 +67,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	vm->t_main_ns = t_main;
 	vm->kvm_fd = vm->vm_fd = vm->stop_efd = -1;
 	vm->cfg = *cfg;
-	vm->t0_wall_ns = now_ns();
-	vm->t0_cpu_ns = cpu_now_ns();
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio, "pio");

@@ -19,8 +19,6 @@
 #define VM_IDENTITY_MAP_ADDR 0xfffbc000ull
 
 struct vm;
-struct serial;
-struct i8042;
 
 enum vcpu_exit_kind {
 	EXIT_IO,
@@ -103,9 +101,6 @@ struct vm {
 	struct vcpu vcpus[VM_MAX_VCPUS];
 	int nr_vcpus;
 
-	struct serial *serial;
-	struct i8042 *i8042;
-
 	/* Resources handed to devices before boot (vm_alloc_device). */
 	uint64_t next_mmio;
 	int next_irq_index;
@@ -124,13 +119,7 @@ struct vm {
 	int exit_status;
 	char exit_reason[160];
 
-	/* Boot timer. */
 	uint64_t t_main_ns; /* process entered main(): for vmm_setup_ms */
-	uint64_t t0_wall_ns;
-	uint64_t t0_cpu_ns;
-	int boot_timer_fired;
-	double boot_to_init_ms;
-	double boot_to_init_cpu_ms;
 };
 
 /* Opens /dev/kvm, checks the API and capabilities, creates the VM, its irqchip, PIT and RAM.

@@ -45,8 +45,7 @@ static void diagnose(struct vmm *v)
 	}
 	vm_diag_collect(&v->vm, 1000);
 	vm_diag_print(&v->vm, fd);
-	for (int i = 0; i < v->nr_virtio; i++)
-		virtio_diag_print(v->virtio[i], fd);
+	device_list_diag(&v->devices, fd);
 }
 
 static void on_signal(void *opaque, uint32_t events)
@@ -74,7 +73,8 @@ static void on_stdin(void *opaque, uint32_t events)
 {
 	struct vmm *v = opaque;
 	uint8_t buf[SERIAL_FIFO];
-	size_t room = serial_rx_free(&v->serial);
+	struct serial *s = devices_serial(&v->devices);
+	size_t room = s ? serial_rx_free(s) : 0;
 	ssize_t n;
 
 	(void)events;
@@ -88,8 +88,8 @@ static void on_stdin(void *opaque, uint32_t events)
 		v->stdin_watched = false;
 		return;
 	}
-	serial_input(&v->serial, buf, (size_t)n);
-	if (serial_rx_free(&v->serial) == 0)
+	serial_input(s, buf, (size_t)n);
+	if (serial_rx_free(s) == 0)
 		return;
 rearm:
 	if (evloop_rearm(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT))
@@ -122,10 +122,13 @@ static void on_rx_wakeup(void *opaque, uint32_t events)
 
 int vmm_watch(struct vmm *v)
 {
+	struct serial *s = devices_serial(&v->devices);
 	int r = evloop_add(&v->loop, v->vm.stop_efd, EPOLLIN, on_stop, v);
 
 	if (r)
 		return r;
+	if (!s)
+		return 0; /* no console: no input to watch */
 	/* stdin may be a file or /dev/null, which epoll refuses: then there is no input. */
 	if (evloop_add(&v->loop, STDIN_FILENO, EPOLLIN | EPOLLONESHOT, on_stdin, v))
 		return 0;
@@ -136,8 +139,8 @@ int vmm_watch(struct vmm *v)
 	r = evloop_add(&v->loop, v->rx_efd, EPOLLIN, on_rx_wakeup, v);
 	if (r)
 		return r;
-	v->serial.rx_space = on_rx_space;
-	v->serial.rx_space_opaque = v;
+	s->rx_space = on_rx_space;
+	s->rx_space_opaque = v;
 	return 0;
 }
 
@@ -151,7 +154,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	memset(&v->vm, 0, sizeof(v->vm));
 	memset(&v->loop, 0, sizeof(v->loop));
 	v->stdin_watched = v->built = v->exiting = false;
-	v->nr_virtio = 0;
+	v->devices.n = 0;
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
 	v->state = VMM_NOT_STARTED;
 	v->sig_fd = v->rx_efd = -1;
@@ -232,7 +235,6 @@ static void vmm_uncreate(struct vmm *v)
 	if (v->stdin_watched)
 		evloop_del(&v->loop, STDIN_FILENO);
 	v->stdin_watched = false;
-	v->serial.rx_space = NULL;
 	if (v->rx_efd >= 0) {
 		evloop_del(&v->loop, v->rx_efd);
 		close(v->rx_efd);
@@ -247,6 +249,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
 				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp };
+	uint64_t t0_wall, t0_cpu;
 	int r;
 
 	if (v->built || v->created)
@@ -258,13 +261,16 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 		vc.mem_fd = ram->fd;
 		vc.mem_private = ram->private;
 	}
+	/* The boot timer counts from here, as it did before the VM was created. */
+	t0_wall = now_ns();
+	t0_cpu = cpu_now_ns();
 	r = vm_create(&v->vm, &vc, err, errlen);
 	if (r)
 		goto fail;
 	log_debug("setup: VM created at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
-	r = devices_setup(&v->vm, &v->serial, &v->out, &v->i8042);
+	r = devices_setup(&v->vm, &v->devices, &v->out, t0_wall, t0_cpu, err, errlen);
 	if (r) {
-		errorf(err, errlen, r, "cannot set up the console devices: %s", strerror(-r));
+		errwrap(err, errlen, r, "cannot set up the console devices");
 		goto fail;
 	}
 	r = vmm_attach_devices(v, cfg, err, errlen);
@@ -353,7 +359,8 @@ int vmm_save(struct vmm *v, struct vmm_kvm_state *st, char *err, size_t errlen)
 	return 0;
 }
 
-int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, char *err, size_t errlen)
+int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devices, size_t devices_len, char *err,
+		size_t errlen)
 {
 	struct vm *vm = &v->vm;
 	int r;
@@ -372,7 +379,9 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, char *err, size_t
 		if (r)
 			return r;
 	}
-	return 0;
+	/* The devices last: an activated virtio queue registers its ioeventfd and irqfd with
+	 * the VM, and a restored UART may raise its line into the restored irqchip. */
+	return device_list_restore(&v->devices, devices, devices_len, err, errlen);
 }
 
 int vmm_start(struct vmm *v, char *err, size_t errlen)

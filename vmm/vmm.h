@@ -14,9 +14,9 @@
 #include "vm.h"
 #include "vmm_seccomp.h"
 
-struct virtio_device;
-
 #define VMM_MAX_VIRTIO (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS)
+/* The legacy devices, and a transport plus a device per virtio device. */
+_Static_assert(3 + 2 * VMM_MAX_VIRTIO <= DEVICE_LIST_MAX, "every device fits the device list");
 _Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SECCOMP_MAX_IO_FDS,
 	       "every drive and tap fd fits the VMM thread's filter");
 
@@ -27,8 +27,9 @@ struct vmm {
 	struct vm vm;
 	enum vmm_state state;
 	struct evloop loop;
-	struct serial serial;
-	struct i8042 i8042;
+	/* Every device (UART, i8042, boot timer, virtio transports and devices), in the order
+	 * they were made; each released by its destroy op. */
+	struct device_list devices;
 	struct outbuf out;
 	int sig_fd;
 	int rx_efd; /* a vCPU signals it when the guest drained the UART's receive FIFO */
@@ -37,8 +38,6 @@ struct vmm {
 	bool built;   /* ... and its vCPUs were started (vmm_start) */
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
-	struct virtio_device *virtio[VMM_MAX_VIRTIO];
-	int nr_virtio;
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };
@@ -78,14 +77,16 @@ int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_
 	     size_t errlen) __attribute__((warn_unused_result));
 
 /* The VM's state in KVM: what vmm_save reads from a paused (or not started) VM and
- * vmm_restore writes into a created one. */
+ * vmm_restore writes into a created one, with the devices' state (device_list_save). A
+ * failed restore leaves a VM that must not be started: vmm_destroy it. */
 struct vmm_kvm_state {
 	struct vm_kvm_state kvm;
 	int nr_cpus;
 	struct cpu_state cpus[VM_MAX_VCPUS];
 };
 int vmm_save(struct vmm *v, struct vmm_kvm_state *st, char *err, size_t errlen) __attribute__((warn_unused_result));
-int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, char *err, size_t errlen)
+int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devices, size_t devices_len, char *err,
+		size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Starts the vCPUs of a booted or restored VM and puts the running VMM's seccomp filters
@@ -106,12 +107,14 @@ int vmm_watch(struct vmm *v) __attribute__((warn_unused_result));
 int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Adds the attached devices' counters (block, net) to a metrics object. */
+/* Adds the devices' counters (boot timer, block, net) to a metrics object. */
 struct cJSON;
 void vmm_device_metrics(struct vmm *v, struct cJSON *out);
 
 /* Pauses or resumes the vCPUs of a started VM (VMM_RUNNING <-> VMM_PAUSED). */
 int vmm_pause(struct vmm *v, bool pause, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Queues Ctrl+Alt+Del on the i8042: -ENODEV without a VM, -EBUSY if its queue is full. */
+int vmm_ctrl_alt_del(struct vmm *v) __attribute__((warn_unused_result));
 
 /* Runs the event loop until the VM stops (or vmm_quit). Returns the VM's exit status. */
 int vmm_run(struct vmm *v);

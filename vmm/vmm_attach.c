@@ -1,6 +1,7 @@
 /* Attaches the virtio devices of a vmm_config to the VM being built: the root drive first
  * (so the guest sees it as /dev/vda), then the other drives, then network interfaces, each
- * on its own virtio-mmio window. */
+ * on its own virtio-mmio window. Each device and then its transport go on the device list,
+ * so the transport is destroyed (detached) before the device it carries. */
 #include "vmm_attach.h"
 
 #include <errno.h>
@@ -13,24 +14,36 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 
-static int attach(struct vmm *v, struct virtio_device *dev, char *err, size_t errlen)
+/* Puts the device (d is its struct device) on the list, then its transport. Either way
+ * the device belongs to the list afterwards. */
+static int attach(struct vmm *v, struct virtio_device *dev, struct device *d, char *err, size_t errlen)
 {
-	struct virtio_mmio *t = calloc(1, sizeof(*t));
-	int r;
+	struct virtio_mmio *t;
+	int r = device_add(&v->devices, d);
 
-	if (!t) {
-		dev->ops->destroy(dev);
-		return errorf(err, errlen, -ENOMEM, "out of memory");
+	if (r) {
+		d->ops->destroy(d);
+		return errorf(err, errlen, r, "%s: too many devices", dev->name);
 	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return errorf(err, errlen, -ENOMEM, "%s: out of memory", dev->name);
 	virtio_mmio_init(t, dev);
+	memcpy(t->device.id, d->id, sizeof(t->device.id));
 	r = virtio_mmio_attach(t, &v->vm, &v->loop, err, errlen);
 	if (r) {
 		free(t);
-		dev->ops->destroy(dev);
 		return r;
 	}
 	dev->transport = t;
-	v->virtio[v->nr_virtio++] = dev;
+	r = device_add(&v->devices, &t->device);
+	if (r) {
+		t->device.ops->destroy(&t->device);
+		return errorf(err, errlen, r, "%s: too many devices", dev->name);
+	}
+	/* The saved device names where the guest finds it, as its transport does. */
+	d->addr = t->base;
+	d->irq = t->irq;
 	return 0;
 }
 
@@ -42,7 +55,7 @@ static int attach_drive(struct vmm *v, const struct drive_config *d, char *err, 
 	r = virtio_blk_create(d->path, d->read_only, d->id, &v->vm.mem, &b, err, errlen);
 	if (!r) {
 		virtio_blk_set_writeback(b, d->cache_writeback);
-		r = attach(v, &b->dev, err, errlen);
+		r = attach(v, &b->dev, &b->device, err, errlen);
 	}
 	if (!r)
 		v->io_fds.blk[v->io_fds.nr_blk++] = b->fd;
@@ -57,9 +70,7 @@ static int attach_root_args(struct vmm *v, const struct drive_config *d, char *e
 		r = vm_cmdline_append(&v->vm, "root=PARTUUID=%s %s", d->partuuid, d->read_only ? "ro" : "rw");
 	else
 		r = vm_cmdline_append(&v->vm, "root=/dev/vda %s", d->read_only ? "ro" : "rw");
-	if (r)
-		snprintf(err, errlen, "kernel command line too long for the root device");
-	return r;
+	return r ? errorf(err, errlen, r, "kernel command line too long for the root device") : 0;
 }
 
 int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, size_t errlen)
@@ -69,11 +80,9 @@ int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, s
 	for (int i = 0; i < cfg->nr_drives; i++) {
 		if (!cfg->drives[i].is_root)
 			continue;
-		if (root >= 0) {
-			snprintf(err, errlen, "drives %s and %s are both marked as the root device", cfg->drives[root].id,
-				 cfg->drives[i].id);
-			return -EINVAL;
-		}
+		if (root >= 0)
+			return errorf(err, errlen, -EINVAL, "drives %s and %s are both marked as the root device",
+				      cfg->drives[root].id, cfg->drives[i].id);
 		root = i;
 	}
 	if (root >= 0) {
@@ -90,7 +99,7 @@ int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, s
 
 		r = virtio_net_create(&cfg->nets[i], &v->vm.mem, &v->loop, &n, err, errlen);
 		if (!r)
-			r = attach(v, &n->dev, err, errlen);
+			r = attach(v, &n->dev, &n->device, err, errlen);
 		if (!r)
 			v->io_fds.tap[v->io_fds.nr_tap++] = n->tap;
 	}
@@ -101,16 +110,6 @@ int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, s
 
 void vmm_detach_devices(struct vmm *v)
 {
-	while (v->nr_virtio > 0) {
-		struct virtio_device *dev = v->virtio[--v->nr_virtio];
-		struct virtio_mmio *t = dev->transport;
-
-		v->virtio[v->nr_virtio] = NULL;
-		if (t) {
-			virtio_mmio_detach(t);
-			free(t);
-		}
-		dev->ops->destroy(dev);
-	}
+	device_list_destroy(&v->devices);
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
 }

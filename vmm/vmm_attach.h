@@ -4,8 +4,8 @@
 
 #include "vmm.h"
 
-/* Releases every attached virtio device (backends, eventfds, event loop entries). Safe to
- * call more than once and on a half-attached set. */
+/* Releases every device on the list, virtio and legacy alike (backends, eventfds, event
+ * loop entries), the last made first. Safe to call more than once and on a half-made set. */
 void vmm_detach_devices(struct vmm *v);
 
 #endif

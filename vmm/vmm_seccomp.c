@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
 #define API (1u << SECCOMP_API)
@@ -135,7 +136,7 @@ int seccomp_allowed_count(enum seccomp_thread kind)
 {
 	int n = 0;
 
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
 		n += rules[i].pin != DENY_EACCES && ((rules[i].threads >> kind) & 1);
 	return n;
 }
@@ -159,7 +160,7 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit
 		return io ? add_fd_rules(ctx, r->nr, io->tap, io->nr_tap) : 0;
 	case ANY:
 		if (r->nr == SCMP_SYS(ioctl)) {
-			for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
+			for (size_t i = 0; i < ARRAY_SIZE(ioctls); i++) {
 				int e;
 
 				if (!(ioctls[i].threads & kind_bit))
@@ -256,7 +257,7 @@ int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const s
 	ctx = seccomp_init(def);
 	if (!ctx)
 		return -ENOMEM;
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]) && !r; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rules) && !r; i++) {
 		if (rules[i].threads & bit)
 			r = add_rule(ctx, &rules[i], bit, io);
 	}

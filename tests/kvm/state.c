@@ -17,6 +17,9 @@
 
 static struct vmm vmm;
 static char err[512];
+/* The devices' state (device_list_save), saved with the KVM state. */
+static uint8_t *dev_blob;
+static size_t dev_len;
 
 static int fail(const char *what)
 {
@@ -54,6 +57,12 @@ static int boot_and_save(const struct vmm_config *c, int ram, struct vmm_kvm_sta
 	vmm_close_boot_files(&f);
 	if (vmm_save(&vmm, st, err, sizeof(err)))
 		return fail("save");
+	dev_len = device_list_save_size(&vmm.devices);
+	dev_blob = malloc(dev_len);
+	if (!dev_blob || device_list_save(&vmm.devices, dev_blob, dev_len)) {
+		snprintf(err, sizeof(err), "%zu bytes", dev_len);
+		return fail("device_list_save");
+	}
 	vmm_destroy(&vmm);
 	return 0;
 }
@@ -66,7 +75,7 @@ static int restore(const struct vmm_config *c, int ram, const struct vmm_kvm_sta
 		return fail("vmm_init");
 	if (vmm_create(&vmm, c, &r, err, sizeof(err)))
 		return fail("create");
-	if (vmm_restore(&vmm, st, err, sizeof(err)))
+	if (vmm_restore(&vmm, st, dev_blob, dev_len, err, sizeof(err)))
 		return fail("restore");
 	return 0;
 }
@@ -178,6 +187,14 @@ int main(int argc, char **argv)
 		if (vmm_save(&vmm, &st2, err, sizeof(err)))
 			return fail("save after restore");
 		r = compare(&st1, &st2);
+		/* And the devices come back byte for byte. */
+		uint8_t *again = malloc(dev_len);
+		if (!r && (!again || device_list_save_size(&vmm.devices) != dev_len ||
+			   device_list_save(&vmm.devices, again, dev_len) || memcmp(again, dev_blob, dev_len))) {
+			fprintf(stderr, "kvm-state: the devices' state differs after the restore\n");
+			r = 1;
+		}
+		free(again);
 		vmm_destroy(&vmm);
 	} else {
 		if (vmm_start(&vmm, err, sizeof(err)))

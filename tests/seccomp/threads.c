@@ -143,14 +143,15 @@ static void guest_echo(void)
 
 static void guest_logflood(void)
 {
+	struct serial *s = devices_serial(&vmm.devices);
 	uint64_t n = 0;
 
 	print("FLOOD\n");
 	while (!stopping()) {
 		maybe_park();
-		pthread_mutex_lock(&vmm.serial.lock);
+		pthread_mutex_lock(&s->lock);
 		log_warn("logflood: warning %llu from a device handler", (unsigned long long)++n);
-		pthread_mutex_unlock(&vmm.serial.lock);
+		pthread_mutex_unlock(&s->lock);
 	}
 }
 
@@ -247,8 +248,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* vmm_build's order: devices, event loop wiring, console filter, vCPUs, VMM filter. */
-	if (fake_vm(&vmm.vm) || devices_setup(&vmm.vm, &vmm.serial, &vmm.out, &vmm.i8042) || vmm_watch(&vmm) ||
-	    outbuf_sandbox(&vmm.out)) {
+	if (fake_vm(&vmm.vm) ||
+	    devices_setup(&vmm.vm, &vmm.devices, &vmm.out, now_ns(), cpu_now_ns(), err, sizeof(err)) ||
+	    vmm_watch(&vmm) || outbuf_sandbox(&vmm.out)) {
 		fprintf(stderr, "vmm-threads: cannot set up the fake VM\n");
 		goto out;
 	}

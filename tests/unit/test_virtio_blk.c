@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "util.h"
 #include "virtio/blk.h"
 #include "virtio_fake.h"
 
@@ -93,7 +94,7 @@ TEST(blk_read_write_flush)
 	int fd;
 
 	CHECK(bt_setup(&t, false) == 0);
-	CHECK(t.b->capacity == SECTORS);
+	CHECK(t.b->st.capacity == SECTORS);
 	header(&t, VIRTIO_BLK_T_IN, 2);
 	chain3(&t, 1024, W);
 	CHECK(run(&t) == 0);
@@ -149,7 +150,7 @@ TEST(blk_ranges_checked)
 	};
 
 	CHECK(bt_setup(&t, false) == 0);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		header(&t, VIRTIO_BLK_T_IN, bad[i].sector);
 		chain3(&t, bad[i].len, W);
 		CHECK(run(&t) == 0);
@@ -230,7 +231,7 @@ TEST(blk_read_only)
 	int fd;
 
 	CHECK(bt_setup(&t, true) == 0);
-	CHECK(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
+	CHECK(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_RO));
 	memset(t.f.ram + BUF, 'Q', 512);
 	header(&t, VIRTIO_BLK_T_OUT, 0);
 	chain3(&t, 512, 0);
@@ -265,10 +266,10 @@ TEST(blk_cache_type_flush_feature)
 	struct bt t;
 
 	CHECK(bt_setup(&t, false) == 0);
-	CHECK(!(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
+	CHECK(!(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
 	virtio_blk_set_writeback(t.b, true);
-	CHECK(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+	CHECK(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
 	virtio_blk_set_writeback(t.b, false);
-	CHECK(!(t.b->dev.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
+	CHECK(!(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
 	bt_done(&t);
 }

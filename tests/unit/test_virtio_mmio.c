@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "util.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio_fake.h"
@@ -173,7 +174,7 @@ TEST(mmio_full_request_and_interrupt)
 	/* Reset forgets the queue and the features. */
 	wr(&m, VIRTIO_MMIO_STATUS, 0);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) == 0 && rd(&m, VIRTIO_MMIO_QUEUE_READY) == 0);
-	CHECK(m.b->dev.driver_features == 0);
+	CHECK(m.b->dev.st.driver_features == 0);
 	mt_done(&m);
 }
 
@@ -192,7 +193,7 @@ TEST(mmio_feature_negotiation_refusals)
 	/* Features cannot change after FEATURES_OK. */
 	negotiate(&m, 1, 0);
 	wr(&m, VIRTIO_MMIO_DRIVER_FEATURES, 1u << VIRTIO_F_EVENT_IDX);
-	CHECK(m.b->dev.driver_features == VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	CHECK(m.b->dev.st.driver_features == VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	mt_done(&m);
 }
 
@@ -202,7 +203,7 @@ TEST(mmio_bad_queue_setup_needs_reset)
 	uint32_t bad_size[] = { 0, 3, 512, 70000 };
 
 	CHECK(mt_setup(&m) == 0);
-	for (size_t i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad_size); i++) {
 		negotiate(&m, 1, 0);
 		setup_queue(&m, bad_size[i]);
 		CHECK(rd(&m, VIRTIO_MMIO_QUEUE_READY) == 0);
@@ -235,7 +236,7 @@ TEST(mmio_queue_select_out_of_range)
 	wr(&m, VIRTIO_MMIO_QUEUE_SEL, 0xffffffff);
 	wr(&m, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1234);
 	wr(&m, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffff);
-	CHECK(m.b->dev.queues[0].desc_gpa == 0 && m.b->dev.queues[0].size == 0);
+	CHECK(m.b->dev.queues[0].st.desc_gpa == 0 && m.b->dev.queues[0].st.size == 0);
 	mt_done(&m);
 }
 
@@ -249,7 +250,7 @@ TEST(mmio_queue_registers_after_driver_ok)
 	driver_ok(&m);
 	CHECK(irqs(&m) == 0);
 	wr(&m, VIRTIO_MMIO_QUEUE_NUM, 256);
-	CHECK(m.b->dev.queues[0].size == 8);
+	CHECK(m.b->dev.queues[0].st.size == 8);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
 	CHECK(irqs(&m) == 1);
@@ -268,7 +269,7 @@ TEST(mmio_size_change_while_ready_refused)
 	setup_queue(&m, 8);
 	/* Growing a ready queue would reach past the rings checked for 8 entries. */
 	wr(&m, VIRTIO_MMIO_QUEUE_NUM, 256);
-	CHECK(m.b->dev.queues[0].size == 8);
+	CHECK(m.b->dev.queues[0].st.size == 8);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	mt_done(&m);
 }
@@ -318,8 +319,9 @@ TEST(mmio_status_cannot_go_backwards)
 TEST(mmio_save_restore_roundtrip)
 {
 	struct mt m;
-	uint8_t buf[1024];
+	static uint8_t buf[8192];
 	struct virtio_mmio_state ts;
+	char err[256];
 	size_t n;
 
 	CHECK(mt_setup(&m) == 0);
@@ -332,26 +334,26 @@ TEST(mmio_save_restore_roundtrip)
 	virtio_save(&m.b->dev, buf);
 	virtio_mmio_save(&m.t, &ts);
 	wr(&m, VIRTIO_MMIO_STATUS, 0);
-	CHECK(virtio_restore(&m.b->dev, buf, n) == 0);
+	CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) == 0);
 	virtio_mmio_restore(&m.t, &ts);
 	CHECK(rd(&m, VIRTIO_MMIO_STATUS) == 15);
-	CHECK(m.b->dev.queues[0].last_avail == 1 && m.b->dev.queues[0].used_idx == 1);
+	CHECK(m.b->dev.queues[0].st.last_avail == 1 && m.b->dev.queues[0].st.used_idx == 1);
 	/* The restored device keeps working. */
 	fake_avail(&m.f, 0);
 	virtio_process(&m.b->dev, 0);
 	CHECK(fake_used_idx(&m.f) == 2);
 	/* Hostile or mismatched states are refused and leave the device reset. */
 	buf[0] ^= 1;
-	CHECK(virtio_restore(&m.b->dev, buf, n) == -EINVAL);
+	CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) == -EINVAL);
 	buf[0] ^= 1;
-	CHECK(virtio_restore(&m.b->dev, buf, n - 1) == -EINVAL);
+	CHECK(virtio_restore(&m.b->dev, buf, n - 1, err, sizeof(err)) == -EINVAL);
 	{
 		struct virtio_state s;
 
 		memcpy(&s, buf, sizeof(s));
 		s.queues[0].used_gpa = 1ull << 40;
 		memcpy(buf, &s, sizeof(s));
-		CHECK(virtio_restore(&m.b->dev, buf, n) < 0);
+		CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) < 0);
 		CHECK(rd(&m, VIRTIO_MMIO_STATUS) == 0);
 	}
 	mt_done(&m);

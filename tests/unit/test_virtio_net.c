@@ -49,7 +49,7 @@ static int nt_setup_features(struct nt *t, uint32_t features)
 	pthread_mutex_unlock(&dev->lock);
 	/* Activation kicked the RX queue; the event loop would run this. */
 	virtio_process(dev, VIRTIO_NET_RXQ);
-	return dev->status == 15 ? 0 : -1;
+	return dev->st.status == 15 ? 0 : -1;
 }
 
 static int nt_setup(struct nt *t)
@@ -70,7 +70,7 @@ TEST(net_config_mac)
 	uint8_t mac[6];
 
 	CHECK(nt_setup(&t) == 0);
-	CHECK(t.n->dev.device_features & VIRTIO_BIT(VIRTIO_NET_F_MAC));
+	CHECK(t.n->dev.st.device_features & VIRTIO_BIT(VIRTIO_NET_F_MAC));
 	t.n->dev.ops->config_read(&t.n->dev, 0, mac, 6);
 	CHECK(mac[0] == 2 && mac[5] == 1);
 	nt_done(&t);
@@ -107,7 +107,7 @@ TEST(net_tx_frames_and_limits)
 	fake_avail(&t.tx, 3);
 	virtio_process(&t.n->dev, VIRTIO_NET_TXQ);
 	CHECK(t.n->stats.tx_frames == 2);
-	CHECK(t.n->dev.status == 15);
+	CHECK(t.n->dev.st.status == 15);
 	nt_done(&t);
 }
 
@@ -154,7 +154,7 @@ TEST(net_rx_readable_buffer_needs_reset)
 	fake_desc(&t.rx, 0, FAKE_DATA, 2048, 0, 0);
 	fake_avail(&t.rx, 0);
 	virtio_process(&t.n->dev, VIRTIO_NET_RXQ);
-	CHECK(t.n->dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	CHECK(t.n->dev.st.status & VIRTIO_STATUS_NEEDS_RESET);
 	CHECK(!t.n->tap_polled);
 	nt_done(&t);
 }
@@ -188,7 +188,7 @@ TEST(net_rx_mergeable_buffers)
 	memcpy(&nbuf, t.rx.ram + FAKE_DATA + 0x400 + 10, 2);
 	CHECK(nbuf == 1);
 	/* The buffers popped ahead went back to the ring, not lost. */
-	CHECK(t.n->dev.queues[VIRTIO_NET_RXQ].last_avail == 3 && t.n->dev.queues[VIRTIO_NET_RXQ].inflight == 0);
+	CHECK(t.n->dev.queues[VIRTIO_NET_RXQ].st.last_avail == 3 && t.n->dev.queues[VIRTIO_NET_RXQ].st.inflight == 0);
 	/* Too little room left (5 x 300) for a full frame: wait for more buffers. */
 	CHECK(send(t.peer, frame, 100, 0) == 100);
 	virtio_net_tap_ready(t.n);

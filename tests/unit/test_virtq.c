@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "util.h"
 #include "virtio_fake.h"
 
 #define R VIRTQ_DESC_F_NEXT
@@ -37,11 +38,11 @@ TEST(virtq_pop_simple_chain)
 	CHECK(chain.out_len == 16 && chain.in_len == 513);
 	CHECK(chain.iov[0].iov_base == f.ram + FAKE_DATA && chain.iov[0].iov_len == 16);
 	CHECK(chain.iov[2].iov_base == f.ram + FAKE_DATA + 0x400);
-	CHECK(q.inflight == 1);
+	CHECK(q.st.inflight == 1);
 	CHECK(virtq_pop(&q, &chain) == 0);
 	virtq_push(&q, 3, 513);
 	virtq_publish(&q);
-	CHECK(fake_used_idx(&f) == 1 && q.inflight == 0);
+	CHECK(fake_used_idx(&f) == 1 && q.st.inflight == 0);
 	{
 		uint32_t id, len;
 
@@ -81,14 +82,14 @@ TEST(virtq_bad_sizes_refused)
 
 	CHECK(fake_init(&f, 8) == 0);
 	fake_queue(&f, &q);
-	q.size = 0;
-	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL && !q.ready);
-	q.size = 12;
-	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL && !q.ready);
-	q.size = 512;
-	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL && !q.ready);
-	q.size = 256;
-	CHECK(virtq_enable(&q, &f.mem, true, false) == 0 && q.ready);
+	q.st.size = 0;
+	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL && !q.st.ready);
+	q.st.size = 12;
+	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL && !q.st.ready);
+	q.st.size = 512;
+	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL && !q.st.ready);
+	q.st.size = 256;
+	CHECK(virtq_enable(&q, &f.mem, true, false) == 0 && q.st.ready);
 	CHECK(virtq_pop(&q, &chain) == 0);
 	fake_free(&f);
 }
@@ -100,33 +101,33 @@ TEST(virtq_rings_outside_ram_or_misaligned)
 
 	CHECK(fake_init(&f, 8) == 0);
 	fake_queue(&f, &q);
-	q.desc_gpa = FAKE_RAM;
+	q.st.desc_gpa = FAKE_RAM;
 	CHECK(virtq_enable(&q, &f.mem, false, false) == -EFAULT);
-	q.desc_gpa = FAKE_RAM - 64; /* starts inside, ends outside */
-	CHECK(virtq_enable(&q, &f.mem, false, false) == -EFAULT);
-	fake_queue(&f, &q);
-	q.used_gpa = UINT64_MAX - 8;
-	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL || !q.ready);
-	q.used_gpa = 0xfffffffffffff000ull;
+	q.st.desc_gpa = FAKE_RAM - 64; /* starts inside, ends outside */
 	CHECK(virtq_enable(&q, &f.mem, false, false) == -EFAULT);
 	fake_queue(&f, &q);
-	q.avail_gpa = 0xd0000000; /* MMIO hole, not RAM */
+	q.st.used_gpa = UINT64_MAX - 8;
+	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL || !q.st.ready);
+	q.st.used_gpa = 0xfffffffffffff000ull;
+	CHECK(virtq_enable(&q, &f.mem, false, false) == -EFAULT);
+	fake_queue(&f, &q);
+	q.st.avail_gpa = 0xd0000000; /* MMIO hole, not RAM */
 	CHECK(virtq_enable(&q, &f.mem, false, false) == -EFAULT);
 	/* The event fields make the rings 2 bytes longer: the end of RAM matters. */
 	fake_queue(&f, &q);
-	q.used_gpa = FAKE_RAM - (4 + 8 * 8);
+	q.st.used_gpa = FAKE_RAM - (4 + 8 * 8);
 	CHECK(virtq_enable(&q, &f.mem, false, false) == 0);
 	CHECK(virtq_enable(&q, &f.mem, true, false) == -EFAULT);
 	fake_queue(&f, &q);
-	q.desc_gpa = FAKE_DESC + 8;
+	q.st.desc_gpa = FAKE_DESC + 8;
 	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL);
 	fake_queue(&f, &q);
-	q.avail_gpa = FAKE_AVAIL + 1;
+	q.st.avail_gpa = FAKE_AVAIL + 1;
 	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL);
 	fake_queue(&f, &q);
-	q.used_gpa = FAKE_USED + 2;
+	q.st.used_gpa = FAKE_USED + 2;
 	CHECK(virtq_enable(&q, &f.mem, false, false) == -EINVAL);
-	CHECK(q.error && !q.ready);
+	CHECK(q.error && !q.st.ready);
 	fake_free(&f);
 }
 
@@ -188,7 +189,7 @@ TEST(virtq_buffers_outside_ram)
 	struct virtq q;
 	uint64_t bad[] = { FAKE_RAM, FAKE_RAM - 8, UINT64_MAX - 4, 0xd0000000ull, 1ull << 40 };
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		CHECK(setup(&f, &q, 8, false, false) == 0);
 		fake_desc(&f, 0, bad[i], 16, 0, 0);
 		fake_avail(&f, 0);
@@ -214,8 +215,8 @@ TEST(virtq_buffer_spanning_two_regions)
 	m.region[1] = (struct mem_region){ .gpa = sizeof(lo), .size = sizeof(hi), .host = hi };
 	virtq_reset(&q);
 	q.max_size = 8;
-	q.size = 8;
-	q.desc_gpa = 0x1000, q.avail_gpa = 0x2000, q.used_gpa = 0x3000;
+	q.st.size = 8;
+	q.st.desc_gpa = 0x1000, q.st.avail_gpa = 0x2000, q.st.used_gpa = 0x3000;
 	CHECK(virtq_enable(&q, &m, false, false) == 0);
 	{
 		struct virtq_desc d = { sizeof(lo) - 8, 16, 0, 0 };
@@ -298,7 +299,7 @@ TEST(virtq_indirect)
 		{ FAKE_RAM - 16, 48, VIRTQ_DESC_F_INDIRECT, false, true, -EFAULT },
 		{ table, 48, VIRTQ_DESC_F_INDIRECT, false, false, -EINVAL },
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		CHECK(setup(&f, &q, 4, false, bad[i].feature) == 0);
 		fake_desc_at(&f, table, 0, FAKE_DATA, 16, 0, 0);
 		if (bad[i].nested)
@@ -400,7 +401,7 @@ TEST(virtq_unpop_gives_chain_back)
 	fake_avail(&f, 4);
 	CHECK(virtq_pop(&q, &chain) == 1);
 	virtq_unpop(&q);
-	CHECK(q.inflight == 0 && q.last_avail == 0);
+	CHECK(q.st.inflight == 0 && q.st.last_avail == 0);
 	CHECK(virtq_pop(&q, &chain) == 1 && chain.head == 4);
 	fake_free(&f);
 }
@@ -421,19 +422,19 @@ TEST(virtq_save_restore)
 	virtq_save(&q, &s);
 	r.max_size = 8;
 	CHECK(virtq_restore(&r, &s, &f.mem, true, true) == 0);
-	CHECK(r.ready && r.last_avail == 2 && r.used_idx == 1 && r.inflight == 1 && r.size == 8);
+	CHECK(r.st.ready && r.st.last_avail == 2 && r.st.used_idx == 1 && r.st.inflight == 1 && r.st.size == 8);
 	CHECK(r.desc == q.desc && r.used == q.used);
 
 	/* Hostile states: inconsistent indices, rings outside RAM, bad size. */
 	struct virtq_state h = s;
 
 	h.inflight = 9;
-	CHECK(virtq_restore(&r, &h, &f.mem, true, true) == -EINVAL && !r.ready);
+	CHECK(virtq_restore(&r, &h, &f.mem, true, true) == -EINVAL && !r.st.ready);
 	h = s;
 	h.used_gpa = FAKE_RAM;
-	CHECK(virtq_restore(&r, &h, &f.mem, true, true) == -EFAULT && !r.ready);
+	CHECK(virtq_restore(&r, &h, &f.mem, true, true) == -EFAULT && !r.st.ready);
 	h = s;
 	h.size = 6;
-	CHECK(virtq_restore(&r, &h, &f.mem, true, true) == -EINVAL && !r.ready);
+	CHECK(virtq_restore(&r, &h, &f.mem, true, true) == -EINVAL && !r.st.ready);
 	fake_free(&f);
 }

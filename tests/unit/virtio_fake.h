@@ -51,10 +51,10 @@ static inline void fake_queue(struct fake *f, struct virtq *q)
 {
 	virtq_reset(q);
 	q->max_size = VIRTQ_MAX_SIZE;
-	q->size = f->size;
-	q->desc_gpa = f->base + FAKE_DESC;
-	q->avail_gpa = f->base + FAKE_AVAIL;
-	q->used_gpa = f->base + FAKE_USED;
+	q->st.size = f->size;
+	q->st.desc_gpa = f->base + FAKE_DESC;
+	q->st.avail_gpa = f->base + FAKE_AVAIL;
+	q->st.used_gpa = f->base + FAKE_USED;
 }
 
 static inline void fake_desc_at(struct fake *f, uint64_t table, uint16_t i, uint64_t addr, uint32_t len,

@@ -18,15 +18,9 @@ struct blk_req_header {
 	uint64_t sector;
 };
 
-struct blk_state {
-	uint64_t capacity;
-	uint32_t read_only;
-	uint32_t pad;
-};
-
 static struct virtio_blk *to_blk(struct virtio_device *dev)
 {
-	return (struct virtio_blk *)((char *)dev - offsetof(struct virtio_blk, dev));
+	return container_of(dev, struct virtio_blk, dev);
 }
 
 /* Copies the byte range [skip, skip+len) of an iovec run into dst; returns the count. */
@@ -60,10 +54,10 @@ static uint8_t transfer(struct virtio_blk *b, struct iovec *iov, unsigned n, uin
 {
 	off_t off = (off_t)(sector * VIRTIO_BLK_SECTOR);
 
-	if (len % VIRTIO_BLK_SECTOR || sector > b->capacity || len / VIRTIO_BLK_SECTOR > b->capacity - sector) {
+	if (len % VIRTIO_BLK_SECTOR || sector > b->st.capacity || len / VIRTIO_BLK_SECTOR > b->st.capacity - sector) {
 		log_ratelimited(&b->rl, LOG_WARN, "%s: %s of %llu bytes at sector %llu is outside the %llu-sector disk",
 				b->dev.name, write ? "write" : "read", (unsigned long long)len,
-				(unsigned long long)sector, (unsigned long long)b->capacity);
+				(unsigned long long)sector, (unsigned long long)b->st.capacity);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	while (len) {
@@ -72,8 +66,10 @@ static uint8_t transfer(struct virtio_blk *b, struct iovec *iov, unsigned n, uin
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
+			int e = errno; /* the rate limiter reads the clock first */
+
 			log_ratelimited(&b->rl, LOG_ERROR, "%s: %s at byte %lld: %s", b->dev.name, write ? "write" : "read",
-					(long long)off, r < 0 ? strerror(errno) : "unexpected end of file");
+					(long long)off, r < 0 ? strerror(e) : "unexpected end of file");
 			return VIRTIO_BLK_S_IOERR;
 		}
 		len -= (uint64_t)r;
@@ -132,7 +128,7 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct virtq_chain *c)
 			log_ratelimited(&b->rl, LOG_WARN, "%s: write with device-writable data buffers", b->dev.name);
 			break;
 		}
-		if (b->read_only) {
+		if (b->st.read_only) {
 			log_ratelimited(&b->rl, LOG_WARN, "%s: write to a read-only drive refused", b->dev.name);
 			break;
 		}
@@ -145,10 +141,13 @@ uint32_t virtio_blk_request(struct virtio_blk *b, const struct virtq_chain *c)
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		b->stats.flushes++;
-		if (b->read_only || fdatasync(b->fd) == 0)
+		if (b->st.read_only || fdatasync(b->fd) == 0) {
 			status = VIRTIO_BLK_S_OK;
-		else
-			log_ratelimited(&b->rl, LOG_ERROR, "%s: fdatasync: %s", b->dev.name, strerror(errno));
+		} else {
+			int e = errno;
+
+			log_ratelimited(&b->rl, LOG_ERROR, "%s: fdatasync: %s", b->dev.name, strerror(e));
+		}
 		break;
 	case VIRTIO_BLK_T_GET_ID:
 		if (data_out)
@@ -200,7 +199,7 @@ static void blk_config_read(struct virtio_device *dev, uint32_t off, uint8_t *da
 	uint8_t cfg[24] = { 0 };
 	uint32_t seg_max = VIRTIO_BLK_QUEUE_SIZE - 2, blk_size = VIRTIO_BLK_SECTOR;
 
-	memcpy(cfg, &b->capacity, 8);
+	memcpy(cfg, &b->st.capacity, 8);
 	memcpy(cfg + 12, &seg_max, 4);
 	memcpy(cfg + 20, &blk_size, 4);
 	memcpy(data, cfg + off, len);
@@ -219,20 +218,26 @@ static void blk_reset(struct virtio_device *dev)
 
 static void blk_save(const struct virtio_device *dev, void *buf)
 {
-	const struct virtio_blk *b = (const struct virtio_blk *)((const char *)dev - offsetof(struct virtio_blk, dev));
-	struct blk_state s = { .capacity = b->capacity, .read_only = b->read_only };
+	const struct virtio_blk *b = container_of(dev, struct virtio_blk, dev);
 
-	memcpy(buf, &s, sizeof(s));
+	memcpy(buf, &b->st, sizeof(b->st));
 }
 
-static int blk_restore(struct virtio_device *dev, const void *buf)
+/* The path names the disk for whoever reads the snapshot; the disk restored onto may live
+ * elsewhere, but must have the size and mode the guest saw. */
+static int blk_restore(struct virtio_device *dev, const void *buf, char *err, size_t errlen)
 {
 	struct virtio_blk *b = to_blk(dev);
-	struct blk_state s;
+	const struct virtio_blk_state *s = buf;
 
-	memcpy(&s, buf, sizeof(s));
-	/* The snapshot must be restored onto the same disk it was taken with. */
-	return s.capacity == b->capacity && s.read_only == b->read_only ? 0 : -EINVAL;
+	if (s->read_only > 1 || s->pad || !device_str_ok(s->path, sizeof(s->path)))
+		return errorf(err, errlen, -EINVAL, "read-only flag %u, padding or backing path is malformed",
+			      s->read_only);
+	if (s->capacity != b->st.capacity || s->read_only != b->st.read_only)
+		return errorf(err, errlen, -EINVAL, "saved with a %s disk of %llu sectors, this one is %s with %llu",
+			      s->read_only ? "read-only" : "writable", (unsigned long long)s->capacity,
+			      b->st.read_only ? "read-only" : "writable", (unsigned long long)b->st.capacity);
+	return 0;
 }
 
 static void blk_destroy(struct virtio_device *dev)
@@ -244,6 +249,65 @@ static void blk_destroy(struct virtio_device *dev)
 	virtio_cleanup(dev);
 	free(b);
 }
+
+static struct virtio_blk *device_to_blk(const struct device *d)
+{
+	return container_of(d, struct virtio_blk, device);
+}
+
+static size_t blk_device_save_size(const struct device *d)
+{
+	return virtio_save_size(&device_to_blk(d)->dev);
+}
+
+static void blk_device_save(struct device *d, void *buf)
+{
+	virtio_save(&device_to_blk(d)->dev, buf);
+}
+
+static int blk_device_restore(struct device *d, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_blk *b = device_to_blk(d);
+
+	return virtio_restore(&b->dev, buf, virtio_save_size(&b->dev), err, errlen);
+}
+
+static void blk_metrics(struct device *d, struct cJSON *out)
+{
+	struct virtio_blk *b = device_to_blk(d);
+	struct cJSON *o = device_metrics_object(out, "block", b->dev.name);
+
+	device_metric(o, "read_count", b->stats.reads);
+	device_metric(o, "write_count", b->stats.writes);
+	device_metric(o, "flush_count", b->stats.flushes);
+	device_metric(o, "read_bytes", b->stats.read_bytes);
+	device_metric(o, "write_bytes", b->stats.write_bytes);
+	device_metric(o, "io_errors", b->stats.io_errors);
+	device_metric(o, "no_status", b->stats.no_status);
+	device_metric(o, "device_errors", b->dev.errors);
+}
+
+static void blk_diag(struct device *d, int fd)
+{
+	virtio_diag_print(&device_to_blk(d)->dev, fd);
+}
+
+
+static void blk_device_destroy(struct device *d)
+{
+	blk_destroy(&device_to_blk(d)->dev);
+}
+
+static const struct device_ops blk_device_ops = {
+	.kind = DEVICE_VIRTIO_BLK,
+	.version = VIRTIO_BLK_STATE_VERSION,
+	.save_size = blk_device_save_size,
+	.save = blk_device_save,
+	.restore = blk_device_restore,
+	.metrics = blk_metrics,
+	.diag = blk_diag,
+	.destroy = blk_device_destroy,
+};
 
 static const struct virtio_dev_ops blk_ops = {
 	.config_read = blk_config_read,
@@ -258,9 +322,9 @@ static const struct virtio_dev_ops blk_ops = {
 void virtio_blk_set_writeback(struct virtio_blk *b, bool writeback)
 {
 	if (writeback)
-		b->dev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+		b->dev.st.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
 	else
-		b->dev.device_features &= ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+		b->dev.st.device_features &= ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
 }
 
 int virtio_blk_create(const char *path, bool read_only, const char *id, const struct guest_mem *mem,
@@ -273,44 +337,51 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 	int r;
 
 	if (!b)
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+		return errorf(err, errlen, -ENOMEM, "drive %s: out of memory", id);
 	b->fd = -1;
+	device_init(&b->device, &blk_device_ops, id, 0, DEVICE_NO_IRQ);
 	snprintf(name, sizeof(name), "virtio-blk %s", id);
 	r = virtio_init(&b->dev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, 1);
 	if (r) {
-		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+		errorf(err, errlen, r, "%s: %s", name, strerror(-r));
 		goto fail;
 	}
+	if (strlen(path) >= sizeof(b->st.path)) {
+		r = errorf(err, errlen, -ENAMETOOLONG, "drive %s: the path is longer than %zu bytes", id,
+			   sizeof(b->st.path) - 1);
+		goto fail;
+	}
+	memcpy(b->st.path, path, strlen(path));
 	b->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "drive %s: %s: %s", id, path, strerror(errno));
+		errorf(err, errlen, r, "drive %s: %s: %s", id, path, strerror(-r));
 		goto fail;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0) {
 			r = -errno;
-			snprintf(err, errlen, "drive %s: %s: BLKGETSIZE64: %s", id, path, strerror(errno));
+			errorf(err, errlen, r, "drive %s: %s: BLKGETSIZE64: %s", id, path, strerror(-r));
 			goto fail;
 		}
 	} else if (S_ISREG(st.st_mode)) {
 		size = (uint64_t)st.st_size;
 	} else {
-		r = -EINVAL;
-		snprintf(err, errlen, "drive %s: %s is neither a regular file nor a block device", id, path);
+		r = errorf(err, errlen, -EINVAL, "drive %s: %s is neither a regular file nor a block device", id,
+			   path);
 		goto fail;
 	}
 	if (size % VIRTIO_BLK_SECTOR)
 		log_warn("drive %s: %s is not a whole number of 512-byte sectors; the tail is not visible", id, path);
-	b->capacity = size / VIRTIO_BLK_SECTOR;
-	b->read_only = read_only;
+	b->st.capacity = size / VIRTIO_BLK_SECTOR;
+	b->st.read_only = read_only;
 	/* Zero-padded, and not terminated when 20 bytes long: as the spec says. */
 	memcpy(b->id, id, strnlen(id, sizeof(b->id)));
 	b->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
 	b->dev.config_size = 24;
-	b->dev.save_size = sizeof(struct blk_state);
+	b->dev.save_size = sizeof(struct virtio_blk_state);
 	b->dev.queues[0].max_size = VIRTIO_BLK_QUEUE_SIZE;
-	b->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+	b->dev.st.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
 				 VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | (read_only ? VIRTIO_BIT(VIRTIO_BLK_F_RO) : 0);
 	*out = b;

@@ -3,9 +3,11 @@
 #ifndef KINDLING_VIRTIO_BLK_H
 #define KINDLING_VIRTIO_BLK_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device.h"
 #include "virtio.h"
 
 #define VIRTIO_BLK_QUEUE_SIZE 256
@@ -32,11 +34,21 @@ struct virtio_blk_stats {
 	uint64_t no_status;    /* requests without a writable status byte: returned unanswered */
 };
 
+#define VIRTIO_BLK_STATE_VERSION 1
+/* The block device's part of its saved state, after the common virtio state: the disk it
+ * was taken with. */
+struct virtio_blk_state {
+	uint64_t capacity; /* in 512-byte sectors; must match the disk restored onto */
+	uint32_t read_only; /* 0 or 1 */
+	uint32_t pad;
+	char path[PATH_MAX]; /* the backing file, NUL-terminated and zero-padded */
+};
+
 struct virtio_blk {
 	struct virtio_device dev;
+	struct device device; /* on the VMM's device list; its id is the drive's */
+	struct virtio_blk_state st; /* fixed once the disk is open */
 	int fd;
-	bool read_only;
-	uint64_t capacity; /* in 512-byte sectors */
 	char id[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_stats stats;
 	struct ratelimit rl;

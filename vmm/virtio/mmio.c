@@ -8,12 +8,17 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 
+#include <stdlib.h>
+
 #include "evloop.h"
 #include "vm.h"
+
+static const struct device_ops mmio_device_ops;
 
 void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev)
 {
 	memset(t, 0, sizeof(*t));
+	device_init(&t->device, &mmio_device_ops, dev->name, 0, DEVICE_NO_IRQ);
 	t->dev = dev;
 	t->irq = -1;
 	t->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
@@ -21,7 +26,7 @@ void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev)
 
 static struct virtq *selected(struct virtio_mmio *t)
 {
-	return t->queue_sel < (uint32_t)t->dev->nr_queues ? &t->dev->queues[t->queue_sel] : NULL;
+	return t->st.queue_sel < (uint32_t)t->dev->nr_queues ? &t->dev->queues[t->st.queue_sel] : NULL;
 }
 
 /* Every register but the interrupt status, which virtio_mmio_access reads without the lock. */
@@ -40,30 +45,30 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_VENDOR_ID:
 		return VIRTIO_MMIO_VENDOR;
 	case VIRTIO_MMIO_DEVICE_FEATURES:
-		return t->device_features_sel < 2 ? (uint32_t)(dev->device_features >> (32 * t->device_features_sel))
+		return t->st.device_features_sel < 2 ? (uint32_t)(dev->st.device_features >> (32 * t->st.device_features_sel))
 						  : 0;
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return q ? q->max_size : 0;
 	case VIRTIO_MMIO_QUEUE_NUM:
-		return q ? q->size : 0;
+		return q ? q->st.size : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
-		return q ? q->ready : 0;
+		return q ? q->st.ready : 0;
 	case VIRTIO_MMIO_STATUS:
-		return dev->status;
+		return dev->st.status;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
-		return q ? (uint32_t)q->desc_gpa : 0;
+		return q ? (uint32_t)q->st.desc_gpa : 0;
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
-		return q ? (uint32_t)(q->desc_gpa >> 32) : 0;
+		return q ? (uint32_t)(q->st.desc_gpa >> 32) : 0;
 	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
-		return q ? (uint32_t)q->avail_gpa : 0;
+		return q ? (uint32_t)q->st.avail_gpa : 0;
 	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
-		return q ? (uint32_t)(q->avail_gpa >> 32) : 0;
+		return q ? (uint32_t)(q->st.avail_gpa >> 32) : 0;
 	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
-		return q ? (uint32_t)q->used_gpa : 0;
+		return q ? (uint32_t)q->st.used_gpa : 0;
 	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
-		return q ? (uint32_t)(q->used_gpa >> 32) : 0;
+		return q ? (uint32_t)(q->st.used_gpa >> 32) : 0;
 	case VIRTIO_MMIO_CONFIG_GENERATION:
-		return dev->config_generation;
+		return dev->st.config_generation;
 	default:
 		return 0;
 	}
@@ -82,26 +87,26 @@ static void set_high(uint64_t *v, uint32_t x)
 static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 {
 	struct virtio_device *dev = t->dev;
-	int qi = t->queue_sel < (uint32_t)dev->nr_queues ? (int)t->queue_sel : -1;
+	int qi = t->st.queue_sel < (uint32_t)dev->nr_queues ? (int)t->st.queue_sel : -1;
 	struct virtq *q = qi >= 0 ? &dev->queues[qi] : NULL;
 
 	switch (off) {
 	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
-		t->device_features_sel = v;
+		t->st.device_features_sel = v;
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES:
-		virtio_set_driver_features(dev, t->driver_features_sel, v);
+		virtio_set_driver_features(dev, t->st.driver_features_sel, v);
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
-		t->driver_features_sel = v;
+		t->st.driver_features_sel = v;
 		break;
 	case VIRTIO_MMIO_QUEUE_SEL:
 		/* Selecting is harmless at any time; using a bad selection is refused below. */
-		t->queue_sel = v;
+		t->st.queue_sel = v;
 		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
 		if (virtio_queue_writable(dev, qi, false))
-			q->size = v > 0xffff ? 0xffff : (uint16_t)v; /* too big: refused when made ready */
+			q->st.size = v > 0xffff ? 0xffff : (uint16_t)v; /* too big: refused when made ready */
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (virtio_queue_writable(dev, qi, true))
@@ -120,9 +125,9 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 
 		if (!virtio_queue_writable(dev, qi, false))
 			break;
-		addr = off < VIRTIO_MMIO_QUEUE_DRIVER_LOW ? &q->desc_gpa
-		       : off < VIRTIO_MMIO_QUEUE_DEVICE_LOW ? &q->avail_gpa
-							   : &q->used_gpa;
+		addr = off < VIRTIO_MMIO_QUEUE_DRIVER_LOW ? &q->st.desc_gpa
+		       : off < VIRTIO_MMIO_QUEUE_DEVICE_LOW ? &q->st.avail_gpa
+							   : &q->st.used_gpa;
 		(off & 4 ? set_high : set_low)(addr, v);
 		break;
 	}
@@ -234,12 +239,11 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 	t->vm = vm;
 	t->loop = loop;
 	r = vm_alloc_device(vm, VIRTIO_MMIO_SIZE, &t->base, &t->irq);
-	if (r) {
-		/* Firecracker's words: 19 devices at most, one per IRQ line 5-23. */
-		snprintf(err, errlen, "Failed to allocate requested resource: The requested resource is not "
-				      "available. (%s: no interrupt line left)", dev->name);
-		return r;
-	}
+	if (r) /* Firecracker's words: 19 devices at most, one per IRQ line 5-23. */
+		return errorf(err, errlen, r, "Failed to allocate requested resource: The requested resource is not "
+					      "available. (%s: no interrupt line left)", dev->name);
+	t->device.addr = t->base;
+	t->device.irq = t->irq;
 	what = "MMIO bus";
 	r = bus_register(&vm->mmio, t->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, t, dev->name);
 	if (r)
@@ -271,7 +275,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 	log_debug("%s: virtio-mmio at 0x%llx, irq %d", dev->name, (unsigned long long)t->base, t->irq);
 	return 0;
 fail:
-	snprintf(err, errlen, "%s: cannot attach (%s): %s", dev->name, what, strerror(-r));
+	errorf(err, errlen, r, "%s: cannot attach (%s): %s", dev->name, what, strerror(-r));
 	virtio_mmio_detach(t);
 	return r;
 }
@@ -294,16 +298,67 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 
 void virtio_mmio_save(const struct virtio_mmio *t, struct virtio_mmio_state *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->device_features_sel = t->device_features_sel;
-	s->driver_features_sel = t->driver_features_sel;
-	s->queue_sel = t->queue_sel;
+	*s = t->st;
 }
 
 void virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s)
 {
-	/* Any value is safe: every use of a selector is range checked. */
-	t->device_features_sel = s->device_features_sel;
-	t->driver_features_sel = s->driver_features_sel;
-	t->queue_sel = s->queue_sel;
+	/* Any selector value is safe: every use of a selector is range checked. */
+	t->st = *s;
+	t->st.pad = 0;
 }
+
+static struct virtio_mmio *to_mmio(const struct device *d)
+{
+	return container_of(d, struct virtio_mmio, device);
+}
+
+static size_t mmio_save_size(const struct device *d)
+{
+	(void)d;
+	return sizeof(struct virtio_mmio_state);
+}
+
+static void mmio_save(struct device *d, void *buf)
+{
+	struct virtio_mmio *t = to_mmio(d);
+	struct virtio_mmio_state s;
+
+	pthread_mutex_lock(&t->dev->lock);
+	virtio_mmio_save(t, &s);
+	pthread_mutex_unlock(&t->dev->lock);
+	memcpy(buf, &s, sizeof(s));
+}
+
+static int mmio_restore(struct device *d, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_mmio *t = to_mmio(d);
+	struct virtio_mmio_state s;
+
+	memcpy(&s, buf, sizeof(s));
+	if (s.pad)
+		return errorf(err, errlen, -EINVAL, "reserved bytes are not zero");
+	pthread_mutex_lock(&t->dev->lock);
+	virtio_mmio_restore(t, &s);
+	pthread_mutex_unlock(&t->dev->lock);
+	return 0;
+}
+
+static void mmio_destroy(struct device *d)
+{
+	struct virtio_mmio *t = to_mmio(d);
+
+	virtio_mmio_detach(t);
+	if (t->dev->transport == t)
+		t->dev->transport = NULL;
+	free(t);
+}
+
+static const struct device_ops mmio_device_ops = {
+	.kind = DEVICE_VIRTIO_MMIO,
+	.version = VIRTIO_MMIO_STATE_VERSION,
+	.save_size = mmio_save_size,
+	.save = mmio_save,
+	.restore = mmio_restore,
+	.destroy = mmio_destroy,
+};

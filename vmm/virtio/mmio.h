@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device.h"
 #include "virtio.h"
 
 struct vm;
@@ -51,12 +52,22 @@ struct virtio_mmio_queue_ref {
 	int q;
 };
 
-struct virtio_mmio {
-	struct virtio_device *dev;
-	/* Transport registers. */
+#define VIRTIO_MMIO_STATE_VERSION 1
+/* The transport's own registers, saved as they are (the device's state is the device's). */
+struct virtio_mmio_state {
 	uint32_t device_features_sel;
 	uint32_t driver_features_sel;
 	uint32_t queue_sel;
+	uint32_t pad;
+};
+
+struct virtio_mmio {
+	/* On the VMM's device list, named after the device it carries, at its window and IRQ.
+	 * Its destroy op detaches and frees the transport (so one allocated on the heap), not
+	 * the device. */
+	struct device device;
+	struct virtio_device *dev;
+	struct virtio_mmio_state st; /* under dev->lock */
 	/* Where it lives once attached to a VM. */
 	uint64_t base;
 	int irq;
@@ -69,13 +80,7 @@ struct virtio_mmio {
 	struct ratelimit rl;
 };
 
-struct virtio_mmio_state {
-	uint32_t device_features_sel;
-	uint32_t driver_features_sel;
-	uint32_t queue_sel;
-	uint32_t pad;
-};
-
+/* The transport's device id is dev->name until the attacher names it (t->device.id). */
 void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev);
 
 /* The bus handler (vCPU threads): offset within the window, 1..8 bytes. */
@@ -85,7 +90,8 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
  * and `loop`, and announces it on the kernel command line. */
 int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
-/* Undoes the event loop and KVM wiring (the bus range stays until the VM goes). */
+/* Undoes the event loop and KVM wiring (the bus range stays until the VM goes). Also what
+ * the transport's destroy op does, before freeing it. */
 void virtio_mmio_detach(struct virtio_mmio *t);
 
 void virtio_mmio_save(const struct virtio_mmio *t, struct virtio_mmio_state *s);

@@ -20,14 +20,9 @@
 #define RX_BUDGET 256
 #define TX_SIGNAL_EVERY 16
 
-struct net_state {
-	uint8_t mac[6];
-	uint8_t pad[2];
-};
-
 static struct virtio_net *to_net(struct virtio_device *dev)
 {
-	return (struct virtio_net *)((char *)dev - offsetof(struct virtio_net, dev));
+	return container_of(dev, struct virtio_net, dev);
 }
 
 static void set_polling(struct virtio_net *n, bool on)
@@ -176,8 +171,10 @@ static void rx_process(struct virtio_net *n)
 		}
 		len = readv(n->tap, n->rx_iov, n->rx_niov);
 		if (len < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_ratelimited(&n->rl, LOG_ERROR, "%s: tap read: %s", dev->name, strerror(errno));
+			int e = errno; /* the rate limiter reads the clock first */
+
+			if (e != EAGAIN && e != EINTR)
+				log_ratelimited(&n->rl, LOG_ERROR, "%s: tap read: %s", dev->name, strerror(e));
 			break;
 		}
 		if ((size_t)len < VIRTIO_NET_HDR_LEN || (size_t)len > n->rx_cap) {
@@ -207,9 +204,11 @@ static void tx_process(struct virtio_net *n)
 				log_ratelimited(&n->rl, LOG_WARN, "%s: TX frame of %u bytes dropped", dev->name,
 						c->out_len);
 			} else if (writev(n->tap, c->iov, c->nout) < 0) {
+				int e = errno; /* the rate limiter reads the clock first */
+
 				n->stats.tx_dropped++;
-				if (errno != EAGAIN)
-					log_ratelimited(&n->rl, LOG_WARN, "%s: tap write: %s", dev->name, strerror(errno));
+				if (e != EAGAIN)
+					log_ratelimited(&n->rl, LOG_WARN, "%s: tap write: %s", dev->name, strerror(e));
 			} else {
 				n->stats.tx_frames++;
 				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
@@ -234,7 +233,7 @@ static void tx_process(struct virtio_net *n)
 void virtio_net_tap_ready(struct virtio_net *n)
 {
 	pthread_mutex_lock(&n->dev.lock);
-	if (virtio_active(&n->dev) && n->dev.queues[VIRTIO_NET_RXQ].ready)
+	if (virtio_active(&n->dev) && n->dev.queues[VIRTIO_NET_RXQ].st.ready)
 		rx_process(n);
 	else
 		set_polling(n, false); /* reset or broken: stop until activated again */
@@ -246,7 +245,7 @@ static void on_tap(void *opaque, uint32_t events)
 	struct virtio_net *n = opaque;
 
 	if (events & (EPOLLERR | EPOLLHUP)) {
-		log_error("%s: tap %s failed; no more frames will be received", n->dev.name, n->ifname);
+		log_error("%s: tap %s failed; no more frames will be received", n->dev.name, n->st.ifname);
 		evloop_del(n->loop, n->tap);
 		n->loop = NULL;
 		return;
@@ -279,7 +278,7 @@ static int net_activate(struct virtio_device *dev)
 		if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
 			off |= TUN_F_TSO6;
 	}
-	if ((dev->device_features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) && ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
+	if ((dev->st.device_features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) && ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
 		return -errno;
 	/* Start receiving from the event loop thread, which owns the tap's registration. */
 	n->rx_waiting = true;
@@ -297,26 +296,28 @@ static void net_config_read(struct virtio_device *dev, uint32_t off, uint8_t *da
 {
 	uint8_t cfg[8] = { 0 };
 
-	memcpy(cfg, to_net(dev)->mac, 6);
+	memcpy(cfg, to_net(dev)->st.mac, 6);
 	cfg[6] = 1; /* VIRTIO_NET_S_LINK_UP, should the driver look */
 	memcpy(data, cfg + off, len);
 }
 
 static void net_save(const struct virtio_device *dev, void *buf)
 {
-	const struct virtio_net *n = (const struct virtio_net *)((const char *)dev - offsetof(struct virtio_net, dev));
-	struct net_state s = { { 0 }, { 0 } };
+	const struct virtio_net *n = container_of(dev, struct virtio_net, dev);
 
-	memcpy(s.mac, n->mac, 6);
-	memcpy(buf, &s, sizeof(s));
+	memcpy(buf, &n->st, sizeof(n->st));
 }
 
-static int net_restore(struct virtio_device *dev, const void *buf)
+/* The MAC is what the guest saw, so it comes back with the state; the tap names the host
+ * side for whoever reads the snapshot. */
+static int net_restore(struct virtio_device *dev, const void *buf, char *err, size_t errlen)
 {
-	struct net_state s;
+	struct virtio_net_state s;
 
 	memcpy(&s, buf, sizeof(s));
-	memcpy(to_net(dev)->mac, s.mac, 6);
+	if (!device_zeroed(s.pad, sizeof(s.pad)) || !device_str_ok(s.ifname, sizeof(s.ifname)))
+		return errorf(err, errlen, -EINVAL, "padding or tap name is malformed");
+	memcpy(to_net(dev)->st.mac, s.mac, 6);
 	return 0;
 }
 
@@ -332,6 +333,65 @@ static void net_destroy(struct virtio_device *dev)
 	virtio_cleanup(dev);
 	free(n);
 }
+
+static struct virtio_net *device_to_net(const struct device *d)
+{
+	return container_of(d, struct virtio_net, device);
+}
+
+static size_t net_device_save_size(const struct device *d)
+{
+	return virtio_save_size(&device_to_net(d)->dev);
+}
+
+static void net_device_save(struct device *d, void *buf)
+{
+	virtio_save(&device_to_net(d)->dev, buf);
+}
+
+static int net_device_restore(struct device *d, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_net *n = device_to_net(d);
+
+	return virtio_restore(&n->dev, buf, virtio_save_size(&n->dev), err, errlen);
+}
+
+static void net_metrics(struct device *d, struct cJSON *out)
+{
+	struct virtio_net *n = device_to_net(d);
+	struct cJSON *o = device_metrics_object(out, "net", n->dev.name);
+
+	device_metric(o, "rx_packets_count", n->stats.rx_frames);
+	device_metric(o, "rx_bytes_count", n->stats.rx_bytes);
+	device_metric(o, "tx_packets_count", n->stats.tx_frames);
+	device_metric(o, "tx_bytes_count", n->stats.tx_bytes);
+	device_metric(o, "rx_stalls", n->stats.rx_stalls);
+	device_metric(o, "rx_dropped", n->stats.rx_dropped);
+	device_metric(o, "tx_dropped", n->stats.tx_dropped);
+	device_metric(o, "device_errors", n->dev.errors);
+}
+
+static void net_diag(struct device *d, int fd)
+{
+	virtio_diag_print(&device_to_net(d)->dev, fd);
+}
+
+
+static void net_device_destroy(struct device *d)
+{
+	net_destroy(&device_to_net(d)->dev);
+}
+
+static const struct device_ops net_device_ops = {
+	.kind = DEVICE_VIRTIO_NET,
+	.version = VIRTIO_NET_STATE_VERSION,
+	.save_size = net_device_save_size,
+	.save = net_device_save,
+	.restore = net_device_restore,
+	.metrics = net_metrics,
+	.diag = net_diag,
+	.destroy = net_device_destroy,
+};
 
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
@@ -353,37 +413,38 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 
 	if (!n) {
 		close(fd);
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+		return errorf(err, errlen, -ENOMEM, "net %s: out of memory", id);
 	}
 	n->tap = fd;
+	device_init(&n->device, &net_device_ops, id, 0, DEVICE_NO_IRQ);
 	snprintf(name, sizeof(name), "virtio-net %s", id);
 	r = virtio_init(&n->dev, &net_ops, VIRTIO_ID_NET, name, mem, 2);
 	if (r) {
-		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+		errorf(err, errlen, r, "%s: %s", name, strerror(-r));
 		goto fail;
 	}
 	n->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
 	n->dev.config_size = 8;
-	n->dev.save_size = sizeof(struct net_state);
+	n->dev.save_size = sizeof(struct virtio_net_state);
 	n->dev.queues[VIRTIO_NET_RXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
 	n->dev.queues[VIRTIO_NET_TXQ].max_size = VIRTIO_NET_QUEUE_SIZE;
 	/* The tap takes GSO frames with a vnet header as they are, so TX offloads are free. */
-	n->dev.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+	n->dev.st.device_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 				 VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
 				 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |
 				 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	if (guest_offloads)
-		n->dev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+		n->dev.st.device_features |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
 					   VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
 	if (mac) {
-		memcpy(n->mac, mac, 6);
-		n->dev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
+		memcpy(n->st.mac, mac, 6);
+		n->dev.st.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
 	}
 	if (loop) {
 		/* Registered unarmed: polled only while the driver has posted RX buffers. */
 		r = evloop_add(loop, fd, 0, on_tap, n);
 		if (r) {
-			snprintf(err, errlen, "%s: event loop: %s", name, strerror(-r));
+			errorf(err, errlen, r, "%s: event loop: %s", name, strerror(-r));
 			goto fail;
 		}
 		n->loop = loop;
@@ -403,16 +464,17 @@ int virtio_net_create(const struct net_config *cfg, const struct guest_mem *mem,
 	bool offloads;
 
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return snprintf(err, errlen, "net %s: /dev/net/tun: %s", cfg->id, strerror(errno)), -errno;
+	if (fd < 0) {
+		r = -errno;
+		return errorf(err, errlen, r, "net %s: /dev/net/tun: %s", cfg->id, strerror(-r));
+	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", cfg->host_dev_name);
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "net %s: tap %s: %s", cfg->id, cfg->host_dev_name, strerror(errno));
 		close(fd);
-		return r;
+		return errorf(err, errlen, r, "net %s: tap %s: %s", cfg->id, cfg->host_dev_name, strerror(-r));
 	}
 	/* Offloads towards the guest need the tap's help; switched on per driver at activation. */
 	offloads = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
@@ -420,6 +482,6 @@ int virtio_net_create(const struct net_config *cfg, const struct guest_mem *mem,
 		offloads = false;
 	r = virtio_net_create_fd(fd, cfg->id, cfg->has_mac ? cfg->mac : NULL, offloads, mem, loop, out, err, errlen);
 	if (!r)
-		snprintf((*out)->ifname, sizeof((*out)->ifname), "%s", cfg->host_dev_name);
+		snprintf((*out)->st.ifname, sizeof((*out)->st.ifname), "%s", cfg->host_dev_name);
 	return r;
 }

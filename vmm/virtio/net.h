@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "device.h"
 #include "virtio.h"
 
 struct evloop;
@@ -42,11 +43,19 @@ struct virtio_net_stats {
 				refused by the tap */
 };
 
+#define VIRTIO_NET_STATE_VERSION 1
+/* The net device's part of its saved state, after the common virtio state. */
+struct virtio_net_state {
+	uint8_t mac[6]; /* as the guest read it from the config space */
+	uint8_t pad[2];
+	char ifname[IFNAMSIZ]; /* the host's tap, NUL-terminated and zero-padded ("" for a plain fd) */
+};
+
 struct virtio_net {
 	struct virtio_device dev;
+	struct device device; /* on the VMM's device list; its id is the interface's */
+	struct virtio_net_state st; /* the MAC as the guest reads it; the tap's name */
 	int tap;
-	char ifname[IFNAMSIZ];
-	uint8_t mac[6];
 	struct evloop *loop;
 	bool tap_polled;  /* the tap is armed for EPOLLIN on the event loop */
 	bool rx_waiting;  /* frames (may) wait for RX buffers: poll the tap again on a kick */

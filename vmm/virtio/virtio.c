@@ -9,6 +9,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "device.h"
+
 int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uint32_t device_id, const char *name,
 		const struct guest_mem *mem, int nr_queues)
 {
@@ -57,7 +59,7 @@ static void raise_irq(struct virtio_device *dev, uint32_t bits)
 {
 	uint64_t one = 1;
 
-	__atomic_fetch_or(&dev->interrupt_status, bits, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&dev->st.interrupt_status, bits, __ATOMIC_SEQ_CST);
 	/* A full eventfd counter still means "interrupt pending"; nothing is lost. */
 	if (write(dev->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_debug("%s: interrupt eventfd: %s", dev->name, strerror(errno));
@@ -69,21 +71,21 @@ void virtio_fail(struct virtio_device *dev, const char *fmt, ...)
 	va_list ap;
 
 	dev->errors++;
-	if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
+	if (dev->st.status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
+	dev->st.status |= VIRTIO_STATUS_NEEDS_RESET;
 	log_ratelimited(&dev->rl, LOG_ERROR, "%s: %s; device needs a reset", dev->name, why);
 	/* Only a driver that completed negotiation listens for configuration changes. */
-	if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+	if (dev->st.status & VIRTIO_STATUS_DRIVER_OK)
 		raise_irq(dev, VIRTIO_INT_CONFIG);
 }
 
 bool virtio_active(const struct virtio_device *dev)
 {
-	return (dev->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) == VIRTIO_STATUS_DRIVER_OK;
+	return (dev->st.status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) == VIRTIO_STATUS_DRIVER_OK;
 }
 
 static void reset(struct virtio_device *dev)
@@ -92,14 +94,14 @@ static void reset(struct virtio_device *dev)
 		dev->ops->reset(dev);
 	for (int i = 0; i < dev->nr_queues; i++)
 		virtq_reset(&dev->queues[i]);
-	dev->driver_features = 0;
-	dev->status = 0;
-	__atomic_store_n(&dev->interrupt_status, 0, __ATOMIC_SEQ_CST);
+	dev->st.driver_features = 0;
+	dev->st.status = 0;
+	__atomic_store_n(&dev->st.interrupt_status, 0, __ATOMIC_SEQ_CST);
 }
 
 void virtio_set_status(struct virtio_device *dev, uint32_t status)
 {
-	uint32_t old = dev->status & ~VIRTIO_STATUS_NEEDS_RESET, added;
+	uint32_t old = dev->st.status & ~VIRTIO_STATUS_NEEDS_RESET, added;
 
 	if (status == 0) {
 		reset(dev);
@@ -123,15 +125,18 @@ void virtio_set_status(struct virtio_device *dev, uint32_t status)
 	}
 	if (added & VIRTIO_STATUS_FEATURES_OK) {
 		/* Refusing leaves FEATURES_OK clear, which is how the driver learns of it. */
-		if ((dev->driver_features & ~dev->device_features) || !virtio_has_feature(dev, VIRTIO_F_VERSION_1)) {
+		if ((dev->st.driver_features & ~dev->st.device_features) || !virtio_has_feature(dev, VIRTIO_F_VERSION_1)) {
 			log_ratelimited(&dev->rl, LOG_WARN, "%s: driver features 0x%llx refused (offered 0x%llx)",
-					dev->name, (unsigned long long)dev->driver_features,
-					(unsigned long long)dev->device_features);
-			status &= ~VIRTIO_STATUS_FEATURES_OK;
+					dev->name, (unsigned long long)dev->st.driver_features,
+					(unsigned long long)dev->st.device_features);
+			/* DRIVER_OK in the same write goes too: a device never runs without
+			 * FEATURES_OK (and a saved state that did would not restore). */
+			status &= ~(VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+			added &= status;
 		}
 	}
-	dev->status = status | (dev->status & VIRTIO_STATUS_NEEDS_RESET);
-	if ((added & VIRTIO_STATUS_DRIVER_OK) && !(dev->status & VIRTIO_STATUS_NEEDS_RESET)) {
+	dev->st.status = status | (dev->st.status & VIRTIO_STATUS_NEEDS_RESET);
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && !(dev->st.status & VIRTIO_STATUS_NEEDS_RESET)) {
 		int r = dev->ops->activate ? dev->ops->activate(dev) : 0;
 
 		if (r)
@@ -141,15 +146,15 @@ void virtio_set_status(struct virtio_device *dev, uint32_t status)
 
 void virtio_set_driver_features(struct virtio_device *dev, uint32_t word, uint32_t value)
 {
-	if ((dev->status & (VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK)) != VIRTIO_STATUS_DRIVER) {
+	if ((dev->st.status & (VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK)) != VIRTIO_STATUS_DRIVER) {
 		log_ratelimited(&dev->rl, LOG_WARN, "%s: driver features written outside negotiation; ignored",
 				dev->name);
 		return;
 	}
 	if (word > 1)
 		return; /* no feature bits above 63 exist here */
-	dev->driver_features &= ~(0xffffffffull << (32 * word));
-	dev->driver_features |= (uint64_t)value << (32 * word);
+	dev->st.driver_features &= ~(0xffffffffull << (32 * word));
+	dev->st.driver_features |= (uint64_t)value << (32 * word);
 }
 
 bool virtio_queue_writable(struct virtio_device *dev, int q, bool ready_reg)
@@ -159,11 +164,11 @@ bool virtio_queue_writable(struct virtio_device *dev, int q, bool ready_reg)
 				q);
 		return false;
 	}
-	if (dev->status & VIRTIO_STATUS_DRIVER_OK) {
+	if (dev->st.status & VIRTIO_STATUS_DRIVER_OK) {
 		virtio_fail(dev, "queue %d register written after DRIVER_OK", q);
 		return false;
 	}
-	if (!ready_reg && dev->queues[q].ready) {
+	if (!ready_reg && dev->queues[q].st.ready) {
 		virtio_fail(dev, "queue %d size or address written while the queue is ready", q);
 		return false;
 	}
@@ -175,11 +180,11 @@ void virtio_queue_set_ready(struct virtio_device *dev, int q, bool ready)
 	struct virtq *vq = &dev->queues[q];
 
 	if (!ready) {
-		vq->ready = false;
+		vq->st.ready = false;
 		return;
 	}
 	/* The ring layout depends on the features (EVENT_IDX), so they must be settled. */
-	if (!(dev->status & VIRTIO_STATUS_FEATURES_OK)) {
+	if (!(dev->st.status & VIRTIO_STATUS_FEATURES_OK)) {
 		virtio_fail(dev, "queue %d enabled before feature negotiation finished", q);
 		return;
 	}
@@ -198,12 +203,12 @@ void virtio_kick(struct virtio_device *dev, int q)
 
 uint32_t virtio_interrupt_status(struct virtio_device *dev)
 {
-	return __atomic_load_n(&dev->interrupt_status, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&dev->st.interrupt_status, __ATOMIC_SEQ_CST);
 }
 
 void virtio_interrupt_ack(struct virtio_device *dev, uint32_t bits)
 {
-	__atomic_fetch_and(&dev->interrupt_status, ~bits, __ATOMIC_SEQ_CST);
+	__atomic_fetch_and(&dev->st.interrupt_status, ~bits, __ATOMIC_SEQ_CST);
 }
 
 void virtio_process(struct virtio_device *dev, int q)
@@ -213,7 +218,7 @@ void virtio_process(struct virtio_device *dev, int q)
 	if (read(dev->notify_fd[q], &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_debug("%s: notify eventfd read: %s", dev->name, strerror(errno));
 	pthread_mutex_lock(&dev->lock);
-	if (virtio_active(dev) && dev->queues[q].ready)
+	if (virtio_active(dev) && dev->queues[q].st.ready)
 		dev->ops->queue_notify(dev, q);
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -226,8 +231,8 @@ void virtio_signal_queue(struct virtio_device *dev, int q)
 
 void virtio_config_changed(struct virtio_device *dev)
 {
-	dev->config_generation++;
-	if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+	dev->st.config_generation++;
+	if (dev->st.status & VIRTIO_STATUS_DRIVER_OK)
 		raise_irq(dev, VIRTIO_INT_CONFIG);
 }
 
@@ -244,12 +249,9 @@ void virtio_save(struct virtio_device *dev, void *buf)
 	pthread_mutex_lock(&dev->lock);
 	s.magic = VIRTIO_STATE_MAGIC;
 	s.device_id = dev->device_id;
-	s.device_features = dev->device_features;
-	s.driver_features = dev->driver_features;
-	s.status = dev->status;
-	s.config_generation = dev->config_generation;
-	s.interrupt_status = virtio_interrupt_status(dev);
 	s.nr_queues = (uint32_t)dev->nr_queues;
+	s.dev = dev->st;
+	s.dev.interrupt_status = virtio_interrupt_status(dev);
 	for (int i = 0; i < dev->nr_queues; i++)
 		virtq_save(&dev->queues[i], &s.queues[i]);
 	memcpy(buf, &s, sizeof(s));
@@ -258,40 +260,82 @@ void virtio_save(struct virtio_device *dev, void *buf)
 	pthread_mutex_unlock(&dev->lock);
 }
 
-int virtio_restore(struct virtio_device *dev, const void *buf, size_t len)
+/* Checks the common state against this device before any of it is used. */
+static int check_state(const struct virtio_device *dev, const struct virtio_state *s, char *err, size_t errlen)
+{
+	const uint32_t status_bits = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |
+				     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED;
+
+	const struct virtio_dev_state *d = &s->dev;
+
+	if (s->magic != VIRTIO_STATE_MAGIC)
+		return errorf(err, errlen, -EINVAL, "not a saved virtio device (magic 0x%08x)", s->magic);
+	if (s->device_id != dev->device_id || s->nr_queues != (uint32_t)dev->nr_queues || s->pad)
+		return errorf(err, errlen, -EINVAL, "saved virtio device %u with %u queues (padding %u), this is device %u with %d",
+			      s->device_id, s->nr_queues, s->pad, dev->device_id, dev->nr_queues);
+	if (d->device_features != dev->st.device_features)
+		return errorf(err, errlen, -EINVAL, "saved device features 0x%llx, this device offers 0x%llx",
+			      (unsigned long long)d->device_features, (unsigned long long)dev->st.device_features);
+	if ((d->status & VIRTIO_STATUS_FEATURES_OK) && (d->driver_features & ~d->device_features))
+		return errorf(err, errlen, -EINVAL, "driver features 0x%llx were never offered",
+			      (unsigned long long)d->driver_features);
+	if ((d->status & ~status_bits) || (d->interrupt_status & ~3u) || d->pad)
+		return errorf(err, errlen, -EINVAL, "status 0x%x, interrupt status 0x%x or padding has unknown bits",
+			      d->status, d->interrupt_status);
+	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_FEATURES_OK))
+		return errorf(err, errlen, -EINVAL, "status 0x%x: DRIVER_OK without FEATURES_OK", d->status);
+	for (uint32_t i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		const struct virtq_state *q = &s->queues[i];
+
+		if (i >= s->nr_queues) {
+			if (!device_zeroed(q, sizeof(*q)))
+				return errorf(err, errlen, -EINVAL, "queue %u does not exist but has state", i);
+			continue;
+		}
+		if (q->ready > 1 || q->signalled_valid > 1 || q->pad)
+			return errorf(err, errlen, -EINVAL, "queue %u: flags %u/%u are not booleans or padding is set", i,
+				      q->ready, q->signalled_valid);
+		/* A queue makes progress only once ready, and only a reset (which zeroes it)
+		 * takes readiness away after DRIVER_OK: progress without readiness is forged. */
+		if (!q->ready && (q->last_avail || q->used_idx || q->signalled_used || q->inflight || q->signalled_valid))
+			return errorf(err, errlen, -EINVAL, "queue %u is not ready but has made progress", i);
+		if (q->ready && !(d->status & VIRTIO_STATUS_FEATURES_OK))
+			return errorf(err, errlen, -EINVAL, "queue %u is ready before feature negotiation finished", i);
+		if (q->ready && q->size > dev->queues[i].max_size)
+			return errorf(err, errlen, -EINVAL, "queue %u: size %u above its maximum %u", i, q->size,
+				      dev->queues[i].max_size);
+	}
+	return 0;
+}
+
+int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char *err, size_t errlen)
 {
 	struct virtio_state s;
 	int r = 0;
 
 	if (len != virtio_save_size(dev))
-		return -EINVAL;
+		return errorf(err, errlen, -EINVAL, "saved state of %zu bytes, expected %zu", len, virtio_save_size(dev));
 	memcpy(&s, buf, sizeof(s));
-	if (s.magic != VIRTIO_STATE_MAGIC || s.device_id != dev->device_id || s.nr_queues != (uint32_t)dev->nr_queues ||
-	    s.device_features != dev->device_features ||
-	    ((s.status & VIRTIO_STATUS_FEATURES_OK) && (s.driver_features & ~s.device_features)) ||
-	    (s.status & ~0xcfu) || (s.interrupt_status & ~3u))
-		return -EINVAL;
-	for (uint32_t i = 0; i < s.nr_queues; i++) {
-		if (s.queues[i].ready && !(s.status & VIRTIO_STATUS_FEATURES_OK))
-			return -EINVAL;
-	}
+	r = check_state(dev, &s, err, errlen);
+	if (r)
+		return r;
 	pthread_mutex_lock(&dev->lock);
 	reset(dev);
-	dev->driver_features = s.driver_features;
-	dev->config_generation = s.config_generation;
+	dev->st.driver_features = s.dev.driver_features;
+	dev->st.config_generation = s.dev.config_generation;
 	for (int i = 0; i < dev->nr_queues && !r; i++) {
 		r = virtq_restore(&dev->queues[i], &s.queues[i], dev->mem, virtio_has_feature(dev, VIRTIO_F_EVENT_IDX),
 				  virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC));
 		if (r)
-			log_error("%s: restoring queue %d: %s", dev->name, i, dev->queues[i].error);
+			errorf(err, errlen, r, "queue %d: %s", i, dev->queues[i].error);
 	}
 	if (!r && dev->ops->restore)
-		r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s));
+		r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s), err, errlen);
 	if (!r) {
-		dev->status = s.status;
-		__atomic_store_n(&dev->interrupt_status, s.interrupt_status, __ATOMIC_SEQ_CST);
-		if (virtio_active(dev) && dev->ops->activate)
-			r = dev->ops->activate(dev);
+		dev->st.status = s.dev.status;
+		__atomic_store_n(&dev->st.interrupt_status, s.dev.interrupt_status, __ATOMIC_SEQ_CST);
+		if (virtio_active(dev) && dev->ops->activate && (r = dev->ops->activate(dev)))
+			errorf(err, errlen, r, "cannot start the restored device: %s", strerror(-r));
 	}
 	if (r)
 		reset(dev);
@@ -315,9 +359,9 @@ void virtio_diag_print(const struct virtio_device *dev, int fd)
 		n = snprintf(line, sizeof(line),
 			     "kindling: diag: %s q%d: status=0x%x isr=0x%x ready=%d size=%u avail.idx=%u next_avail=%u "
 			     "used.idx=%u inflight=%u errors=%llu\n",
-			     dev->name, i, dev->status, __atomic_load_n(&dev->interrupt_status, __ATOMIC_RELAXED),
-			     q->ready, q->size, q->ready ? ring_idx(q->avail) : 0, q->last_avail,
-			     q->ready ? ring_idx(q->used) : 0, q->inflight, (unsigned long long)dev->errors);
+			     dev->name, i, dev->st.status, __atomic_load_n(&dev->st.interrupt_status, __ATOMIC_RELAXED),
+			     q->st.ready, q->st.size, q->st.ready ? ring_idx(q->avail) : 0, q->st.last_avail,
+			     q->st.ready ? ring_idx(q->used) : 0, q->st.inflight, (unsigned long long)dev->errors);
 		if (n > (int)sizeof(line) - 1)
 			n = (int)sizeof(line) - 1;
 		if (write(fd, line, (size_t)n) < 0)

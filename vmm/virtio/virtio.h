@@ -51,12 +51,25 @@ struct virtio_dev_ops {
 	void (*queue_notify)(struct virtio_device *dev, int q);
 	/* The driver reset the device (lock held): stop using guest memory. */
 	void (*reset)(struct virtio_device *dev);
-	/* Device-specific state beyond the common part, into a flat buffer of save_size. */
+	/* Device-specific state beyond the common part, into a flat buffer of save_size.
+	 * restore checks every field (the buffer is untrusted) and gives a reason in err. */
 	void (*save)(const struct virtio_device *dev, void *buf);
-	int (*restore)(struct virtio_device *dev, const void *buf);
+	int (*restore)(struct virtio_device *dev, const void *buf, char *err, size_t errlen);
 	/* Releases the backend (files, taps) and the device itself. */
 	void (*destroy)(struct virtio_device *dev);
 };
+
+/* The transport-independent registers of a device as its driver sees them: kept as is in
+ * struct virtio_device and saved as is (with each queue's struct virtq_state). */
+struct virtio_dev_state {
+	uint64_t device_features; /* offered: set at creation, only compared on restore */
+	uint64_t driver_features;
+	uint32_t status;
+	uint32_t config_generation;
+	uint32_t interrupt_status; /* atomic: read and acked by vCPUs without the lock */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct virtio_dev_state) == 32, "no hidden padding");
 
 struct virtio_device {
 	const struct virtio_dev_ops *ops;
@@ -64,11 +77,7 @@ struct virtio_device {
 	uint32_t device_id;
 	uint32_t config_size;
 	uint32_t save_size;
-	uint64_t device_features;
-	uint64_t driver_features;
-	uint32_t status;
-	uint32_t config_generation;
-	uint32_t interrupt_status; /* atomic: read and acked by vCPUs without the lock */
+	struct virtio_dev_state st; /* under lock, but for interrupt_status */
 	int nr_queues;
 	struct virtq queues[VIRTIO_MAX_QUEUES];
 	const struct guest_mem *mem;
@@ -84,21 +93,19 @@ struct virtio_device {
 	void *transport; /* owned by whoever attached the device; opaque here */
 };
 
-/* Flat, fixed-size common state for save/restore (device state follows it). */
+/* Flat, fixed-size common state for save/restore (device state follows it): which device,
+ * then its registers and queues exactly as the device keeps them. */
 #define VIRTIO_STATE_MAGIC 0x4b56494fu /* "KVIO" */
 struct virtio_state {
 	uint32_t magic;
 	uint32_t device_id;
-	uint64_t device_features;
-	uint64_t driver_features;
-	uint32_t status;
-	uint32_t config_generation;
-	uint32_t interrupt_status;
 	uint32_t nr_queues;
-	struct virtq_state queues[VIRTIO_MAX_QUEUES];
+	uint32_t pad;
+	struct virtio_dev_state dev;
+	struct virtq_state queues[VIRTIO_MAX_QUEUES]; /* unused ones zero */
 };
 
-/* Sets up the common part; the device then fills device_features, config_size, and the
+/* Sets up the common part; the device then fills st.device_features, config_size, and the
  * queues' max_size. Creates the eventfds. */
 int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uint32_t device_id, const char *name,
 		const struct guest_mem *mem, int nr_queues) __attribute__((warn_unused_result));
@@ -125,7 +132,7 @@ void virtio_process(struct virtio_device *dev, int q);
 /* Device-facing operations (lock held). */
 static inline bool virtio_has_feature(const struct virtio_device *dev, int bit)
 {
-	return dev->driver_features & VIRTIO_BIT(bit);
+	return dev->st.driver_features & VIRTIO_BIT(bit);
 }
 /* True while the device may use its queues: DRIVER_OK set, NEEDS_RESET not. */
 bool virtio_active(const struct virtio_device *dev);
@@ -136,13 +143,17 @@ void virtio_config_changed(struct virtio_device *dev);
 /* The driver broke a rule: mark NEEDS_RESET, interrupt, log (rate limited). */
 void virtio_fail(struct virtio_device *dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Save/restore of the whole device (common + device state): buf must hold virtio_save_size(). */
 /* Writes one diagnostic line per queue (indices as the device and the driver see them) to
  * fd. Reads without the device lock: a snapshot for people, not for the device model. */
 void virtio_diag_print(const struct virtio_device *dev, int fd);
 
+/* Save/restore of the whole device (common + device state): buf must hold virtio_save_size().
+ * The virtio blk and net devices' struct device ops wrap these. A state that does not fit
+ * this device, or whose fields are out of range, gives -errno (-EINVAL, or what the queue
+ * checks say) with the reason in err, not naming the device, and leaves the device reset. */
 size_t virtio_save_size(const struct virtio_device *dev);
 void virtio_save(struct virtio_device *dev, void *buf);
-int virtio_restore(struct virtio_device *dev, const void *buf, size_t len) __attribute__((warn_unused_result));
+int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 #endif

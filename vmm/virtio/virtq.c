@@ -41,34 +41,34 @@ void virtq_reset(struct virtq *q)
 
 int virtq_enable(struct virtq *q, const struct guest_mem *mem, bool event_idx, bool indirect)
 {
-	uint64_t n = q->size, event = event_idx ? 2 : 0;
+	uint64_t n = q->st.size, event = event_idx ? 2 : 0;
 
-	q->ready = false;
+	q->st.ready = false;
 	if (n == 0)
 		return fail(q, -EINVAL, "queue size is 0");
 	if (n > q->max_size)
 		return fail(q, -EINVAL, "queue size is larger than the maximum");
 	if (n & (n - 1))
 		return fail(q, -EINVAL, "queue size is not a power of 2");
-	if ((q->desc_gpa & 15) || (q->avail_gpa & 1) || (q->used_gpa & 3))
+	if ((q->st.desc_gpa & 15) || (q->st.avail_gpa & 1) || (q->st.used_gpa & 3))
 		return fail(q, -EINVAL, "ring address is misaligned");
-	q->desc = mem_ptr(mem, q->desc_gpa, 16 * n);
-	q->avail = mem_ptr(mem, q->avail_gpa, 4 + 2 * n + event);
-	q->used = mem_ptr(mem, q->used_gpa, 4 + 8 * n + event);
+	q->desc = mem_ptr(mem, q->st.desc_gpa, 16 * n);
+	q->avail = mem_ptr(mem, q->st.avail_gpa, 4 + 2 * n + event);
+	q->used = mem_ptr(mem, q->st.used_gpa, 4 + 8 * n + event);
 	if (!q->desc || !q->avail || !q->used)
 		return fail(q, -EFAULT, "ring lies outside guest RAM");
 	q->mem = mem;
 	q->event_idx = event_idx;
 	q->indirect = indirect;
-	q->last_avail = q->used_idx = q->signalled_used = q->inflight = 0;
-	q->signalled_valid = false;
-	q->ready = true;
+	q->st.last_avail = q->st.used_idx = q->st.signalled_used = q->st.inflight = 0;
+	q->st.signalled_valid = false;
+	q->st.ready = true;
 	return 0;
 }
 
 bool virtq_has_avail(const struct virtq *q)
 {
-	return q->ready && rd16(q->avail + 2) != q->last_avail;
+	return q->st.ready && rd16(q->avail + 2) != q->st.last_avail;
 }
 
 /* Follows the chain starting at `head` into c. The walk is bounded: a table of n entries is
@@ -76,7 +76,7 @@ bool virtq_has_avail(const struct virtq *q)
 static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
 {
 	const uint8_t *table = q->desc;
-	uint32_t table_size = q->size, i = head, visits = 0;
+	uint32_t table_size = q->st.size, i = head, visits = 0;
 	uint64_t out = 0, in = 0;
 	bool in_indirect = false, seen_write = false;
 	unsigned n = 0;
@@ -152,90 +152,90 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	uint16_t avail_idx, pending, head;
 	int r;
 
-	if (!q->ready)
+	if (!q->st.ready)
 		return 0;
 	avail_idx = rd16(q->avail + 2);
-	pending = (uint16_t)(avail_idx - q->last_avail);
+	pending = (uint16_t)(avail_idx - q->st.last_avail);
 	if (pending == 0)
 		return 0;
-	if (pending > q->size)
+	if (pending > q->st.size)
 		return fail(q, -EINVAL, "available index moved more than the queue size ahead");
-	if (q->inflight >= q->size)
+	if (q->st.inflight >= q->st.size)
 		return fail(q, -EBUSY, "more chains in flight than the queue size");
 	/* Ring entries are read only after the index that published them. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	head = rd16(q->avail + 4 + 2 * (size_t)(q->last_avail & (q->size - 1)));
-	if (head >= q->size)
+	head = rd16(q->avail + 4 + 2 * (size_t)(q->st.last_avail & (q->st.size - 1)));
+	if (head >= q->st.size)
 		return fail(q, -ERANGE, "available ring names a descriptor out of range");
 	r = walk(q, head, c);
 	if (r)
 		return r;
-	q->last_avail++;
-	q->inflight++;
+	q->st.last_avail++;
+	q->st.inflight++;
 	return 1;
 }
 
 void virtq_unpop(struct virtq *q)
 {
-	q->last_avail--;
-	q->inflight--;
+	q->st.last_avail--;
+	q->st.inflight--;
 }
 
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
-	uint8_t *e = q->used + 4 + 8 * (size_t)(q->used_idx & (q->size - 1));
+	uint8_t *e = q->used + 4 + 8 * (size_t)(q->st.used_idx & (q->st.size - 1));
 
 	wr32(e, head);
 	wr32(e + 4, len);
-	q->used_idx++;
-	if (q->inflight)
-		q->inflight--;
+	q->st.used_idx++;
+	if (q->st.inflight)
+		q->st.inflight--;
 }
 
 void virtq_publish(struct virtq *q)
 {
 	/* The entries must be visible before the index that hands them over. */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	wr16(q->used + 2, q->used_idx);
+	wr16(q->used + 2, q->st.used_idx);
 }
 
 bool virtq_should_signal(struct virtq *q)
 {
-	uint16_t old = q->signalled_used, now = q->used_idx, event;
-	bool valid = q->signalled_valid;
+	uint16_t old = q->st.signalled_used, now = q->st.used_idx, event;
+	bool valid = q->st.signalled_valid;
 
-	if (!q->ready || (valid && old == now))
+	if (!q->st.ready || (valid && old == now))
 		return false;
 	/* Our used index store must be visible before we read the driver's wishes. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	q->signalled_used = now;
-	q->signalled_valid = true;
+	q->st.signalled_used = now;
+	q->st.signalled_valid = true;
 	if (!q->event_idx)
 		return !(rd16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 	if (!valid)
 		return true;
-	event = rd16(q->avail + 4 + 2 * (size_t)q->size);
+	event = rd16(q->avail + 4 + 2 * (size_t)q->st.size);
 	/* Interrupt if the driver's used_event lies in (old, now]. */
 	return (uint16_t)(now - event - 1) < (uint16_t)(now - old);
 }
 
 bool virtq_enable_notify(struct virtq *q)
 {
-	if (!q->ready)
+	if (!q->st.ready)
 		return false;
 	if (q->event_idx)
-		wr16(q->used + 4 + 8 * (size_t)q->size, q->last_avail);
+		wr16(q->used + 4 + 8 * (size_t)q->st.size, q->st.last_avail);
 	else
 		wr16(q->used, 0);
 	/* Our request must be visible before we look for buffers added meanwhile. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return rd16(q->avail + 2) != q->last_avail;
+	return rd16(q->avail + 2) != q->st.last_avail;
 }
 
 void virtq_disable_notify(struct virtq *q)
 {
 	/* With EVENT_IDX an avail_event left behind already suppresses notifications. */
-	if (q->ready && !q->event_idx)
+	if (q->st.ready && !q->event_idx)
 		wr16(q->used, VIRTQ_USED_F_NO_NOTIFY);
 }
 
@@ -279,17 +279,7 @@ size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *sr
 
 void virtq_save(const struct virtq *q, struct virtq_state *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->size = q->size;
-	s->ready = q->ready;
-	s->signalled_valid = q->signalled_valid;
-	s->last_avail = q->last_avail;
-	s->used_idx = q->used_idx;
-	s->signalled_used = q->signalled_used;
-	s->inflight = q->inflight;
-	s->desc_gpa = q->desc_gpa;
-	s->avail_gpa = q->avail_gpa;
-	s->used_gpa = q->used_gpa;
+	*s = q->st;
 }
 
 int virtq_restore(struct virtq *q, const struct virtq_state *s, const struct guest_mem *mem, bool event_idx,
@@ -298,23 +288,23 @@ int virtq_restore(struct virtq *q, const struct virtq_state *s, const struct gue
 	int r;
 
 	virtq_reset(q);
-	q->size = s->size;
-	q->desc_gpa = s->desc_gpa;
-	q->avail_gpa = s->avail_gpa;
-	q->used_gpa = s->used_gpa;
+	q->st.size = s->size;
+	q->st.desc_gpa = s->desc_gpa;
+	q->st.avail_gpa = s->avail_gpa;
+	q->st.used_gpa = s->used_gpa;
 	if (!s->ready)
 		return 0;
 	r = virtq_enable(q, mem, event_idx, indirect);
 	if (r)
 		return r;
-	if (s->inflight > q->size || (uint16_t)(s->last_avail - s->used_idx) != s->inflight) {
-		q->ready = false;
+	if (s->inflight > q->st.size || (uint16_t)(s->last_avail - s->used_idx) != s->inflight) {
+		q->st.ready = false;
 		return fail(q, -EINVAL, "saved queue indices are inconsistent");
 	}
-	q->last_avail = s->last_avail;
-	q->used_idx = s->used_idx;
-	q->signalled_used = s->signalled_used;
-	q->signalled_valid = s->signalled_valid;
-	q->inflight = s->inflight;
+	q->st.last_avail = s->last_avail;
+	q->st.used_idx = s->used_idx;
+	q->st.signalled_used = s->signalled_used;
+	q->st.signalled_valid = s->signalled_valid;
+	q->st.inflight = s->inflight;
 	return 0;
 }

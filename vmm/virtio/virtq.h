@@ -29,24 +29,30 @@ struct virtq_desc {
 	uint16_t next;
 };
 
-struct virtq {
+/* Flat, fixed-size state of one queue: what the driver set up and how far the device got.
+ * It is kept as is in struct virtq and saved as is. */
+struct virtq_state {
 	/* Written by the driver (through the transport) while the queue is not ready. */
-	uint16_t max_size;
 	uint16_t size;
-	bool ready;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
-	/* Negotiated features that change the ring layout or behaviour. */
-	bool event_idx;
-	bool indirect;
-
-	/* Device state: what a snapshot must carry. */
+	uint8_t ready;
+	/* Device progress. */
+	uint8_t signalled_valid;
 	uint16_t last_avail;     /* next available-ring slot to consume */
 	uint16_t used_idx;       /* used index as published (or about to be) */
 	uint16_t signalled_used; /* used index when the driver was last interrupted */
-	bool signalled_valid;
 	uint16_t inflight;       /* chains popped but not yet pushed */
+	uint32_t pad;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+};
+_Static_assert(sizeof(struct virtq_state) == 40, "no hidden padding");
 
-	/* Host views of the rings, checked once when the queue was made ready. */
+struct virtq {
+	uint16_t max_size; /* the device's offer: configuration, not state */
+	struct virtq_state st;
+	/* Wiring, derived from the state when the queue is made ready: the negotiated features
+	 * that change the ring layout, and host views of the rings, checked once. */
+	bool event_idx;
+	bool indirect;
 	const struct guest_mem *mem;
 	uint8_t *desc;
 	uint8_t *avail;
@@ -60,19 +66,6 @@ struct virtq_chain {
 	uint16_t nout, nin;
 	uint32_t out_len, in_len;
 	struct iovec iov[VIRTQ_MAX_CHAIN];
-};
-
-/* Flat, fixed-size state of one queue for save/restore. */
-struct virtq_state {
-	uint16_t size;
-	uint8_t ready;
-	uint8_t signalled_valid;
-	uint16_t last_avail;
-	uint16_t used_idx;
-	uint16_t signalled_used;
-	uint16_t inflight;
-	uint32_t pad;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
 };
 
 /* Forgets everything the driver set; max_size stays. */
