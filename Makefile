@@ -14,9 +14,25 @@ CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS += -pthread
 LDLIBS += -lcjson -lm
 
-# common/: code shared by the VMM, the API, the jailer and kindling-init (the HTTP head parser).
+# The layers, each with its own include path, so that a lower one cannot include a higher
+# one's headers:
+#   common/        shared by everything (the HTTP head parser, small helpers)
+#   vmm/           the VMM core (KVM, memory, vCPUs, lifecycle); vmm/devices/ its devices
+#   api/           Firecracker's API, on top of the core
+#   cli/           the command-line front ends: kindling (main.c), `kindling run`, `kindling check`
+#   guest-init/, jailer/   separate programs, on common/ only
 COMMON_SRCS := $(wildcard common/*.c)
-VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/virtio/*.c)) $(wildcard api/*.c) $(COMMON_SRCS)
+VMM_SRCS := $(wildcard vmm/*.c vmm/devices/*.c vmm/devices/virtio/*.c) $(wildcard api/*.c) \
+	$(filter-out cli/main.c,$(wildcard cli/*.c)) $(COMMON_SRCS)
+INC_common := -Icommon
+INC_guest-init := -Icommon
+INC_jailer := -Icommon
+INC_vmm := -Icommon -Ivmm -Ivmm/devices
+INC_api := $(INC_vmm) -Iapi
+INC_cli := $(INC_api) -Icli
+# Tests, fuzzers, examples: every layer.
+INC_ALL := $(INC_cli)
+incs = $(or $(INC_$(firstword $(subst /, ,$(1)))),$(INC_ALL))
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/obj/%.o)
 # The same sources again with sanitizers, for the unit tests.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -31,11 +47,11 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icommon -Ivmm -Iapi -c -o $@ $<
+	$(CC) $(CFLAGS) $(call incs,$<) -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) -Icommon -Ivmm -Iapi -c -o $@ $<
+	$(CC) $(CFLAGS:-D_FORTIFY_SOURCE=2=) -U_FORTIFY_SOURCE -O1 $(SAN) $(call incs,$<) -c -o $@ $<
 
 # build/kindling is a static PIE when Debian's cJSON source is at hand (scripts/cjson-src.sh,
 # run by `make deps`): no libc or libcjson text mapped, so ~700 KiB less resident memory, a
@@ -56,7 +72,7 @@ $(BUILD)/obj/cjson/cJSON.o: $(CJSON_DIR)/cJSON.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g $(HARDEN) -c -o $@ $<
 
-$(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/vmm/main.o $(VMM_CJSON)
+$(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/cli/main.o $(VMM_CJSON)
 	@[ -n "$(VMM_CJSON)" ] || echo "note: $(CJSON_DIR)/cJSON.c missing (make deps fetches it): linking libcjson.so dynamically"
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 
@@ -95,7 +111,7 @@ $(BUILD)/apiclient: tests/api/apiclient.c
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	-fno-omit-frame-pointer -Icommon -Ivmm -Iapi -Ifuzz
+	-fno-omit-frame-pointer $(INC_ALL) -Ifuzz
 FUZZ_OBJS := $(VMM_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
 FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 $(BUILD)/fuzzobj/%.o: %.c
@@ -149,14 +165,14 @@ $(BUILD)/kindling-jailer: $(JAILER_OBJS)
 # The VMM with KINDLING_SECCOMP_SELFTEST=api|vmm|vcpu|console making a forbidden syscall.
 $(BUILD)/selftest/vmm/vmm_seccomp.o: vmm/vmm_seccomp.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_SELFTEST -Icommon -Ivmm -Iapi -c -o $@ $<
+	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_SELFTEST $(INC_vmm) -c -o $@ $<
 # Linked as build/kindling is, so that its syscalls are the production binary's.
-$(BUILD)/kindling-seccomp-test: $(filter-out $(BUILD)/obj/vmm/vmm_seccomp.o,$(VMM_OBJS)) $(BUILD)/obj/vmm/main.o \
+$(BUILD)/kindling-seccomp-test: $(filter-out $(BUILD)/obj/vmm/vmm_seccomp.o,$(VMM_OBJS)) $(BUILD)/obj/cli/main.o \
 		$(BUILD)/selftest/vmm/vmm_seccomp.o $(VMM_CJSON)
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 $(BUILD)/tests/seccomp-harness: tests/seccomp/harness.c $(BUILD)/obj/vmm/vmm_seccomp.o $(BUILD)/obj/vmm/log.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icommon -Ivmm -Iapi $(LDFLAGS) -o $@ $^ -lseccomp
+	$(CC) $(CFLAGS) $(INC_ALL) $(LDFLAGS) -o $@ $^ -lseccomp
 # The VMM's threads under their filters with a fake vCPU (no KVM), linked as build/kindling is.
 $(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(VMM_CJSON)
 	@mkdir -p $(dir $@)
