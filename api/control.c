@@ -41,7 +41,7 @@ static int op_start(void *opaque, const struct vmm_config *cfg, char *err, size_
 
 	/* An API-driven start counts VMM setup from InstanceStart, not from process start. */
 	if (c->serving)
-		c->vmm->vm.t_main_ns = now_ns();
+		c->vmm->t_main_ns = now_ns();
 	return vmm_build(c->vmm, cfg, err, errlen);
 }
 

@@ -354,7 +354,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto out_flags;
 	}
-	vmm.vm.t_main_ns = t_main;
+	vmm.t_main_ns = t_main;
 	vmm.seccomp = !cli.no_seccomp;
 	if (cli.no_seccomp)
 		log_warn("--no-seccomp: the seccomp filters are OFF; a compromised VMM can make any system call. "

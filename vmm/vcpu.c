@@ -93,8 +93,8 @@ static void *vcpu_thread(void *arg)
 		vm_stop(vm, 1, "vCPU %d: cannot install its seccomp filter", v->id);
 		return NULL;
 	}
-	if (v->id == 0 && vm->cfg.boot_timer && vm->t_main_ns)
-		log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->t_main_ns) / 1e6);
+	if (v->id == 0 && vm->cfg.boot_timer && vm->cfg.t_main_ns)
+		log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->cfg.t_main_ns) / 1e6);
 
 	while (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST)) {
 		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST))

@@ -61,10 +61,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int r, max_vcpus;
 
-	uint64_t t_main = vm->t_main_ns;
-
 	memset(vm, 0, sizeof(*vm));
-	vm->t_main_ns = t_main;
 	vm->kvm_fd = vm->vm_fd = vm->stop_efd = -1;
 	vm->cfg = *cfg;
 	pthread_mutex_init(&vm->pause_lock, NULL);
@@ -120,7 +117,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return errorf(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
 
-	log_debug("setup: irqchip and PIT at %.3f ms", (double)(now_ns() - vm->t_main_ns) / 1e6);
+	log_debug("setup: irqchip and PIT at %.3f ms", (double)(now_ns() - cfg->t_main_ns) / 1e6);
 	if (cfg->mem_from_fd)
 		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private);
 	else

@@ -87,6 +87,7 @@ struct vm_config {
 	bool mem_private;  /* with mem_fd: copy-on-write (MAP_PRIVATE) rather than shared */
 	bool boot_timer;
 	bool seccomp; /* vCPU threads install their seccomp filter */
+	uint64_t t_main_ns; /* when the process entered main() (0: unknown), for vmm_setup_ms */
 };
 
 struct vm {
@@ -119,7 +120,6 @@ struct vm {
 	int exit_status;
 	char exit_reason[160];
 
-	uint64_t t_main_ns; /* process entered main(): for vmm_setup_ms */
 };
 
 /* Opens /dev/kvm, checks the API and capabilities, creates the VM, its irqchip, PIT and RAM.

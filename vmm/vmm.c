@@ -248,7 +248,7 @@ static void vmm_uncreate(struct vmm *v)
 int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram *ram, char *err, size_t errlen)
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
-				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp };
+				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp, .t_main_ns = v->t_main_ns };
 	uint64_t t0_wall, t0_cpu;
 	int r;
 
@@ -267,7 +267,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 	r = vm_create(&v->vm, &vc, err, errlen);
 	if (r)
 		goto fail;
-	log_debug("setup: VM created at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	log_debug("setup: VM created at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
 	r = devices_setup(&v->vm, &v->devices, &v->out, t0_wall, t0_cpu, err, errlen);
 	if (r) {
 		errwrap(err, errlen, r, "cannot set up the console devices");
@@ -312,7 +312,7 @@ int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_
 		errwrap(err, errlen, r, "%s", cfg->kernel_path);
 		goto out;
 	}
-	log_debug("setup: kernel loaded at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	log_debug("setup: kernel loaded at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
 	cmdline = full_cmdline(cfg, &v->vm);
 	if (!cmdline) {
 		r = errorf(err, errlen, -ENOMEM, "out of memory");
@@ -326,7 +326,7 @@ int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_
 	r = vm_boot_vcpus(&v->vm, &entry, err, errlen);
 	if (r)
 		goto out;
-	log_debug("setup: vCPUs ready at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	log_debug("setup: vCPUs ready at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
 	log_debug("booting %s via %s entry at 0x%llx, %d vCPU(s), %llu MiB, cmdline \"%s\"", cfg->kernel_path,
 		  entry.protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry.rip,
 		  cfg->vcpu_count, (unsigned long long)cfg->mem_size_mib, cmdline);
@@ -439,7 +439,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	r = vmm_open_boot_files(cfg, &f, err, errlen);
 	if (r)
 		return r;
-	log_debug("setup: files read at %.3f ms", (double)(now_ns() - v->vm.t_main_ns) / 1e6);
+	log_debug("setup: files read at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
 	r = vmm_create(v, cfg, NULL, err, errlen);
 	if (!r && (r = vmm_boot(v, cfg, &f, err, errlen)))
 		vmm_uncreate(v);

@@ -38,6 +38,7 @@ struct vmm {
 	bool built;   /* ... and its vCPUs were started (vmm_start) */
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
+	uint64_t t_main_ns; /* when the process entered main() (0: unknown): setup timings */
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };
