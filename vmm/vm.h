@@ -200,6 +200,8 @@ int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_
 	     size_t errlen) __attribute__((warn_unused_result));
 int cpu_restore(struct vcpu *v, const struct cpu_state *st, uint64_t tsc, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* Whether index is one of the MSRs cpu.c's table lets a snapshot carry. */
+bool cpu_msr_known(uint32_t index);
 /* The TSC a saved vCPU had (0 if it carries none): pass the boot vCPU's to cpu_restore for
  * every vCPU, which keeps their TSCs in step. */
 uint64_t cpu_saved_tsc(const struct cpu_state *st);
