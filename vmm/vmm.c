@@ -226,8 +226,7 @@ static int check_mem_size(const struct vmm_config *cfg, char *err, size_t errlen
 	return 0;
 }
 
-/* Undoes vmm_create (and a boot or restore that failed after it). */
-static void vmm_uncreate(struct vmm *v)
+void vmm_uncreate(struct vmm *v)
 {
 	vmm_detach_devices(v);
 	if (v->vm.stop_efd >= 0)
@@ -243,6 +242,7 @@ static void vmm_uncreate(struct vmm *v)
 	vm_destroy(&v->vm);
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 	v->created = false;
+	v->cfg = NULL;
 }
 
 int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram *ram, char *err, size_t errlen)
@@ -280,6 +280,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 	if (r)
 		goto fail;
 	v->created = true;
+	v->cfg = cfg;
 	return 0;
 fail:
 	vmm_uncreate(v);
@@ -386,6 +387,11 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 
 int vmm_start(struct vmm *v, char *err, size_t errlen)
 {
+	return vmm_start_paused(v, false, err, errlen);
+}
+
+int vmm_start_paused(struct vmm *v, bool paused, char *err, size_t errlen)
+{
 	int r;
 
 	if (!v->created || v->built)
@@ -400,6 +406,8 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 		errorf(err, errlen, r, "cannot install the console thread's seccomp filter: %s", strerror(-r));
 		goto fail;
 	}
+	/* Paused: each vCPU parks before its first KVM_RUN, until vmm_pause(v, false). */
+	v->vm.pause_requested = paused;
 	r = vm_start(&v->vm);
 	if (r) {
 		errorf(err, errlen, r, "cannot start the vCPUs: %s", strerror(-r));
@@ -415,7 +423,7 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 		goto fail;
 	}
 	v->built = true;
-	v->state = VMM_RUNNING;
+	v->state = paused ? VMM_PAUSED : VMM_RUNNING;
 	/* Building allocated and freed scratch (JSON, loader, device set-up): hand it back so
 	 * the running VMM's footprint is what it uses, not what start-up needed. */
 	malloc_trim(0);

@@ -39,6 +39,7 @@ struct vmm {
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown): setup timings */
+	const struct vmm_config *cfg; /* what vmm_create built the VM from (kept by the caller) */
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };
@@ -93,6 +94,11 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 /* Starts the vCPUs of a booted or restored VM and puts the running VMM's seccomp filters
  * on. */
 int vmm_start(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same, with the vCPUs parked before their first instruction if paused (VMM_PAUSED,
+ * until vmm_pause(v, false)): a snapshot loaded without resume_vm. */
+int vmm_start_paused(struct vmm *v, bool paused, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Tears down a created VM that was not started (a boot or restore that failed). */
+void vmm_uncreate(struct vmm *v);
 
 /* config_validate, then vmm_create + vmm_boot + vmm_start for cfg: the state becomes
  * VMM_RUNNING. On failure nothing is left running and the reason is in err. */

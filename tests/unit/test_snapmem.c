@@ -1,0 +1,102 @@
+/* Snapshot memory files: RAM with its zero pages as holes, a trailer naming the snapshot,
+ * and every wrong file refused when opened for a restore. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snapmem.h"
+#include "test.h"
+
+static const uint8_t id1[16] = { 1, 2, 3 }, id2[16] = { 9 };
+
+/* 1 MiB of RAM with three non-zero pages. */
+static int make_ram(struct guest_mem *m, uint8_t **p)
+{
+	*p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*p == MAP_FAILED || mem_layout(m, 1 << 20, *p))
+		return -1;
+	m->map = *p;
+	m->map_size = 1 << 20;
+	(*p)[0] = 0xaa;
+	(*p)[5 * 4096 + 7] = 0xbb;
+	(*p)[255 * 4096 + 4095] = 0xcc;
+	return 0;
+}
+
+TEST(snapmem_roundtrip_sparse)
+{
+	char dir[] = "/tmp/kindling-snapmem-XXXXXX", path[64], err[256];
+	struct guest_mem m;
+	struct stat st;
+	uint8_t *ram, buf[4096];
+	int fd;
+
+	CHECK(mkdtemp(dir));
+	CHECK(make_ram(&m, &ram) == 0);
+	snprintf(path, sizeof(path), "%s/mem", dir);
+	CHECK(snapmem_write(path, &m, id1, false, err, sizeof(err)) == 0);
+	CHECK(stat(path, &st) == 0);
+	CHECK(st.st_size == (1 << 20) + 4096);
+	/* Three data pages and the trailer: the rest are holes. */
+	CHECK(st.st_blocks * 512 <= 8 * 4096);
+	fd = snapmem_open(path, 1 << 20, id1, err, sizeof(err));
+	CHECK(fd >= 0);
+	CHECK(pread(fd, buf, 4096, 5 * 4096) == 4096 && buf[7] == 0xbb && buf[6] == 0);
+	CHECK(pread(fd, buf, 4096, 255 * 4096) == 4096 && buf[4095] == 0xcc);
+	close(fd);
+	/* Another snapshot's id, another RAM size: refused with the reason. */
+	CHECK(snapmem_open(path, 1 << 20, id2, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "another snapshot") != NULL);
+	CHECK(snapmem_open(path, 2 << 20, id1, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "bytes") != NULL);
+	unlink(path);
+	rmdir(dir);
+	munmap(ram, 1 << 20);
+}
+
+TEST(snapmem_refuses_wrong_files)
+{
+	char dir[] = "/tmp/kindling-snapmem-XXXXXX", path[64], err[256];
+	int fd;
+
+	CHECK(mkdtemp(dir));
+	CHECK(snapmem_open("/nonexistent/mem", 1 << 20, id1, err, sizeof(err)) == -ENOENT);
+	CHECK(snapmem_open(dir, 1 << 20, id1, err, sizeof(err)) == -EINVAL);
+	CHECK(snapmem_open("/dev/zero", 1 << 20, id1, err, sizeof(err)) == -EINVAL);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK(mkfifo(path, 0600) == 0);
+	CHECK(snapmem_open(path, 1 << 20, id1, err, sizeof(err)) == -EINVAL); /* and did not block */
+	unlink(path);
+	/* The right size and no trailer: not a kindling memory file. */
+	snprintf(path, sizeof(path), "%s/plain", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0 && ftruncate(fd, (1 << 20) + 4096) == 0);
+	close(fd);
+	CHECK(snapmem_open(path, 1 << 20, id1, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "not a kindling memory file") != NULL);
+	unlink(path);
+	rmdir(dir);
+}
+
+TEST(snapmem_write_leaves_nothing_on_failure)
+{
+	char err[256];
+	struct guest_mem m;
+	uint8_t *ram;
+
+	CHECK(make_ram(&m, &ram) == 0);
+	CHECK(snapmem_write("/nonexistent-dir/mem", &m, id1, false, err, sizeof(err)) == -ENOENT);
+	/* A directory as the final name: the rename fails and the temporary file goes. */
+	char dir[] = "/tmp/kindling-snapmem-XXXXXX", path[64];
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/d", dir);
+	CHECK(mkdir(path, 0700) == 0);
+	CHECK(snapmem_write(path, &m, id1, true, err, sizeof(err)) < 0);
+	CHECK(rmdir(path) == 0);
+	CHECK(rmdir(dir) == 0); /* empty: no temporary file left */
+	munmap(ram, 1 << 20);
+}

@@ -1,0 +1,35 @@
+/* A snapshot's memory file: the guest's RAM, byte for byte from offset 0 (RAM below the
+ * MMIO gap, then above 4 GiB, as mem.c lays it out), all-zero pages left as holes, and
+ * one trailer page after it that names the snapshot (its 128-bit id) and the RAM size, so
+ * that a memory file from another snapshot is refused. The RAM part is mapped as is by
+ * mem_map_fd() on restore (MAP_PRIVATE: lazy, copy-on-write, page cache shared by every VM
+ * restored from the file). */
+#ifndef KINDLING_SNAPMEM_H
+#define KINDLING_SNAPMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+#define SNAPMEM_TRAILER_SIZE 4096u
+#define SNAPMEM_MAGIC "KINDLING-MEMORY1"
+
+/* Writes RAM to path through a temporary file renamed into place when complete (fsynced
+ * first if sync). Returns 0 or -errno with the reason in err; nothing is left behind on
+ * failure. */
+int snapmem_write(const char *path, const struct guest_mem *m, const uint8_t id[16], bool sync, char *err,
+		  size_t errlen) __attribute__((warn_unused_result));
+
+/* Opens a memory file for a restore of ram_size bytes of snapshot id: a regular file with
+ * the trailer of that snapshot. Returns the fd (read-only) or -errno with the reason. */
+int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Writes to fd (at the same offsets as in RAM) only the pages set in bitmap (one bit per
+ * 4 KiB page of RAM, in mem.c's order): a diff snapshot's pages. */
+int snapmem_write_pages(int fd, const struct guest_mem *m, const uint64_t *bitmap, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+#endif
