@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <linux/if_tun.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -45,6 +46,8 @@ enum pin {
 	DENY_EACCES,  /* not allowed, but fails with EACCES instead of killing */
 	BLK_FD,       /* arg 0 is a drive's fd (seccomp_io_fds.blk) */
 	TAP_FD,       /* arg 0 is a tap's fd (seccomp_io_fds.tap) */
+	CREATE_NEW,   /* openat: only with O_CREAT|O_EXCL (a new file, never an existing one
+		       * such as /proc/self/mem); any other open fails with EACCES */
 };
 
 static const struct rule {
@@ -95,15 +98,25 @@ static const struct rule {
 	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */
 	{ SCMP_SYS(faccessat), VMM, ANY },
 	{ SCMP_SYS(faccessat2), VMM, ANY },
-	/* No openat, fcntl or timerfd_*: PUT /logger and PUT /metrics, which opened their output
-	 * and started the metrics timer, are refused after boot (as in Firecracker). An open
-	 * would let pwritev reach /proc/self/mem. */
+	/* No fcntl or timerfd_*: PUT /logger and PUT /metrics, which opened their output and
+	 * started the metrics timer, are refused after boot (as in Firecracker). openat only
+	 * creates new files (CREATE_NEW): an open of an existing one would let a write reach
+	 * /proc/self/mem. */
+	/* --- VMM thread: PUT /snapshot/create (the vCPUs parked) -------------------------------- */
+	{ SCMP_SYS(openat), VMM, CREATE_NEW },   /* the state and memory files' temporary names */
+	{ SCMP_SYS(ftruncate), VMM, ANY },       /* the memory file's length (its holes) */
+	{ SCMP_SYS(pwrite64), VMM, ANY },        /* RAM and the trailer into the memory file */
+	{ SCMP_SYS(fsync), VMM, ANY },
+	{ SCMP_SYS(rename), VMM, ANY },          /* a complete file under its final name */
+	{ SCMP_SYS(renameat), VMM, ANY },
+	{ SCMP_SYS(renameat2), VMM, ANY },
+	{ SCMP_SYS(getrandom), VMM, ANY },       /* the snapshot id */
 	/* --- VMM thread: shutdown ------------------------------------------------------------- */
 	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
 	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
 	/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first time it trims a thread's
 	 * heap, in whichever thread that is; refused, it trims with madvise instead. */
-	{ SCMP_SYS(openat), ALL, DENY_EACCES },
+	{ SCMP_SYS(openat), API | VCPU | CONSOLE, DENY_EACCES },
 	/* --- ioctl: only the requests below (see ioctls[]) ------------------------------------ */
 	{ SCMP_SYS(ioctl), VMM | VCPU, ANY },
 };
@@ -123,6 +136,21 @@ static const struct ioctl_rule {
 					   * (vCPU); a restored device activates on the VMM thread */
 	{ KVM_IOEVENTFD, VMM },           /* virtio-mmio teardown deassigns the notify eventfds */
 	{ KVM_IRQFD, VMM },               /* ... and the interrupt eventfd */
+	/* PUT /snapshot/create reads the paused VM's state (vmm_save: vm.c, cpu.c). */
+	{ KVM_GET_MSR_INDEX_LIST, VMM },
+	{ KVM_GET_IRQCHIP, VMM },
+	{ KVM_GET_PIT2, VMM },
+	{ KVM_GET_CLOCK, VMM },
+	{ KVM_GET_MP_STATE, VMM },
+	{ KVM_GET_REGS, VMM },
+	{ KVM_GET_SREGS, VMM },
+	{ KVM_GET_XSAVE, VMM },
+	{ KVM_GET_XCRS, VMM },
+	{ KVM_GET_DEBUGREGS, VMM },
+	{ KVM_GET_LAPIC, VMM },
+	{ KVM_GET_TSC_KHZ, VMM },
+	{ KVM_GET_MSRS, VMM },
+	{ KVM_GET_VCPU_EVENTS, VMM },
 };
 
 static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console" };
@@ -187,6 +215,15 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit
 	}
 	case DENY_EACCES:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 0);
+	case CREATE_NEW: {
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+					 SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT | O_EXCL, O_CREAT | O_EXCL));
+
+		/* Anything else (no O_CREAT, or no O_EXCL) fails softly, as for the other threads. */
+		if (!e)
+			e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, 0));
+		return e ? e : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_EXCL, 0));
+	}
 	}
 	return -EINVAL;
 }
