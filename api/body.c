@@ -252,7 +252,8 @@ static cJSON *parse_in(const char *doc, const char *body, size_t len, const stru
 			size_t k = 0;
 
 			for (int j = 0; j < n && k < sizeof(list); j++)
-				k += (size_t)snprintf(list + k, sizeof(list) - k, "%s`%s`", j ? ", " : "", fields[j].name);
+				k += (size_t)snprintf(list + k, sizeof(list) - k, "%s`%s`", !j ? "" : n == 2 ? " or " : ", ",
+					      fields[j].name);
 			errorf(why, whylen, -EINVAL, "unknown field `%.64s`, expected %s%s", m->string, n > 2 ? "one of " : "", list);
 			goto bad;
 		}
