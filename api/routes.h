@@ -89,6 +89,13 @@ void api_serve(struct api *a, enum http_method method, const char *method_name, 
  * api_ops. For the API's PUT /actions and for main() alike; err gets the fault message. */
 int api_instance_start(struct api *a, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* PUT /snapshot/load's checks and work, for the API and `kindling --restore` alike: only
+ * before boot and before any boot-specific configuration; then the VMM's load, and the
+ * loaded VM's configuration becomes the API's. On failure nothing changed (Firecracker
+ * would exit); err gets the fault message. p->config is the function's to set. */
+int api_snapshot_load(struct api *a, struct snapshot_load_params *p, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Applies a Firecracker-layout JSON config file ("boot-source", "drives", ...). Does not
  * start the VM. */
 int api_apply_config(struct api *a, const char *json, size_t len, char *err, size_t errlen)

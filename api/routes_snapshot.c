@@ -140,14 +140,45 @@ bad:
 	return NULL;
 }
 
+int api_snapshot_load(struct api *a, struct snapshot_load_params *p, char *err, size_t errlen)
+{
+	struct vmm_config loaded;
+	uint64_t t0;
+	int r;
+
+	if (api_state(a) != VMM_NOT_STARTED)
+		return errorf(err, errlen, -EBUSY, ERR_AFTER_BOOT);
+	if (a->boot_path) {
+		log_info("%s", ERR_LOAD_NOT_ALLOWED + strlen("Load snapshot error: "));
+		return errorf(err, errlen, -EBUSY, ERR_LOAD_NOT_ALLOWED);
+	}
+	if (!a->ops->snapshot_load)
+		return errorf(err, errlen, -ENOTSUP, "Load snapshot error: snapshots are not available in this build");
+	config_init(&loaded);
+	loaded.host_mem_mib = a->cfg.host_mem_mib;
+	p->config = &loaded;
+	t0 = now_ns();
+	r = a->ops->snapshot_load(a->opaque, p, err, errlen);
+	p->config = NULL;
+	if (r) {
+		/* Firecracker exits here; the VMM left nothing behind, so the API stays as it
+		 * was and the client may try again. */
+		config_free(&loaded);
+		return errwrap(err, errlen, r, "Load snapshot error: Failed to restore from snapshot");
+	}
+	/* GET /vm/config now describes the loaded VM, as in Firecracker. */
+	loaded.track_dirty_pages = p->track_dirty_pages;
+	config_free(&a->cfg);
+	a->cfg = loaded;
+	log_info("'load snapshot' VMM action took %llu us.", (unsigned long long)((now_ns() - t0) / 1000));
+	return 0;
+}
+
 static void put_load(struct route_ctx *c)
 {
-	struct api *a = c->a;
 	struct snapshot_load_params p = { 0 };
-	struct vmm_config loaded;
 	char err[1024];
 	cJSON *backend;
-	uint64_t t0;
 	int r;
 	cJSON *o = load_body(c, &p, &backend, err, sizeof(err));
 
@@ -161,34 +192,10 @@ static void put_load(struct route_ctx *c)
 		log_warn(LOAD_DEPRECATION);
 		c->resp->deprecated = true;
 	}
-	if (api_state(a) != VMM_NOT_STARTED) {
-		api_fault(c->resp, 400, ERR_AFTER_BOOT);
-	} else if (a->boot_path) {
-		log_info("%s", ERR_LOAD_NOT_ALLOWED + strlen("Load snapshot error: "));
-		api_fault(c->resp, 400, ERR_LOAD_NOT_ALLOWED);
-	} else if (!a->ops->snapshot_load) {
-		api_fault(c->resp, 400, "Load snapshot error: snapshots are not available in this build");
-	} else {
-		config_init(&loaded);
-		loaded.host_mem_mib = a->cfg.host_mem_mib;
-		p.config = &loaded;
-		t0 = now_ns();
-		r = a->ops->snapshot_load(a->opaque, &p, err, sizeof(err));
-		if (r) {
-			/* Firecracker exits here; the VMM left nothing behind, so the API stays as
-			 * it was and the client may try again. */
-			config_free(&loaded);
-			api_fault(c->resp, r == -ENOMEM ? 500 : 400, "Load snapshot error: Failed to restore from snapshot: %s",
-				  err);
-		} else {
-			/* GET /vm/config now describes the loaded VM, as in Firecracker. */
-			loaded.track_dirty_pages = p.track_dirty_pages;
-			config_free(&a->cfg);
-			a->cfg = loaded;
-			log_info("'load snapshot' VMM action took %llu us.", (unsigned long long)((now_ns() - t0) / 1000));
-			api_no_content(c->resp);
-		}
-	}
+	if ((r = api_snapshot_load(c->a, &p, err, sizeof(err))))
+		api_fault_err(c->resp, r, err);
+	else
+		api_no_content(c->resp);
 	cJSON_Delete(backend);
 	cJSON_Delete(o);
 }
