@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 struct vmm;
+struct vmm_config;
 
 enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
 
@@ -24,6 +25,10 @@ struct snapshot_load_params {
 	const char *backend_path; /* the memory file, or the page-fault handler's Unix socket */
 	bool track_dirty_pages;   /* enable_diff_snapshots / track_dirty_pages */
 	bool resume;              /* resume_vm */
+	/* If not NULL (a config_init()ed config): on success, the restored VM's configuration
+	 * (machine config, drives, network interfaces, kernel path as far as the state file
+	 * records them), which GET /vm/config reports after a load, as Firecracker does. */
+	struct vmm_config *config;
 };
 
 /* Writes the paused VM's state and memory. Both files appear under their final names only

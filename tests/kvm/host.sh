@@ -41,6 +41,7 @@ if ! kvm_usable; then
 		vmm_create_no_boot state_roundtrip state_roundtrip_smp2 restore_run restore_run_smp2; do
 		skip "kvm.$t" "no usable /dev/kvm on this host"
 	done
+	tests/kvm/snapshot.sh # its cases, skipped with the same reason
 	exit 0
 fi
 
@@ -151,4 +152,6 @@ if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "triple fault\|internal error" "$
 else
 	fail kvm.triple_fault "rc=$rc $(head -c 300 "$T/triple.err")"
 fi
+# Snapshots through the API and --restore, on the same tiny guests.
+tests/kvm/snapshot.sh
 exit 0

@@ -1,0 +1,114 @@
+#!/bin/bash
+# Snapshots through the API and `kindling --restore`, on this host's /dev/kvm with a tiny
+# guest that spins (issue 12): create (Full, Diff) from a paused VM, load into a new process,
+# Firecracker's post-load refusals (test_snapshot_basic.py test_negative_postload_api), a
+# failed load that leaves the process usable, and the command-line restore. Needs the VMM
+# side (vmm/snapshot.c); run by tests/kvm/host.sh.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+K=$PWD/build/kindling
+C=$PWD/build/apiclient
+G=$PWD/build/guests
+T=$(mktemp -d /tmp/kindling-snap.XXXXXX)
+S=$T/api.sock
+PIDS=()
+cleanup() {
+	stop_pids
+	rm -rf "$T"
+}
+trap cleanup EXIT
+NOT_AFTER="The requested operation is not supported after starting the microVM."
+
+CASES="create_full create_diff load_paused load_machine_config postload_instance_start postload_boot_config
+	postload_load_again load_resume create_while_running create_from_loaded diff_untracked_after_load
+	failed_load_empty_state failed_load_still_serving load_after_failed_load restore_cli_resume
+	restore_cli_paused_api"
+if ! kvm_usable || [ ! -f "$G/spin.elf" ]; then
+	for t in $CASES; do skip "snapshot.$t" "no usable /dev/kvm on this host"; done
+	exit 0
+fi
+
+# spawn [ARGS...]: a fresh VMM serving $S; the previous one ends.
+spawn() {
+	[ -n "${VPID:-}" ] && { kill "$VPID" 2>/dev/null; reap "$VPID" 2>/dev/null; }
+	rm -f "$S"
+	timeout "$(scaled 120)" "$K" --api-sock "$S" "$@" >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+	timeout 10 "$C" "$S" ready 5000 >/dev/null || echo "spawn: no socket: $(head -c 300 "$T/vmm.err")" >&2
+}
+# req METHOD PATH [BODY]: $code and the body in $T/body
+req() {
+	local args=(-s -m "$(scaled 30)" -o "$T/body" -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2")
+	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' -d "$3")
+	code=$(curl "${args[@]}")
+}
+# want NAME CODE [TEXT] -- METHOD PATH [BODY]
+want() {
+	local name=$1 code_want=$2 text=""
+	shift 2
+	if [ "$1" != -- ]; then text=$1; shift; fi
+	shift
+	req "$@"
+	if [ "$code" = "$code_want" ] && { [ -z "$text" ] || grep -qF -- "$text" "$T/body"; }; then
+		pass "snapshot.$name"
+	else
+		fail "snapshot.$name" "want $code_want${text:+ \"$text\"}, got $code: $(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err")"
+	fi
+}
+state_is() { req GET /; grep -q "\"state\":\"$1\"" "$T/body"; }
+
+# The base VM: 2 vCPUs, 64 MiB, dirty pages tracked; paused, then a Full and a Diff snapshot.
+spawn
+req PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 64, "track_dirty_pages": true}'
+req PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
+req PUT /actions '{"action_type": "InstanceStart"}'
+req PATCH /vm '{"state": "Paused"}'
+want create_full 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/full.state\", \"mem_file_path\": \"$T/full.mem\"}"
+want create_diff 204 -- PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/diff.state\", \"mem_file_path\": \"$T/diff.mem\"}"
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+LOAD="{\"snapshot_path\": \"$T/full.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/full.mem\"}}"
+
+# Load (paused), then Firecracker's post-load refusals.
+spawn
+want load_paused 204 -- PUT /snapshot/load "$LOAD"
+req GET /machine-config
+check snapshot.load_machine_config grep -q '"vcpu_count":2,"mem_size_mib":64' "$T/body"
+want postload_instance_start 400 "$NOT_AFTER" -- PUT /actions '{"action_type": "InstanceStart"}'
+want postload_boot_config 400 "$NOT_AFTER" -- PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
+want postload_load_again 400 "$NOT_AFTER" -- PUT /snapshot/load "$LOAD"
+if state_is Paused && { req PATCH /vm '{"state": "Resumed"}'; [ "$code" = 204 ]; } && state_is Running; then
+	pass snapshot.load_resume
+else
+	fail snapshot.load_resume "$(head -c 300 "$T/body")"
+fi
+want create_while_running 400 "save/restore unavailable while running" -- PUT /snapshot/create "{\"snapshot_path\": \"$T/x.state\", \"mem_file_path\": \"$T/x.mem\"}"
+req PATCH /vm '{"state": "Paused"}'
+want create_from_loaded 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/again.state\", \"mem_file_path\": \"$T/again.mem\"}"
+# Loaded without enable_diff_snapshots / track_dirty_pages: no Diff.
+want diff_untracked_after_load 400 "Diff snapshots are not allowed on uVMs with dirty page tracking disabled" -- PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d2.state\", \"mem_file_path\": \"$T/d2.mem\"}"
+
+# Better than Firecracker: a failed load is a 400 and the same process can load afterwards.
+spawn
+: >"$T/empty.state"
+want failed_load_empty_state 400 "Load snapshot error: Failed to restore from snapshot: " -- PUT /snapshot/load "{\"snapshot_path\": \"$T/empty.state\", \"mem_file_path\": \"$T/full.mem\"}"
+check snapshot.failed_load_still_serving state_is "Not started"
+want load_after_failed_load 204 -- PUT /snapshot/load "{\"snapshot_path\": \"$T/again.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/again.mem\"}, \"resume_vm\": true}"
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+
+# kindling --restore: resumed without an API (the guest spins until killed), or paused
+# behind the API socket.
+timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --resume --no-api >"$T/cli.out" 2>"$T/cli.err" </dev/null &
+cpid=$!
+PIDS+=("$cpid")
+sleep 1
+if kill -0 "$cpid" 2>/dev/null; then pass snapshot.restore_cli_resume; else fail snapshot.restore_cli_resume "$(head -c 300 "$T/cli.err")"; fi
+kill "$cpid" 2>/dev/null; reap "$cpid" 2>/dev/null
+rm -f "$S"
+timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --api-sock "$S" >"$T/cli.out" 2>"$T/cli.err" </dev/null &
+VPID=$!
+PIDS+=("$VPID")
+timeout 10 "$C" "$S" ready 5000 >/dev/null
+check snapshot.restore_cli_paused_api state_is Paused
+exit 0
