@@ -152,6 +152,10 @@ int snapfile_read(const char *path, struct snapfile *s, char *err, size_t errlen
 	int fd, e;
 
 	memset(s, 0, sizeof(*s));
+	/* Refuse what is plainly not a file without opening it (opening some devices acts on
+	 * them); the fstat below is the check that counts, on what was actually opened. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return errorf(err, errlen, -EINVAL, "the state file %s is not a regular file", path);
 	/* O_NONBLOCK: a FIFO must not block the open (nor the read: it is refused first). */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
