@@ -143,11 +143,14 @@ int snapfile_decode(const uint8_t *buf, size_t len, struct snapfile *s, char *er
 	__attribute__((warn_unused_result));
 /* Encodes s into a temporary file next to path (O_EXCL, mode 0600), fsyncs it and its
  * directory if sync, and renames it to path. On failure nothing is left: neither the
- * temporary file nor anything under path (an existing file there stays as it was). */
+ * temporary file nor a new file under path. A file already under path stays as it was,
+ * except when the fsync of the directory after the rename fails: then path is removed.
+ * System calls: openat, write, fsync, close, rename, unlink (the VMM thread's seccomp
+ * filter must allow them where this runs). */
 int snapfile_write(const char *path, const struct snapfile *s, bool sync, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 /* Reads a regular file of at most SNAPFILE_MAX_SIZE bytes (never blocking on a FIFO or
- * reading a device) and decodes it. */
+ * reading a device) and decodes it. System calls: newfstatat, openat, read, close. */
 int snapfile_read(const char *path, struct snapfile *s, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Releases what decode (or the caller) allocated: kvm, devices, drive paths. s is zeroed. */
 void snapfile_free(struct snapfile *s);

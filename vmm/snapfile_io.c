@@ -132,9 +132,13 @@ int snapfile_write(const char *path, const struct snapfile *s, bool sync, char *
 	}
 	if (sync) {
 		e = sync_dir(dir);
-		if (e)
-			/* The file is complete under its name; only its durability is in doubt. */
-			return errorf_errno(err, errlen, -e, "cannot fsync the directory of %s", path);
+		if (e) {
+			/* The rename may not last: take the file away again, so that a failure
+			 * always means no state file under path. */
+			errorf_errno(err, errlen, -e, "cannot fsync the directory of %s", path);
+			unlink(path);
+			return e;
+		}
 	}
 	return 0;
 fail:

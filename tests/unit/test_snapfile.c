@@ -617,6 +617,17 @@ TEST(snapfile_write_read)
 	ok = ok && strstr(err, "cannot rename");
 	snprintf(sub, sizeof(sub), "%s/adir/", dir);
 	ok = ok && snapfile_write(sub, &s, false, err, sizeof(err)) == -EISDIR && entries(dir) == 2;
+	/* A path without a directory: next to it in the current directory. */
+	{
+		int cwd = open(".", O_RDONLY | O_DIRECTORY);
+
+		ok = ok && cwd >= 0 && chdir(dir) == 0 && snapfile_write("rel", &s, true, err, sizeof(err)) == 0 &&
+		     entries(dir) == 3 && unlink("rel") == 0;
+		if (cwd >= 0) {
+			ok = fchdir(cwd) == 0 && ok;
+			close(cwd);
+		}
+	}
 	/* An invalid state is refused before any file is made. */
 	s.kvm->nr_cpus = 0;
 	ok = ok && snapfile_write(path, &s, false, err, sizeof(err)) == -EINVAL && entries(dir) == 2;
