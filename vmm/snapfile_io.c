@@ -299,13 +299,15 @@ int snap_cpu_check(const struct snap_cpu_id *saved, const struct snap_cpu_id *he
 
 /* ---- The config section and a vmm_config. */
 
+/* Copies n drives with their paths, without partuuid: it only shapes a boot's command line,
+ * so a snapshot does not carry it. */
 static int copy_drives(struct drive_config *to, const struct drive_config *from, int n)
 {
 	for (int i = 0; i < n; i++) {
 		to[i] = from[i];
 		to[i].path = from[i].path ? strdup(from[i].path) : NULL;
-		to[i].partuuid = from[i].partuuid ? strdup(from[i].partuuid) : NULL;
-		if ((from[i].path && !to[i].path) || (from[i].partuuid && !to[i].partuuid))
+		to[i].partuuid = NULL;
+		if (from[i].path && !to[i].path)
 			return -ENOMEM;
 	}
 	return 0;
@@ -322,14 +324,7 @@ int snap_config_from_vmm(struct snap_config *out, const struct vmm_config *c)
 	out->nr_drives = c->nr_drives;
 	out->nr_nets = c->nr_nets;
 	memcpy(out->nets, c->nets, sizeof(out->nets));
-	if (copy_drives(out->drives, c->drives, c->nr_drives))
-		return -ENOMEM;
-	for (int i = 0; i < c->nr_drives; i++) {
-		/* partuuid only shapes a boot's command line: not part of a snapshot. */
-		free(out->drives[i].partuuid);
-		out->drives[i].partuuid = NULL;
-	}
-	return 0;
+	return copy_drives(out->drives, c->drives, c->nr_drives);
 }
 
 int snap_config_to_vmm(const struct snap_config *sc, struct vmm_config *c)
