@@ -13,6 +13,7 @@
 #include "loader.h"
 #include "log.h"
 #include "runner.h"
+#include "snapmem.h"
 #include "vmm.h"
 
 /* Firecracker's default; an unjailed instance there also needs /run to be writable. */
@@ -367,6 +368,24 @@ static int load_config_file(struct control *ctl, const char *path, char *err, si
 	return r;
 }
 
+/* kindling snapshot merge BASE DIFF: folds a diff snapshot's memory file into its base's. */
+static int snapshot_tool(int argc, char **argv)
+{
+	char err[600];
+
+	if (argc == 4 && !strcmp(argv[1], "merge")) {
+		if (snapmem_merge(argv[2], argv[3], err, sizeof(err))) {
+			fprintf(stderr, "kindling snapshot merge: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "usage: kindling snapshot merge BASE_MEM DIFF_MEM\n"
+			"  folds a Diff snapshot's memory file into the memory file of the snapshot it was\n"
+			"  taken on top of, in place; BASE_MEM then goes with the Diff's state file\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	/* Large (VM context, console buffer, API connections): keep off the stack. */
@@ -385,6 +404,8 @@ int main(int argc, char **argv)
 		return check_host();
 	if (argc >= 2 && !strcmp(argv[1], "run"))
 		return runner_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot"))
+		return snapshot_tool(argc - 1, argv + 1);
 	config_init(&flags);
 	if (parse_args(argc, argv, &flags, &cli)) {
 		config_free(&flags);

@@ -2,6 +2,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -95,8 +96,53 @@ int mem_memfd(uint64_t ram_size)
 	return fd;
 }
 
+size_t mem_bitmap_words(const struct guest_mem *m)
+{
+	return (size_t)((m->ram_size / 4096 + 63) / 64);
+}
+
+int mem_track_dirty(struct guest_mem *m)
+{
+	if (!m->dirty)
+		m->dirty = calloc(mem_bitmap_words(m), sizeof(uint64_t));
+	return m->dirty ? 0 : -ENOMEM;
+}
+
+void mem_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	const uint8_t *p;
+	size_t first, last;
+
+	if (!m->dirty || !len)
+		return;
+	p = mem_ptr(m, gpa, len);
+	if (!p)
+		return;
+	first = (size_t)(p - m->map) / 4096;
+	last = (size_t)(p - m->map + len - 1) / 4096;
+	for (size_t i = first; i <= last; i++)
+		__atomic_fetch_or(&m->dirty[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
+}
+
+void mem_take_dirty(struct guest_mem *m, uint64_t *bitmap)
+{
+	if (!m->dirty)
+		return;
+	for (size_t i = 0; i < mem_bitmap_words(m); i++)
+		bitmap[i] |= __atomic_exchange_n(&m->dirty[i], 0, __ATOMIC_RELAXED);
+}
+
+void mem_untake_dirty(struct guest_mem *m, const uint64_t *bitmap)
+{
+	if (!m->dirty)
+		return;
+	for (size_t i = 0; i < mem_bitmap_words(m); i++)
+		__atomic_fetch_or(&m->dirty[i], bitmap[i], __ATOMIC_RELAXED);
+}
+
 void mem_destroy(struct guest_mem *m)
 {
+	free(m->dirty);
 	if (m->map)
 		munmap(m->map, m->map_size);
 	memset(m, 0, sizeof(*m));

@@ -24,6 +24,10 @@ struct guest_mem {
 	uint64_t ram_size; /* total bytes of RAM */
 	uint8_t *map;      /* one host mapping backing every region */
 	size_t map_size;
+	/* Pages the VMM itself wrote (virtio buffers and used rings), which KVM's dirty log
+	 * does not see: one bit per 4 KiB page of RAM in mapping order. NULL unless dirty
+	 * pages are tracked (mem_track_dirty). */
+	uint64_t *dirty;
 };
 
 /* Lays out `ram_size` bytes of RAM around the MMIO gap. `host` may be NULL (tests of the
@@ -44,6 +48,18 @@ void mem_destroy(struct guest_mem *m);
 /* Host pointer for [gpa, gpa+len) if the whole range lies inside one RAM region, else NULL.
  * len 0 is treated as 1 byte so a pointer to an empty range is still in bounds. */
 void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Starts tracking the pages the VMM writes (for diff snapshots). -ENOMEM only. */
+int mem_track_dirty(struct guest_mem *m) __attribute__((warn_unused_result));
+/* Marks the pages of [gpa, gpa+len) as written by the VMM (no-op unless tracking; safe
+ * from any thread). */
+void mem_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* Puts pages back (a snapshot that failed after vm_take_dirty must lose none). */
+void mem_untake_dirty(struct guest_mem *m, const uint64_t *bitmap);
+/* ORs the VMM-written pages into bitmap (same layout) and clears them. */
+void mem_take_dirty(struct guest_mem *m, uint64_t *bitmap);
+/* Words in a bitmap of one bit per page of RAM. */
+size_t mem_bitmap_words(const struct guest_mem *m);
 
 /* End of RAM below the MMIO gap (exclusive). */
 uint64_t mem_low_end(const struct guest_mem *m);

@@ -17,6 +17,9 @@ struct trailer {
 	char magic[16];
 	uint8_t id[16];
 	uint64_t ram_size; /* little-endian, as the host */
+	uint8_t diff;      /* only the pages written since parent: not loadable alone */
+	uint8_t pad[7];
+	uint8_t parent[16];
 };
 _Static_assert(sizeof(struct trailer) <= SNAPMEM_TRAILER_SIZE, "the trailer fits its page");
 
@@ -45,14 +48,20 @@ static int write_at(int fd, const uint8_t *p, size_t len, off_t off)
 	return 0;
 }
 
-/* RAM in runs of non-zero pages, each written with one pwrite: zero pages stay holes. */
-static int write_ram(int fd, const struct guest_mem *m)
+static bool page_set(const uint64_t *bitmap, size_t i)
+{
+	return bitmap[i / 64] & (1ull << (i % 64));
+}
+
+/* RAM in runs of pages to write, each with one pwrite: the non-zero pages (full), or the
+ * dirty ones (diff); the others stay holes. */
+static int write_ram(int fd, const struct guest_mem *m, const uint64_t *dirty)
 {
 	const uint8_t *ram = m->map;
 	size_t pages = m->ram_size / PAGE, run = 0;
 
 	for (size_t i = 0; i <= pages; i++) {
-		if (i < pages && !page_zero(ram + i * PAGE)) {
+		if (i < pages && (dirty ? page_set(dirty, i) : !page_zero(ram + i * PAGE))) {
 			run++;
 			continue;
 		}
@@ -68,10 +77,10 @@ static int write_ram(int fd, const struct guest_mem *m)
 	return 0;
 }
 
-int snapmem_write(const char *path, const struct guest_mem *m, const uint8_t id[16], bool sync, char *err,
-		  size_t errlen)
+int snapmem_write(const char *path, const struct guest_mem *m, const uint64_t *dirty, const uint8_t id[16],
+		  const uint8_t parent[16], bool sync, char *err, size_t errlen)
 {
-	struct trailer t = { .ram_size = m->ram_size };
+	struct trailer t = { .ram_size = m->ram_size, .diff = dirty != NULL };
 	char tmp[4200];
 	int fd, r, e;
 
@@ -82,12 +91,14 @@ int snapmem_write(const char *path, const struct guest_mem *m, const uint8_t id[
 		return errorf_errno(err, errlen, errno, "memory file %s", path);
 	memcpy(t.magic, SNAPMEM_MAGIC, sizeof(t.magic));
 	memcpy(t.id, id, sizeof(t.id));
+	if (parent)
+		memcpy(t.parent, parent, sizeof(t.parent));
 	/* The length first, so that every page not written is a hole. */
 	if (ftruncate(fd, (off_t)(m->ram_size + SNAPMEM_TRAILER_SIZE)) < 0) {
 		r = -errno;
 		goto fail;
 	}
-	r = write_ram(fd, m);
+	r = write_ram(fd, m, dirty);
 	if (!r)
 		r = write_at(fd, (const uint8_t *)&t, sizeof(t), (off_t)m->ram_size);
 	if (!r && sync && fsync(fd) < 0)
@@ -109,26 +120,6 @@ fail:
 	close(fd);
 	unlink(tmp);
 	return errorf(err, errlen, r, "memory file %s: %s", path, strerror(-r));
-}
-
-int snapmem_write_pages(int fd, const struct guest_mem *m, const uint64_t *bitmap, char *err, size_t errlen)
-{
-	size_t pages = m->ram_size / PAGE;
-
-	for (size_t i = 0; i < pages; i++) {
-		size_t run = 0;
-		int r;
-
-		while (i + run < pages && bitmap[(i + run) / 64] & (1ull << ((i + run) % 64)))
-			run++;
-		if (!run)
-			continue;
-		r = write_at(fd, m->map + i * PAGE, run * PAGE, (off_t)(i * PAGE));
-		if (r)
-			return errorf(err, errlen, r, "memory file: %s", strerror(-r));
-		i += run;
-	}
-	return 0;
 }
 
 int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], char *err, size_t errlen)
@@ -170,5 +161,90 @@ int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], char
 		close(fd);
 		return errorf(err, errlen, -EINVAL, "memory file %s belongs to another snapshot", path);
 	}
+	if (t.diff) {
+		close(fd);
+		return errorf(err, errlen, -EINVAL,
+			      "memory file %s is a diff: merge it into its base first (kindling snapshot merge BASE DIFF)", path);
+	}
 	return fd;
+}
+
+/* Opens a memory file and reads its trailer (any RAM size). */
+static int open_with_trailer(const char *path, int flags, struct trailer *t, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return errorf_errno(err, errlen, errno, "%s", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)SNAPMEM_TRAILER_SIZE ||
+	    pread(fd, t, sizeof(*t), st.st_size - SNAPMEM_TRAILER_SIZE) != (ssize_t)sizeof(*t) ||
+	    memcmp(t->magic, SNAPMEM_MAGIC, sizeof(t->magic)) ||
+	    t->ram_size != (uint64_t)st.st_size - SNAPMEM_TRAILER_SIZE) {
+		close(fd);
+		return errorf(err, errlen, -EINVAL, "%s: not a kindling memory file", path);
+	}
+	return fd;
+}
+
+int snapmem_merge(const char *base, const char *diff, char *err, size_t errlen)
+{
+	struct trailer tb, td;
+	uint8_t *buf = NULL;
+	int fb, fd, r = 0;
+	off_t pos = 0, end;
+
+	fb = open_with_trailer(base, O_RDWR, &tb, err, errlen);
+	if (fb < 0)
+		return fb;
+	fd = open_with_trailer(diff, O_RDONLY, &td, err, errlen);
+	if (fd < 0) {
+		close(fb);
+		return fd;
+	}
+	if (!td.diff)
+		r = errorf(err, errlen, -EINVAL, "%s is not a diff snapshot's memory file", diff);
+	else if (td.ram_size != tb.ram_size)
+		r = errorf(err, errlen, -EINVAL, "%s and %s are memory files of different sizes", base, diff);
+	else if (memcmp(td.parent, tb.id, sizeof(tb.id)))
+		r = errorf(err, errlen, -EINVAL, "%s was not taken on top of %s", diff, base);
+	buf = r ? NULL : malloc(1 << 20);
+	if (!r && !buf)
+		r = errorf(err, errlen, -ENOMEM, "out of memory");
+	end = (off_t)td.ram_size;
+	/* The diff's data extents are its pages; its holes are pages it did not write. */
+	while (!r && pos < end) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+
+		if (data < 0 || data >= end)
+			break; /* ENXIO: no more data */
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		for (pos = data; !r && pos < hole;) {
+			size_t n = hole - pos < (1 << 20) ? (size_t)(hole - pos) : (size_t)1 << 20;
+			ssize_t k = pread(fd, buf, n, pos);
+
+			if (k <= 0)
+				r = errorf_errno(err, errlen, k < 0 ? errno : EIO, "%s", diff);
+			else if ((r = write_at(fb, buf, (size_t)k, pos)))
+				errorf(err, errlen, r, "%s: %s", base, strerror(-r));
+			else
+				pos += k;
+		}
+	}
+	if (!r) {
+		/* Base is now the diff's snapshot, whole. */
+		td.diff = 0;
+		memset(td.parent, 0, sizeof(td.parent));
+		r = write_at(fb, (const uint8_t *)&td, sizeof(td), (off_t)td.ram_size);
+		if (r)
+			errorf(err, errlen, r, "%s: %s", base, strerror(-r));
+	}
+	if (!r && fsync(fb) < 0)
+		r = errorf_errno(err, errlen, errno, "%s", base);
+	free(buf);
+	close(fd);
+	close(fb);
+	return r;
 }

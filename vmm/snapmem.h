@@ -17,19 +17,21 @@
 #define SNAPMEM_MAGIC "KINDLING-MEMORY1"
 
 /* Writes RAM to path through a temporary file renamed into place when complete (fsynced
- * first if sync). Returns 0 or -errno with the reason in err; nothing is left behind on
- * failure. */
-int snapmem_write(const char *path, const struct guest_mem *m, const uint8_t id[16], bool sync, char *err,
-		  size_t errlen) __attribute__((warn_unused_result));
+ * first if sync). Full (dirty NULL): every non-zero page. Diff: only the pages set in dirty
+ * (one bit per page in mapping order), the rest holes, and the trailer marks it a diff on
+ * top of snapshot parent: it loads only once merged into that one (snapmem_merge).
+ * Returns 0 or -errno with the reason in err; nothing is left behind on failure. */
+int snapmem_write(const char *path, const struct guest_mem *m, const uint64_t *dirty, const uint8_t id[16],
+		  const uint8_t parent[16], bool sync, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Folds the diff memory file into base, in place: the diff's pages (its data extents)
+ * overwrite base's, and base takes the diff's trailer, so it then goes with the diff's
+ * state file. base must be the diff's parent (the snapshot it was taken on top of). */
+int snapmem_merge(const char *base, const char *diff, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Opens a memory file for a restore of ram_size bytes of snapshot id: a regular file with
  * the trailer of that snapshot. Returns the fd (read-only) or -errno with the reason. */
 int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], char *err, size_t errlen)
-	__attribute__((warn_unused_result));
-
-/* Writes to fd (at the same offsets as in RAM) only the pages set in bitmap (one bit per
- * 4 KiB page of RAM, in mem.c's order): a diff snapshot's pages. */
-int snapmem_write_pages(int fd, const struct guest_mem *m, const uint64_t *bitmap, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 #endif

@@ -37,12 +37,27 @@ static int guest_cpu_identity(const struct vm *vm, struct snap_cpu_id *id)
 int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_params *p, char *err, size_t errlen)
 {
 	struct snapfile s = { 0 };
+	uint64_t *dirty = NULL;
 	int r;
 
 	if (v->state != VMM_PAUSED)
 		return errorf(err, errlen, -EINVAL, "the microVM must be paused");
-	if (p->type == SNAPSHOT_DIFF)
-		return errorf(err, errlen, -ENOTSUP, "diff snapshots are not supported yet");
+	if (p->type == SNAPSHOT_DIFF && !v->vm.cfg.dirty_log)
+		return errorf(err, errlen, -EINVAL, "Diff snapshots need track_dirty_pages");
+	/* A diff holds the pages written since the last snapshot taken or loaded: without one,
+	 * it would lack what was loaded before dirty pages were tracked (the kernel). */
+	if (p->type == SNAPSHOT_DIFF && !v->has_snapshot)
+		return errorf(err, errlen, -EINVAL,
+			      "a Diff snapshot needs a Full snapshot taken (or one loaded) before it in this microVM");
+	if (v->vm.cfg.dirty_log) {
+		/* Taken for a Full snapshot too: the next diff starts from it. */
+		dirty = calloc(mem_bitmap_words(&v->vm.mem), sizeof(*dirty));
+		if (!dirty)
+			return errorf(err, errlen, -ENOMEM, "out of memory");
+		r = vm_take_dirty(&v->vm, dirty, err, errlen);
+		if (r)
+			goto out;
+	}
 	s.kvm = calloc(1, sizeof(*s.kvm));
 	if (!s.kvm)
 		return errorf(err, errlen, -ENOMEM, "out of memory");
@@ -79,15 +94,23 @@ int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_params *p, c
 		goto out;
 	}
 	s.mem.ram_size = v->vm.mem.ram_size;
-	s.mem.diff = SNAP_MEM_FULL;
+	s.mem.diff = p->type == SNAPSHOT_DIFF ? SNAP_MEM_DIFF : SNAP_MEM_FULL;
 	/* The memory first: a state file under its final name always has its memory. */
-	r = snapmem_write(p->mem_path, &v->vm.mem, s.id, false, err, errlen);
+	r = snapmem_write(p->mem_path, &v->vm.mem, p->type == SNAPSHOT_DIFF ? dirty : NULL, s.id,
+			  p->type == SNAPSHOT_DIFF ? v->snapshot_id : NULL, false, err, errlen);
 	if (r)
 		goto out;
 	r = snapfile_write(p->state_path, &s, false, err, errlen);
-	if (r)
+	if (r) {
 		unlink(p->mem_path);
+		goto out;
+	}
+	memcpy(v->snapshot_id, s.id, sizeof(v->snapshot_id));
+	v->has_snapshot = true;
 out:
+	if (r && dirty)
+		mem_untake_dirty(&v->vm.mem, dirty); /* a failed snapshot loses no dirty page */
+	free(dirty);
 	snapfile_free(&s);
 	return r;
 }
@@ -134,6 +157,10 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 		r = vmm_start_paused(v, !p->resume, err, errlen);
 	if (r)
 		vmm_uncreate(v);
+	if (!r) {
+		memcpy(v->snapshot_id, s.id, sizeof(v->snapshot_id));
+		v->has_snapshot = true;
+	}
 	if (!r && p->config) {
 		config_free(p->config);
 		config_init(p->config);

@@ -131,11 +131,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 			.guest_phys_addr = vm->mem.region[i].gpa,
 			.memory_size = vm->mem.region[i].size,
 			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
+			.flags = cfg->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 			return errorf(err, errlen, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 	}
+	if (cfg->dirty_log && (r = mem_track_dirty(&vm->mem)))
+		return errorf(err, errlen, r, "out of memory");
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
 		return errorf(err, errlen, -errno, "eventfd: %s", strerror(errno));
@@ -176,6 +179,36 @@ int vm_boot_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size
 		if (r)
 			return errorf(err, errlen, r, "setting up vCPU %d: %s", i, strerror(-r));
 	}
+	return 0;
+}
+
+int vm_take_dirty(struct vm *vm, uint64_t *bitmap, char *err, size_t errlen)
+{
+	size_t first = 0; /* the region's first page in mapping order */
+
+	if (!vm->cfg.dirty_log)
+		return errorf(err, errlen, -EINVAL, "dirty pages are not tracked");
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		/* Regions are MiB multiples, so each starts on a 64-page word of bitmap. */
+		struct kvm_dirty_log log = { .slot = (uint32_t)i, .dirty_bitmap = bitmap + first / 64 };
+		size_t words = (size_t)(vm->mem.region[i].size / 4096 + 63) / 64;
+		uint64_t *tmp = calloc(words, sizeof(uint64_t));
+
+		if (!tmp)
+			return errorf(err, errlen, -ENOMEM, "out of memory");
+		log.dirty_bitmap = tmp;
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			int e = errno;
+
+			free(tmp);
+			return errorf_errno(err, errlen, e, "KVM_GET_DIRTY_LOG");
+		}
+		for (size_t w = 0; w < words; w++)
+			bitmap[first / 64 + w] |= tmp[w];
+		free(tmp);
+		first += vm->mem.region[i].size / 4096;
+	}
+	mem_take_dirty(&vm->mem, bitmap);
 	return 0;
 }
 

@@ -85,6 +85,7 @@ struct vm_config {
 	bool mem_from_fd;  /* guest RAM is mem_fd (a memfd or a file) mapped, not anonymous */
 	int mem_fd;
 	bool mem_private;  /* with mem_fd: copy-on-write (MAP_PRIVATE) rather than shared */
+	bool dirty_log;    /* KVM logs the pages the guest writes, the VMM its own (diff snapshots) */
 	bool boot_timer;
 	bool seccomp; /* vCPU threads install their seccomp filter */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown), for vmm_setup_ms */
@@ -134,6 +135,11 @@ int vm_create_vcpus(struct vm *vm, char *err, size_t errlen) __attribute__((warn
 /* Sets the vCPUs' MSRs, LAPIC, FPU and (for the BSP) registers for the boot entry. */
 int vm_boot_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* ORs into bitmap (mem_bitmap_words() words, one bit per page in mapping order) the pages
+ * written since the last call, by the guest (KVM's dirty log) and by the VMM, and starts
+ * over. Only with vm_config.dirty_log. */
+int vm_take_dirty(struct vm *vm, uint64_t *bitmap, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Reads or writes the VM-wide KVM state (interrupt controllers, PIT, kvmclock); the vCPUs
  * must not be running. */

@@ -248,7 +248,8 @@ void vmm_uncreate(struct vmm *v)
 int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram *ram, char *err, size_t errlen)
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
-				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp, .t_main_ns = v->t_main_ns };
+				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp, .t_main_ns = v->t_main_ns,
+				.dirty_log = cfg->track_dirty_pages };
 	uint64_t t0_wall, t0_cpu;
 	int r;
 

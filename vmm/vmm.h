@@ -40,6 +40,8 @@ struct vmm {
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown): setup timings */
 	const struct vmm_config *cfg; /* what vmm_create built the VM from (kept by the caller) */
+	bool has_snapshot;       /* a snapshot was taken or loaded: a diff goes on top of it */
+	uint8_t snapshot_id[16]; /* ... this one */
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };

@@ -151,6 +151,7 @@ static const struct ioctl_rule {
 	{ KVM_GET_TSC_KHZ, VMM },
 	{ KVM_GET_MSRS, VMM },
 	{ KVM_GET_VCPU_EVENTS, VMM },
+	{ KVM_GET_DIRTY_LOG, VMM },       /* ... and a diff snapshot's pages */
 };
 
 static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console" };
