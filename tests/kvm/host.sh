@@ -40,7 +40,8 @@ if ! kvm_usable; then
 	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault \
 		vmm_create_no_boot state_roundtrip state_roundtrip_smp2 restore_run restore_run_smp2 \
 		snapshot_counting snapshot_counting_smp2 snapshot_load_paused snapshot_same_three_times \
-		snapshot_mem_of_another snapshot_mem_missing; do
+		snapshot_mem_of_another snapshot_mem_missing snapshot_diff_merged snapshot_diff_alone_refused \
+		snapshot_base_gone_after_merge; do
 		skip "kvm.$t" "no usable /dev/kvm on this host"
 	done
 	tests/kvm/snapshot.sh # its cases, skipped with the same reason
@@ -194,6 +195,21 @@ timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.sta
 	>"$T/none.out" 2>"$T/none.err" </dev/null
 rc=$?
 check kvm.snapshot_mem_missing test $rc = 1 -a ! -s "$T/none.out" -a "$(grep -c 'No such file' "$T/none.err")" = 1
+
+# Full -> Diff -> merge -> restore: the chain goes on from the Diff's point.
+timeout "$(scaled 20)" build/tests/kvm-state snap-chain "$G/count.elf" 2 150 "$T/c1.state" "$T/c1.mem" "$T/c2.state" \
+	"$T/c2.mem" >"$T/snapshot_diff_merged.a.out" 2>"$T/chain.err" </dev/null
+crc=$?
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c2.mem" >"$T/alone.out" 2>"$T/alone.err" </dev/null
+rc=$?
+check kvm.snapshot_diff_alone_refused test $crc = 0 -a $rc = 1 -a ! -s "$T/alone.out" -a "$(grep -c 'is a diff' "$T/alone.err")" = 1
+"$K" snapshot merge "$T/c1.mem" "$T/c2.mem" 2>>"$T/chain.err"
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c1.mem" >"$T/snapshot_diff_merged.b.out" \
+	2>"$T/snapshot_diff_merged.b.err" </dev/null
+counted snapshot_diff_merged $?
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c1.state" "$T/c1.mem" >"$T/gone.out" 2>"$T/gone.err" </dev/null
+rc=$?
+check kvm.snapshot_base_gone_after_merge test $rc = 1 -a "$(grep -c 'another snapshot' "$T/gone.err")" = 1
 
 run triple --kernel "$G/triple.elf"
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "triple fault\|internal error" "$T/triple.err"; then
