@@ -144,7 +144,7 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS)
+	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS) $(BUILD)/benches/snapbench
 	@mkdir -p $(BUILD)/bench
 	@benches/run.sh
 
@@ -179,6 +179,10 @@ $(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(V
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # The VM lifecycle (create, boot, save, restore, start) on a real /dev/kvm: tests/kvm/host.sh.
 $(BUILD)/tests/kvm-state: $(BUILD)/obj/tests/kvm/state.o $(VMM_OBJS) $(VMM_CJSON)
+	@mkdir -p $(dir $@)
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+# Snapshot figures on a real /dev/kvm (benches/snapshot.sh).
+$(BUILD)/benches/snapbench: $(BUILD)/obj/benches/snapbench.o $(VMM_OBJS) $(VMM_CJSON)
 	@mkdir -p $(dir $@)
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # Static: it runs inside an empty jail.

@@ -108,6 +108,8 @@ static void *vcpu_thread(void *arg)
 			else
 				park(v);
 		}
+		if (!v->t_first_run_ns)
+			__atomic_store_n(&v->t_first_run_ns, now_ns(), __ATOMIC_RELEASE);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			io_pending = false;
 			if (errno == EINTR || errno == EAGAIN) {

@@ -77,6 +77,7 @@ struct vcpu {
 	 * clears the flag and counts itself in vm->diag_answers, all under vm->pause_lock. */
 	bool diag_requested;
 	struct vcpu_diag diag;
+	uint64_t t_first_run_ns; /* when its thread first entered KVM_RUN (restore timing) */
 };
 
 struct vm_config {
