@@ -1,0 +1,177 @@
+#!/bin/bash
+# Snapshots of a Linux guest, inside the KVM lab (issue 12): 2 vCPUs, an ext4 root (read-only)
+# and an ext4 data drive, a tap made here. The guest counts: each tick is a line on the
+# console, a line appended to a file on the data drive, and a line on one TCP connection to
+# a peer on the host. Booted through the API, paused, Full snapshot; resumed, paused, Diff
+# snapshot; the VMM killed with SIGKILL. The Diff merged into the Full, a new VMM restores it
+# (`kindling --restore`): the count goes on from the Diff's tick on the console, on the disk
+# and on the same TCP connection; the data drive is clean. Then the same snapshot restored 10
+# times in a row (the data drive put back each time), each counting on.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+K=$PWD/build/kindling
+KERNEL=$PWD/build/guest/vmlinux
+T=$(mktemp -d)
+TAP=kvs0
+PIDS=()
+cleanup() {
+	stop_pids
+	ip link del "$TAP" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+CASES="linux_full_diff_merge_restore linux_memory_state linux_disk_state linux_tcp_state linux_data_fs_clean
+	linux_restore_10_times"
+if ! kvm_usable; then
+	for t in $CASES; do skip "lab.snapshot.$t" "no /dev/kvm inside the lab"; done
+	exit 0
+fi
+PATH=$PATH:/sbin:/usr/sbin
+for tool in mkfs.ext4 e2fsck debugfs busybox curl python3; do
+	if ! command -v $tool >/dev/null; then
+		for t in $CASES; do skip "lab.snapshot.$t" "$tool is not installed"; done
+		exit 0
+	fi
+done
+LAST=60 # ticks
+
+# --- the guest: init on the root filesystem ---------------------------------------
+mkdir -p "$T/root/t" "$T/root/data"
+cat >"$T/root/t/count.sh" <<EOF
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /tmp
+mount -t ext4 /dev/vdb /data
+ip link set lo up
+# A connection that breaks (a restored copy whose peer is gone) must not end the count.
+trap '' PIPE
+mkfifo /tmp/net
+nc 10.78.0.1 7100 </tmp/net >/dev/null &
+exec 3>/tmp/net
+i=0
+while [ \$i -lt $LAST ]; do
+	i=\$((i + 1))
+	echo "TICK \$i"
+	echo "DISK \$i" >>/data/log
+	echo "NET \$i" >&3 2>/dev/null
+	usleep 200000
+done
+exec 3>&-
+sync
+echo "LAST-ON-DISK \$(tail -n 1 /data/log)"
+umount /data
+echo KS-DONE
+reboot -f
+EOF
+chmod 755 "$T/root/t/count.sh"
+guest/mkrootfs.sh -s 64 "$T/root.img" "$T/root" >/dev/null
+truncate -s 16M "$T/data.img"
+mkfs.ext4 -q -F "$T/data.img"
+
+# --- the host: a tap and a peer that keeps what arrives on one TCP connection ---------
+if ! ip tuntap add dev "$TAP" mode tap vnet_hdr 2>"$T/tap.err" || ! ip addr add 10.78.0.1/24 dev "$TAP" ||
+	! ip link set "$TAP" up; then
+	for t in $CASES; do skip "lab.snapshot.$t" "cannot make a tap: $(cat "$T/tap.err")"; done
+	exit 0
+fi
+cat >"$T/peer.py" <<'EOF'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.78.0.1", 7100))
+s.listen(1)
+open(sys.argv[1] + ".ready", "w").close()
+c, _ = s.accept()
+with open(sys.argv[1], "ab", buffering=0) as f:
+    while True:
+        b = c.recv(4096)
+        if not b:
+            break
+        f.write(b)
+EOF
+python3 "$T/peer.py" "$T/net.log" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -e "$T/net.log.ready" ] && break; sleep 0.1; done
+
+# --- boot through the API, Full then Diff snapshot, SIGKILL -----------------------------
+S=$T/api.sock
+api() { curl -s -m 30 -o "$T/body" -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2" \
+	-H 'Content-Type: application/json' -d "$3"; }
+# wait_tick FILE N: until FILE shows TICK N (at most 120 s)
+wait_tick() {
+	for _ in $(seq 1200); do grep -q "^TICK $2\$" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+BASE="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd tsc=reliable no_timer_check quiet"
+deadline_bg 120 "$K" --api-sock "$S" >"$T/a.out" 2>"$T/a.err" </dev/null
+vpid=$!
+PIDS+=("$vpid")
+for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.1; done
+codes="$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256, "track_dirty_pages": true}')"
+codes="$codes $(api PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"boot_args\": \"$BASE init=/t/count.sh ip=10.78.0.2::10.78.0.1:255.255.255.0::eth0:off\"}")"
+codes="$codes $(api PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/root.img\", \"is_root_device\": true, \"is_read_only\": true}")"
+codes="$codes $(api PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$T/data.img\", \"is_root_device\": false, \"is_read_only\": false}")"
+codes="$codes $(api PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"$TAP\", \"guest_mac\": \"02:4b:53:00:00:02\"}")"
+codes="$codes $(api PUT /actions '{"action_type": "InstanceStart"}')"
+wait_tick "$T/a.out" 10
+codes="$codes $(api PATCH /vm '{"state": "Paused"}')"
+codes="$codes $(api PUT /snapshot/create "{\"snapshot_path\": \"$T/full.state\", \"mem_file_path\": \"$T/full.mem\"}")"
+codes="$codes $(api PATCH /vm '{"state": "Resumed"}')"
+wait_tick "$T/a.out" 20
+codes="$codes $(api PATCH /vm '{"state": "Paused"}')"
+codes="$codes $(api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/diff.state\", \"mem_file_path\": \"$T/diff.mem\"}")"
+kill -KILL "$(pgrep -P "$vpid")" 2>/dev/null
+reap "$vpid" 10
+at=$(grep -c '^TICK ' "$T/a.out")
+echo "  snapshot: API codes $codes; the first VMM printed $at ticks"
+cp "$T/data.img" "$T/data-at-snapshot.img"
+
+# --- merge, restore in a new process: the count goes on -------------------------------
+"$K" snapshot merge "$T/full.mem" "$T/diff.mem" 2>"$T/merge.err"
+mrc=$?
+deadline 120 "$K" --restore "$T/diff.state" --mem "$T/full.mem" --resume --no-api >"$T/b.out" 2>"$T/b.err" </dev/null
+rc=$?
+echo "  restore: merge exit $mrc, VMM exit $rc; $(grep -c '^TICK ' "$T/b.out") ticks after it"
+first=$(grep -m1 '^TICK ' "$T/b.out" | cut -d' ' -f2)
+if [ "$codes" = "204 204 204 204 204 204 204 204 204 204 204" ] && [ $mrc = 0 ] && [ $rc = 0 ] &&
+	grep -q '^KS-DONE' "$T/b.out"; then
+	pass lab.snapshot.linux_full_diff_merge_restore
+else
+	fail lab.snapshot.linux_full_diff_merge_restore "codes=$codes merge=$mrc rc=$rc $(cat "$T/merge.err")"
+	tail -5 "$T/a.out"; tail -5 "$T/a.err"; tail -10 "$T/b.out"; grep -v 'diag:' "$T/b.err" | tail -5
+	show_deadline restore "$rc" "$T/b.err"
+fi
+# Memory: the shell's counter goes on from the snapshot's tick, with no tick lost or repeated.
+cat "$T/a.out" "$T/b.out" | grep -o '^TICK [0-9]*' | awk '{ print $2 }' >"$T/ticks"
+check lab.snapshot.linux_memory_state test "$first" = $((at + 1)) -a "$(tail -n 1 "$T/ticks")" = $LAST \
+	-a "$(sort -n "$T/ticks" | uniq | wc -l)" = $LAST -a "$(wc -l <"$T/ticks")" = $LAST
+# Disk: the file the guest appended to holds every tick once, in order.
+debugfs -R "cat /log" "$T/data.img" 2>/dev/null >"$T/disk.log"
+check lab.snapshot.linux_disk_state test "$(seq -f 'DISK %g' 1 $LAST | cmp -s - "$T/disk.log" && echo ok)" = ok \
+	-a "$(grep -c "^LAST-ON-DISK DISK $LAST" "$T/b.out")" = 1
+# TCP: one connection, before and after: the peer has every tick once, in order.
+for _ in $(seq 50); do [ "$(grep -c '^NET ' "$T/net.log")" -ge $LAST ] && break; sleep 0.1; done
+check lab.snapshot.linux_tcp_state test "$(seq -f 'NET %g' 1 $LAST | cmp -s - "$T/net.log" && echo ok)" = ok
+check lab.snapshot.linux_data_fs_clean e2fsck -n -f "$T/data.img"
+
+# --- the same snapshot 10 times in a row: each one counts on from its tick -------------
+# (the data drive put back as it was at the snapshot; the TCP peer is gone, so the guest's
+# connection breaks: only the console and the disk are checked)
+ok=0
+for i in $(seq 10); do
+	cp "$T/data-at-snapshot.img" "$T/data.img"
+	deadline_bg 120 "$K" --restore "$T/diff.state" --mem "$T/full.mem" --resume --no-api >"$T/r$i.out" 2>"$T/r$i.err" </dev/null
+	rpid=$!
+	if wait_tick "$T/r$i.out" $((at + 3)) && [ "$(grep -m1 '^TICK ' "$T/r$i.out")" = "TICK $((at + 1))" ]; then
+		ok=$((ok + 1))
+	else
+		echo "  restore $i: $(head -c 300 "$T/r$i.out") $(grep -v diag: "$T/r$i.err" | tail -3)"
+	fi
+	kill -KILL "$(pgrep -P "$rpid")" 2>/dev/null
+	reap "$rpid" 10 >/dev/null
+done
+echo "  10 restores: $ok counted on"
+check lab.snapshot.linux_restore_10_times test $ok = 10
+exit 0
