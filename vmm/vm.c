@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 static const struct {
 	int cap;
@@ -77,7 +78,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (r != KVM_API_VERSION)
 		return errorf(err, errlen, -ENOTSUP, "KVM API version %d, need %d", r, KVM_API_VERSION);
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0)
 			return errorf(err, errlen, -ENOTSUP, "KVM lacks a capability kindling needs: %s",
 				    required_caps[i].name);
@@ -303,7 +304,7 @@ int vm_alloc_device(struct vm *vm, uint64_t size, uint64_t *addr, int *irq)
 	uint64_t base = vm->next_mmio ? vm->next_mmio : VM_MMIO_BASE;
 
 	size = (size + 0xfff) & ~0xfffull;
-	if (vm->next_irq_index >= (int)(sizeof(device_irqs) / sizeof(device_irqs[0])))
+	if (vm->next_irq_index >= (int)(ARRAY_SIZE(device_irqs)))
 		return -ENOSPC;
 	if (size == 0 || size > VM_MMIO_END - base)
 		return -ENOSPC;

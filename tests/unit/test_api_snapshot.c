@@ -11,6 +11,7 @@
 #include "log.h"
 #include "routes.h"
 #include "test.h"
+#include "util.h"
 
 #define NOT_BEFORE "The requested operation is not supported before starting the microVM."
 #define NOT_AFTER "The requested operation is not supported after starting the microVM."
@@ -211,7 +212,7 @@ TEST(snapshot_load_after_boot_specific_config)
 	};
 	struct api a;
 
-	for (size_t i = 0; i < sizeof(puts) / sizeof(puts[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(puts); i++) {
 		fresh(&a);
 		PUT(&a, puts[i][0], puts[i][1]);
 		EXPECT(&a, HTTP_PUT, "/snapshot/load", LOAD, 400, NOT_ALLOWED);
