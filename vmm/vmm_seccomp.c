@@ -19,6 +19,7 @@
 #include <linux/if_tun.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -111,6 +112,8 @@ static const struct rule {
 	{ SCMP_SYS(renameat), VMM, ANY },
 	{ SCMP_SYS(renameat2), VMM, ANY },
 	{ SCMP_SYS(getrandom), VMM, ANY },       /* the snapshot id */
+	/* --- VMM thread: a snapshot loaded with the Uffd backend (vmm/snapuffd.c) ---------- */
+	{ SCMP_SYS(ppoll), VMM, ANY },           /* the watch: a fault unread, the handler's hang-up */
 	/* --- VMM thread: shutdown ------------------------------------------------------------- */
 	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
 	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
@@ -152,6 +155,9 @@ static const struct ioctl_rule {
 	{ KVM_GET_MSRS, VMM },
 	{ KVM_GET_VCPU_EVENTS, VMM },
 	{ KVM_GET_DIRTY_LOG, VMM },       /* ... and a diff snapshot's pages */
+	/* A dead or stuck page-fault handler: wake the faults waiting on it so the vCPUs can be
+	 * joined (vmm/snapuffd.c). The vCPUs themselves need nothing: a fault blocks in KVM_RUN. */
+	{ UFFDIO_UNREGISTER, VMM },
 };
 
 static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console" };
