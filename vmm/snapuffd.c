@@ -149,6 +149,10 @@ int snapuffd_attach(struct snapuffd *u, struct guest_mem *m, const char *path, u
 	/* As Firecracker: close-on-exec, non-blocking (also what lets poll() report a pending
 	 * fault), faults from the kernel (KVM) too, not only user mode. */
 	u->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u->uffd < 0 && errno == EPERM)
+		return errorf(err, errlen, -EPERM,
+			      "userfaultfd: not permitted (without CAP_SYS_PTRACE, e.g. in a jail, the host needs "
+			      "vm.unprivileged_userfaultfd=1)");
 	if (u->uffd < 0)
 		return errorf_errno(err, errlen, errno, "userfaultfd");
 	if (ioctl(u->uffd, UFFDIO_API, &api) < 0) {
