@@ -107,14 +107,16 @@ UFFD_LOAD="{\"snapshot_path\": \"$T/full.state\", \"mem_backend\": {\"backend_ty
 # handler [--no-serve]: a fresh handler on $T/uffd.sock serving full.mem, its pid in $HPID.
 handler() {
 	rm -f "$T/uffd.sock"
-	timeout "$(scaled 120)" "$H" "$@" "$T/uffd.sock" "$T/full.mem" 2>"$T/handler.err" &
+	# Not under timeout: SIGKILL must reach the handler itself. It exits when its VMM hangs
+	# up; the EXIT trap ends it otherwise.
+	"$H" "$@" "$T/uffd.sock" "$T/full.mem" 2>"$T/handler.err" &
 	HPID=$!
 	PIDS+=("$HPID")
 	for _ in $(seq 100); do [ -S "$T/uffd.sock" ] && break; sleep 0.05; done
 }
 # vmm_ends_with NAME TEXT: the VMM exits within 20 s and its log says TEXT.
 vmm_ends_with() {
-	local n=400
+	local n=$(($(scaled 20) * 20))
 	while [ $n -gt 0 ] && kill -0 "$VPID" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$VPID/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; do
 		sleep 0.05
 		n=$((n - 1))
@@ -122,7 +124,7 @@ vmm_ends_with() {
 	if [ $n -gt 0 ] && grep -qF -- "$2" "$T/vmm.err"; then
 		pass "snapshot.$1"
 	else
-		fail "snapshot.$1" "$([ $n -gt 0 ] || echo 'still running after 20 s; ')$(tail -n 3 "$T/vmm.err")"
+		fail "snapshot.$1" "$([ $n -gt 0 ] || echo "still running after $(scaled 20) s; ")$(tail -n 3 "$T/vmm.err")"
 	fi
 	reap "$VPID" 2>/dev/null
 	VPID=
