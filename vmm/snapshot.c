@@ -21,15 +21,14 @@ static struct vmm_config loaded_cfg;
 /* The page-fault handler of a VM loaded with the Uffd backend: as long as the VM too. */
 static struct snapuffd loaded_uffd;
 
-/* On the event loop: the handler went away or stopped serving. The VM cannot go on (its
- * next fault would wait forever), so it stops with the reason; waking the faults still
- * waiting lets the vCPUs be joined. */
+/* On the uffd monitor thread: the handler went away or stopped serving. The VM cannot go
+ * on (its next fault would wait forever), so it stops with the reason; the monitor then
+ * wakes the faults still waiting, so that the vCPUs can be joined. */
 static void on_uffd_fail(void *opaque, const char *why)
 {
 	struct vmm *v = opaque;
 
 	vm_stop(&v->vm, 1, "%s", why);
-	snapuffd_release(&loaded_uffd);
 }
 
 /* The CPU identity the guest sees on this host: vCPU 0's filtered CPUID. */
@@ -157,7 +156,7 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 			goto out;
 		r = snapuffd_attach(&loaded_uffd, &v->vm.mem, p->backend_path, SNAPUFFD_DEADLINE_MS, err, errlen);
 		if (!r)
-			r = snapuffd_watch(&loaded_uffd, &v->loop, on_uffd_fail, v);
+			r = snapuffd_watch(&loaded_uffd, v->seccomp, on_uffd_fail, v);
 		if (r) {
 			snapuffd_release(&loaded_uffd);
 			vmm_uncreate(v);
@@ -182,6 +181,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 		r = snap_cpu_check(&s.cpu, &here, err, errlen);
 	if (!r)
 		r = vmm_restore(v, s.kvm, s.devices, s.devices_len, err, errlen);
+	/* The handler failed while the restore touched guest memory. */
+	if (!r && v->uffd && snapuffd_failed(v->uffd))
+		r = errorf(err, errlen, -EPIPE, "%s", v->uffd->why);
 	if (!r)
 		r = vmm_start_paused(v, !p->resume, err, errlen);
 	if (r)

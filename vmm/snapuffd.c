@@ -7,6 +7,7 @@
 #include <linux/sockios.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,13 +15,13 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
+#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "evloop.h"
 #include "log.h"
+#include "vmm_seccomp.h"
 #include "util.h"
 
 static uint64_t mono_ns(void)
@@ -140,7 +141,7 @@ int snapuffd_attach(struct snapuffd *u, struct guest_mem *m, const char *path, u
 	int n, r;
 
 	memset(u, 0, sizeof(*u));
-	u->uffd = u->sock = u->timer_fd = -1;
+	u->uffd = u->sock = u->wake_fd = -1;
 	u->active = true;
 	u->deadline_ms = deadline_ms;
 	n = snapuffd_mappings_json(m, body, sizeof(body));
@@ -187,13 +188,17 @@ int snapuffd_attach(struct snapuffd *u, struct guest_mem *m, const char *path, u
 		errorf(err, errlen, r, "SIOCOUTQ: %s", strerror(-r));
 	if (r)
 		goto fail;
-	u->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (u->timer_fd < 0) {
-		r = errorf_errno(err, errlen, errno, "timerfd_create");
+	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->wake_fd < 0) {
+		r = errorf_errno(err, errlen, errno, "eventfd");
 		goto fail;
 	}
 	return 0;
 fail:
+	/* Nothing ran on this RAM yet: unregistered, it is plain anonymous memory again. */
+	if (u->len)
+		ioctl(u->uffd, UFFDIO_UNREGISTER, &reg.range);
+	u->len = 0;
 	snapuffd_release(u);
 	return r;
 }
@@ -230,90 +235,93 @@ int snapuffd_check(struct snapuffd *u, uint64_t now_ns)
 	return 0;
 }
 
-static void on_event(struct snapuffd *u)
+/* Makes the RAM inaccessible, then wakes every fault still waiting on the handler: the woken
+ * faults fail (a vCPU's KVM_RUN with EFAULT, a device's I/O with EFAULT) instead of reading
+ * a zero page in place of the guest's data, which could otherwise reach a disk. Only with
+ * the VM stopping or gone. */
+static void fence(struct snapuffd *u)
 {
-	if (snapuffd_check(u, mono_ns()) == 0)
+	struct uffdio_range range = { .start = (uintptr_t)u->base, .len = u->len };
+
+	if (!u->len || u->uffd < 0)
 		return;
-	/* Once: the VM is stopping. */
-	evloop_del(u->loop, u->sock);
-	evloop_del(u->loop, u->timer_fd);
-	u->loop = NULL;
+	if (mprotect(u->base, u->len, PROT_NONE) < 0)
+		log_debug("mprotect guest RAM: %s", strerror(errno));
+	if (ioctl(u->uffd, UFFDIO_UNREGISTER, &range) < 0)
+		log_debug("UFFDIO_UNREGISTER: %s", strerror(errno));
+	u->len = 0;
+}
+
+/* The monitor: its own thread, because the VMM thread may itself be the one waiting on a
+ * fault (a device touching a page the guest never did), and then its event loop could not
+ * notice anything. It makes no allocation (its seccomp filter has no mmap or brk). */
+static void *monitor(void *arg)
+{
+	struct snapuffd *u = arg;
+
+	if (u->seccomp && seccomp_install(SECCOMP_UFFD)) {
+		snprintf(u->why, sizeof(u->why), "cannot install the page-fault watch's seccomp filter");
+		goto failed;
+	}
+	for (;;) {
+		struct pollfd p[2] = { { .fd = u->sock, .events = POLLRDHUP }, { .fd = u->wake_fd, .events = POLLIN } };
+		struct timespec tick = { .tv_nsec = SNAPUFFD_POLL_MS * 1000000l };
+
+		if (ppoll(p, 2, &tick, NULL) > 0 && (p[1].revents & POLLIN))
+			break; /* snapuffd_release */
+		if (snapuffd_check(u, mono_ns()))
+			goto failed;
+	}
+	fence(u);
+	return NULL;
+failed:
+	__atomic_store_n(&u->failed, true, __ATOMIC_SEQ_CST);
 	log_error("%s", u->why);
 	u->fail(u->opaque, u->why);
+	fence(u);
+	return NULL;
 }
 
-static void on_sock(void *opaque, uint32_t events)
+int snapuffd_watch(struct snapuffd *u, bool seccomp, void (*fail)(void *opaque, const char *why), void *opaque)
 {
-	struct snapuffd *u = opaque;
-	char buf[256];
-
-	/* Firecracker's handlers send nothing; whatever one sends is read and dropped, so
-	 * that the level-triggered watch does not spin. */
-	if (events & EPOLLIN) {
-		ssize_t n = read(u->sock, buf, sizeof(buf));
-
-		if (n > 0)
-			return;
-	}
-	on_event(u);
-}
-
-static void on_tick(void *opaque, uint32_t events)
-{
-	struct snapuffd *u = opaque;
-	uint64_t ticks;
-
-	(void)events;
-	if (read(u->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-		log_debug("uffd timer read: %s", strerror(errno));
-	on_event(u);
-}
-
-int snapuffd_watch(struct snapuffd *u, struct evloop *l, void (*fail)(void *opaque, const char *why), void *opaque)
-{
-	struct itimerspec it = { .it_interval = { .tv_nsec = SNAPUFFD_POLL_MS * 1000000l },
-				 .it_value = { .tv_nsec = SNAPUFFD_POLL_MS * 1000000l } };
 	int r;
 
 	u->fail = fail;
 	u->opaque = opaque;
-	if (timerfd_settime(u->timer_fd, 0, &it, NULL) < 0)
-		return -errno;
-	r = evloop_add(l, u->sock, EPOLLIN | EPOLLRDHUP, on_sock, u);
+	u->seccomp = seccomp;
+	r = -pthread_create(&u->thread, NULL, monitor, u);
 	if (r)
 		return r;
-	r = evloop_add(l, u->timer_fd, EPOLLIN, on_tick, u);
-	if (r) {
-		evloop_del(l, u->sock);
-		return r;
-	}
-	u->loop = l;
+	pthread_setname_np(u->thread, "kindling-uffd");
+	u->thread_started = true;
 	return 0;
+}
+
+bool snapuffd_failed(const struct snapuffd *u)
+{
+	return __atomic_load_n(&u->failed, __ATOMIC_SEQ_CST);
 }
 
 void snapuffd_release(struct snapuffd *u)
 {
 	if (!u->active)
 		return;
-	if (u->loop) {
-		evloop_del(u->loop, u->sock);
-		evloop_del(u->loop, u->timer_fd);
-		u->loop = NULL;
-	}
-	if (u->len && u->uffd >= 0) {
-		struct uffdio_range range = { .start = (uintptr_t)u->base, .len = u->len };
+	if (u->thread_started) {
+		uint64_t one = 1;
 
-		/* Wakes every fault still waiting on the handler (vCPUs, the VMM thread). */
-		if (ioctl(u->uffd, UFFDIO_UNREGISTER, &range) < 0)
-			log_debug("UFFDIO_UNREGISTER: %s", strerror(errno));
+		/* The monitor fences the RAM on its way out, under its own filter. */
+		if (write(u->wake_fd, &one, sizeof(one)) < 0)
+			log_debug("uffd monitor wake-up: %s", strerror(errno));
+		pthread_join(u->thread, NULL);
+		u->thread_started = false;
 	}
+	fence(u);
 	if (u->sock >= 0)
 		close(u->sock);
 	if (u->uffd >= 0)
 		close(u->uffd);
-	if (u->timer_fd >= 0)
-		close(u->timer_fd);
-	u->sock = u->uffd = u->timer_fd = -1;
-	u->len = 0;
+	if (u->wake_fd >= 0)
+		close(u->wake_fd);
+	u->sock = u->uffd = u->wake_fd = -1;
 	u->active = false;
 }

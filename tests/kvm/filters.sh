@@ -227,8 +227,9 @@ else
 fi
 
 # The Uffd snapshot backend under the production filters: the "vCPU" faults on RAM that
-# examples/uffd serves; the VMM thread's watch (ppoll, timerfd, UFFDIO_UNREGISTER) stops the
-# VM with the reason when the handler is killed, or leaves a fault unread past the deadline.
+# examples/uffd serves; the uffd monitor thread (its own filter: ppoll, mprotect, UFFDIO_UNREGISTER,
+# the vCPU kick) stops the VM with the reason and fences its RAM when the handler is killed, or
+# leaves a fault unread past the deadline.
 UH=$PWD/build/examples/uffd-handler
 if [ ! -x "$VT" ] || [ ! -x "$UH" ]; then
 	fail threads.uffd.built "$VT or $UH is missing (make, make unit)"

@@ -15,9 +15,11 @@
  *             Uffd snapshot backend, vmm/snapuffd.c, watched by the VMM thread with a
  *             deadline of --uffd-deadline-ms, 10000 by default); reads every page, expecting
  *             page i to hold i+1 (examples/uffd serving such a file), prints "UFFD-OK" (or
- *             "UFFD-BAD") and waits to be stopped.
+ *             "UFFD-BAD", or "UFFD-FENCED" when the VMM gave up on the handler) and waits to
+ *             be stopped.
  * The exit status is the VMM's; SIGSYS (159) means a thread broke its filter. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
@@ -40,12 +42,11 @@ static struct control ctl;
 static const char *guest;
 static struct snapuffd uffd;
 
-/* As vmm/snapshot.c's: the handler went away or went silent. */
+/* As vmm/snapshot.c's, on the uffd monitor thread: the handler went away or went silent. */
 static void on_uffd_fail(void *opaque, const char *why)
 {
 	(void)opaque;
 	vm_stop(&vmm.vm, 1, "%s", why);
-	snapuffd_release(&uffd);
 }
 
 
@@ -157,15 +158,24 @@ static void guest_echo(void)
 	}
 }
 
-/* A fault here blocks this thread in the kernel until the handler serves it (or the VMM
- * thread gives up on the handler and wakes it): no system call of its own. */
+/* Touches each page the way KVM does, from the kernel (a write() from it into a pipe): the
+ * fault blocks this thread until the handler serves it, and fails with EFAULT once the VMM
+ * has given up on the handler and fenced the RAM, as KVM_RUN would. No syscall of its own
+ * beyond write. */
+static int uffd_pipe[2] = { -1, -1 };
+
 static void guest_uffd(void)
 {
 	const volatile uint8_t *ram = vmm.vm.mem.map;
 	bool ok = true;
 
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < 16; i++) {
+		if (write(uffd_pipe[1], (const void *)(ram + i * 4096 + 100), 1) != 1) {
+			print("UFFD-FENCED\n");
+			return;
+		}
 		ok &= ram[i * 4096 + 100] == i + 1;
+	}
 	print(ok ? "UFFD-OK\n" : "UFFD-BAD\n");
 }
 
@@ -293,9 +303,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* vmm_snapshot_load's order: RAM, the handshake, the watch, then the vCPUs. */
-	if (uffd_sock && (mem_create(&vmm.vm.mem, 16 * 4096) ||
+	if (uffd_sock && (pipe2(uffd_pipe, O_CLOEXEC | O_NONBLOCK) || mem_create(&vmm.vm.mem, 16 * 4096) ||
 			  snapuffd_attach(&uffd, &vmm.vm.mem, uffd_sock, deadline_ms, err, sizeof(err)) ||
-			  snapuffd_watch(&uffd, &vmm.loop, on_uffd_fail, NULL))) {
+			  snapuffd_watch(&uffd, true, on_uffd_fail, NULL))) {
 		fprintf(stderr, "vmm-threads: the Uffd backend: %s\n", err);
 		goto out;
 	}

@@ -216,9 +216,15 @@ static void teardown(struct fixture *f)
 	rmdir(f->dir);
 }
 
+/* Touches a page from the kernel, as KVM does (a write() from it into a pipe): returns
+ * 1 once served, or -EFAULT once the RAM is fenced (snapuffd_release). */
+static int touch_pipe[2];
+
 static void *touch(void *p)
 {
-	return (void *)(uintptr_t) * (volatile uint8_t *)p;
+	ssize_t n = write(touch_pipe[1], p, 1);
+
+	return (void *)(intptr_t)(n < 0 ? -errno : n);
 }
 
 TEST(snapuffd_mappings_json_firecracker_layout)
@@ -275,6 +281,7 @@ TEST(snapuffd_deadline_when_handler_silent)
 	struct fixture f;
 	struct snapuffd u;
 	pthread_t t;
+	void *res = NULL;
 	char err[256];
 	int r = 0, first;
 	uint64_t t0;
@@ -284,17 +291,21 @@ TEST(snapuffd_deadline_when_handler_silent)
 	CHECK(setup(&f, SILENT, 1) == 0);
 	CHECK(snapuffd_attach(&u, &f.m, f.sock, 300, err, sizeof(err)) == 0);
 	first = snapuffd_check(&u, now()); /* nothing pending yet */
+	CHECK(pipe2(touch_pipe, O_CLOEXEC | O_NONBLOCK) == 0);
 	CHECK(pthread_create(&t, NULL, touch, f.m.map + 5 * 4096) == 0);
 	t0 = now();
 	while (r == 0 && now() - t0 < 3000000000ull) {
 		usleep(50000);
 		r = snapuffd_check(&u, now());
 	}
-	/* Waking the fault lets the toucher go (a zero page: the VM would be stopping). */
+	/* The release fences the RAM and wakes the fault, which fails: no zero page read. */
 	snapuffd_release(&u);
-	pthread_join(t, NULL);
+	pthread_join(t, &res);
+	close(touch_pipe[0]);
+	close(touch_pipe[1]);
 	teardown(&f);
 	CHECK(first == 0);
+	CHECK((intptr_t)res == -EFAULT);
 	CHECK(r == -ETIMEDOUT);
 	CHECK(now() - t0 >= 300000000ull);
 	CHECK(strstr(u.why, "left a fault unserved for 300 ms"));
@@ -306,6 +317,7 @@ TEST(snapuffd_handler_hangup_detected)
 	struct fixture f;
 	struct snapuffd u;
 	pthread_t t;
+	void *res = NULL;
 	char err[256];
 	int r = 0, joined;
 	uint64_t t0;
@@ -323,14 +335,18 @@ TEST(snapuffd_handler_hangup_detected)
 	}
 	/* The VMM's own copy of the uffd keeps a fault waiting (no silent zero page) until
 	 * the VMM gives up on the handler. */
+	CHECK(pipe2(touch_pipe, O_CLOEXEC | O_NONBLOCK) == 0);
 	CHECK(pthread_create(&t, NULL, touch, f.m.map + 9 * 4096) == 0);
 	usleep(200000);
-	joined = pthread_tryjoin_np(t, NULL) == 0;
+	joined = pthread_tryjoin_np(t, &res) == 0;
 	snapuffd_release(&u);
 	if (!joined)
-		pthread_join(t, NULL);
+		pthread_join(t, &res);
+	close(touch_pipe[0]);
+	close(touch_pipe[1]);
 	teardown(&f);
 	CHECK(r == -EPIPE);
+	CHECK((intptr_t)res == -EFAULT);
 	CHECK(strstr(u.why, "the page-fault handler went away"));
 	CHECK(!joined);
 }
@@ -399,4 +415,50 @@ TEST(snapuffd_example_handler)
 	CHECK(r == 0);
 	CHECK(ok);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int fail_calls;
+static char fail_why[160];
+
+static void on_fail(void *opaque, const char *why)
+{
+	(void)opaque;
+	fail_calls++;
+	snprintf(fail_why, sizeof(fail_why), "%s", why);
+}
+
+/* The monitor thread (no seccomp here): a silent handler, a fault blocked on it; the monitor
+ * calls fail once, then fences the RAM, so the blocked fault fails instead of reading a zero
+ * page, without anyone else's help. */
+TEST(snapuffd_monitor_stops_and_fences)
+{
+	const char *why = uffd_unavailable();
+	struct fixture f;
+	struct snapuffd u;
+	pthread_t t;
+	void *res = NULL;
+	char err[256];
+	int watched;
+	uint64_t t0;
+
+	if (why)
+		SKIP(why);
+	fail_calls = 0;
+	CHECK(setup(&f, SILENT, 1) == 0);
+	CHECK(snapuffd_attach(&u, &f.m, f.sock, 500, err, sizeof(err)) == 0);
+	watched = snapuffd_watch(&u, false, on_fail, NULL);
+	CHECK(pipe2(touch_pipe, O_CLOEXEC | O_NONBLOCK) == 0);
+	CHECK(pthread_create(&t, NULL, touch, f.m.map + 3 * 4096) == 0);
+	t0 = now();
+	pthread_join(t, &res); /* returns only once the monitor fenced the RAM */
+	t0 = now() - t0;
+	snapuffd_release(&u);
+	close(touch_pipe[0]);
+	close(touch_pipe[1]);
+	teardown(&f);
+	CHECK(watched == 0);
+	CHECK((intptr_t)res == -EFAULT);
+	CHECK(t0 >= 500000000ull && t0 < 3000000000ull);
+	CHECK(fail_calls == 1);
+	CHECK(strstr(fail_why, "left a fault unserved for 500 ms"));
 }
