@@ -40,7 +40,7 @@ VMM_SAN_OBJS := $(VMM_SRCS:%.c=$(BUILD)/san/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .PHONY: all deps kernel initramfs test unit demo bench lab clean fuzz fuzz-build
-all: $(BUILD)/kindling $(BUILD)/kindling-init $(BUILD)/examples/wordfreq
+all: $(BUILD)/kindling $(BUILD)/kindling-init $(BUILD)/examples/wordfreq $(BUILD)/examples/uffd-handler
 
 deps:
 	@scripts/deps.sh
@@ -92,6 +92,11 @@ $(BUILD)/tests/unit: $(INIT_LIB_SRCS:%.c=$(BUILD)/san/%.o)
 $(BUILD)/examples/wordfreq: examples/wordfreq/wordfreq.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
+
+# A page-fault handler for snapshots loaded with the Uffd backend (examples/uffd/README.md).
+$(BUILD)/examples/uffd-handler: examples/uffd/uffd-handler.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
 
 # Tiny freestanding guests for the host's /dev/kvm (tests/guests/*.S).
 GUEST_ASM := $(wildcard tests/guests/*.S)

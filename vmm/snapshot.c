@@ -13,10 +13,23 @@
 #include "log.h"
 #include "snapfile.h"
 #include "snapmem.h"
+#include "snapuffd.h"
 #include "vmm.h"
 
 /* The configuration of a VM built by a load: it lives as long as the VM. */
 static struct vmm_config loaded_cfg;
+/* The page-fault handler of a VM loaded with the Uffd backend: as long as the VM too. */
+static struct snapuffd loaded_uffd;
+
+/* On the uffd monitor thread: the handler went away or stopped serving. The VM cannot go
+ * on (its next fault would wait forever), so it stops with the reason; the monitor then
+ * wakes the faults still waiting, so that the vCPUs can be joined. */
+static void on_uffd_fail(void *opaque, const char *why)
+{
+	struct vmm *v = opaque;
+
+	vm_stop(&v->vm, 1, "%s", why);
+}
 
 /* The CPU identity the guest sees on this host: vCPU 0's filtered CPUID. */
 static int guest_cpu_identity(const struct vm *vm, struct snap_cpu_id *id)
@@ -124,8 +137,6 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 
 	if (v->created || v->state != VMM_NOT_STARTED)
 		return errorf(err, errlen, -EBUSY, "a microVM already exists");
-	if (p->backend != SNAPSHOT_MEM_FILE)
-		return errorf(err, errlen, -ENOTSUP, "the Uffd memory backend is not supported yet");
 	r = snapfile_read(p->state_path, &s, err, errlen);
 	if (r)
 		return r;
@@ -137,15 +148,32 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 		goto out;
 	}
 	loaded_cfg.track_dirty_pages = p->track_dirty_pages;
-	fd = snapmem_open(p->backend_path, s.mem.ram_size, s.id, err, errlen);
-	if (fd < 0) {
-		r = fd;
-		goto out;
+	if (p->backend == SNAPSHOT_MEM_UFFD) {
+		/* Anonymous RAM whose pages the handler serves: the memory file is the handler's,
+		 * so its size and snapshot id cannot be checked here. */
+		r = vmm_create(v, &loaded_cfg, NULL, err, errlen);
+		if (r)
+			goto out;
+		r = snapuffd_attach(&loaded_uffd, &v->vm.mem, p->backend_path, SNAPUFFD_DEADLINE_MS, err, errlen);
+		if (!r)
+			r = snapuffd_watch(&loaded_uffd, v->seccomp, on_uffd_fail, v);
+		if (r) {
+			snapuffd_release(&loaded_uffd);
+			vmm_uncreate(v);
+			goto out;
+		}
+		v->uffd = &loaded_uffd;
+	} else {
+		fd = snapmem_open(p->backend_path, s.mem.ram_size, s.id, err, errlen);
+		if (fd < 0) {
+			r = fd;
+			goto out;
+		}
+		ram = (struct vmm_ram){ .fd = fd, .private = true };
+		r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
+		if (r)
+			goto out;
 	}
-	ram = (struct vmm_ram){ .fd = fd, .private = true };
-	r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
-	if (r)
-		goto out;
 	r = guest_cpu_identity(&v->vm, &here);
 	if (r)
 		errorf(err, errlen, r, "CPU identity: %s", strerror(-r));
@@ -153,6 +181,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 		r = snap_cpu_check(&s.cpu, &here, err, errlen);
 	if (!r)
 		r = vmm_restore(v, s.kvm, s.devices, s.devices_len, err, errlen);
+	/* The handler failed while the restore touched guest memory. */
+	if (!r && v->uffd && snapuffd_failed(v->uffd))
+		r = errorf(err, errlen, -EPIPE, "%s", v->uffd->why);
 	if (!r)
 		r = vmm_start_paused(v, !p->resume, err, errlen);
 	if (r)

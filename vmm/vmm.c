@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "snapuffd.h"
 #include "log.h"
 #include "vmm_attach.h"
 #include "vmm_seccomp.h"
@@ -156,6 +157,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	v->stdin_watched = v->built = v->exiting = false;
 	v->devices.n = 0;
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
+	v->uffd = NULL;
 	v->state = VMM_NOT_STARTED;
 	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
@@ -226,8 +228,18 @@ static int check_mem_size(const struct vmm_config *cfg, char *err, size_t errlen
 	return 0;
 }
 
+/* A VM loaded with the Uffd backend: wake the faults still waiting on its handler (a dead
+ * or stuck one would keep the vCPUs from ever being joined) and close the link. */
+static void release_uffd(struct vmm *v)
+{
+	if (v->uffd)
+		snapuffd_release(v->uffd);
+	v->uffd = NULL;
+}
+
 void vmm_uncreate(struct vmm *v)
 {
+	release_uffd(v);
 	vmm_detach_devices(v);
 	if (v->vm.stop_efd >= 0)
 		evloop_del(&v->loop, v->vm.stop_efd);
@@ -503,6 +515,7 @@ int vmm_run(struct vmm *v)
 	if (v->built) {
 		if (!v->vm.stopping)
 			vm_stop(&v->vm, v->vm.exit_status, "VMM shutting down");
+		release_uffd(v);
 		vm_join(&v->vm);
 		outbuf_stop(&v->out, 2000);
 		report(v);
@@ -513,6 +526,7 @@ int vmm_run(struct vmm *v)
 void vmm_destroy(struct vmm *v)
 {
 	outbuf_stop(&v->out, 2000);
+	release_uffd(v);
 	if (v->built)
 		vm_join(&v->vm);
 	vmm_detach_devices(v);

@@ -20,6 +20,8 @@ _Static_assert(3 + 2 * VMM_MAX_VIRTIO <= DEVICE_LIST_MAX, "every device fits the
 _Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SECCOMP_MAX_IO_FDS,
 	       "every drive and tap fd fits the VMM thread's filter");
 
+struct snapuffd;
+
 /* What the API reports as the instance's state; the VMM alone changes it. */
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 
@@ -42,6 +44,7 @@ struct vmm {
 	const struct vmm_config *cfg; /* what vmm_create built the VM from (kept by the caller) */
 	bool has_snapshot;       /* a snapshot was taken or loaded: a diff goes on top of it */
 	uint8_t snapshot_id[16]; /* ... this one */
+	struct snapuffd *uffd; /* a snapshot loaded with the Uffd backend: its handler (snapuffd.c) */
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };

@@ -10,6 +10,8 @@
  *   vcpu     KVM_RUN and the exit handlers: port and MMIO devices, virtio-mmio registers
  *            (device activation included), vm_stop, the boot timer.
  *   console  drains the serial output buffer to stdout (vmm/outbuf.c).
+ *   uffd     with a snapshot loaded with the Uffd backend: watches the page-fault handler
+ *            and, if it dies or goes silent, stops the VM and fences its RAM (vmm/snapuffd.c).
  * Setting up (opening /dev/kvm, creating the VM, mapping memory, starting threads) happens
  * before the filters, as in Firecracker: the VMM thread's filter goes on after the vCPUs
  * started, so it holds no clone, no KVM_CREATE_*, no socket. */
@@ -19,6 +21,7 @@
 #include <linux/if_tun.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -36,7 +39,8 @@
 #define VMM (1u << SECCOMP_VMM)
 #define VCPU (1u << SECCOMP_VCPU)
 #define CONSOLE (1u << SECCOMP_CONSOLE)
-#define ALL (API | VMM | VCPU | CONSOLE)
+#define UFFD (1u << SECCOMP_UFFD)
+#define ALL (API | VMM | VCPU | CONSOLE | UFFD)
 
 /* How a rule's arguments are pinned. */
 enum pin {
@@ -71,12 +75,14 @@ static const struct rule {
 	{ SCMP_SYS(brk), API | VMM | VCPU, ANY },
 	{ SCMP_SYS(mmap), API | VMM | VCPU, NO_EXEC },     /* large blocks, per-thread malloc arenas */
 	{ SCMP_SYS(mprotect), API | VMM | VCPU, NO_EXEC }, /* growing a malloc arena */
+	{ SCMP_SYS(mprotect), UFFD, NO_EXEC },             /* fencing guest RAM (PROT_NONE) */
 	{ SCMP_SYS(munmap), API | VMM | VCPU, ANY },       /* free(); guest RAM and run areas at teardown */
 	{ SCMP_SYS(mremap), API | VMM | VCPU, ANY },       /* realloc() of large blocks (JSON output) */
 	/* --- signals: pthread_kill() to kick vCPUs (pause, stop) ----------------------------- */
-	{ SCMP_SYS(getpid), VMM | VCPU, ANY },         /* pthread_kill: tgkill's first argument */
+	{ SCMP_SYS(getpid), VMM | VCPU | UFFD, ANY },  /* pthread_kill: tgkill's first argument */
 	{ SCMP_SYS(gettid), VMM | VCPU, ANY },         /* pthread_kill of itself (vm_stop from a vCPU) */
-	{ SCMP_SYS(tgkill), VMM | VCPU, OWN_PROCESS }, /* the kick; vm_stop from a vCPU kicks the others */
+	{ SCMP_SYS(tgkill), VMM | VCPU | UFFD, OWN_PROCESS }, /* the kick; vm_stop from a vCPU (or the
+							 * uffd monitor) kicks the vCPUs */
 	/* --- event loops ---------------------------------------------------------------------- */
 	{ SCMP_SYS(epoll_wait), API | VMM, ANY },
 	{ SCMP_SYS(epoll_pwait), API | VMM, ANY },
@@ -111,14 +117,16 @@ static const struct rule {
 	{ SCMP_SYS(renameat), VMM, ANY },
 	{ SCMP_SYS(renameat2), VMM, ANY },
 	{ SCMP_SYS(getrandom), VMM, ANY },       /* the snapshot id */
+	/* --- uffd monitor: a snapshot loaded with the Uffd backend (vmm/snapuffd.c) --------- */
+	{ SCMP_SYS(ppoll), UFFD, ANY },          /* the handler's hang-up, a fault left unread */
 	/* --- VMM thread: shutdown ------------------------------------------------------------- */
 	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
 	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
 	/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first time it trims a thread's
 	 * heap, in whichever thread that is; refused, it trims with madvise instead. */
-	{ SCMP_SYS(openat), API | VCPU | CONSOLE, DENY_EACCES },
+	{ SCMP_SYS(openat), API | VCPU | CONSOLE | UFFD, DENY_EACCES },
 	/* --- ioctl: only the requests below (see ioctls[]) ------------------------------------ */
-	{ SCMP_SYS(ioctl), VMM | VCPU, ANY },
+	{ SCMP_SYS(ioctl), VMM | VCPU | UFFD, ANY },
 };
 
 /* ioctl request numbers, each pinned for the threads that issue it. */
@@ -152,9 +160,13 @@ static const struct ioctl_rule {
 	{ KVM_GET_MSRS, VMM },
 	{ KVM_GET_VCPU_EVENTS, VMM },
 	{ KVM_GET_DIRTY_LOG, VMM },       /* ... and a diff snapshot's pages */
+	/* A dead or stuck page-fault handler, or the VM's end: wake the faults waiting on it so
+	 * that the vCPUs can be joined (vmm/snapuffd.c). The vCPUs need nothing for the Uffd
+	 * backend: a fault blocks inside KVM_RUN. */
+	{ UFFDIO_UNREGISTER, UFFD },
 };
 
-static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console" };
+static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console", "uffd" };
 
 const char *seccomp_thread_name(enum seccomp_thread kind)
 {

@@ -23,7 +23,8 @@ NOT_AFTER="The requested operation is not supported after starting the microVM."
 CASES="create_full create_diff load_paused load_machine_config postload_instance_start postload_boot_config
 	postload_load_again load_resume create_while_running create_from_loaded diff_untracked_after_load
 	failed_load_empty_state failed_load_still_serving load_after_failed_load restore_cli_resume
-	restore_cli_paused_api"
+	restore_cli_paused_api uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_guest_runs
+	uffd_handler_killed uffd_handler_silent"
 if ! kvm_usable || [ ! -f "$G/spin.elf" ]; then
 	for t in $CASES; do skip "snapshot.$t" "no usable /dev/kvm on this host"; done
 	exit 0
@@ -96,6 +97,57 @@ want failed_load_empty_state 400 "Load snapshot error: Failed to restore from sn
 check snapshot.failed_load_still_serving state_is "Not started"
 want load_after_failed_load 204 -- PUT /snapshot/load "{\"snapshot_path\": \"$T/again.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/again.mem\"}, \"resume_vm\": true}"
 kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+
+# The Uffd backend through examples/uffd (Firecracker's protocol): a load with nobody
+# listening fails at once and leaves the process usable; the guest runs on the pages the
+# handler serves; a handler that dies, or goes silent, stops the VM with the reason (within
+# the 10 s deadline, sampled every 250 ms) instead of hanging it.
+H=$PWD/build/examples/uffd-handler
+UFFD_LOAD="{\"snapshot_path\": \"$T/full.state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$T/uffd.sock\"}, \"resume_vm\": true}"
+# handler [--no-serve]: a fresh handler on $T/uffd.sock serving full.mem, its pid in $HPID.
+handler() {
+	rm -f "$T/uffd.sock"
+	# Not under timeout: SIGKILL must reach the handler itself. It exits when its VMM hangs
+	# up; the EXIT trap ends it otherwise.
+	"$H" "$@" "$T/uffd.sock" "$T/full.mem" 2>"$T/handler.err" &
+	HPID=$!
+	PIDS+=("$HPID")
+	for _ in $(seq 100); do [ -S "$T/uffd.sock" ] && break; sleep 0.05; done
+}
+# vmm_ends_with NAME TEXT: the VMM exits within 20 s and its log says TEXT.
+vmm_ends_with() {
+	local n=$(($(scaled 20) * 20))
+	while [ $n -gt 0 ] && kill -0 "$VPID" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$VPID/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; do
+		sleep 0.05
+		n=$((n - 1))
+	done
+	if [ $n -gt 0 ] && grep -qF -- "$2" "$T/vmm.err"; then
+		pass "snapshot.$1"
+	else
+		fail "snapshot.$1" "$([ $n -gt 0 ] || echo "still running after $(scaled 20) s; ")$(tail -n 3 "$T/vmm.err")"
+	fi
+	reap "$VPID" 2>/dev/null
+	VPID=
+}
+spawn
+rm -f "$T/uffd.sock"
+want uffd_no_handler 400 "cannot connect to the page-fault handler" -- PUT /snapshot/load "$UFFD_LOAD"
+check snapshot.uffd_no_handler_still_serving state_is "Not started"
+handler
+want uffd_load_resume 204 -- PUT /snapshot/load "$UFFD_LOAD"
+sleep 1
+if state_is Running && kill -0 "$HPID" 2>/dev/null && grep -q "serving 1 region" "$T/handler.err"; then
+	pass snapshot.uffd_guest_runs
+else
+	fail snapshot.uffd_guest_runs "$(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err") $(cat "$T/handler.err")"
+fi
+kill -KILL "$HPID"
+vmm_ends_with uffd_handler_killed "the page-fault handler went away"
+spawn
+handler --no-serve
+req PUT /snapshot/load "$UFFD_LOAD"
+vmm_ends_with uffd_handler_silent "the page-fault handler left a fault unserved for 10000 ms"
+kill "$HPID" 2>/dev/null
 
 # kindling --restore: resumed without an API (the guest spins until killed), or paused
 # behind the API socket.
