@@ -118,12 +118,18 @@ static int wait_taken(int sock, uint64_t deadline_ns)
 		struct pollfd p = { .fd = sock, .events = POLLRDHUP };
 		int outq = 0;
 
+		bool hup;
+
 		if (ioctl(sock, SIOCOUTQ, &outq) < 0)
 			return -errno;
+		/* A handler that is gone already fails the load, whether or not it read the
+		 * handshake first: checked after the queue, so that an early hang-up is seen
+		 * the same way however the two race. (A peer closing unread also empties it.) */
+		hup = poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+		if (hup)
+			return -EPIPE;
 		if (outq == 0)
 			return 0;
-		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-			return -EPIPE;
 		if (mono_ns() >= deadline_ns)
 			return -ETIMEDOUT;
 		usleep(1000);

@@ -109,9 +109,16 @@ int main(int argc, char **argv)
 	file = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, mfd, 0);
 	if (file == MAP_FAILED)
 		die("mmap");
-	strcpy(sa.sun_path, argv[1]);
+	/* Bound under a temporary name and renamed once listening: whoever sees SOCKET can
+	 * connect to it (a VMM started as soon as the path exists is not refused). */
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.tmp", argv[1]) >= (int)sizeof(sa.sun_path)) {
+		fprintf(stderr, "uffd-handler: socket path too long\n");
+		return 2;
+	}
+	unlink(sa.sun_path);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+	    rename(sa.sun_path, argv[1]) < 0)
 		die(argv[1]);
 	conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (conn < 0)

@@ -61,6 +61,7 @@ struct handler {
 	int nregions;
 	uint64_t base[2], size[2], offset[2];
 	int bad; /* the handshake did not parse as Firecracker's handlers parse it */
+	int go[2]; /* HANGUP: hangs up once the test writes here (after the handshake is done) */
 };
 
 /* serde_json::from_str::<Vec<GuestRegionUffdMapping>>: every field present, an unsigned
@@ -124,7 +125,15 @@ static void *handler_main(void *arg)
 	body[n] = '\0';
 	memcpy(&uffd, CMSG_DATA(cm), sizeof(int));
 	h->bad = parse_firecracker(h, body) != 0;
-	if (h->mode == HANGUP || h->bad)
+	if (h->mode == HANGUP) {
+		char c;
+
+		/* Not before the handshake has ended: a hang-up during it fails the load. */
+		while (read(h->go[0], &c, 1) < 0 && errno == EINTR)
+			;
+		goto out;
+	}
+	if (h->bad)
 		goto out;
 	for (;;) {
 		struct pollfd p[2] = { { .fd = conn, .events = POLLRDHUP }, { .fd = uffd, .events = POLLIN } };
@@ -189,6 +198,8 @@ static int setup(struct fixture *f, enum mode mode, int start_handler)
 		return -1;
 	f->h.mode = mode;
 	f->h.file = f->file;
+	if (pipe2(f->h.go, O_CLOEXEC))
+		return -1;
 	f->h.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
@@ -205,8 +216,13 @@ static int setup(struct fixture *f, enum mode mode, int start_handler)
 
 static void teardown(struct fixture *f)
 {
+	/* EOF on go: a HANGUP handler still waiting ends (a test that failed early). */
+	if (f->h.go[1] > 0)
+		close(f->h.go[1]);
 	if (f->thread_started)
 		pthread_join(f->thread, NULL);
+	if (f->h.go[0] > 0)
+		close(f->h.go[0]);
 	if (f->h.lfd > 0)
 		close(f->h.lfd);
 	mem_destroy(&f->m);
@@ -326,6 +342,7 @@ TEST(snapuffd_handler_hangup_detected)
 		SKIP(why);
 	CHECK(setup(&f, HANGUP, 1) == 0);
 	CHECK(snapuffd_attach(&u, &f.m, f.sock, 2000, err, sizeof(err)) == 0);
+	CHECK(write(f.h.go[1], "x", 1) == 1);
 	pthread_join(f.thread, NULL);
 	f.thread_started = 0;
 	t0 = now();
