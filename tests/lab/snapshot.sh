@@ -40,6 +40,7 @@ LAST=60 # ticks
 mkdir -p "$T/root/t" "$T/root/data"
 cat >"$T/root/t/count.sh" <<EOF
 #!/bin/sh
+echo GUEST-START
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
@@ -49,7 +50,9 @@ ip link set lo up
 trap '' PIPE
 mkfifo /tmp/net
 nc 10.78.0.1 7100 </tmp/net >/dev/null &
-exec 3>/tmp/net
+# Read-write: an open that never waits for the reader (nc may not have opened it yet).
+exec 3<>/tmp/net
+echo "GUEST-READY \$(cat /sys/class/net/eth0/operstate) \$(grep -c /data /proc/mounts)"
 i=0
 while [ \$i -lt $LAST ]; do
 	i=\$((i + 1))
@@ -66,7 +69,7 @@ echo KS-DONE
 reboot -f
 EOF
 chmod 755 "$T/root/t/count.sh"
-guest/mkrootfs.sh -s 64 "$T/root.img" "$T/root" >/dev/null
+guest/mkrootfs.sh -s 64 "$T/root.img" "$T/root" >"$T/mkrootfs.log" 2>&1 || { cat "$T/mkrootfs.log"; exit 1; }
 truncate -s 16M "$T/data.img"
 mkfs.ext4 -q -F "$T/data.img"
 
@@ -99,10 +102,18 @@ for _ in $(seq 50); do [ -e "$T/net.log.ready" ] && break; sleep 0.1; done
 S=$T/api.sock
 api() { curl -s -m 30 -o "$T/body" -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2" \
 	-H 'Content-Type: application/json' -d "$3"; }
-# wait_tick FILE N: until FILE shows TICK N (at most 120 s)
+# wait_tick FILE N: until FILE shows TICK N (at most 60 s: the lab's watchdog gives up on
+# 300 s of silence)
 wait_tick() {
-	for _ in $(seq 1200); do grep -q "^TICK $2\$" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	for _ in $(seq 600); do grep -q "^TICK $2\$" "$1" 2>/dev/null && return 0; sleep 0.1; done
 	return 1
+}
+# give_up WHY: every case fails, with the first VMM's output
+give_up() {
+	for t in $CASES; do fail "lab.snapshot.$t" "$1"; done
+	echo "--- first VMM stdout (tail)"; tail -n 30 "$T/a.out"
+	echo "--- first VMM stderr (tail)"; grep -v 'kindling: diag:' "$T/a.err" | tail -n 15
+	exit 0
 }
 BASE="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd tsc=reliable no_timer_check quiet"
 deadline_bg 120 "$K" --api-sock "$S" >"$T/a.out" 2>"$T/a.err" </dev/null
@@ -115,11 +126,12 @@ codes="$codes $(api PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_hos
 codes="$codes $(api PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$T/data.img\", \"is_root_device\": false, \"is_read_only\": false}")"
 codes="$codes $(api PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"$TAP\", \"guest_mac\": \"02:4b:53:00:00:02\"}")"
 codes="$codes $(api PUT /actions '{"action_type": "InstanceStart"}')"
-wait_tick "$T/a.out" 10
+echo "  boot: API codes $codes"
+wait_tick "$T/a.out" 10 || give_up "no TICK 10 within 60 s of the boot (API codes $codes)"
 codes="$codes $(api PATCH /vm '{"state": "Paused"}')"
 codes="$codes $(api PUT /snapshot/create "{\"snapshot_path\": \"$T/full.state\", \"mem_file_path\": \"$T/full.mem\"}")"
 codes="$codes $(api PATCH /vm '{"state": "Resumed"}')"
-wait_tick "$T/a.out" 20
+wait_tick "$T/a.out" 20 || give_up "no TICK 20 after the Full snapshot (API codes $codes)"
 codes="$codes $(api PATCH /vm '{"state": "Paused"}')"
 codes="$codes $(api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/diff.state\", \"mem_file_path\": \"$T/diff.mem\"}")"
 kill -KILL "$(pgrep -P "$vpid")" 2>/dev/null
@@ -131,7 +143,7 @@ cp "$T/data.img" "$T/data-at-snapshot.img"
 # --- merge, restore in a new process: the count goes on -------------------------------
 "$K" snapshot merge "$T/full.mem" "$T/diff.mem" 2>"$T/merge.err"
 mrc=$?
-deadline 120 "$K" --restore "$T/diff.state" --mem "$T/full.mem" --resume --no-api >"$T/b.out" 2>"$T/b.err" </dev/null
+deadline 90 "$K" --restore "$T/diff.state" --mem "$T/full.mem" --resume --no-api >"$T/b.out" 2>"$T/b.err" </dev/null
 rc=$?
 echo "  restore: merge exit $mrc, VMM exit $rc; $(grep -c '^TICK ' "$T/b.out") ticks after it"
 first=$(grep -m1 '^TICK ' "$T/b.out" | cut -d' ' -f2)
