@@ -138,7 +138,7 @@ wait_tick "$T/a.out" 20 || give_up "no TICK 20 after the Full snapshot (API code
 codes="$codes $(api PATCH /vm '{"state": "Paused"}')"
 codes="$codes $(api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/diff.state\", \"mem_file_path\": \"$T/diff.mem\"}")"
 kill -KILL "$(pgrep -P "$vpid")" 2>/dev/null
-reap "$vpid" 10
+reap "$vpid" 10 2>/dev/null
 at=$(grep -c '^TICK ' "$T/a.out")
 echo "  snapshot: API codes $codes; the first VMM printed $at ticks"
 cp "$T/data.img" "$T/data-at-snapshot.img"
@@ -188,7 +188,7 @@ for i in $(seq 10); do
 		echo "  restore $i: $(head -c 300 "$T/r$i.out") $(grep -v diag: "$T/r$i.err" | tail -3)"
 	fi
 	kill -KILL "$(pgrep -P "$rpid")" 2>/dev/null
-	reap "$rpid" 10 >/dev/null
+	reap "$rpid" 10 >/dev/null 2>&1
 done
 echo "  10 restores: $ok counted on"
 check lab.snapshot.linux_restore_10_times test $ok = 10
