@@ -32,3 +32,17 @@ if [ $rc = 125 ] && grep -q '^lab: L1 made no progress for 20 s' "$T/err" &&
 else
 	fail lab.infra.watchdog_stops_a_silent_lab "rc=$rc after ${took} s"
 fi
+# An L1 that never starts the command (init told so by KINDLING_LAB_TEST_NEVER_START) is
+# stopped at the boot limit too, even were its console growing: a lockup during L1's boot
+# prints reports there.
+t0=$SECONDS
+KINDLING_LAB_TEST_NEVER_START=1 KINDLING_LAB_BOOT_LIMIT=30 timeout -k 10 300 tests/lab/run -- true >"$T/out2" 2>"$T/err2"
+rc=$?
+took=$((SECONDS - t0))
+sed 's/^/  | /' "$T/err2" | grep -v '^  | *|' | head -5
+if [ $rc = 125 ] && grep -q '^lab: L1 made no progress for [0-9]* s (it did not start the command within 30 s' "$T/err2" &&
+	[ $took -ge 30 ] && [ $took -lt 120 ]; then
+	pass lab.infra.watchdog_stops_a_boot_that_never_starts_the_command
+else
+	fail lab.infra.watchdog_stops_a_boot_that_never_starts_the_command "rc=$rc after ${took} s"
+fi
