@@ -115,11 +115,20 @@ int api_machine_config_apply(struct api *a, const cJSON *o, bool patch, bool *de
 	}
 	u.has_track_dirty_pages |= api_get_bool(o, "track_dirty_pages", &u.track_dirty_pages);
 	u.has_smt |= api_get_bool(o, "smt", &u.smt);
-	/* The body's types are checked: vcpu_count is a u8, mem_size_mib a usize. */
-	if ((u.has_vcpu_count = api_get_num(o, "vcpu_count", &v)))
-		u.vcpu_count = (uint64_t)v;
-	if ((u.has_mem_size_mib = api_get_num(o, "mem_size_mib", &v)))
+	/* The body's types are checked (vcpu_count a u8, mem_size_mib a usize), but a number
+	 * must not reach the casts below negative or NaN whatever the text was: a config file
+	 * with NUL bytes around "-6" got through (cJSON takes a NUL for white space), and a
+	 * negative double cast to an unsigned type is undefined (fuzz.api, UBSan). */
+	if ((u.has_vcpu_count = api_get_num(o, "vcpu_count", &v))) {
+		if (!(v >= 0))
+			return errorf(err, errlen, -EINVAL, "invalid value: integer `%.0f`, expected u8", v);
+		u.vcpu_count = v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)v;
+	}
+	if ((u.has_mem_size_mib = api_get_num(o, "mem_size_mib", &v))) {
+		if (!(v >= 0))
+			return errorf(err, errlen, -EINVAL, "invalid value: integer `%.0f`, expected usize", v);
 		u.mem_size_mib = v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)v;
+	}
 	return config_set_machine(&a->cfg, &u, err, errlen);
 }
 
