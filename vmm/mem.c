@@ -30,14 +30,15 @@ int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host)
 	return 0;
 }
 
-int mem_create(struct guest_mem *m, uint64_t ram_size)
+/* Maps ram_size bytes of RAM (anonymous when fd is -1) and lays them out. */
+static int map_ram(struct guest_mem *m, uint64_t ram_size, int flags, int fd)
 {
 	void *p;
 	int r;
 
 	if (ram_size == 0 || ram_size & 0xfff || ram_size > (1ull << 46))
 		return -EINVAL;
-	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	r = mem_layout(m, ram_size, p);
@@ -52,11 +53,14 @@ int mem_create(struct guest_mem *m, uint64_t ram_size)
 	return 0;
 }
 
+int mem_create(struct guest_mem *m, uint64_t ram_size)
+{
+	return map_ram(m, ram_size, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+}
+
 int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private)
 {
 	struct stat st;
-	void *p;
-	int r;
 
 	if (ram_size == 0 || ram_size & 0xfff || ram_size > (1ull << 46))
 		return -EINVAL;
@@ -67,18 +71,7 @@ int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private)
 	/* A shorter file would SIGBUS the VMM on the first access past its end. */
 	if ((uint64_t)st.st_size < ram_size)
 		return -EOVERFLOW;
-	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, (private ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE, fd, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	r = mem_layout(m, ram_size, p);
-	if (r) {
-		munmap(p, ram_size);
-		return r;
-	}
-	m->map = p;
-	m->map_size = ram_size;
-	madvise(p, ram_size, MADV_DONTDUMP);
-	return 0;
+	return map_ram(m, ram_size, private ? MAP_PRIVATE : MAP_SHARED, fd);
 }
 
 int mem_memfd(uint64_t ram_size)
