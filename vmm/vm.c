@@ -191,7 +191,7 @@ int vm_take_dirty(struct vm *vm, uint64_t *bitmap, char *err, size_t errlen)
 		return errorf(err, errlen, -EINVAL, "dirty pages are not tracked");
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		/* Regions are MiB multiples, so each starts on a 64-page word of bitmap. */
-		struct kvm_dirty_log log = { .slot = (uint32_t)i, .dirty_bitmap = bitmap + first / 64 };
+		struct kvm_dirty_log log = { .slot = (uint32_t)i };
 		size_t words = (size_t)(vm->mem.region[i].size / 4096 + 63) / 64;
 		uint64_t *tmp = calloc(words, sizeof(uint64_t));
 
