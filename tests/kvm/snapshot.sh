@@ -23,9 +23,9 @@ NOT_AFTER="The requested operation is not supported after starting the microVM."
 CASES="create_full create_diff load_paused load_machine_config postload_instance_start postload_boot_config
 	postload_load_again load_resume create_while_running create_from_loaded diff_untracked_after_load
 	failed_load_empty_state failed_load_still_serving load_after_failed_load restore_cli_resume
-	restore_cli_paused_api uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_guest_runs
-	uffd_handler_killed uffd_handler_silent"
-if ! kvm_usable || [ ! -f "$G/spin.elf" ]; then
+	restore_cli_paused_api uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_handshake_taken
+	uffd_handler_killed uffd_count_snapshot uffd_count_served uffd_handler_silent"
+if ! kvm_usable || [ ! -f "$G/spin.elf" ] || [ ! -f "$G/count.elf" ]; then
 	for t in $CASES; do skip "snapshot.$t" "no usable /dev/kvm on this host"; done
 	exit 0
 fi
@@ -99,53 +99,94 @@ want load_after_failed_load 204 -- PUT /snapshot/load "{\"snapshot_path\": \"$T/
 kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
 
 # The Uffd backend through examples/uffd (Firecracker's protocol): a load with nobody
-# listening fails at once and leaves the process usable; the guest runs on the pages the
-# handler serves; a handler that dies, or goes silent, stops the VM with the reason (within
-# the 10 s deadline, sampled every 250 ms) instead of hanging it.
+# listening fails at once and leaves the process usable; a guest that needs its pages gets
+# them from the handler; a handler that dies, or goes silent, stops the VM with the reason
+# (within the 10 s deadline, sampled every 250 ms) instead of hanging it.
 H=$PWD/build/examples/uffd-handler
-UFFD_LOAD="{\"snapshot_path\": \"$T/full.state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$T/uffd.sock\"}, \"resume_vm\": true}"
-# handler [--no-serve]: a fresh handler on $T/uffd.sock serving full.mem, its pid in $HPID.
+# uffd_load STATE: the load body for STATE with the handler on $T/uffd.sock, resumed.
+uffd_load() {
+	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$T/uffd.sock\"}, \"resume_vm\": true}"
+}
+# handler [--no-serve] MEM: a fresh handler on $T/uffd.sock serving MEM, its pid in $HPID.
 handler() {
 	rm -f "$T/uffd.sock"
 	# Not under timeout: SIGKILL must reach the handler itself. It exits when its VMM hangs
 	# up; the EXIT trap ends it otherwise.
-	"$H" "$@" "$T/uffd.sock" "$T/full.mem" 2>"$T/handler.err" &
+	"$H" "${@:1:$#-1}" "$T/uffd.sock" "${@: -1}" 2>"$T/handler.err" &
 	HPID=$!
 	PIDS+=("$HPID")
 	for _ in $(seq 100); do [ -S "$T/uffd.sock" ] && break; sleep 0.05; done
 }
-# vmm_ends_with NAME TEXT: the VMM exits within 20 s and its log says TEXT.
-vmm_ends_with() {
-	local n=$(($(scaled 20) * 20))
-	while [ $n -gt 0 ] && kill -0 "$VPID" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$VPID/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; do
-		sleep 0.05
-		n=$((n - 1))
+# vmm_threads: what each thread of the VMM (the child of timeout $VPID) waits in, for a
+# failure's message.
+vmm_threads() {
+	local k t
+	k=$(pgrep -P "$VPID" | head -n 1)
+	[ -n "$k" ] || { echo "(no VMM process)"; return; }
+	for t in /proc/"$k"/task/*; do
+		echo "[$(cat "$t/comm" 2>/dev/null) $(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -d' ' -f1) $(cat "$t/wchan" 2>/dev/null)$(head -n 4 "$t/stack" 2>/dev/null | sed 's/^\[<[0-9a-f]*>\] / /' | tr '\n' ' ')]"
+	done | tr '\n' ' '
+}
+# vmm_gone: whether the VMM exits within 20 s (wall clock, scaled); reaped either way.
+# $VMM_STUCK says what its threads waited in if it did not.
+vmm_gone() {
+	local end=$((SECONDS + $(scaled 20))) gone=1
+	while ! { ! kill -0 "$VPID" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$VPID/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; }; do
+		[ $SECONDS -lt $end ] || { gone=; break; }
+		sleep 0.1
 	done
-	if [ $n -gt 0 ] && grep -qF -- "$2" "$T/vmm.err"; then
-		pass "snapshot.$1"
-	else
-		fail "snapshot.$1" "$([ $n -gt 0 ] || echo "still running after $(scaled 20) s; ")$(tail -n 3 "$T/vmm.err")"
-	fi
+	VMM_STUCK=
+	[ -n "$gone" ] || VMM_STUCK="still running after $(scaled 20) s: $(vmm_threads); "
 	reap "$VPID" 2>/dev/null
 	VPID=
+	[ -n "$gone" ]
+}
+# vmm_ends_with NAME TEXT: the VMM exits within 20 s and its log says TEXT.
+vmm_ends_with() {
+	if vmm_gone && grep -qF -- "$2" "$T/vmm.err"; then
+		pass "snapshot.$1"
+	else
+		fail "snapshot.$1" "$VMM_STUCK$(tail -n 3 "$T/vmm.err")"
+	fi
 }
 spawn
 rm -f "$T/uffd.sock"
-want uffd_no_handler 400 "cannot connect to the page-fault handler" -- PUT /snapshot/load "$UFFD_LOAD"
+want uffd_no_handler 400 "cannot connect to the page-fault handler" -- PUT /snapshot/load "$(uffd_load "$T/full.state")"
 check snapshot.uffd_no_handler_still_serving state_is "Not started"
-handler
-want uffd_load_resume 204 -- PUT /snapshot/load "$UFFD_LOAD"
+# The spinning guest (halted, interrupts off) touches no page: the handshake and the
+# handler's hang-up are what this part checks.
+handler "$T/full.mem"
+want uffd_load_resume 204 -- PUT /snapshot/load "$(uffd_load "$T/full.state")"
 sleep 1
 if state_is Running && kill -0 "$HPID" 2>/dev/null && grep -q "serving 1 region" "$T/handler.err"; then
-	pass snapshot.uffd_guest_runs
+	pass snapshot.uffd_handshake_taken
 else
-	fail snapshot.uffd_guest_runs "$(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err") $(cat "$T/handler.err")"
+	fail snapshot.uffd_handshake_taken "$(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err") $(cat "$T/handler.err")"
 fi
 kill -KILL "$HPID"
 vmm_ends_with uffd_handler_killed "the page-fault handler went away"
+# The counting guest (count.S, snapshotted by tests/kvm/state.c after 300 ms) faults on its
+# first instruction: with a handler serving it counts on to 60 and resets (the VMM exits);
+# with a silent one the deadline stops it.
+seq -f 'COUNT %02g' 1 60 >"$T/count.want"
+if timeout "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" 1 300 "$T/count.state" "$T/count.mem" \
+	>"$T/count.a.out" 2>"$T/count.a.err" </dev/null && [ -s "$T/count.a.out" ] && [ "$(wc -l <"$T/count.a.out")" -lt 60 ]; then
+	pass snapshot.uffd_count_snapshot
+else
+	fail snapshot.uffd_count_snapshot "$(tail -c 40 "$T/count.a.out" | tr '\n' ' ') $(head -c 300 "$T/count.a.err")"
+fi
 spawn
-handler --no-serve
-req PUT /snapshot/load "$UFFD_LOAD"
+handler "$T/count.mem"
+req PUT /snapshot/load "$(uffd_load "$T/count.state")"
+if vmm_gone && [ "$code" = 204 ] && cat "$T/count.a.out" "$T/vmm.out" | cmp -s - "$T/count.want"; then
+	pass snapshot.uffd_count_served
+else
+	fail snapshot.uffd_count_served "${VMM_STUCK}load $code: $(head -c 200 "$T/body"); a=$(tail -c 40 "$T/count.a.out" | tr '\n' ' ') b=$(head -c 40 "$T/vmm.out" | tr '\n' ' ') $(tail -n 3 "$T/vmm.err") $(cat "$T/handler.err")"
+fi
+kill "$HPID" 2>/dev/null
+spawn
+handler --no-serve "$T/count.mem"
+req PUT /snapshot/load "$(uffd_load "$T/count.state")"
 vmm_ends_with uffd_handler_silent "the page-fault handler left a fault unserved for 10000 ms"
 kill "$HPID" 2>/dev/null
 
