@@ -1,9 +1,11 @@
 /* Snapshot figures on a real /dev/kvm (benches/snapshot.sh), with a tiny guest:
- *   snapbench MIB VCPUS N DIR
+ *   snapbench MIB VCPUS N DIR [--keep]
  * boots build/guests/spin.elf with MIB MiB and VCPUS vCPUs, takes a Full snapshot, then a
  * Diff after 1% of the pages were written (by the VMM, marked as it marks virtio buffers),
  * and restores the Full one N times, each time from the load call to every vCPU inside
- * KVM_RUN. Prints "<name> <value> ms" lines. */
+ * KVM_RUN. Prints "<name> <value> ms" lines. --keep leaves DIR/bench.{state,mem} (the Full
+ * one) for benches/snapshot.sh to restore from a fresh process. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +39,10 @@ int main(int argc, char **argv)
 	double *ms, create_ms, diff_ms;
 	uint64_t t0;
 
-	if (argc != 5)
-		return fprintf(stderr, "usage: snapbench MIB VCPUS N DIR\n"), 2;
+	bool keep = argc == 6 && !strcmp(argv[5], "--keep");
+
+	if (argc != 5 && !keep)
+		return fprintf(stderr, "usage: snapbench MIB VCPUS N DIR [--keep]\n"), 2;
 	mib = atoi(argv[1]);
 	vcpus = atoi(argv[2]);
 	n = atoi(argv[3]);
@@ -116,8 +120,10 @@ int main(int argc, char **argv)
 	printf("kindling.restore_ms_p99_%dm_%dvcpu %.3f ms\n", mib, vcpus, ms[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1]);
 	printf("kindling.snapshot_create_full_ms_%dm %.3f ms\n", mib, create_ms);
 	printf("kindling.snapshot_create_diff1pct_ms_%dm %.3f ms\n", mib, diff_ms);
-	unlink(state);
-	unlink(mem);
+	if (!keep) {
+		unlink(state);
+		unlink(mem);
+	}
 	unlink(dstate);
 	unlink(dmem);
 	config_free(&c);

@@ -80,6 +80,20 @@ static void answer_diag(struct vcpu *v)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/* Notes when this vCPU first enters KVM_RUN; after a restore that resumed at once, the last
+ * vCPU to get there logs restore_ms: from the load request (or process start, for
+ * --restore) to every vCPU running, as benches/snapshot.sh reads it. */
+static void first_run(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	uint64_t t = now_ns();
+
+	__atomic_store_n(&v->t_first_run_ns, t, __ATOMIC_RELEASE);
+	if (vm->time_restore && vm->cfg.t_main_ns &&
+	    __atomic_add_fetch(&vm->first_runs, 1, __ATOMIC_SEQ_CST) == vm->nr_vcpus)
+		log_info("restore_ms %.3f (every vCPU in KVM_RUN)", (double)(t - vm->cfg.t_main_ns) / 1e6);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -109,7 +123,7 @@ static void *vcpu_thread(void *arg)
 				park(v);
 		}
 		if (!v->t_first_run_ns)
-			__atomic_store_n(&v->t_first_run_ns, now_ns(), __ATOMIC_RELEASE);
+			first_run(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			io_pending = false;
 			if (errno == EINTR || errno == EAGAIN) {

@@ -116,6 +116,11 @@ struct vm {
 	int nr_paused;
 	int diag_answers; /* vCPUs that answered the current diagnostic request */
 
+	/* Restore timing: set by vmm_restore for a VM that resumes at once; the vCPU whose
+	 * first KVM_RUN makes first_runs reach nr_vcpus logs restore_ms. */
+	bool time_restore;
+	int first_runs;
+
 	/* Stopping: the first vm_stop() wins and sets the exit status. */
 	int stop_efd;
 	int stopping;

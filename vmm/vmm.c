@@ -254,6 +254,7 @@ void vmm_uncreate(struct vmm *v)
 	vm_destroy(&v->vm);
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 	v->created = false;
+	v->restored = false;
 	v->cfg = NULL;
 }
 
@@ -395,7 +396,9 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 	}
 	/* The devices last: an activated virtio queue registers its ioeventfd and irqfd with
 	 * the VM, and a restored UART may raise its line into the restored irqchip. */
-	return device_list_restore(&v->devices, devices, devices_len, err, errlen);
+	r = device_list_restore(&v->devices, devices, devices_len, err, errlen);
+	v->restored = !r;
+	return r;
 }
 
 int vmm_start(struct vmm *v, char *err, size_t errlen)
@@ -421,6 +424,7 @@ int vmm_start_paused(struct vmm *v, bool paused, char *err, size_t errlen)
 	}
 	/* Paused: each vCPU parks before its first KVM_RUN, until vmm_pause(v, false). */
 	v->vm.pause_requested = paused;
+	v->vm.time_restore = v->restored && !paused;
 	r = vm_start(&v->vm);
 	if (r) {
 		errorf(err, errlen, r, "cannot start the vCPUs: %s", strerror(-r));

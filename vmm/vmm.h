@@ -38,6 +38,7 @@ struct vmm {
 	bool stdin_watched;
 	bool created; /* the VM exists (vmm_create) */
 	bool built;   /* ... and its vCPUs were started (vmm_start) */
+	bool restored; /* ... from a snapshot (vmm_restore), not booted */
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown): setup timings */
