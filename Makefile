@@ -136,6 +136,9 @@ kernel: deps
 initramfs: $(BUILD)/guest/test-initramfs.cpio.gz
 $(BUILD)/guest/test-initramfs.cpio.gz: tests/guests/boot-init.c tests/guests/mkinitramfs.sh
 	@tests/guests/mkinitramfs.sh $@
+# The guest of the snapshot lab bench (benches/snaplab.py).
+$(BUILD)/guest/snapguest-initramfs.cpio.gz: benches/snapguest.c tests/guests/mkinitramfs.sh
+	@INIT_SRC=benches/snapguest.c tests/guests/mkinitramfs.sh $@
 
 unit: $(BUILD)/tests/unit
 
@@ -149,7 +152,8 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS) $(BUILD)/benches/snapbench
+	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS) $(BUILD)/benches/snapbench \
+		$(BUILD)/guest/snapguest-initramfs.cpio.gz
 	@mkdir -p $(BUILD)/bench
 	@benches/run.sh
 

@@ -2,7 +2,8 @@
 # Snapshot figures (issue 12) with a tiny guest on a real /dev/kvm: restore latency p50/p99
 # over 100 restores (from the load call to every vCPU inside KVM_RUN) at 128 MiB/1 vCPU and
 # 1 GiB/2 vCPUs, the same from a fresh `kindling --restore` process, and the time to create a
-# Full and a 1%-dirty Diff snapshot. On this host's
+# Full and a 1%-dirty Diff snapshot; then, with a Linux guest, restore-to-ready against QEMU
+# microvm and the post-restore fault test (benches/snaplab.py). On this host's
 # /dev/kvm when it is usable, else inside the KVM lab (whose KVM is nested under TCG: its
 # figures are inflated; compare them with each other, not with targets).
 set -u -o pipefail
@@ -35,3 +36,10 @@ done
 sort -n "$d/exec.ms" | awk '{ v[NR] = $1 } END {
 	printf "kindling.restore_from_exec_ms_p50_128m_1vcpu %.3f ms\n", v[int(NR / 2) + 1]
 	printf "kindling.restore_from_exec_ms_max_128m_1vcpu %.3f ms\n", v[NR] }'
+# A Linux guest against QEMU microvm (benches/snaplab.py): restore to ready, and the
+# post-restore fault test.
+if command -v qemu-system-x86_64 >/dev/null && command -v python3 >/dev/null && command -v curl >/dev/null; then
+	deadline 1800 python3 benches/snaplab.py "${KINDLING_SNAPLAB_RUNS:-5}" || exit 1
+else
+	echo "snapshot: QEMU, python3 or curl is missing: no Linux-guest figures" >&2
+fi
