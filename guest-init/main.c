@@ -164,19 +164,6 @@ static int read_cmdline(const struct initctx *ctx, char *buf, size_t len)
 	return 0;
 }
 
-static bool valid_hostname(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!n || n > 64 || *s == '-')
-		return false;
-	for (; *s; s++)
-		if (!(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= 'A' && *s <= 'Z')))
-			return false;
-	return true;
-}
-
 static void setup_hostname(const struct initctx *ctx, const char *cmdline, const struct ipconf *ic)
 {
 	char name[80];
@@ -184,7 +171,7 @@ static void setup_hostname(const struct initctx *ctx, const char *cmdline, const
 
 	if (r <= 0)
 		snprintf(name, sizeof(name), "%s", ic->hostname[0] ? ic->hostname : DEFAULT_HOSTNAME);
-	if (!valid_hostname(name)) {
+	if (!kcmdline_hostname_valid(name)) {
 		say("warning: bad hostname \"%s\"; using %s", name, DEFAULT_HOSTNAME);
 		snprintf(name, sizeof(name), "%s", DEFAULT_HOSTNAME);
 	}
