@@ -325,6 +325,8 @@ int main(void)
 		fatal(&ctx, "out of memory");
 	if (gserver_open(gs, &fc, port, err, sizeof(err)))
 		fatal(&ctx, "%s", err);
+	gs->restore.test = ctx.test;
+	snprintf(gs->restore.dev, sizeof(gs->restore.dev), "%s", ic.dev[0] ? ic.dev : "eth0");
 	signal_ready(&ctx);
 	say("serving %s on port %u (timeout %u s)", fc.handler, port, fc.timeout_s);
 	r = gserver_run(gs);
