@@ -130,6 +130,14 @@ static void respond_error(struct conn *c, int status, const char *code, const ch
 	respond_json(c, status, hdr, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, esc);
 }
 
+/* The entropy is the kernel's now: no copy of it stays in init (a later snapshot has init's memory). */
+static void free_restoremsg(struct restoremsg *m)
+{
+	if (m)
+		explicit_bzero(m, sizeof(*m));
+	free(m);
+}
+
 static void conn_close(struct gserver *gs, struct conn *c)
 {
 	if (c->stop_after)
@@ -137,7 +145,7 @@ static void conn_close(struct gserver *gs, struct conn *c)
 	if (c->net_pending) {
 		/* Now that the response went out over the old address, the network may change. */
 		restore_apply_net(&gs->restore, c->net_pending);
-		free(c->net_pending);
+		free_restoremsg(c->net_pending);
 	}
 	if (gs->owner == c)
 		gs->owner = NULL;
@@ -181,27 +189,29 @@ static void do_restore(struct gserver *gs, struct conn *c)
 	int r;
 
 	if (!m) {
+		explicit_bzero(c->body, c->body_len);
 		drop_body(gs, c);
 		respond_error(c, 503, "no-memory", "cannot parse the restore message", NULL);
 		return;
 	}
 	r = restore_parse(m, c->body, c->body_len, err, sizeof(err));
+	explicit_bzero(c->body, c->body_len);
 	drop_body(gs, c);
 	if (r) {
 		dprintf(2, "kindling-init: restore: refused, nothing applied: %s\n", err);
-		free(m);
+		free_restoremsg(m);
 		respond_error(c, 400, "bad-request", err, NULL);
 		return;
 	}
 	r = restore_apply(&gs->restore, m, applied, sizeof(applied), err, sizeof(err));
 	if (r) {
 		dprintf(2, "kindling-init: restore: FAILED: %s\n", err);
-		free(m);
+		free_restoremsg(m);
 		respond_error(c, 500, "restore-failed", err, NULL);
 		return;
 	}
 	if (!restore_has_net(m)) {
-		free(m);
+		free_restoremsg(m);
 		respond_json(c, 200, NULL, "{\"status\":\"ok\",\"applied\":[%s],\"after_response\":[]}\n", applied);
 		return;
 	}
