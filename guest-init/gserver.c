@@ -130,10 +130,23 @@ static void respond_error(struct conn *c, int status, const char *code, const ch
 	respond_json(c, status, hdr, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, esc);
 }
 
+/* The entropy is the kernel's now: no copy of it stays in init (a later snapshot has init's memory). */
+static void free_restoremsg(struct restoremsg *m)
+{
+	if (m)
+		explicit_bzero(m, sizeof(*m));
+	free(m);
+}
+
 static void conn_close(struct gserver *gs, struct conn *c)
 {
 	if (c->stop_after)
 		gs->stop = true;
+	if (c->net_pending) {
+		/* Now that the response went out over the old address, the network may change. */
+		restore_apply_net(&gs->restore, c->net_pending);
+		free_restoremsg(c->net_pending);
+	}
 	if (gs->owner == c)
 		gs->owner = NULL;
 	close(c->fd);
@@ -167,6 +180,55 @@ static void start_invocation(struct gserver *gs, struct conn *c)
 		return;
 	}
 	c->state = C_INVOKING;
+}
+
+static void do_restore(struct gserver *gs, struct conn *c)
+{
+	struct restoremsg *m = malloc(sizeof(*m));
+	char err[320], applied[64];
+	int r;
+
+	if (!m) {
+		explicit_bzero(c->body, c->body_len);
+		drop_body(gs, c);
+		respond_error(c, 503, "no-memory", "cannot parse the restore message", NULL);
+		return;
+	}
+	r = restore_parse(m, c->body, c->body_len, err, sizeof(err));
+	explicit_bzero(c->body, c->body_len);
+	drop_body(gs, c);
+	if (r) {
+		dprintf(2, "kindling-init: restore: refused, nothing applied: %s\n", err);
+		free_restoremsg(m);
+		respond_error(c, 400, "bad-request", err, NULL);
+		return;
+	}
+	r = restore_apply(&gs->restore, m, applied, sizeof(applied), err, sizeof(err));
+	if (r) {
+		dprintf(2, "kindling-init: restore: FAILED: %s\n", err);
+		free_restoremsg(m);
+		respond_error(c, 500, "restore-failed", err, NULL);
+		return;
+	}
+	if (!restore_has_net(m)) {
+		free_restoremsg(m);
+		respond_json(c, 200, NULL, "{\"status\":\"ok\",\"applied\":[%s],\"after_response\":[]}\n", applied);
+		return;
+	}
+	/* Keeps the slot: no invocation starts on the old network in between. */
+	gs->owner = c;
+	c->net_pending = m;
+	respond_json(c, 200, NULL, "{\"status\":\"ok\",\"applied\":[%s],\"after_response\":[%s%s%s]}\n", applied,
+		     m->has_mac ? "\"mac\"" : "", m->has_mac && m->has_ip ? "," : "", m->has_ip ? "\"ip\"" : "");
+}
+
+/* The whole body of a request that holds the slot has arrived. */
+static void body_complete(struct gserver *gs, struct conn *c)
+{
+	if (c->restore)
+		do_restore(gs, c);
+	else
+		start_invocation(gs, c);
 }
 
 static void finish_invocation(struct gserver *gs)
@@ -243,12 +305,17 @@ static void dispatch(struct gserver *gs, struct conn *c)
 		respond_json(c, 200, NULL, "{\"status\":\"shutting down\"}\n");
 		return;
 	}
-	if (strcmp(rh->path, "/invoke")) {
-		respond_error(c, 404, "not-found", "no such path (try POST /invoke, GET /health)", NULL);
+	c->restore = !strcmp(rh->path, "/restore");
+	if (!c->restore && strcmp(rh->path, "/invoke")) {
+		respond_error(c, 404, "not-found", "no such path (try POST /invoke, POST /restore, GET /health)", NULL);
 		return;
 	}
 	if (!post) {
 		respond_error(c, 405, "method-not-allowed", "use POST", "Allow: POST\r\n");
+		return;
+	}
+	if (c->restore && rh->content_length > GS_SMALL_BODY) {
+		respond_error(c, 413, "request-too-large", "restore message over 65536 bytes", NULL);
 		return;
 	}
 	if (rh->content_length > GS_MAX_BODY) {
@@ -256,7 +323,7 @@ static void dispatch(struct gserver *gs, struct conn *c)
 		return;
 	}
 	if (gs->owner) {
-		respond_error(c, 503, "busy", "another invocation is in progress", "Retry-After: 1\r\n");
+		respond_error(c, 503, "busy", "an invocation or a restore is in progress", "Retry-After: 1\r\n");
 		return;
 	}
 
@@ -273,7 +340,7 @@ static void dispatch(struct gserver *gs, struct conn *c)
 	memcpy(c->body, c->head + rh->head_len, have);
 	c->body_len = have;
 	if (c->body_len == rh->content_length) {
-		start_invocation(gs, c);
+		body_complete(gs, c);
 		return;
 	}
 	if (rh->expect_continue) {
@@ -330,7 +397,7 @@ static void on_readable(struct gserver *gs, struct conn *c)
 	} else if (c->state == C_BODY) {
 		c->body_len += (size_t)n;
 		if (c->body_len == c->rh.content_length)
-			start_invocation(gs, c);
+			body_complete(gs, c);
 	}
 }
 

@@ -4,10 +4,12 @@
  *
  *   POST /invoke    run the handler once: 200 + its stdout, X-Kindling-Exit-Status etc.
  *   GET  /health    200 {"status":"ok","busy":false|true}
+ *   POST /restore   the restore message (restore.h): 200 once entropy, clock and hostname are
+ *                   applied; a new MAC/address follows when the connection has closed
  *   POST /shutdown  200, then gserver_run returns so that init powers the VM off
  *
- * Only one invocation at a time: a POST /invoke while another is being received or run gets
- * 503 at once. Errors carry X-Kindling-Error: CODE and a body {"error":CODE,"message":...}. */
+ * Only one invocation or restore at a time: a POST /invoke or /restore while another is being
+ * received or run gets 503 at once. Errors carry X-Kindling-Error: CODE and a body {"error":CODE,"message":...}. */
 #ifndef KINDLING_INIT_GSERVER_H
 #define KINDLING_INIT_GSERVER_H
 
@@ -18,6 +20,7 @@
 #include "fnconfig.h"
 #include "invoke.h"
 #include "reqhead.h"
+#include "restore.h"
 
 #define GS_MAX_CONNS 32
 #define GS_MAX_BODY (6u << 20)   /* request body of /invoke; more -> 413 */
@@ -43,6 +46,8 @@ struct conn {
 	size_t resp_body_len, resp_off;
 	uint64_t deadline_ns;
 	bool stop_after; /* POST /shutdown: stop the server once this connection is done */
+	bool restore;    /* the body being received is a restore message, not an invocation's */
+	struct restoremsg *net_pending; /* applied, and the slot given back, when this closes */
 };
 
 struct gserver {
@@ -51,6 +56,7 @@ struct gserver {
 	struct conn conns[GS_MAX_CONNS];
 	struct invocation inv;
 	struct conn *owner; /* holds the one invocation slot, from its head until its response */
+	struct restore_opts restore; /* set by the caller after gserver_open */
 	unsigned next_id;
 	bool stop;
 };

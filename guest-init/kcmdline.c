@@ -151,3 +151,16 @@ int kcmdline_parse_ip(const char *value, struct ipconf *ic)
 	ic->configure = ic->has_addr;
 	return 0;
 }
+
+bool kcmdline_hostname_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 64 || *s == '-')
+		return false;
+	for (; *s; s++)
+		if (!(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}

@@ -30,4 +30,8 @@ struct ipconf {
  * false (the kernel's IP_PNP does those, not us). Returns 0 or -EINVAL. */
 int kcmdline_parse_ip(const char *value, struct ipconf *ic) __attribute__((warn_unused_result));
 
+/* A hostname init sets (kindling.hostname=, the restore message): 1..64 characters of
+ * [A-Za-z0-9.-], not starting with '-'. ip='s own HOSTNAME field is checked more loosely. */
+bool kcmdline_hostname_valid(const char *s);
+
 #endif

@@ -165,19 +165,6 @@ static int read_cmdline(const struct initctx *ctx, char *buf, size_t len)
 	return 0;
 }
 
-static bool valid_hostname(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!n || n > 64 || *s == '-')
-		return false;
-	for (; *s; s++)
-		if (!(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= 'A' && *s <= 'Z')))
-			return false;
-	return true;
-}
-
 static void setup_hostname(const struct initctx *ctx, const char *cmdline, const struct ipconf *ic)
 {
 	char name[80];
@@ -185,7 +172,7 @@ static void setup_hostname(const struct initctx *ctx, const char *cmdline, const
 
 	if (r <= 0)
 		snprintf(name, sizeof(name), "%s", ic->hostname[0] ? ic->hostname : DEFAULT_HOSTNAME);
-	if (!valid_hostname(name)) {
+	if (!kcmdline_hostname_valid(name)) {
 		say("warning: bad hostname \"%s\"; using %s", name, DEFAULT_HOSTNAME);
 		snprintf(name, sizeof(name), "%s", DEFAULT_HOSTNAME);
 	}
@@ -339,6 +326,8 @@ int main(void)
 		fatal(&ctx, "out of memory");
 	if (gserver_open(gs, &fc, port, err, sizeof(err)))
 		fatal(&ctx, "%s", err);
+	gs->restore.test = ctx.test;
+	snprintf(gs->restore.dev, sizeof(gs->restore.dev), "%s", ic.dev[0] ? ic.dev : "eth0");
 	signal_ready(&ctx);
 	say("serving %s on port %u (timeout %u s)", fc.handler, port, fc.timeout_s);
 	r = gserver_run(gs);

@@ -2,7 +2,10 @@
  * ioctls: a few syscalls, which matters on a boot path measured in milliseconds. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if_arp.h>
 #include <net/route.h>
+#include <netinet/if_ether.h>
+#include <netpacket/packet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -125,6 +128,76 @@ int netcfg_apply(const struct ipconf *ic, char *err, size_t errlen)
 		if (r)
 			snprintf(err, errlen, "bring %s up: %s", ic->dev, strerror(-r));
 	}
+	close(s);
+	return r;
+}
+
+int netcfg_set_mac(const char *dev, const unsigned char mac[6], char *err, size_t errlen)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
+
+	if (s < 0) {
+		r = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(-r));
+		return r;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+	if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "set MAC of %s: %s", dev, strerror(-r));
+	}
+	close(s);
+	return r;
+}
+
+int netcfg_announce(const char *dev, char *err, size_t errlen)
+{
+	struct __attribute__((packed)) {
+		struct arphdr h;
+		unsigned char sha[6], spa[4], tha[6], tpa[4];
+	} pkt = { .h = { .ar_hrd = htons(ARPHRD_ETHER), .ar_pro = htons(ETH_P_IP), .ar_hln = 6, .ar_pln = 4,
+			 .ar_op = htons(ARPOP_REQUEST) } };
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP), .sll_halen = 6 };
+	struct ifreq ifr = { 0 };
+	struct in_addr a;
+	int s, r = 0;
+
+	s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+	if (s < 0) {
+		r = -errno;
+		snprintf(err, errlen, "packet socket: %s", strerror(-r));
+		return r;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	if (ioctl(s, SIOCGIFADDR, &ifr) < 0) {
+		close(s);
+		return 0; /* no IPv4 address: nothing anyone could have cached */
+	}
+	a = get_sin(&ifr.ifr_addr);
+	memcpy(pkt.spa, &a, 4);
+	memcpy(pkt.tpa, &a, 4); /* sender = target address: gratuitous */
+	/* ifr is a union: one question at a time. */
+	if (ioctl(s, SIOCGIFINDEX, &ifr) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "announce %s: %s", dev, strerror(-r));
+		goto out;
+	}
+	to.sll_ifindex = ifr.ifr_ifindex;
+	memset(to.sll_addr, 0xff, 6);
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "announce %s: %s", dev, strerror(-r));
+		goto out;
+	}
+	memcpy(pkt.sha, ifr.ifr_hwaddr.sa_data, 6);
+	if (sendto(s, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "send ARP announcement on %s: %s", dev, strerror(-r));
+	}
+out:
 	close(s);
 	return r;
 }

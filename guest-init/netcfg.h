@@ -15,4 +15,14 @@ int netcfg_lo_up(void) __attribute__((warn_unused_result));
  * -errno with a description of the failed step in err. */
 int netcfg_apply(const struct ipconf *ic, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Sets dev's MAC address (the device must allow it while up, as virtio-net and veth do).
+ * Returns 0 or -errno with a description in err. */
+int netcfg_set_mac(const char *dev, const unsigned char mac[6], char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Broadcasts a gratuitous ARP request for dev's IPv4 address and MAC, so that neighbours
+ * replace what they cached for the address at once. Nothing to do (0) when dev has no IPv4
+ * address. Returns 0 or -errno with a description in err. */
+int netcfg_announce(const char *dev, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 #endif

@@ -137,6 +137,7 @@ big) head -c 7340032 /dev/zero ;;
 stderr) echo to-stderr-marker >&2; echo ok ;;
 term) trap 'echo got-term; exit 0' TERM; sleep 10 & wait ;;
 orphan) setsid sleep 0.3 </dev/null >/dev/null 2>&1 & echo ok ;;
+hostname) uname -n ;;
 zombies) n=0; for f in /proc/[0-9]*/stat; do s=\$(cut -d' ' -f3 "\$f" 2>/dev/null); [ "\$s" = Z ] && n=\$((n+1)); done; echo "zombies=\$n" ;;
 *) echo "unknown mode \$mode" >&2; exit 64 ;;
 esac
@@ -348,6 +349,143 @@ else
 	fail init.shutdown "code $code, init exit '${rc:-still running}'"
 fi
 stop_init
+
+# ------------------------------------------------------------ the restore message (POST /restore)
+# Test mode prints the entropy and clock steps instead of doing them (the host's CRNG and
+# clock are not ours to change); hostname (in init's own UTS namespace), MAC and address are
+# real, in our namespaces.
+E32=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= # bytes 00 01 02 .. 1f
+TNS=1700000000123456789
+GOOD="\"entropy\":\"$E32\",\"time_ns\":$TNS"
+GIP2=10.213.0.3 MAC2=02:00:00:13:00:02 MAC3=02:00:00:13:00:03
+restore() { # restore JSON: POST /restore
+	printf '%s' "$1" >"$T/rin"
+	call POST /restore -H 'Content-Type: application/json' --data-binary @"$T/rin"
+}
+eth0_mac() { ip -n $NSG -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
+restore_lines() { grep -c '^kindling-init: restore: [^r]' "$LOG"; } # applied steps, not refusals
+if ! start_init restore "$CMDLINE" "$T/fn.json"; then
+	fail init.restore "no ready line: $(tail -n 2 "$LOG" | tr '\n' ' ')"
+else
+	invoke hostname
+	host0=$(body) mac0=$(eth0_mac)
+	bad_restore() { # NAME JSON: 400 bad-request, nothing applied
+		restore "$2"
+		if [ "$CODE" = 400 ] && [ "$(hdr X-Kindling-Error)" = bad-request ] &&
+			grep -q '^{"error":"bad-request","message":"restore message: .* at byte [0-9]*"}$' "$T/body"; then
+			pass "init.restore_rejects_$1"
+		else
+			fail "init.restore_rejects_$1" "code $CODE: $(head -c 200 "$T/body")"
+		fi
+	}
+	NET=",\"hostname\":\"fn-bad\",\"ip\":\"$GIP2::$CIP:255.255.255.0::eth0:off\",\"mac\":\"$MAC2\""
+	bad_restore not_json "entropy=$E32"
+	bad_restore unknown_key "{$GOOD,\"entropy_bits\":256$NET}"
+	bad_restore duplicate_key "{$GOOD,\"time_ns\":$TNS$NET}"
+	bad_restore missing_time "{\"entropy\":\"$E32\"$NET}"
+	bad_restore missing_entropy "{\"time_ns\":$TNS$NET}"
+	bad_restore short_entropy "{\"entropy\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\",\"time_ns\":$TNS$NET}"
+	bad_restore not_base64 "{\"entropy\":\"$E32!\",\"time_ns\":$TNS$NET}"
+	bad_restore time_type "{\"entropy\":\"$E32\",\"time_ns\":\"$TNS\"$NET}"
+	bad_restore time_range "{\"entropy\":\"$E32\",\"time_ns\":1700000000$NET}"
+	bad_restore time_fraction "{\"entropy\":\"$E32\",\"time_ns\":1.7e18$NET}"
+	bad_restore hostname "{$GOOD,\"hostname\":\"bad host\",\"mac\":\"$MAC2\"}"
+	bad_restore ip "{$GOOD,\"ip\":\"dhcp\",\"mac\":\"$MAC2\"}"
+	bad_restore mac "{$GOOD,\"ip\":\"$GIP2::$CIP:255.255.255.0::eth0:off\",\"mac\":\"01:00:5e:00:00:01\"}"
+	bad_restore trailing "{$GOOD$NET} {}"
+	raw_case restore_get 405 'GET /restore HTTP/1.1\r\n\r\n'
+	raw_case restore_too_large 413 'POST /restore HTTP/1.1\r\nContent-Length: 65537\r\n\r\n'
+	invoke hostname
+	if [ "$(restore_lines)" = 0 ] && [ "$(body)" = "$host0" ] && [ "$(eth0_mac)" = "$mac0" ] &&
+		ip -n $NSG -4 addr show eth0 | grep -q "inet $GIP/24" &&
+		grep -q '^kindling-init: restore: refused, nothing applied: restore message: ' "$LOG"; then
+		pass init.restore_bad_applies_nothing
+	else
+		fail init.restore_bad_applies_nothing "log: $(grep 'restore:' "$LOG" | tail -n 2 | tr '\n' ' ') host $(body) mac $(eth0_mac)"
+	fi
+
+	# Refused while an invocation runs, with nothing applied; accepted once it is done.
+	printf 'slow\n' >"$T/in-slow"
+	ip netns exec $NSC curl -sS -m 15 -o "$T/body-slow" --data-binary @"$T/in-slow" \
+		"http://$GIP:$PORT/invoke" 2>/dev/null &
+	slow=$!
+	for _ in $(seq 40); do
+		call GET /health
+		grep -q '"busy":true' "$T/body" && break
+		sleep 0.02
+	done
+	restore "{$GOOD,\"hostname\":\"fn-busy\"}"
+	code=$CODE err=$(hdr X-Kindling-Error) retry=$(hdr Retry-After)
+	reap $slow 30
+	if [ "$code" = 503 ] && [ "$err" = busy ] && [ "$retry" = 1 ] && [ "$(restore_lines)" = 0 ] &&
+		[ "$(cat "$T/body-slow")" = slow-done ]; then
+		pass init.restore_busy_503
+	else
+		fail init.restore_busy_503 "code $code/$err, handler said '$(cat "$T/body-slow")'"
+	fi
+
+	# A good message: entropy and clock described (test mode), the hostname real.
+	restore "{$GOOD,\"hostname\":\"fn-restored\"}"
+	if [ "$CODE" = 200 ] &&
+		[ "$(body)" = '{"status":"ok","applied":["entropy","time","hostname"],"after_response":[]}' ] &&
+		grep -q '^kindling-init: restore: entropy: 32 bytes (00010203\.\.\.) not added: test mode$' "$LOG" &&
+		grep -q '^kindling-init: restore: clock: 1700000000\.123456789 not set: test mode$' "$LOG" &&
+		grep -q '^kindling-init: restore: hostname fn-restored$' "$LOG"; then
+		pass init.restore_applied
+	else
+		fail init.restore_applied "code $CODE: $(body); log: $(grep 'restore:' "$LOG" | tail -n 3 | tr '\n' ' ')"
+	fi
+	invoke hostname
+	if [ "$CODE" = 200 ] && [ "$(body)" = fn-restored ] && [ "$(hostname)" != fn-restored ]; then
+		pass init.restore_hostname
+	else
+		fail init.restore_hostname "handler sees '$(body)', host is $(hostname)"
+	fi
+	invoke echo after-restore
+	if [ "$CODE" = 200 ] && [ "$(body)" = after-restore ]; then
+		pass init.restore_then_invoke
+	else
+		fail init.restore_then_invoke "code $CODE: $(body)"
+	fi
+
+	# A new MAC on the same address: applied after the response, and announced, so that the
+	# client's neighbour entry (made by the requests above) follows at once.
+	restore "{$GOOD,\"mac\":\"$MAC2\"}"
+	code=$CODE resp=$(body)
+	for _ in $(seq 40); do [ "$(eth0_mac)" = $MAC2 ] && break; sleep 0.025; done
+	sleep 0.1
+	t0=$(now_ms)
+	invoke echo new-mac
+	t1=$(now_ms)
+	if [ "$code" = 200 ] && [ "$resp" = '{"status":"ok","applied":["entropy","time"],"after_response":["mac"]}' ] &&
+		[ "$(eth0_mac)" = $MAC2 ] && ip -n $NSC neigh show $GIP | grep -q "lladdr $MAC2" &&
+		[ "$CODE" = 200 ] && [ "$(body)" = new-mac ] && [ $((t1 - t0)) -lt 1000 ]; then
+		pass init.restore_mac
+	else
+		fail init.restore_mac "code $code: $resp; mac $(eth0_mac); neigh $(ip -n $NSC neigh show $GIP); invoke $CODE in $((t1 - t0)) ms"
+	fi
+
+	# A new address and MAC: the response comes over the old address, then init moves.
+	restore "{$GOOD,\"ip\":\"$GIP2::$CIP:255.255.255.0:fn-net::off\",\"mac\":\"$MAC3\"}"
+	code=$CODE resp=$(body)
+	for _ in $(seq 40); do ip -n $NSG -4 addr show eth0 | grep -q "inet $GIP2/24" && break; sleep 0.025; done
+	GIP=$GIP2
+	invoke hostname
+	GIP=10.213.0.2
+	if [ "$code" = 200 ] &&
+		[ "$resp" = '{"status":"ok","applied":["entropy","time","hostname"],"after_response":["mac","ip"]}' ] &&
+		[ "$(eth0_mac)" = $MAC3 ] && ip -n $NSG route show default | grep -q "via $CIP dev eth0" &&
+		! ip -n $NSG -4 addr show eth0 | grep -q "inet $GIP/" && [ "$CODE" = 200 ] && [ "$(body)" = fn-net ]; then
+		pass init.restore_ip
+	else
+		fail init.restore_ip "code $code: $resp; $(ip -n $NSG -4 -o addr show eth0); invoke $CODE '$(body)'; log: $(grep 'restore:' "$LOG" | tail -n 2 | tr '\n' ' ')"
+	fi
+fi
+stop_init
+# The next inits start from the veth as it was: no address, the first MAC, no stale neighbour.
+ip -n $NSG addr flush dev eth0
+[ -z "${mac0:-}" ] || ip -n $NSG link set eth0 address "$mac0"
+ip -n $NSC neigh flush dev veth0
 
 # ------------------------------------------------------------ set-up errors and overrides
 echo '{"handler": "/bin/cat", "timeout": 3}' >"$T/bad.json"
