@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "log.h"
 
 #define TAP_NAME "kt0"
@@ -341,99 +342,28 @@ static int wait_ready(struct child_io *c, int timeout_ms, bool verbose)
 	return interrupted ? -EINTR : 0;
 }
 
-struct response {
-	int status;
-	int exit_status;
-	char *body;
-	size_t body_len;
-};
-
-/* 0, or -errno; a short send (the peer closed) is -EPIPE. */
-static int send_all(int fd, const char *p, size_t n)
+/* One request to kindling-init, on a connection of its own. */
+static int guest_post(const char *path, const char *body, size_t len, int timeout_s, struct httpc_response *resp)
 {
-	ssize_t w;
+	int fd = httpc_dial_tcp(GUEST_IP, GUEST_PORT, timeout_s);
 
-	if (!n)
-		return 0;
-	w = send(fd, p, n, MSG_NOSIGNAL);
-	if (w < 0)
-		return -errno;
-	return (size_t)w == n ? 0 : -EPIPE;
-}
-
-static int http_post(const char *path, const char *body, size_t len, int timeout_s, struct response *resp)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(GUEST_PORT) };
-	struct timeval tv = { .tv_sec = timeout_s };
-	char head[256], *buf = NULL, *end, *h;
-	size_t cap = 65536, n = 0;
-	int fd, hl, r;
-
-	memset(resp, 0, sizeof(*resp));
-	inet_pton(AF_INET, GUEST_IP, &a.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		goto fail_errno;
-	hl = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: function\r\nContent-Length: %zu\r\n\r\n", path, len);
-	if ((r = send_all(fd, head, (size_t)hl)) || (r = send_all(fd, body, len)))
-		goto fail;
-	buf = malloc(cap + 1);
-	while (buf) {
-		ssize_t got;
-
-		if (n == cap) {
-			char *b = cap < RUN_MAX_OUTPUT ? realloc(buf, cap * 2 + 1) : NULL;
-
-			if (!b)
-				break;
-			buf = b;
-			cap *= 2;
-		}
-		got = recv(fd, buf + n, cap - n, 0);
-		if (got < 0 && errno == EINTR && !interrupted)
-			continue;
-		if (got <= 0)
-			break;
-		n += (size_t)got;
+	if (fd < 0) {
+		memset(resp, 0, sizeof(*resp));
+		return fd;
 	}
-	close(fd);
-	if (!buf)
-		return -ENOMEM;
-	buf[n] = 0;
-	end = strstr(buf, "\r\n\r\n");
-	if (!end || sscanf(buf, "HTTP/1.%*d %d", &resp->status) != 1) {
-		free(buf);
-		return -EPROTO;
-	}
-	*end = 0;
-	resp->exit_status = -1;
-	if ((h = strcasestr(buf, "\r\nX-Kindling-Exit-Status:")))
-		resp->exit_status = atoi(h + 25);
-	resp->body_len = n - (size_t)(end + 4 - buf);
-	memmove(buf, end + 4, resp->body_len);
-	resp->body = buf;
-	return 0;
-fail_errno:
-	r = -errno; /* before close() can change it */
-fail:
-	close(fd);
-	return r;
+	return httpc_request(fd, "POST", path, body, len, RUN_MAX_OUTPUT, &interrupted, resp);
 }
 
 static void stop_vmm(struct child_io *c, bool verbose)
 {
-	struct response r;
+	struct httpc_response r;
 	uint64_t t0 = now_ns();
 
 	if (c->exited)
 		return;
 	/* Ask init to power off; the VMM then exits on the guest's reset. */
-	if (c->ready && http_post("/shutdown", "", 0, 2, &r) == 0)
-		free(r.body);
+	if (c->ready && guest_post("/shutdown", "", 0, 2, &r) == 0)
+		httpc_free(&r);
 	while (ms_since(t0) < 5000) {
 		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
 			c->exited = true;
@@ -549,7 +479,8 @@ int runner_main(int argc, char **argv)
 	struct run_opts o;
 	struct child_io c = { .pid = -1, .out_fd = -1, .err_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct response resp = { 0 };
+	struct httpc_response resp = { 0 };
+	const char *exit_status;
 	char err[256], *input = NULL;
 	size_t input_len = 0;
 	uint64_t t_start = now_ns(), t_ready = 0, t_invoked = 0, t_end;
@@ -605,7 +536,7 @@ int runner_main(int argc, char **argv)
 		goto out;
 	}
 	t_ready = now_ns();
-	r = http_post("/invoke", input, input_len, o.timeout_s + 5, &resp);
+	r = guest_post("/invoke", input, input_len, o.timeout_s + 5, &resp);
 	t_invoked = now_ns();
 	if (r || interrupted) {
 		log_error("run: invocation failed: %s", interrupted ? "interrupted" : strerror(-r));
@@ -614,11 +545,12 @@ int runner_main(int argc, char **argv)
 	if (resp.body_len && fwrite(resp.body, 1, resp.body_len, stdout) != resp.body_len)
 		log_error("run: cannot write the output");
 	fflush(stdout);
-	if (resp.status != 200 || resp.exit_status < 0) {
+	exit_status = httpc_header(&resp, "X-Kindling-Exit-Status");
+	if (resp.status != 200 || !exit_status || atoi(exit_status) < 0) {
 		log_error("run: the function answered HTTP %d: %.*s", resp.status, (int)resp.body_len, resp.body);
 		goto out;
 	}
-	status = resp.exit_status;
+	status = atoi(exit_status);
 out:
 	if (c.pid > 0)
 		stop_vmm(&c, o.verbose);
@@ -634,7 +566,7 @@ out:
 	}
 	if (interrupted)
 		status = 128 + interrupted;
-	free(resp.body);
+	httpc_free(&resp);
 	free(input);
 	return status;
 }
