@@ -17,7 +17,7 @@
 
 #include "log.h"
 #include "routes.h" /* KINDLING_VERSION */
-#include "snapfile.h" /* snap_crc64 */
+#include "snapfile.h" /* snap_crc64, snap_fsync_path */
 
 #define KEY_FORMAT "kindling run snapshot 1"
 #define TMP_PREFIX ".tmp-"
@@ -347,18 +347,6 @@ void runsnap_abort(struct runsnap_build *b)
 	b->lock_fd = -1;
 }
 
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* Writes the key file: k's text and the identity of the files it goes with. */
 static int write_key(const struct runsnap_key *k, const struct runsnap_build *b, char *err, size_t errlen)
 {
@@ -388,7 +376,7 @@ int runsnap_commit(const char *dir, const struct runsnap_key *k, struct runsnap_
 	*published = false;
 	/* The files first, then the key that vouches for them, then the name: after a crash,
 	 * an entry under its final name is whole. */
-	if ((r = fsync_path(b->state, O_RDONLY)) || (r = fsync_path(b->mem, O_RDONLY))) {
+	if ((r = snap_fsync_path(b->state, false)) || (r = snap_fsync_path(b->mem, false))) {
 		errorf(err, errlen, r, "cannot fsync the new snapshot: %s", strerror(-r));
 		goto out;
 	}
@@ -405,7 +393,7 @@ int runsnap_commit(const char *dir, const struct runsnap_key *k, struct runsnap_
 	b->tmp[0] = 0;
 	*published = true;
 	/* Whether the rename lasts or not, what a crash leaves is whole. */
-	(void)fsync_path(dir, O_RDONLY | O_DIRECTORY);
+	(void)!snap_fsync_path(dir, true);
 out:
 	runsnap_abort(b);
 	return r;

@@ -174,4 +174,8 @@ int snap_cpu_check(const struct snap_cpu_id *saved, const struct snap_cpu_id *he
  * starts; pass the previous value to continue. */
 uint64_t snap_crc64(uint64_t crc, const void *p, size_t n);
 
+/* fsync of the file or directory (dir) at path: of a directory, so that a rename in it
+ * lasts. 0 or -errno. */
+int snap_fsync_path(const char *path, bool dir) __attribute__((warn_unused_result));
+
 #endif

@@ -64,10 +64,9 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* fsync of the directory holding path, so that a rename is durable. */
-static int sync_dir(const char *dir)
+int snap_fsync_path(const char *path, bool dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
 	int e = 0;
 
 	if (fd < 0)
@@ -131,7 +130,7 @@ int snapfile_write(const char *path, const struct snapfile *s, bool sync, char *
 		goto fail;
 	}
 	if (sync) {
-		e = sync_dir(dir);
+		e = snap_fsync_path(dir, true);
 		if (e) {
 			/* The rename may not last: take the file away again, so that a failure
 			 * always means no state file under path. */
