@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -29,8 +30,12 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "runner_snap.h"
 
 #define TAP_NAME "kt0"
+/* The tap's MAC, the same in every runner's namespace: a guest restored from a snapshot
+ * taken in another one finds its gateway where its neighbour table says. */
+#define TAP_MAC { 0x02, 0x4b, 0x4e, 0x00, 0x00, 0x01 }
 #define HOST_IP "172.31.255.1"
 #define GUEST_IP "172.31.255.2"
 #define NETMASK "255.255.255.252"
@@ -47,7 +52,15 @@ struct run_opts {
 	int mem_mib;
 	int timeout_s;      /* the invocation */
 	int boot_timeout_s; /* until the guest is ready */
+	const char *snap_dir;
 	bool verbose;
+};
+
+/* How the VMM starts: boots the function (with an API socket when api_sock) or restores
+ * the snapshot in state and mem. */
+struct launch {
+	const char *api_sock;
+	const char *state, *mem;
 };
 
 struct child_io {
@@ -58,7 +71,7 @@ struct child_io {
 	size_t console_len;
 	char log[4096];
 	size_t log_len;
-	double vmm_setup_ms, boot_to_init_ms;
+	double vmm_setup_ms, boot_to_init_ms, restore_ms;
 	bool ready, exited;
 	int status;
 };
@@ -149,6 +162,17 @@ static int set_addr(int sock, unsigned long req, const char *ifname, const char 
 	return ioctl(sock, req, &ifr) < 0 ? -errno : 0;
 }
 
+static int set_mac(int sock, const char *ifname)
+{
+	static const unsigned char mac[6] = TAP_MAC;
+	struct ifreq ifr = { 0 };
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, sizeof(mac));
+	return ioctl(sock, SIOCSIFHWADDR, &ifr) < 0 ? -errno : 0;
+}
+
 static int link_up(int sock, const char *ifname)
 {
 	struct ifreq ifr = { 0 };
@@ -184,30 +208,66 @@ static int setup_network(char *err, size_t errlen)
 	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return errorf_errno(err, errlen, errno, "cannot configure %s: socket", TAP_NAME);
-	if ((r = link_up(sock, "lo")) || (r = set_addr(sock, SIOCSIFADDR, TAP_NAME, HOST_IP)) ||
+	if ((r = link_up(sock, "lo")) || (r = set_mac(sock, TAP_NAME)) ||
+	    (r = set_addr(sock, SIOCSIFADDR, TAP_NAME, HOST_IP)) ||
 	    (r = set_addr(sock, SIOCSIFNETMASK, TAP_NAME, NETMASK)) || (r = link_up(sock, TAP_NAME)))
 		errorf_errno(err, errlen, -r, "cannot configure %s", TAP_NAME);
 	close(sock);
 	return r;
 }
 
-static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, size_t errlen)
+static void kernel_cmdline(const struct run_opts *o, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet "
+		 "tsc=reliable no_timer_check ip=" GUEST_IP "::" HOST_IP ":" NETMASK ":function:eth0:off "
+		 "kindling.port=%d kindling.timeout=%d",
+		 GUEST_PORT, o->timeout_s);
+}
+
+static int spawn_vmm(const struct run_opts *o, const struct launch *l, struct child_io *c, char *err,
+		     size_t errlen)
 {
 	char exe[PATH_MAX], drive[PATH_MAX + 32], cmdline[512], vcpus[16], mem[16];
-	int out[2], errp[2];
+	char *argv[20];
+	int out[2], errp[2], a = 0;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n < 0)
 		return errorf_errno(err, errlen, errno, "cannot find the kindling binary");
 	exe[n] = 0;
-	snprintf(drive, sizeof(drive), "path=%s,ro,root,id=rootfs", o->rootfs);
-	snprintf(cmdline, sizeof(cmdline),
-		 "console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet "
-		 "tsc=reliable no_timer_check ip=" GUEST_IP "::" HOST_IP ":" NETMASK ":function:eth0:off "
-		 "kindling.port=%d kindling.timeout=%d",
-		 GUEST_PORT, o->timeout_s);
-	snprintf(vcpus, sizeof(vcpus), "%d", o->vcpus);
-	snprintf(mem, sizeof(mem), "%d", o->mem_mib);
+	argv[a++] = "kindling";
+	if (l->state) {
+		/* The snapshot is the whole VM: its config names the rootfs and the tap. */
+		argv[a++] = "--restore";
+		argv[a++] = (char *)l->state;
+		argv[a++] = "--mem";
+		argv[a++] = (char *)l->mem;
+		argv[a++] = "--resume";
+	} else {
+		snprintf(drive, sizeof(drive), "path=%s,ro,root,id=rootfs", o->rootfs);
+		kernel_cmdline(o, cmdline, sizeof(cmdline));
+		snprintf(vcpus, sizeof(vcpus), "%d", o->vcpus);
+		snprintf(mem, sizeof(mem), "%d", o->mem_mib);
+		argv[a++] = "--kernel";
+		argv[a++] = (char *)o->kernel;
+		argv[a++] = "--drive";
+		argv[a++] = drive;
+		argv[a++] = "--net";
+		argv[a++] = "tap=" TAP_NAME ",id=eth0";
+		argv[a++] = "--cmdline";
+		argv[a++] = cmdline;
+		argv[a++] = "--vcpus";
+		argv[a++] = vcpus;
+		argv[a++] = "--mem-mib";
+		argv[a++] = mem;
+		argv[a++] = "--boot-timer";
+	}
+	if (l->api_sock) {
+		argv[a++] = "--api-sock";
+		argv[a++] = (char *)l->api_sock;
+	}
+	argv[a] = NULL;
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return errorf_errno(err, errlen, errno, "pipe");
 	if (pipe2(errp, O_CLOEXEC) < 0) {
@@ -228,9 +288,6 @@ static int spawn_vmm(const struct run_opts *o, struct child_io *c, char *err, si
 		return errorf_errno(err, errlen, e, "fork");
 	}
 	if (c->pid == 0) {
-		char *argv[] = { "kindling", "--kernel", (char *)o->kernel, "--drive", drive, "--net",
-				 "tap=" TAP_NAME ",id=eth0", "--cmdline", cmdline, "--vcpus", vcpus,
-				 "--mem-mib", mem, "--boot-timer", NULL };
 		int null = open("/dev/null", O_RDONLY);
 		sigset_t none;
 
@@ -313,6 +370,11 @@ static void drain(struct child_io *c, bool verbose)
 					c->boot_to_init_ms = atof(s + 16);
 					c->ready = true;
 				}
+				/* A restored guest is ready already: once every vCPU runs. */
+				if ((s = strstr(c->log, "restore_ms "))) {
+					c->restore_ms = atof(s + 11);
+					c->ready = true;
+				}
 			}
 		}
 		if (!any)
@@ -342,8 +404,8 @@ static int wait_ready(struct child_io *c, int timeout_ms, bool verbose)
 	return interrupted ? -EINTR : 0;
 }
 
-/* One request to kindling-init, on a connection of its own. */
-static int guest_post(const char *path, const char *body, size_t len, int timeout_s, struct httpc_response *resp)
+/* One request to kindling-init, on a connection of its own (runner_snap.h). */
+int runner_guest_post(const char *path, const char *body, size_t len, int timeout_s, struct httpc_response *resp)
 {
 	int fd = httpc_dial_tcp(GUEST_IP, GUEST_PORT, timeout_s);
 
@@ -362,7 +424,7 @@ static void stop_vmm(struct child_io *c, bool verbose)
 	if (c->exited)
 		return;
 	/* Ask init to power off; the VMM then exits on the guest's reset. */
-	if (c->ready && guest_post("/shutdown", "", 0, 2, &r) == 0)
+	if (c->ready && runner_guest_post("/shutdown", "", 0, 2, &r) == 0)
 		httpc_free(&r);
 	while (ms_since(t0) < 5000) {
 		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
@@ -383,9 +445,21 @@ static void stop_vmm(struct child_io *c, bool verbose)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kindling run [--kernel K] --rootfs FS.ext4 [--input FILE|-] [--vcpus N] [--mem-mib N]\n"
-		   "                    [--timeout S] [--boot-timeout S] [--verbose]\n"
+		   "                    [--timeout S] [--boot-timeout S] [--snapshot-dir DIR] [--verbose]\n"
 		   "Runs the function packaged in FS.ext4 (guest/mkfunction.sh) once in a fresh microVM,\n"
-		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n");
+		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n"
+		   "With --snapshot-dir, the first run snapshots the function once it is ready, into DIR,\n"
+		   "and later runs of the same function (kernel, rootfs, vCPUs, memory, timeout) restore\n"
+		   "that snapshot instead of booting.\n");
+}
+
+/* Neither quotes, backslashes nor control characters. */
+static bool plain_path(const char *p)
+{
+	for (; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
 }
 
 /* 0, or -errno with the reason in err ("" after printing the usage). */
@@ -396,6 +470,7 @@ static int parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 		{ "input", required_argument, NULL, 'i' },  { "vcpus", required_argument, NULL, 'n' },
 		{ "mem-mib", required_argument, NULL, 'm' }, { "timeout", required_argument, NULL, 't' },
 		{ "boot-timeout", required_argument, NULL, 'b' }, { "verbose", no_argument, NULL, 'v' },
+		{ "snapshot-dir", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },	 { NULL, 0, NULL, 0 },
 	};
 	static char default_kernel[PATH_MAX];
@@ -422,6 +497,15 @@ static int parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 		case 'r': o->rootfs = optarg; break;
 		case 'i': o->input = optarg; break;
 		case 'v': o->verbose = true; break;
+		case 's':
+			/* It goes into the VMM's JSON and the snapshot's paths unescaped. */
+			if (!*optarg || strlen(optarg) > RUNSNAP_DIR_MAX || !plain_path(optarg))
+				return errorf(err, errlen, -EINVAL,
+					      "--snapshot-dir must be a path of 1..%d characters without quotes, "
+					      "backslashes or control characters",
+					      RUNSNAP_DIR_MAX);
+			o->snap_dir = optarg;
+			break;
 		case 'n':
 			if (!num_ok || v < 1 || v > 32)
 				return errorf(err, errlen, -EINVAL, "--vcpus must be 1..32");
@@ -474,17 +558,133 @@ const char *runner_stop_reason(const char *vmm_log, const char *console)
 	return "the microVM stopped before the function was ready (a kernel panic or a bad rootfs?)";
 }
 
+/* The guest did not get ready (r from wait_ready): says why, with the ends of the guest's
+ * console and the VMM's log. */
+static void report_not_ready(struct child_io *c, int r, int boot_timeout_s)
+{
+	if (r == -EINTR)
+		log_error("run: interrupted while the guest booted");
+	else if (r == -ETIMEDOUT) {
+		/* What the vCPUs are doing goes into the VMM log shown below. */
+		kill(c->pid, SIGUSR1);
+		for (int i = 0; i < 100 && !strstr(c->log, "kindling: diag:"); i++) {
+			usleep(20000);
+			drain(c, false);
+		}
+		log_error("run: the guest was not ready within %d s", boot_timeout_s);
+	}
+	c->console[c->console_len] = 0;
+	c->log[c->log_len] = 0;
+	if (r != -EINTR && r != -ETIMEDOUT)
+		log_error("run: %s", runner_stop_reason(c->log, c->console));
+	fprintf(stderr, "--- guest console (last lines)\n%s\n--- VMM log\n%s\n", c->console, c->log);
+}
+
+/* Ends a VMM that is of no further use, and forgets it. */
+static void kill_vmm(struct child_io *c)
+{
+	if (!c->exited) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, &c->status, 0);
+	}
+	close(c->out_fd);
+	close(c->err_fd);
+	vmm_pid = 0;
+	*c = (struct child_io){ .pid = -1, .out_fd = -1, .err_fd = -1 };
+}
+
+/* The last line the VMM logged, for a one-line message. */
+static const char *last_log_line(struct child_io *c, char *buf, size_t len)
+{
+	char *end;
+
+	c->log[c->log_len] = 0;
+	end = c->log + strlen(c->log);
+	while (end > c->log && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	*end = 0;
+	snprintf(buf, len, "%.*s", (int)len - 1, strrchr(c->log, '\n') ? strrchr(c->log, '\n') + 1 : c->log);
+	return buf[0] ? buf : "the VMM stopped without a word";
+}
+
+/* Restores s's snapshot: 0 once the guest has taken the restore message (warm), 1 when the
+ * snapshot does not restore (removed; the run boots cold), -errno when the run fails. */
+static int start_warm(const struct run_opts *o, struct runner_snap *s, struct child_io *c, uint64_t *t_ready)
+{
+	struct launch l = { .state = s->entry.state, .mem = s->entry.mem };
+	char err[320], line[200];
+	int r = spawn_vmm(o, &l, c, err, sizeof(err));
+
+	if (r) {
+		log_error("run: %s", err);
+		return r;
+	}
+	r = wait_ready(c, o->boot_timeout_s * 1000, o->verbose);
+	if (r == -EINTR) {
+		log_error("run: interrupted while the snapshot was restored");
+		return r;
+	}
+	if (r) {
+		runner_snap_failed(s, r == -ETIMEDOUT ? "its vCPUs did not all run within --boot-timeout"
+						      : last_log_line(c, line, sizeof(line)));
+		kill_vmm(c);
+		return 1;
+	}
+	*t_ready = now_ns();
+	r = runner_snap_restore_msg(o->boot_timeout_s, err, sizeof(err));
+	if (r)
+		log_error("run: %s", err);
+	return r;
+}
+
+/* Boots the function (and snapshots it when s): 0 once its init is ready. */
+static int start_cold(const struct run_opts *o, struct runner_snap *s, struct child_io *c, uint64_t *t_ready)
+{
+	struct launch l = { 0 };
+	char err[320];
+	bool running;
+	int r;
+
+	if (s && runner_snap_begin(s, err, sizeof(err))) {
+		log_warn("run: no snapshot this time: %s", err);
+		s = NULL;
+	}
+	l.api_sock = s ? s->api_sock : NULL;
+	r = spawn_vmm(o, &l, c, err, sizeof(err));
+	if (r) {
+		log_error("run: %s", err);
+		return r;
+	}
+	r = wait_ready(c, o->boot_timeout_s * 1000, o->verbose);
+	if (r) {
+		report_not_ready(c, r, o->boot_timeout_s);
+		return r;
+	}
+	*t_ready = now_ns();
+	if (s && runner_snap_take(s, &running, err, sizeof(err))) {
+		log_warn("run: no snapshot stored: %s", err);
+		if (!running) {
+			log_error("run: the microVM could not be resumed after its snapshot");
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 int runner_main(int argc, char **argv)
 {
+	/* Static: the key and the paths are large. */
+	static struct runner_snap snap;
 	struct run_opts o;
 	struct child_io c = { .pid = -1, .out_fd = -1, .err_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct httpc_response resp = { 0 };
 	const char *exit_status;
-	char err[256], *input = NULL;
+	char err[320], cmdline[512], *input = NULL;
 	size_t input_len = 0;
-	uint64_t t_start = now_ns(), t_ready = 0, t_invoked = 0, t_end;
+	uint64_t t_start = now_ns(), t_ready = 0, t_invoke = 0, t_invoked = 0, t_end;
 	int r, status = RUNNER_FAILED;
+	bool warm = false;
 
 	if (parse(argc, argv, &o, err, sizeof(err))) {
 		if (err[0])
@@ -499,6 +699,18 @@ int runner_main(int argc, char **argv)
 		log_error("run: /dev/kvm: %s (kindling check says more)", strerror(errno));
 		return RUNNER_FAILED;
 	}
+	if (o.snap_dir) {
+		struct runsnap_fn fn = { o.kernel, o.rootfs, cmdline, o.vcpus, o.mem_mib };
+
+		kernel_cmdline(&o, cmdline, sizeof(cmdline));
+		if (runner_snap_find(&snap, o.snap_dir, &fn, err, sizeof(err))) {
+			log_error("run: %s", err);
+			return RUNNER_FAILED;
+		}
+		/* Real paths for the VMM: a snapshot's config keeps them for every later run. */
+		o.kernel = snap.key.kernel;
+		o.rootfs = snap.key.rootfs;
+	}
 	if ((r = read_input(o.input, &input, &input_len))) {
 		log_error("run: input %s: %s", o.input ? o.input : "(stdin)", strerror(-r));
 		return RUNNER_FAILED;
@@ -511,32 +723,18 @@ int runner_main(int argc, char **argv)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (setup_network(err, sizeof(err)) || spawn_vmm(&o, &c, err, sizeof(err))) {
+	if (setup_network(err, sizeof(err))) {
 		log_error("run: %s", err);
 		goto out;
 	}
-	r = wait_ready(&c, o.boot_timeout_s * 1000, o.verbose);
-	if (r) {
-		if (r == -EINTR)
-			log_error("run: interrupted while the guest booted");
-		else if (r == -ETIMEDOUT) {
-			/* What the vCPUs are doing goes into the VMM log shown below. */
-			kill(c.pid, SIGUSR1);
-			for (int i = 0; i < 100 && !strstr(c.log, "kindling: diag:"); i++) {
-				usleep(20000);
-				drain(&c, false);
-			}
-			log_error("run: the guest was not ready within %d s", o.boot_timeout_s);
-		}
-		c.console[c.console_len] = 0;
-		c.log[c.log_len] = 0;
-		if (r != -EINTR && r != -ETIMEDOUT)
-			log_error("run: %s", runner_stop_reason(c.log, c.console));
-		fprintf(stderr, "--- guest console (last lines)\n%s\n--- VMM log\n%s\n", c.console, c.log);
+	r = o.snap_dir && snap.usable ? start_warm(&o, &snap, &c, &t_ready) : 1;
+	warm = r == 0;
+	if (r > 0)
+		r = start_cold(&o, o.snap_dir ? &snap : NULL, &c, &t_ready);
+	if (r)
 		goto out;
-	}
-	t_ready = now_ns();
-	r = guest_post("/invoke", input, input_len, o.timeout_s + 5, &resp);
+	t_invoke = now_ns();
+	r = runner_guest_post("/invoke", input, input_len, o.timeout_s + 5, &resp);
 	t_invoked = now_ns();
 	if (r || interrupted) {
 		log_error("run: invocation failed: %s", interrupted ? "interrupted" : strerror(-r));
@@ -554,15 +752,25 @@ int runner_main(int argc, char **argv)
 out:
 	if (c.pid > 0)
 		stop_vmm(&c, o.verbose);
+	if (o.snap_dir)
+		runner_snap_end(&snap);
 	t_end = now_ns();
 	if (t_invoked) {
-		double total = (double)(t_end - t_start) / 1e6, invoke = (double)(t_invoked - t_ready) / 1e6;
+		double total = (double)(t_end - t_start) / 1e6, invoke = (double)(t_invoked - t_invoke) / 1e6;
 		double teardown = (double)(t_end - t_invoked) / 1e6;
 
-		fprintf(stderr,
-			"cold start: vmm setup %.1f ms, kernel to init ready %.1f ms, invocation %.1f ms, "
-			"teardown %.1f ms, total %.1f ms\n",
-			c.vmm_setup_ms, c.boot_to_init_ms - c.vmm_setup_ms, invoke, teardown, total);
+		if (warm)
+			fprintf(stderr,
+				"warm start: restore %.1f ms, restore message %.1f ms, invocation %.1f ms, "
+				"teardown %.1f ms, total %.1f ms\n",
+				c.restore_ms, (double)(t_invoke - t_ready) / 1e6, invoke, teardown, total);
+		else
+			fprintf(stderr,
+				"cold start: vmm setup %.1f ms, kernel to init ready %.1f ms, invocation %.1f ms, "
+				"teardown %.1f ms, total %.1f ms\n",
+				c.vmm_setup_ms, c.boot_to_init_ms - c.vmm_setup_ms, invoke, teardown, total);
+		if (snap.report[0])
+			fprintf(stderr, "%s\n", snap.report);
 	}
 	if (interrupted)
 		status = 128 + interrupted;
