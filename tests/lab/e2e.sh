@@ -130,4 +130,7 @@ tests/lab/snapshot.sh
 
 # kindling run: functions end to end (needs virtio-blk and virtio-net).
 tests/lab/runner.sh
+
+# kindling run --snapshot-dir: warm starts from function snapshots, fresh identity, rebuilds.
+tests/lab/warm.sh
 exit 0

@@ -1,0 +1,175 @@
+#!/bin/bash
+# `kindling run --snapshot-dir` end to end, inside the KVM lab: a cold run stores the
+# function's snapshot and a warm run restores it with the same output; restored instances
+# get fresh entropy and the host's wall clock (the restore message); a stale or damaged
+# snapshot is reported, removed and rebuilt; two runs building the same snapshot at once
+# leave one whole entry; nothing is left behind.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+T=$(mktemp -d)
+PIDS=()
+trap 'stop_pids; rm -rf "$T"' EXIT
+K=build/kindling
+CASES="cold_then_warm_same_output warm_breakdown cold_snapshot_breakdown restore_message fresh_entropy
+	wall_clock concurrent_build damaged_state damaged_mem stale_rootfs nothing_left"
+
+if ! kvm_usable || [ "$(id -u)" != 0 ]; then
+	for t in $CASES; do skip "lab.warm.$t" "needs root and /dev/kvm"; done
+	exit 0
+fi
+# What a run may leave behind: namespaces, taps, VMMs, API socket directories.
+leftovers() {
+	{ ip netns list; ip -o link show | grep -o 'kt0'; pgrep -f "kindling --(kernel|restore)"
+	  ls -d /tmp/kindling-run-* ; } 2>/dev/null | wc -l
+}
+base=$(leftovers)
+
+guest/mkfunction.sh build/examples/wordfreq "$T/wordfreq.ext4" >/dev/null
+# Prints 16 bytes of the guest's /dev/urandom and its wall clock (Unix seconds).
+mkdir -p "$T/ident"
+printf '#!/bin/sh\nhead -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo\ndate +%%s\n' >"$T/ident/handler"
+chmod +x "$T/ident/handler"
+guest/mkfunction.sh --busybox "$T/ident" "$T/ident.ext4" >/dev/null
+echo "anything" >"$T/in.txt"
+
+# run NAME DIR IMAGE INPUT [ARGS]: status in $rc, output in $T/NAME.out, stderr in .err
+run() {
+	name=$1 dir=$2 img=$3 input=$4; shift 4
+	deadline 120 "$K" run --rootfs "$img" --input "$input" --snapshot-dir "$dir" "$@" \
+		>"$T/$name.out" 2>"$T/$name.err" </dev/null
+	rc=$?
+	echo "  $name: exit $rc; $(grep -E '^(cold|warm) start|^snapshot:' "$T/$name.err" | tr '\n' ' ')"
+	show_deadline "$name" "$rc" "$T/$name.err"
+}
+# (Not anchored at the line's start: with --verbose, the guest console's last line may lack
+# its line break.)
+is_cold() { grep -q 'cold start: vmm setup ' "$T/$1.err" && ! grep -q 'warm start: ' "$T/$1.err"; }
+is_warm() { grep -q 'warm start: restore [0-9.]* ms, restore message [0-9.]* ms, invocation [0-9.]* ms, teardown [0-9.]* ms, total [0-9.]* ms' "$T/$1.err"; }
+stored() { grep -q "snapshot: [0-9.]* ms (check [0-9.]* ms, pause [0-9.]* ms, create [0-9.]* ms, resume [0-9.]* ms, store [0-9.]* ms), stored as $1/" "$T/$2.err"; }
+# entry DIR: the one snapshot entry in DIR (none, or more than one: empty).
+entry() {
+	local e
+	e=$(find "$1" -mindepth 1 -maxdepth 1 -name '[0-9a-f]*' -type d)
+	[ "$(echo "$e" | grep -c .)" = 1 ] && echo "$e"
+}
+
+# --- cold, then warm: the same output -----------------------------------------------------
+S=$T/snaps
+run w_cold "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
+rc_cold=$rc
+run w_warm "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
+if [ $rc_cold = 0 ] && [ $rc = 0 ] && is_cold w_cold && stored "$S" w_cold && cmp -s "$T/w_cold.out" examples/wordfreq/expected.txt &&
+	cmp -s "$T/w_warm.out" "$T/w_cold.out"; then
+	pass lab.warm.cold_then_warm_same_output
+else
+	fail lab.warm.cold_then_warm_same_output "rc=$rc_cold/$rc $(tail -n 5 "$T/w_warm.err" | tr '\n' ' ')"
+fi
+check lab.warm.cold_snapshot_breakdown stored "$S" w_cold
+check lab.warm.warm_breakdown is_warm w_warm
+
+# --- fresh identity: two instances restored from one snapshot at once ---------------------
+I=$T/isnaps
+run i_cold "$I" "$T/ident.ext4" "$T/in.txt"
+# Long enough that a clock restored as it was at the snapshot would be seen to be wrong.
+sleep 10
+t0=$(date +%s)
+for n in a b; do
+	deadline_bg 120 "$K" run --rootfs "$T/ident.ext4" --input "$T/in.txt" --snapshot-dir "$I" --verbose \
+		>"$T/i_$n.out" 2>"$T/i_$n.err" </dev/null
+	PIDS+=($!)
+done
+reap "${PIDS[0]}" 130; rc_a=$?
+reap "${PIDS[1]}" 130; rc_b=$?
+PIDS=()
+t1=$(date +%s)
+echo "  i_a: exit $rc_a, $(head -c 200 "$T/i_a.out" | tr '\n' ' '); i_b: exit $rc_b, $(head -c 200 "$T/i_b.out" | tr '\n' ' ')"
+rnd_a=$(sed -n 1p "$T/i_a.out") rnd_b=$(sed -n 1p "$T/i_b.out")
+if [ $rc_a = 0 ] && [ $rc_b = 0 ] && is_warm i_a && is_warm i_b &&
+	grep -q 'kindling-init: restore: entropy' "$T/i_a.err" && grep -q 'kindling-init: restore: entropy' "$T/i_b.err"; then
+	pass lab.warm.restore_message
+else
+	fail lab.warm.restore_message "rc=$rc_a/$rc_b; $(grep -h 'error\|restore' "$T/i_a.err" "$T/i_b.err" | head -n 6 | tr '\n' ' ')"
+fi
+if [ ${#rnd_a} = 32 ] && [ ${#rnd_b} = 32 ] && [ "$rnd_a" != "$rnd_b" ]; then
+	pass lab.warm.fresh_entropy
+else
+	fail lab.warm.fresh_entropy "'$rnd_a' vs '$rnd_b'"
+fi
+# Each guest's clock within the host's window around the runs (1 s of rounding each way).
+ok=1
+for n in a b; do
+	g=$(sed -n 2p "$T/i_$n.out")
+	case $g in '' | *[!0-9]*) ok=0; continue ;; esac
+	[ "$g" -ge $((t0 - 1)) ] && [ "$g" -le $((t1 + 1)) ] || ok=0
+done
+if [ $ok = 1 ]; then
+	pass lab.warm.wall_clock
+else
+	fail lab.warm.wall_clock "host $t0..$t1, guests $(sed -n 2p "$T/i_a.out") $(sed -n 2p "$T/i_b.out")"
+fi
+
+# --- two cold runs storing the same snapshot at once: one whole entry ---------------------
+C=$T/csnaps
+for n in a b; do
+	deadline_bg 120 "$K" run --rootfs "$T/wordfreq.ext4" --input examples/wordfreq/input.txt --snapshot-dir "$C" \
+		>"$T/c_$n.out" 2>"$T/c_$n.err" </dev/null
+	PIDS+=($!)
+done
+reap "${PIDS[0]}" 130; rc_a=$?
+reap "${PIDS[1]}" 130; rc_b=$?
+PIDS=()
+run c_warm "$C" "$T/wordfreq.ext4" examples/wordfreq/input.txt
+if [ $rc_a = 0 ] && [ $rc_b = 0 ] && [ $rc = 0 ] && cmp -s "$T/c_a.out" examples/wordfreq/expected.txt &&
+	cmp -s "$T/c_b.out" examples/wordfreq/expected.txt && cmp -s "$T/c_warm.out" examples/wordfreq/expected.txt &&
+	[ -n "$(entry "$C")" ] && is_warm c_warm && [ -z "$(find "$C" -maxdepth 1 -name '.*-*')" ]; then
+	pass lab.warm.concurrent_build
+else
+	fail lab.warm.concurrent_build "rc=$rc_a/$rc_b/$rc; $(ls -a "$C" | tr '\n' ' ')"
+fi
+
+# --- damaged and stale snapshots: reported, removed, rebuilt -------------------------------
+# rebuilt NAME WHAT: the run NAME said the snapshot was WHAT, booted cold with the right
+# output, stored a new one, and the next run restores it.
+# (Its own names: run sets name.)
+rebuilt() {
+	local first=$1 what=$2 first_rc=$rc
+	run "${first}_next" "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
+	[ "$first_rc" = 0 ] && [ "$rc" = 0 ] && [ "$(grep -c "snapshot .* is $what" "$T/$first.err")" = 1 ] &&
+		is_cold "$first" && stored "$S" "$first" && cmp -s "$T/$first.out" examples/wordfreq/expected.txt &&
+		is_warm "${first}_next" && cmp -s "$T/${first}_next.out" examples/wordfreq/expected.txt
+}
+e=$(entry "$S")
+if [ -n "$e" ] && [ -s "$e/state" ]; then
+	# One byte of the state file flipped in place.
+	b=$(od -An -tu1 -j 64 -N 1 "$e/state" | tr -d ' ')
+	printf "\\$(printf %o $((255 - b)))" | dd of="$e/state" bs=1 seek=64 conv=notrunc status=none
+	run d_state "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
+	if rebuilt d_state damaged; then pass lab.warm.damaged_state; else
+		fail lab.warm.damaged_state "rc=$rc $(grep -v 'diag:' "$T/d_state.err" | tail -n 4 | tr '\n' ' ')"; fi
+else
+	fail lab.warm.damaged_state "no snapshot entry in $S: $(ls -a "$S" 2>&1 | tr '\n' ' ')"
+fi
+e=$(entry "$S")
+if [ -n "$e" ] && [ -s "$e/mem" ]; then
+	truncate -s -4096 "$e/mem"
+	run d_mem "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
+	if rebuilt d_mem damaged; then pass lab.warm.damaged_mem; else
+		fail lab.warm.damaged_mem "rc=$rc $(grep -v 'diag:' "$T/d_mem.err" | tail -n 4 | tr '\n' ' ')"; fi
+else
+	fail lab.warm.damaged_mem "no snapshot entry in $S: $(ls -a "$S" 2>&1 | tr '\n' ' ')"
+fi
+# The rootfs changed (its mtime): the snapshot is of what it was.
+sleep 1
+touch "$T/wordfreq.ext4"
+run s_rootfs "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
+if rebuilt s_rootfs stale && grep -q 'rootfs changed' "$T/s_rootfs.err"; then pass lab.warm.stale_rootfs; else
+	fail lab.warm.stale_rootfs "rc=$rc $(grep -v 'diag:' "$T/s_rootfs.err" | tail -n 4 | tr '\n' ' ')"; fi
+
+sleep 1
+if [ "$(leftovers)" = "$base" ] && [ -z "$(find "$S" "$I" "$C" -maxdepth 1 -name '.*-*')" ]; then
+	pass lab.warm.nothing_left
+else
+	fail lab.warm.nothing_left "$(leftovers) things left (before: $base); $(ls -a "$S" | tr '\n' ' ')"
+fi
+exit 0
