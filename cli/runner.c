@@ -631,7 +631,7 @@ static int start_warm(const struct run_opts *o, struct runner_snap *s, struct ch
 		return 1;
 	}
 	*t_ready = now_ns();
-	r = runner_snap_restore_msg(o->boot_timeout_s, err, sizeof(err));
+	r = runner_snap_restore_msg(s, o->boot_timeout_s, err, sizeof(err));
 	if (r)
 		log_error("run: %s", err);
 	return r;
@@ -703,7 +703,7 @@ int runner_main(int argc, char **argv)
 		struct runsnap_fn fn = { o.kernel, o.rootfs, cmdline, o.vcpus, o.mem_mib };
 
 		kernel_cmdline(&o, cmdline, sizeof(cmdline));
-		if (runner_snap_find(&snap, o.snap_dir, &fn, err, sizeof(err))) {
+		if (runner_snap_find(&snap, o.snap_dir, &fn, &interrupted, err, sizeof(err))) {
 			log_error("run: %s", err);
 			return RUNNER_FAILED;
 		}

@@ -19,7 +19,8 @@ static double ms_since(uint64_t t0)
 	return (double)(now_ns() - t0) / 1e6;
 }
 
-int runner_snap_find(struct runner_snap *s, const char *dir, const struct runsnap_fn *fn, char *err, size_t errlen)
+int runner_snap_find(struct runner_snap *s, const char *dir, const struct runsnap_fn *fn,
+		     const volatile sig_atomic_t *cancel, char *err, size_t errlen)
 {
 	char why[160], rm[300];
 	enum runsnap_found found;
@@ -27,6 +28,7 @@ int runner_snap_find(struct runner_snap *s, const char *dir, const struct runsna
 
 	memset(s, 0, sizeof(*s));
 	s->dir = dir;
+	s->cancel = cancel;
 	s->build.lock_fd = -1;
 	r = runsnap_key(fn, &s->key, err, errlen);
 	if (r)
@@ -76,7 +78,7 @@ static int api_call(const struct runner_snap *s, const char *method, const char 
 	uint64_t t0 = now_ns();
 	int fd = httpc_dial_unix(s->api_sock, API_TIMEOUT_S), r;
 
-	r = fd < 0 ? fd : httpc_request(fd, method, path, body, strlen(body), API_MAX_ANSWER, NULL, &resp);
+	r = fd < 0 ? fd : httpc_request(fd, method, path, body, strlen(body), API_MAX_ANSWER, s->cancel, &resp);
 	*ms = ms_since(t0);
 	if (r)
 		return errorf(err, errlen, r, "%s %s: %s", method, path, strerror(-r));
@@ -147,22 +149,32 @@ out:
 	return r;
 }
 
-int runner_snap_restore_msg(int timeout_s, char *err, size_t errlen)
+int runner_snap_restore_msg(struct runner_snap *s, int timeout_s, char *err, size_t errlen)
 {
 	struct httpc_response resp;
-	char body[512];
+	char body[512], rm[300];
 	int n = restoremsg_build(body, sizeof(body), NULL, NULL, NULL), r;
 
 	if (n < 0)
 		return errorf(err, errlen, n, "cannot build the restore message: %s", strerror(-n));
 	r = runner_guest_post("/restore", body, (size_t)n, timeout_s, &resp);
 	explicit_bzero(body, sizeof(body)); /* the entropy is the guest's alone */
+	if (r == -EINTR || (s->cancel && *s->cancel))
+		return errorf(err, errlen, -EINTR, "interrupted while sending the restore message");
 	if (r)
-		return errorf(err, errlen, r, "the restored guest did not take the restore message: %s", strerror(-r));
-	if (resp.status != 200)
+		errorf(err, errlen, r, "the restored guest did not take the restore message: %s", strerror(-r));
+	else if (resp.status != 200)
 		r = errorf(err, errlen, -EIO, "the restored guest refused the restore message (HTTP %d): %.200s",
 			   resp.status, resp.body);
 	httpc_free(&resp);
+	if (r) {
+		char reason[320];
+
+		snprintf(reason, sizeof(reason), "%s", err);
+		n = runsnap_remove(s->dir, s->key.name, rm, sizeof(rm));
+		snprintf(err, errlen, "%s; snapshot %s: %s, the next run rebuilds it", reason, s->entry.path,
+			 n ? rm : "removed");
+	}
 	return r;
 }
 

@@ -16,6 +16,7 @@ int runner_guest_post(const char *path, const char *body, size_t len, int timeou
 
 struct runner_snap {
 	const char *dir;
+	const volatile sig_atomic_t *cancel; /* set: requests in flight give up (a signal came) */
 	struct runsnap_key key;
 	struct runsnap_entry entry;
 	bool usable;               /* an entry to restore */
@@ -29,11 +30,11 @@ struct runner_snap {
 /* Computes fn's key and looks it up in dir: s->usable when there is an entry to restore. A
  * stale or damaged entry is removed, with a line on stderr. -errno (err) when the key
  * cannot be computed. */
-int runner_snap_find(struct runner_snap *s, const char *dir, const struct runsnap_fn *fn, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+int runner_snap_find(struct runner_snap *s, const char *dir, const struct runsnap_fn *fn,
+		     const volatile sig_atomic_t *cancel, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* The entry s->usable named did not restore (why: the VMM's last words): says so on
- * stderr and removes it. */
+ * stderr and removes it; the run boots cold. */
 void runner_snap_failed(struct runner_snap *s, const char *why);
 
 /* Before a cold boot: a temporary entry and a private directory for the VMM's API socket
@@ -48,8 +49,10 @@ int runner_snap_take(struct runner_snap *s, bool *running, char *err, size_t err
 	__attribute__((warn_unused_result));
 
 /* After a restore: POSTs kindling-init's /restore with fresh entropy and the wall clock.
- * -errno (err) when the guest did not take it. */
-int runner_snap_restore_msg(int timeout_s, char *err, size_t errlen) __attribute__((warn_unused_result));
+ * -errno (err) when the guest did not take it; the entry is then removed too (a guest that
+ * cannot be given fresh identity is not to be restored again). */
+int runner_snap_restore_msg(struct runner_snap *s, int timeout_s, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Discards what is under way and the API socket's directory. */
 void runner_snap_end(struct runner_snap *s);
