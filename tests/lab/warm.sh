@@ -44,6 +44,20 @@ run() {
 }
 # (Not anchored at the line's start: with --verbose, the guest console's last line may lack
 # its line break.)
+# two_at_once NAME DIR IMAGE INPUT [ARGS]: two runs at once, NAME_a and NAME_b (outputs as
+# run's); their statuses in $rc_a and $rc_b.
+two_at_once() {
+	local pre=$1 sdir=$2 simg=$3 sin=$4 n
+	shift 4
+	for n in a b; do
+		deadline_bg 120 "$K" run --rootfs "$simg" --input "$sin" --snapshot-dir "$sdir" "$@" \
+			>"$T/${pre}_$n.out" 2>"$T/${pre}_$n.err" </dev/null
+		PIDS+=($!)
+	done
+	reap "${PIDS[0]}" 130; rc_a=$?
+	reap "${PIDS[1]}" 130; rc_b=$?
+	PIDS=()
+}
 is_cold() { grep -q 'cold start: vmm setup ' "$T/$1.err" && ! grep -q 'warm start: ' "$T/$1.err"; }
 is_warm() { grep -q 'warm start: restore [0-9.]* ms, restore message [0-9.]* ms, invocation [0-9.]* ms, teardown [0-9.]* ms, total [0-9.]* ms' "$T/$1.err"; }
 stored() { grep -q "snapshot: [0-9.]* ms (check [0-9.]* ms, pause [0-9.]* ms, create [0-9.]* ms, resume [0-9.]* ms, store [0-9.]* ms), stored as $1/" "$T/$2.err"; }
@@ -74,14 +88,7 @@ run i_cold "$I" "$T/ident.ext4" "$T/in.txt"
 # Long enough that a clock restored as it was at the snapshot would be seen to be wrong.
 sleep 10
 t0=$(date +%s)
-for n in a b; do
-	deadline_bg 120 "$K" run --rootfs "$T/ident.ext4" --input "$T/in.txt" --snapshot-dir "$I" --verbose \
-		>"$T/i_$n.out" 2>"$T/i_$n.err" </dev/null
-	PIDS+=($!)
-done
-reap "${PIDS[0]}" 130; rc_a=$?
-reap "${PIDS[1]}" 130; rc_b=$?
-PIDS=()
+two_at_once i "$I" "$T/ident.ext4" "$T/in.txt" --verbose
 t1=$(date +%s)
 echo "  i_a: exit $rc_a, $(head -c 200 "$T/i_a.out" | tr '\n' ' '); i_b: exit $rc_b, $(head -c 200 "$T/i_b.out" | tr '\n' ' ')"
 rnd_a=$(sed -n 1p "$T/i_a.out") rnd_b=$(sed -n 1p "$T/i_b.out")
@@ -111,14 +118,7 @@ fi
 
 # --- two cold runs storing the same snapshot at once: one whole entry ---------------------
 C=$T/csnaps
-for n in a b; do
-	deadline_bg 120 "$K" run --rootfs "$T/wordfreq.ext4" --input examples/wordfreq/input.txt --snapshot-dir "$C" \
-		>"$T/c_$n.out" 2>"$T/c_$n.err" </dev/null
-	PIDS+=($!)
-done
-reap "${PIDS[0]}" 130; rc_a=$?
-reap "${PIDS[1]}" 130; rc_b=$?
-PIDS=()
+two_at_once c "$C" "$T/wordfreq.ext4" examples/wordfreq/input.txt
 run c_warm "$C" "$T/wordfreq.ext4" examples/wordfreq/input.txt
 if [ $rc_a = 0 ] && [ $rc_b = 0 ] && [ $rc = 0 ] && cmp -s "$T/c_a.out" examples/wordfreq/expected.txt &&
 	cmp -s "$T/c_b.out" examples/wordfreq/expected.txt && cmp -s "$T/c_warm.out" examples/wordfreq/expected.txt &&
