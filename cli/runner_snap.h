@@ -10,7 +10,7 @@
 #include "httpc.h"
 #include "runsnap.h"
 
-/* runner.c's: one request to kindling-init, on a connection of its own. */
+/* runner_child.c's: one request to kindling-init, on a connection of its own. */
 int runner_guest_post(const char *path, const char *body, size_t len, int timeout_s, struct httpc_response *resp)
 	__attribute__((warn_unused_result));
 
