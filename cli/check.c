@@ -1,8 +1,10 @@
-/* `kindling check`: is this host ready to run microVMs? Reports /dev/kvm access, the KVM API
- * and capabilities, whether guest ring-0 code runs at hardware speed (timed on a tiny guest),
- * tun, cgroups, seccomp and namespaces, and says when the KVM lab is needed instead. */
+/* `kindling check`: is this host ready to run microVMs? Reports /dev/kvm access, which KVM
+ * module provides it, the KVM API and capabilities, whether guest ring-0 code runs at
+ * hardware speed (timed on a tiny guest), tun, cgroups, seccomp and namespaces, and says when
+ * the KVM lab is needed instead. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/kvm.h>
 #include <sched.h>
 #include <stdio.h>
@@ -73,6 +75,21 @@ out:
 	return ms;
 }
 
+const char *check_kvm_flavour(const char *sys_module)
+{
+	/* PVM first: it may sit beside the vendor module it is built from. */
+	static const char *const modules[][2] = {
+		{ "kvm_pvm", "pvm" }, { "kvm_intel", "kvm-intel" }, { "kvm_amd", "kvm-amd" } };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", sys_module ? sys_module : "/sys/module", modules[i][0]);
+		if (access(path, F_OK) == 0)
+			return modules[i][1];
+	}
+	return "unknown";
+}
+
 static const char *cgroup_version(void)
 {
 	struct statfs sf;
@@ -110,6 +127,8 @@ int check_host(void)
 	line(kvm_ok, "/dev/kvm access", detail);
 	if (kvm_ok) {
 		int api = ioctl(kvm, KVM_GET_API_VERSION, 0);
+
+		line(true, "KVM module", check_kvm_flavour(NULL));
 
 		snprintf(detail, sizeof(detail), "%d", api);
 		line(api == KVM_API_VERSION, "KVM API version", detail);
