@@ -12,8 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <limits.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -30,6 +28,7 @@
 #include "log.h"
 #include "runner_child.h"
 #include "runner_snap.h"
+#include "runstats.h"
 
 #define RUN_MAX_INPUT (6u << 20)
 
@@ -150,109 +149,6 @@ static int setup_network(char *err, size_t errlen)
 	return r;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: kindling run [--kernel K] --rootfs FS.ext4 [--input FILE|-] [--vcpus N] [--mem-mib N]\n"
-		   "                    [--timeout S] [--boot-timeout S] [--snapshot-dir DIR] [--verbose]\n"
-		   "Runs the function packaged in FS.ext4 (guest/mkfunction.sh) once in a fresh microVM,\n"
-		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n"
-		   "With --snapshot-dir, the first run snapshots the function once it is ready, into DIR,\n"
-		   "and later runs of the same function (kernel, rootfs, vCPUs, memory, timeout) restore\n"
-		   "that snapshot instead of booting.\n");
-}
-
-/* Neither quotes, backslashes nor control characters. */
-static bool plain_path(const char *p)
-{
-	for (; *p; p++)
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
-			return false;
-	return true;
-}
-
-/* 0, or -errno with the reason in err ("" after printing the usage). */
-static int parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
-{
-	static const struct option longopts[] = {
-		{ "kernel", required_argument, NULL, 'k' }, { "rootfs", required_argument, NULL, 'r' },
-		{ "input", required_argument, NULL, 'i' },  { "vcpus", required_argument, NULL, 'n' },
-		{ "mem-mib", required_argument, NULL, 'm' }, { "timeout", required_argument, NULL, 't' },
-		{ "boot-timeout", required_argument, NULL, 'b' }, { "verbose", no_argument, NULL, 'v' },
-		{ "snapshot-dir", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },	 { NULL, 0, NULL, 0 },
-	};
-	static char default_kernel[PATH_MAX];
-	ssize_t n;
-	int c;
-
-	err[0] = 0;
-	*o = (struct run_opts){ .vcpus = 1, .mem_mib = 128, .timeout_s = 30, .boot_timeout_s = 300 };
-	/* Default kernel: the one `make kernel` builds next to this binary. */
-	n = readlink("/proc/self/exe", default_kernel, sizeof(default_kernel) - 20);
-	if (n > 0) {
-		default_kernel[n] = 0;
-		strcpy(strrchr(default_kernel, '/') + 1, "guest/vmlinux");
-		o->kernel = default_kernel;
-	}
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		char *end;
-		long v = optarg ? strtol(optarg, &end, 10) : 0;
-		bool num_ok = optarg && *optarg && !*end;
-
-		switch (c) {
-		case 'k': o->kernel = optarg; break;
-		case 'r': o->rootfs = optarg; break;
-		case 'i': o->input = optarg; break;
-		case 'v': o->verbose = true; break;
-		case 's':
-			/* It goes into the VMM's JSON and the snapshot's paths unescaped. */
-			if (!*optarg || strlen(optarg) > RUNSNAP_DIR_MAX || !plain_path(optarg))
-				return errorf(err, errlen, -EINVAL,
-					      "--snapshot-dir must be a path of 1..%d characters without quotes, "
-					      "backslashes or control characters",
-					      RUNSNAP_DIR_MAX);
-			o->snap_dir = optarg;
-			break;
-		case 'n':
-			if (!num_ok || v < 1 || v > 32)
-				return errorf(err, errlen, -EINVAL, "--vcpus must be 1..32");
-			o->vcpus = (int)v;
-			break;
-		case 'm':
-			if (!num_ok || v < 32 || v > 65536)
-				return errorf(err, errlen, -EINVAL, "--mem-mib must be 32..65536");
-			o->mem_mib = (int)v;
-			break;
-		case 't':
-			if (!num_ok || v < 1 || v > 3600)
-				return errorf(err, errlen, -EINVAL, "--timeout must be 1..3600 seconds");
-			o->timeout_s = (int)v;
-			break;
-		case 'b':
-			if (!num_ok || v < 1 || v > 3600)
-				return errorf(err, errlen, -EINVAL, "--boot-timeout must be 1..3600 seconds");
-			o->boot_timeout_s = (int)v;
-			break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
-		}
-	}
-	if (!o->rootfs)
-		return errorf(err, errlen, -EINVAL, "--rootfs is required (see kindling run --help)");
-	if (access(o->rootfs, R_OK) < 0)
-		return errorf_errno(err, errlen, errno, "rootfs %s", o->rootfs);
-	if (!o->kernel)
-		return errorf(err, errlen, -ENOENT, "no kernel (build it with make kernel, or pass --kernel)");
-	if (access(o->kernel, R_OK) < 0) {
-		int e = errno;
-
-		return errorf(err, errlen, -e, "kernel %s: %s (build it with make kernel, or pass --kernel)", o->kernel,
-			      strerror(e));
-	}
-	return 0;
-}
-
 /* Restores s's snapshot: 0 once the guest has taken the restore message (warm), 1 when the
  * snapshot does not restore (removed; the run boots cold), -errno when the run fails. */
 static int start_warm(const struct run_opts *o, struct runner_snap *s, struct child_io *c, uint64_t *t_ready)
@@ -317,21 +213,160 @@ static int start_cold(const struct run_opts *o, struct runner_snap *s, struct ch
 	return 0;
 }
 
+/* One run's outcome. */
+struct run_result {
+	bool answered; /* the function answered: status and resp are its */
+	bool warm;
+	int status; /* the handler's, else RUNNER_FAILED */
+	struct httpc_response resp;
+	double ms[RUNSTATS_PHASES]; /* runstats.h's phases of its kind, once answered */
+};
+
+/* Finds the function's snapshot in o->snap_dir (runner_snap_find) and points o at the real
+ * paths of the kernel and rootfs (given: as the user named them). */
+static int find_snapshot(struct run_opts *o, struct runner_snap *snap, const char *kernel, const char *rootfs)
+{
+	char err[320], cmdline[512];
+	struct runsnap_fn fn = { kernel, rootfs, cmdline, o->vcpus, o->mem_mib };
+
+	runner_kernel_cmdline(o, cmdline, sizeof(cmdline));
+	if (runner_snap_find(snap, o->snap_dir, &fn, &runner_interrupted, err, sizeof(err))) {
+		log_error("run: %s", err);
+		return -EINVAL;
+	}
+	/* Real paths for the VMM: a snapshot's config keeps them for every later run. */
+	o->kernel = snap->key.kernel;
+	o->rootfs = snap->key.rootfs;
+	return 0;
+}
+
+/* One run of the function, timed from t_start: a network namespace of its own, the VMM
+ * booting the function (snap: or restoring its snapshot), the invocation, the VMM's end.
+ * The output goes to stdout when print_output, the breakdown to stderr when breakdown. */
+static void run_once(const struct run_opts *o, struct runner_snap *snap, const char *input, size_t input_len,
+		     uint64_t t_start, bool print_output, bool breakdown, struct run_result *res)
+{
+	struct child_io c = { .pid = -1, .out_fd = -1, .err_fd = -1 };
+	const char *exit_status;
+	char err[320];
+	uint64_t t_ready = 0, t_invoke = 0, t_invoked = 0, t_end;
+	int r;
+
+	*res = (struct run_result){ .status = RUNNER_FAILED };
+	if (setup_network(err, sizeof(err))) {
+		log_error("run: %s", err);
+		goto out;
+	}
+	r = snap && snap->usable ? start_warm(o, snap, &c, &t_ready) : 1;
+	res->warm = r == 0;
+	if (r > 0)
+		r = start_cold(o, snap, &c, &t_ready);
+	if (r)
+		goto out;
+	t_invoke = now_ns();
+	r = runner_guest_post("/invoke", input, input_len, o->timeout_s + 5, &res->resp);
+	t_invoked = now_ns();
+	if (r || runner_interrupted) {
+		log_error("run: invocation failed: %s", runner_interrupted ? "interrupted" : strerror(-r));
+		goto out;
+	}
+	if (print_output && res->resp.body_len &&
+	    fwrite(res->resp.body, 1, res->resp.body_len, stdout) != res->resp.body_len)
+		log_error("run: cannot write the output");
+	fflush(stdout);
+	exit_status = httpc_header(&res->resp, "X-Kindling-Exit-Status");
+	if (res->resp.status != 200 || !exit_status || atoi(exit_status) < 0) {
+		log_error("run: the function answered HTTP %d: %.*s", res->resp.status, (int)res->resp.body_len,
+			  res->resp.body);
+		goto out;
+	}
+	res->status = atoi(exit_status);
+	res->answered = true;
+out:
+	if (c.pid > 0)
+		runner_child_stop(&c, o->verbose);
+	if (snap)
+		runner_snap_end(snap);
+	t_end = now_ns();
+	if (!t_invoked)
+		return;
+	if (res->warm) {
+		res->ms[0] = c.restore_ms;
+		res->ms[1] = (double)(t_invoke - t_ready) / 1e6;
+	} else {
+		res->ms[0] = c.vmm_setup_ms;
+		res->ms[1] = c.boot_to_init_ms - c.vmm_setup_ms;
+	}
+	res->ms[2] = (double)(t_invoked - t_invoke) / 1e6;
+	res->ms[3] = (double)(t_end - t_invoked) / 1e6;
+	res->ms[4] = (double)(t_end - t_start) / 1e6;
+	if (!breakdown)
+		return;
+	if (res->warm)
+		fprintf(stderr,
+			"warm start: restore %.1f ms, restore message %.1f ms, invocation %.1f ms, teardown %.1f ms, "
+			"total %.1f ms\n",
+			res->ms[0], res->ms[1], res->ms[2], res->ms[3], res->ms[4]);
+	else
+		fprintf(stderr,
+			"cold start: vmm setup %.1f ms, kernel to init ready %.1f ms, invocation %.1f ms, "
+			"teardown %.1f ms, total %.1f ms\n",
+			res->ms[0], res->ms[1], res->ms[2], res->ms[3], res->ms[4]);
+	if (snap && snap->report[0])
+		fprintf(stderr, "%s\n", snap->report);
+}
+
+/* Counts res in s: a failure, or its phases (and whether it agrees with first's). */
+static void tally(struct runstats *s, const struct run_result *res, const struct run_result *first)
+{
+	if (!res->answered) {
+		s->failed++;
+		return;
+	}
+	if (runstats_add(s, res->warm ? RUNSTATS_WARM : RUNSTATS_COLD, res->ms))
+		log_error("run: more runs than --repeat asked for"); /* a broken invariant, not user input */
+	if (first && (res->status != first->status || res->resp.body_len != first->resp.body_len ||
+		      memcmp(res->resp.body, first->resp.body, res->resp.body_len)))
+		s->differing++;
+}
+
+/* The --repeat summary: the table on stderr; with --json, the JSON on stdout. */
+static int summarize(const struct run_opts *o, const struct runstats *s)
+{
+	struct runstats_host host;
+	char *json;
+	int r = runstats_print_table(stderr, s);
+
+	if (!o->json)
+		return r;
+	runstats_host_read(&host, NULL, NULL);
+	json = runstats_json(s, &host);
+	if (!json) {
+		log_error("run: out of memory for the JSON summary");
+		return -ENOMEM;
+	}
+	if (printf("%s\n", json) < 0 || fflush(stdout) != 0) {
+		log_error("run: cannot write the JSON summary");
+		r = -EIO;
+	}
+	free(json);
+	return r;
+}
+
 int runner_main(int argc, char **argv)
 {
 	/* Static: the key and the paths are large. */
 	static struct runner_snap snap;
+	struct runstats stats;
 	struct run_opts o;
-	struct child_io c = { .pid = -1, .out_fd = -1, .err_fd = -1 };
-	struct httpc_response resp = { 0 };
-	const char *exit_status;
-	char err[320], cmdline[512], *input = NULL;
+	struct run_result first = { 0 }, res;
+	const char *kernel, *rootfs; /* as given */
+	char err[320], *input = NULL;
 	size_t input_len = 0;
-	uint64_t t_start = now_ns(), t_ready = 0, t_invoke = 0, t_invoked = 0, t_end;
-	int r, status = RUNNER_FAILED;
-	bool warm = false;
+	uint64_t t_start = now_ns();
+	int r, runs, status;
 
-	if (parse(argc, argv, &o, err, sizeof(err))) {
+	if (runner_parse(argc, argv, &o, err, sizeof(err))) {
 		if (err[0])
 			log_error("run: %s", err);
 		return 2;
@@ -344,75 +379,53 @@ int runner_main(int argc, char **argv)
 		log_error("run: /dev/kvm: %s (kindling check says more)", strerror(errno));
 		return RUNNER_FAILED;
 	}
-	if (o.snap_dir) {
-		struct runsnap_fn fn = { o.kernel, o.rootfs, cmdline, o.vcpus, o.mem_mib };
-
-		runner_kernel_cmdline(&o, cmdline, sizeof(cmdline));
-		if (runner_snap_find(&snap, o.snap_dir, &fn, &runner_interrupted, err, sizeof(err))) {
-			log_error("run: %s", err);
-			return RUNNER_FAILED;
-		}
-		/* Real paths for the VMM: a snapshot's config keeps them for every later run. */
-		o.kernel = snap.key.kernel;
-		o.rootfs = snap.key.rootfs;
-	}
+	kernel = o.kernel;
+	rootfs = o.rootfs;
+	if (o.snap_dir && find_snapshot(&o, &snap, kernel, rootfs))
+		return RUNNER_FAILED;
 	if ((r = read_input(o.input, &input, &input_len))) {
 		log_error("run: input %s: %s", o.input ? o.input : "(stdin)", strerror(-r));
 		return RUNNER_FAILED;
 	}
+	runs = o.repeat ? o.repeat : 1;
+	if (runstats_init(&stats, runs)) {
+		log_error("run: out of memory for %d runs", runs);
+		free(input);
+		return RUNNER_FAILED;
+	}
+	stats.requested = runs;
 	runner_child_catch_signals();
-	if (setup_network(err, sizeof(err))) {
-		log_error("run: %s", err);
-		goto out;
-	}
-	r = o.snap_dir && snap.usable ? start_warm(&o, &snap, &c, &t_ready) : 1;
-	warm = r == 0;
-	if (r > 0)
-		r = start_cold(&o, o.snap_dir ? &snap : NULL, &c, &t_ready);
-	if (r)
-		goto out;
-	t_invoke = now_ns();
-	r = runner_guest_post("/invoke", input, input_len, o.timeout_s + 5, &resp);
-	t_invoked = now_ns();
-	if (r || runner_interrupted) {
-		log_error("run: invocation failed: %s", runner_interrupted ? "interrupted" : strerror(-r));
-		goto out;
-	}
-	if (resp.body_len && fwrite(resp.body, 1, resp.body_len, stdout) != resp.body_len)
-		log_error("run: cannot write the output");
-	fflush(stdout);
-	exit_status = httpc_header(&resp, "X-Kindling-Exit-Status");
-	if (resp.status != 200 || !exit_status || atoi(exit_status) < 0) {
-		log_error("run: the function answered HTTP %d: %.*s", resp.status, (int)resp.body_len, resp.body);
-		goto out;
-	}
-	status = atoi(exit_status);
-out:
-	if (c.pid > 0)
-		runner_child_stop(&c, o.verbose);
-	if (o.snap_dir)
-		runner_snap_end(&snap);
-	t_end = now_ns();
-	if (t_invoked) {
-		double total = (double)(t_end - t_start) / 1e6, invoke = (double)(t_invoked - t_invoke) / 1e6;
-		double teardown = (double)(t_end - t_invoked) / 1e6;
+	for (int i = 0; i < runs && !runner_interrupted; i++) {
+		struct run_result *cur = i ? &res : &first;
 
-		if (warm)
-			fprintf(stderr,
-				"warm start: restore %.1f ms, restore message %.1f ms, invocation %.1f ms, "
-				"teardown %.1f ms, total %.1f ms\n",
-				c.restore_ms, (double)(t_invoke - t_ready) / 1e6, invoke, teardown, total);
-		else
-			fprintf(stderr,
-				"cold start: vmm setup %.1f ms, kernel to init ready %.1f ms, invocation %.1f ms, "
-				"teardown %.1f ms, total %.1f ms\n",
-				c.vmm_setup_ms, c.boot_to_init_ms - c.vmm_setup_ms, invoke, teardown, total);
-		if (snap.report[0])
-			fprintf(stderr, "%s\n", snap.report);
+		if (i) {
+			/* Each run is timed from its own start, the first from the runner's. */
+			t_start = now_ns();
+			/* The first run may have stored the snapshot, or a run removed a bad one. */
+			if (o.snap_dir && find_snapshot(&o, &snap, kernel, rootfs)) {
+				stats.failed++;
+				continue;
+			}
+		}
+		run_once(&o, o.snap_dir ? &snap : NULL, input, input_len, t_start, !i && !o.json, !o.json, cur);
+		tally(&stats, cur, i ? &first : NULL);
+		if (i)
+			httpc_free(&res.resp);
+		else if (!first.answered)
+			break; /* nothing to compare the others with: the function does not work */
 	}
+	status = first.status;
+	if (first.answered && (stats.failed || stats.differing)) {
+		log_error("run: of %d runs, %d failed and %d gave another output or exit status than the first",
+			  stats.n + stats.failed, stats.failed, stats.differing);
+		status = RUNNER_FAILED;
+	}
+	if ((o.repeat || o.json) && summarize(&o, &stats))
+		status = RUNNER_FAILED;
 	if (runner_interrupted)
 		status = 128 + runner_interrupted;
-	httpc_free(&resp);
+	runstats_free(&stats);
+	httpc_free(&first.resp);
 	free(input);
 	return status;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "runner_opts.h"
+
 /* The network each runner makes in its own namespace (runner.c) and the guest is given. */
 #define TAP_NAME "kt0"
 /* The tap's MAC, the same in every runner's namespace: a guest restored from a snapshot
@@ -21,18 +23,6 @@
 #define GUEST_PORT 8080
 #define RUN_MAX_OUTPUT ((6u << 20) + 65536)
 #define CONSOLE_TAIL 8192
-
-struct run_opts {
-	const char *kernel;
-	const char *rootfs;
-	const char *input;
-	int vcpus;
-	int mem_mib;
-	int timeout_s;      /* the invocation */
-	int boot_timeout_s; /* until the guest is ready */
-	const char *snap_dir;
-	bool verbose;
-};
 
 /* How the VMM starts: boots the function (with an API socket when api_sock) or restores
  * the snapshot in state and mem. */

@@ -1,0 +1,128 @@
+/* `kindling run`'s command line: its options, checked (runner_opts.h). */
+#include "runner_opts.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "runsnap.h" /* RUNSNAP_DIR_MAX */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kindling run [--kernel K] --rootfs FS.ext4 [--input FILE|-] [--vcpus N] [--mem-mib N]\n"
+		   "                    [--timeout S] [--boot-timeout S] [--snapshot-dir DIR] [--verbose]\n"
+		   "                    [--repeat N] [--json]\n"
+		   "Runs the function packaged in FS.ext4 (guest/mkfunction.sh) once in a fresh microVM,\n"
+		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n"
+		   "With --snapshot-dir, the first run snapshots the function once it is ready, into DIR,\n"
+		   "and later runs of the same function (kernel, rootfs, vCPUs, memory, timeout) restore\n"
+		   "that snapshot instead of booting.\n"
+		   "With --repeat N, runs it N times in a row (each run a fresh microVM; with\n"
+		   "--snapshot-dir the first may boot cold and store the snapshot, the rest restore it),\n"
+		   "prints the first run's output and, on stderr, each phase's p50, p90, p99, min and max\n"
+		   "for cold and warm runs apart. --json prints that summary as JSON on stdout, in place\n"
+		   "of the output. A run whose output or status differs from the first's is an error.\n");
+}
+
+/* Neither quotes, backslashes nor control characters. */
+static bool plain_path(const char *p)
+{
+	for (; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, 'k' }, { "rootfs", required_argument, NULL, 'r' },
+		{ "input", required_argument, NULL, 'i' },  { "vcpus", required_argument, NULL, 'n' },
+		{ "mem-mib", required_argument, NULL, 'm' }, { "timeout", required_argument, NULL, 't' },
+		{ "boot-timeout", required_argument, NULL, 'b' }, { "verbose", no_argument, NULL, 'v' },
+		{ "snapshot-dir", required_argument, NULL, 's' }, { "repeat", required_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },	 { NULL, 0, NULL, 0 },
+	};
+	static char default_kernel[PATH_MAX];
+	ssize_t n;
+	int c;
+
+	err[0] = 0;
+	*o = (struct run_opts){ .vcpus = 1, .mem_mib = 128, .timeout_s = 30, .boot_timeout_s = 300 };
+	/* Default kernel: the one `make kernel` builds next to this binary. */
+	n = readlink("/proc/self/exe", default_kernel, sizeof(default_kernel) - 20);
+	if (n > 0) {
+		default_kernel[n] = 0;
+		strcpy(strrchr(default_kernel, '/') + 1, "guest/vmlinux");
+		o->kernel = default_kernel;
+	}
+	optind = 0; /* a full restart of getopt's scan, for a second call */
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end;
+		long v = optarg ? strtol(optarg, &end, 10) : 0;
+		bool num_ok = optarg && *optarg && !*end;
+
+		switch (c) {
+		case 'k': o->kernel = optarg; break;
+		case 'r': o->rootfs = optarg; break;
+		case 'i': o->input = optarg; break;
+		case 'v': o->verbose = true; break;
+		case 'j': o->json = true; break;
+		case 'R':
+			if (!num_ok || v < 1 || v > RUNNER_MAX_REPEAT)
+				return errorf(err, errlen, -EINVAL, "--repeat must be 1..%d", RUNNER_MAX_REPEAT);
+			o->repeat = (int)v;
+			break;
+		case 's':
+			/* It goes into the VMM's JSON and the snapshot's paths unescaped. */
+			if (!*optarg || strlen(optarg) > RUNSNAP_DIR_MAX || !plain_path(optarg))
+				return errorf(err, errlen, -EINVAL,
+					      "--snapshot-dir must be a path of 1..%d characters without quotes, "
+					      "backslashes or control characters",
+					      RUNSNAP_DIR_MAX);
+			o->snap_dir = optarg;
+			break;
+		case 'n':
+			if (!num_ok || v < 1 || v > 32)
+				return errorf(err, errlen, -EINVAL, "--vcpus must be 1..32");
+			o->vcpus = (int)v;
+			break;
+		case 'm':
+			if (!num_ok || v < 32 || v > 65536)
+				return errorf(err, errlen, -EINVAL, "--mem-mib must be 32..65536");
+			o->mem_mib = (int)v;
+			break;
+		case 't':
+			if (!num_ok || v < 1 || v > 3600)
+				return errorf(err, errlen, -EINVAL, "--timeout must be 1..3600 seconds");
+			o->timeout_s = (int)v;
+			break;
+		case 'b':
+			if (!num_ok || v < 1 || v > 3600)
+				return errorf(err, errlen, -EINVAL, "--boot-timeout must be 1..3600 seconds");
+			o->boot_timeout_s = (int)v;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (!o->rootfs)
+		return errorf(err, errlen, -EINVAL, "--rootfs is required (see kindling run --help)");
+	if (access(o->rootfs, R_OK) < 0)
+		return errorf_errno(err, errlen, errno, "rootfs %s", o->rootfs);
+	if (!o->kernel)
+		return errorf(err, errlen, -ENOENT, "no kernel (build it with make kernel, or pass --kernel)");
+	if (access(o->kernel, R_OK) < 0) {
+		int e = errno;
+
+		return errorf(err, errlen, -e, "kernel %s: %s (build it with make kernel, or pass --kernel)", o->kernel,
+			      strerror(e));
+	}
+	return 0;
+}
