@@ -3,7 +3,8 @@
 # function's snapshot and a warm run restores it with the same output; restored instances
 # get fresh entropy and the host's wall clock (the restore message); a stale or damaged
 # snapshot is reported, removed and rebuilt; two runs building the same snapshot at once
-# leave one whole entry; nothing is left behind.
+# leave one whole entry; `--repeat N --json` summarizes cold and warm runs apart; nothing is
+# left behind.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -12,7 +13,8 @@ PIDS=()
 trap 'stop_pids; rm -rf "$T"' EXIT
 K=build/kindling
 CASES="cold_then_warm_same_output warm_breakdown cold_snapshot_breakdown restore_message fresh_entropy
-	wall_clock concurrent_build damaged_state damaged_mem stale_rootfs nothing_left"
+	wall_clock concurrent_build repeat_cold_json repeat_warm_json repeat_table damaged_state damaged_mem
+	stale_rootfs nothing_left"
 
 if ! kvm_usable || [ "$(id -u)" != 0 ]; then
 	for t in $CASES; do skip "lab.warm.$t" "needs root and /dev/kvm"; done
@@ -128,6 +130,76 @@ else
 	fail lab.warm.concurrent_build "rc=$rc_a/$rc_b/$rc; $(ls -a "$C" | tr '\n' ' ')"
 fi
 
+# --- kindling run --repeat N --json: the summary, cold and warm apart ---------------------
+# repeat NAME SECONDS ARGS...: `kindling run --rootfs wordfreq --input ... ARGS`, status in
+# $rc, stdout in $T/NAME.out, stderr in .err. Five runs in the emulated lab: 600 s, not 120.
+repeat() {
+	local rname=$1 secs=$2
+	shift 2
+	deadline "$secs" "$K" run --rootfs "$T/wordfreq.ext4" --input examples/wordfreq/input.txt "$@" \
+		>"$T/$rname.out" 2>"$T/$rname.err" </dev/null
+	rc=$?
+	echo "  $rname: exit $rc; $(grep -E '^(cold|warm) ' "$T/$rname.err" | tr '\n' ' ')"
+	show_deadline "$rname" "$rc" "$T/$rname.err"
+}
+# json_ok FILE COLD WARM: FILE is one JSON object with the host facts, COLD + WARM runs
+# counted, none failed or differing, and each phase of each kind with n and ordered figures
+# (null ones for a kind without runs).
+json_ok() {
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+cold, warm = int(sys.argv[2]), int(sys.argv[3])
+h = d["host"]
+assert all(isinstance(h[k], str) and h[k] for k in ("kernel", "cpu_model", "kvm", "kindling_version")), h
+assert h["kvm"] in ("kvm-intel", "kvm-amd", "pvm", "unknown"), h
+assert h["guest_kernel_minsn"] is None, h
+assert d["percentiles"] == "nearest-rank"
+r = d["runs"]
+assert (r["requested"], r["cold"], r["warm"], r["failed"], r["differing"]) == (cold + warm, cold, warm, 0, 0), r
+names = {"cold": ("vmm_setup_ms", "boot_to_ready_ms", "invocation_ms", "teardown_ms", "total_ms"),
+         "warm": ("restore_ms", "restore_message_ms", "invocation_ms", "teardown_ms", "total_ms")}
+for kind, n in (("cold", cold), ("warm", warm)):
+    assert set(d["phases"][kind]) == set(names[kind]), d["phases"][kind].keys()
+    for p in names[kind]:
+        f = d["phases"][kind][p]
+        assert f["n"] == n, (kind, p, f)
+        if n:
+            assert 0 <= f["min"] <= f["p50"] <= f["p90"] <= f["p99"] <= f["max"], (kind, p, f)
+        else:
+            assert all(f[k] is None for k in ("p50", "p90", "p99", "min", "max")), (kind, p, f)
+' "$@" 2>&1
+}
+# Cold: no snapshot directory, five boots. stdout is the JSON alone, stderr has the table and
+# no per-run breakdown lines.
+repeat r_cold 600 --repeat 5 --json
+why=$(json_ok "$T/r_cold.out" 5 0)
+if [ $rc = 0 ] && [ -z "$why" ] && [ "$(wc -l <"$T/r_cold.out")" = 1 ] && ! grep -q '^cold start:' "$T/r_cold.err" &&
+	grep -q '^cold  vmm_setup ' "$T/r_cold.err"; then
+	pass lab.warm.repeat_cold_json
+else
+	fail lab.warm.repeat_cold_json "rc=$rc $(echo "$why" | tail -n 1) $(grep -v 'diag:' "$T/r_cold.err" | tail -n 3 | tr '\n' ' ')"
+fi
+# With a snapshot directory: the first run boots and stores, the other four restore.
+R=$T/rsnaps
+repeat r_warm 600 --repeat 5 --snapshot-dir "$R" --json
+why=$(json_ok "$T/r_warm.out" 1 4)
+if [ $rc = 0 ] && [ -z "$why" ] && [ -n "$(entry "$R")" ] && grep -q '^warm  restore ' "$T/r_warm.err"; then
+	pass lab.warm.repeat_warm_json
+else
+	fail lab.warm.repeat_warm_json "rc=$rc $(echo "$why" | tail -n 1) $(grep -v 'diag:' "$T/r_warm.err" | tail -n 3 | tr '\n' ' ')"
+fi
+# Without --json: the output once, each run's breakdown, then the table (three warm runs).
+repeat r_table 300 --repeat 3 --snapshot-dir "$R"
+if [ $rc = 0 ] && cmp -s "$T/r_table.out" examples/wordfreq/expected.txt &&
+	[ "$(grep -c '^warm start: restore ' "$T/r_table.err")" = 3 ] &&
+	grep -q '^kindling run --repeat 3: 0 cold, 3 warm, 0 failed' "$T/r_table.err" &&
+	grep -q '^warm  total ' "$T/r_table.err" && ! grep -q '^cold  ' "$T/r_table.err"; then
+	pass lab.warm.repeat_table
+else
+	fail lab.warm.repeat_table "rc=$rc $(grep -v 'diag:' "$T/r_table.err" | tail -n 4 | tr '\n' ' ')"
+fi
+
 # --- damaged and stale snapshots: reported, removed, rebuilt -------------------------------
 # rebuilt NAME WHAT: the run NAME said the snapshot was WHAT, booted cold with the right
 # output, stored a new one, and the next run restores it.
@@ -167,7 +239,7 @@ if rebuilt s_rootfs stale && grep -q 'rootfs changed' "$T/s_rootfs.err"; then pa
 	fail lab.warm.stale_rootfs "rc=$rc $(grep -v 'diag:' "$T/s_rootfs.err" | tail -n 4 | tr '\n' ' ')"; fi
 
 sleep 1
-if [ "$(leftovers)" = "$base" ] && [ -z "$(find "$S" "$I" "$C" -maxdepth 1 -name '.*-*')" ]; then
+if [ "$(leftovers)" = "$base" ] && [ -z "$(find "$S" "$I" "$C" "$R" -maxdepth 1 -name '.*-*')" ]; then
 	pass lab.warm.nothing_left
 else
 	fail lab.warm.nothing_left "$(leftovers) things left (before: $base); $(ls -a "$S" | tr '\n' ' ')"
