@@ -38,6 +38,20 @@ static bool plain_path(const char *p)
 	return true;
 }
 
+/* A whole number of lo..hi for the option name into *out, else -EINVAL and a message that
+ * gives the range (in unit). */
+static int number(const char *name, const char *arg, long lo, long hi, const char *unit, int *out, char *err,
+		  size_t errlen)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (!*arg || *end || v < lo || v > hi)
+		return errorf(err, errlen, -EINVAL, "%s must be %ld..%ld%s", name, lo, hi, unit);
+	*out = (int)v;
+	return 0;
+}
+
 int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t errlen)
 {
 	static const struct option longopts[] = {
@@ -51,7 +65,7 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 	};
 	static char default_kernel[PATH_MAX];
 	ssize_t n;
-	int c;
+	int c, r = 0;
 
 	err[0] = 0;
 	*o = (struct run_opts){ .vcpus = 1, .mem_mib = 128, .timeout_s = 30, .boot_timeout_s = 300 };
@@ -64,21 +78,13 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 	}
 	optind = 0; /* a full restart of getopt's scan, for a second call */
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		char *end;
-		long v = optarg ? strtol(optarg, &end, 10) : 0;
-		bool num_ok = optarg && *optarg && !*end;
-
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
 		case 'r': o->rootfs = optarg; break;
 		case 'i': o->input = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'j': o->json = true; break;
-		case 'R':
-			if (!num_ok || v < 1 || v > RUNNER_MAX_REPEAT)
-				return errorf(err, errlen, -EINVAL, "--repeat must be 1..%d", RUNNER_MAX_REPEAT);
-			o->repeat = (int)v;
-			break;
+		case 'R': r = number("--repeat", optarg, 1, RUNNER_MAX_REPEAT, "", &o->repeat, err, errlen); break;
 		case 's':
 			/* It goes into the VMM's JSON and the snapshot's paths unescaped. */
 			if (!*optarg || strlen(optarg) > RUNSNAP_DIR_MAX || !plain_path(optarg))
@@ -88,29 +94,17 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 					      RUNSNAP_DIR_MAX);
 			o->snap_dir = optarg;
 			break;
-		case 'n':
-			if (!num_ok || v < 1 || v > 32)
-				return errorf(err, errlen, -EINVAL, "--vcpus must be 1..32");
-			o->vcpus = (int)v;
-			break;
-		case 'm':
-			if (!num_ok || v < 32 || v > 65536)
-				return errorf(err, errlen, -EINVAL, "--mem-mib must be 32..65536");
-			o->mem_mib = (int)v;
-			break;
-		case 't':
-			if (!num_ok || v < 1 || v > 3600)
-				return errorf(err, errlen, -EINVAL, "--timeout must be 1..3600 seconds");
-			o->timeout_s = (int)v;
-			break;
+		case 'n': r = number("--vcpus", optarg, 1, 32, "", &o->vcpus, err, errlen); break;
+		case 'm': r = number("--mem-mib", optarg, 32, 65536, "", &o->mem_mib, err, errlen); break;
+		case 't': r = number("--timeout", optarg, 1, 3600, " seconds", &o->timeout_s, err, errlen); break;
 		case 'b':
-			if (!num_ok || v < 1 || v > 3600)
-				return errorf(err, errlen, -EINVAL, "--boot-timeout must be 1..3600 seconds");
-			o->boot_timeout_s = (int)v;
+			r = number("--boot-timeout", optarg, 1, 3600, " seconds", &o->boot_timeout_s, err, errlen);
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
+		if (r)
+			return r;
 	}
 	if (!o->rootfs)
 		return errorf(err, errlen, -EINVAL, "--rootfs is required (see kindling run --help)");

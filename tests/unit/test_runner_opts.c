@@ -72,3 +72,27 @@ TEST(runner_opts_parse_twice)
 	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--vcpus", "2", NULL }) == 0);
 	CHECK(o.vcpus == 2 && o.repeat == 0 && !o.json);
 }
+
+/* The other numeric options keep their ranges and messages. */
+TEST(runner_opts_numbers)
+{
+	static const struct {
+		const char *opt, *good, *bad, *msg;
+	} cases[] = {
+		{ "--vcpus", "32", "33", "--vcpus must be 1..32" },
+		{ "--mem-mib", "32", "31", "--mem-mib must be 32..65536" },
+		{ "--timeout", "3600", "0", "--timeout must be 1..3600 seconds" },
+		{ "--boot-timeout", "1", "3601", "--boot-timeout must be 1..3600 seconds" },
+	};
+	struct run_opts o;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ cases[i].opt, cases[i].good, NULL }) == 0);
+		CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ cases[i].opt, cases[i].bad, NULL }) != 0);
+		CHECK(!strcmp(err, cases[i].msg));
+	}
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--vcpus", "4", "--mem-mib", "256", "--timeout",
+								       "7", "--boot-timeout", "9", NULL }) == 0);
+	CHECK(o.vcpus == 4 && o.mem_mib == 256 && o.timeout_s == 7 && o.boot_timeout_s == 9);
+}
