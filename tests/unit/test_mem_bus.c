@@ -73,9 +73,9 @@ static void count_maps(uintptr_t lo, uintptr_t hi, int *all, int *anon)
 		fclose(f);
 }
 
-/* A private file mapping (a snapshot's memory file): data from the file, holes of 64 KiB
- * and more as anonymous memory, writes never reaching the file. */
-TEST(mem_map_fd_private_holes_anonymous)
+/* A private file mapping (a snapshot's memory file): data from the file, the all-zero end
+ * given as zero_from as anonymous memory, writes never reaching the file. */
+TEST(mem_map_fd_private_zero_tail_anonymous)
 {
 	char path[] = "/tmp/kindling-memfd-XXXXXX";
 	struct guest_mem m;
@@ -84,24 +84,31 @@ TEST(mem_map_fd_private_holes_anonymous)
 
 	CHECK(fd >= 0);
 	unlink(path);
-	/* 4 MiB: data at 0, a 12 KiB hole (kept), data at 16 KiB, then a hole to 3 MiB, data
-	 * in the last page before 3 MiB + 4 KiB, and a hole to the end. */
+	/* 4 MiB: data at 0, 16 KiB and 3 MiB; zero from 3 MiB + 4 KiB. */
 	memset(page, 0xab, sizeof(page));
 	CHECK(ftruncate(fd, 4 << 20) == 0);
 	CHECK(pwrite(fd, page, 4096, 0) == 4096);
 	CHECK(pwrite(fd, page, 4096, 16 << 10) == 4096);
 	CHECK(pwrite(fd, page, 4096, 3 << 20) == 4096);
-	CHECK(mem_map_fd(&m, 4 << 20, fd, true) == 0);
+	CHECK(mem_map_fd(&m, 4 << 20, fd, true, (3 << 20) + 4096) == 0);
 	CHECK(m.map[0] == 0xab && m.map[4096] == 0 && m.map[(16 << 10) + 4095] == 0xab);
 	CHECK(m.map[(3 << 20) + 17] == 0xab && m.map[(2 << 20) + 5] == 0 && m.map[(4 << 20) - 1] == 0);
 	count_maps((uintptr_t)m.map, (uintptr_t)m.map + (4 << 20), &all, &anon);
-	/* file [0, 20 KiB), anon [20 KiB, 3 MiB), file [3 MiB, +4 KiB), anon [.., 4 MiB) */
-	CHECK(anon == 2 && all == 4);
+	CHECK(all == 2 && anon == 1); /* the file, then the anonymous end */
 	m.map[(1 << 20) + 9] = 7;
-	m.map[4096] = 8;
+	m.map[(3 << 20) + 8192] = 8;
 	CHECK(pread(fd, back, 4096, 1 << 20) == 4096 && back[9] == 0);
-	CHECK(pread(fd, back, 4096, 4096) == 4096 && back[0] == 0);
+	CHECK(pread(fd, back, 4096, (3 << 20) + 8192) == 4096 && back[0] == 0);
 	mem_destroy(&m);
+	/* Unknown (0), unaligned, past the end, or too short a tail: all from the file. */
+	const uint64_t odd[] = { 0, 4097, 4 << 20, 5 << 20, (4 << 20) - 4096 };
+
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		CHECK(mem_map_fd(&m, 4 << 20, fd, true, odd[i]) == 0);
+		count_maps((uintptr_t)m.map, (uintptr_t)m.map + (4 << 20), &all, &anon);
+		CHECK(all == 1 && anon == 0 && m.map[(3 << 20) + 17] == 0xab);
+		mem_destroy(&m);
+	}
 	close(fd);
 }
 
