@@ -40,7 +40,7 @@ VMM_SAN_OBJS := $(VMM_SRCS:%.c=$(BUILD)/san/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .PHONY: all deps kernel initramfs test unit demo bench lab clean fuzz fuzz-build
-all: $(BUILD)/kindling $(BUILD)/kindling-init $(BUILD)/examples/wordfreq
+all: $(BUILD)/kindling $(BUILD)/kindling-init $(BUILD)/examples/wordfreq $(BUILD)/examples/uffd-handler
 
 deps:
 	@scripts/deps.sh
@@ -93,6 +93,11 @@ $(BUILD)/examples/wordfreq: examples/wordfreq/wordfreq.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
 
+# A page-fault handler for snapshots loaded with the Uffd backend (examples/uffd/README.md).
+$(BUILD)/examples/uffd-handler: examples/uffd/uffd-handler.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
 # Tiny freestanding guests for the host's /dev/kvm (tests/guests/*.S).
 GUEST_ASM := $(wildcard tests/guests/*.S)
 GUESTS := $(GUEST_ASM:tests/guests/%.S=$(BUILD)/guests/%.elf)
@@ -131,6 +136,9 @@ kernel: deps
 initramfs: $(BUILD)/guest/test-initramfs.cpio.gz
 $(BUILD)/guest/test-initramfs.cpio.gz: tests/guests/boot-init.c tests/guests/mkinitramfs.sh
 	@tests/guests/mkinitramfs.sh $@
+# The guest of the snapshot lab bench (benches/snaplab.py).
+$(BUILD)/guest/snapguest-initramfs.cpio.gz: benches/snapguest.c tests/guests/mkinitramfs.sh
+	@INIT_SRC=benches/snapguest.c tests/guests/mkinitramfs.sh $@
 
 unit: $(BUILD)/tests/unit
 
@@ -144,7 +152,8 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS)
+	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS) $(BUILD)/benches/snapbench \
+		$(BUILD)/guest/snapguest-initramfs.cpio.gz
 	@mkdir -p $(BUILD)/bench
 	@benches/run.sh
 
@@ -179,6 +188,10 @@ $(BUILD)/tests/vmm-threads: $(BUILD)/obj/tests/seccomp/threads.o $(VMM_OBJS) $(V
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # The VM lifecycle (create, boot, save, restore, start) on a real /dev/kvm: tests/kvm/host.sh.
 $(BUILD)/tests/kvm-state: $(BUILD)/obj/tests/kvm/state.o $(VMM_OBJS) $(VMM_CJSON)
+	@mkdir -p $(dir $@)
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+# Snapshot figures on a real /dev/kvm (benches/snapshot.sh).
+$(BUILD)/benches/snapbench: $(BUILD)/obj/benches/snapbench.o $(VMM_OBJS) $(VMM_CJSON)
 	@mkdir -p $(dir $@)
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # Static: it runs inside an empty jail.

@@ -15,11 +15,13 @@ const char *body_type_name(enum ftype t)
 {
 	switch (t) {
 	case F_STR: return "a string";
+	case F_PATH: return "path string";
 	case F_BOOL: return "a boolean";
 	case F_U8: return "u8";
 	case F_U32: return "u32";
 	case F_U64: return "u64";
 	case F_USIZE: return "usize";
+	case F_MEM_BACKEND: return "struct MemBackendConfig";
 	default: return "struct RateLimiterConfig";
 	}
 }
@@ -209,8 +211,9 @@ static int check_rate_limiter(const cJSON *m, char *why, size_t whylen, bool *se
 	return 0;
 }
 
-cJSON *body_parse(const char *body, size_t len, const struct field *fields, int n, char *why, size_t whylen,
-		  bool *serde)
+/* body_parse of [body, body + len), which lies inside doc: positions count from doc. */
+static cJSON *parse_in(const char *doc, const char *body, size_t len, const struct field *fields, int n, char *why,
+		       size_t whylen, bool *serde)
 {
 	const char *end = NULL, *e = body + len;
 	int line, col;
@@ -221,12 +224,12 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 	if (!o) {
 		const char *at = cJSON_GetErrorPtr();
 
-		position(body, at && at >= body && at <= e ? (size_t)(at - body) + 1 : len, &line, &col);
+		position(doc, (size_t)(body - doc) + (at && at >= body && at <= e ? (size_t)(at - body) + 1 : len), &line, &col);
 		errorf(why, whylen, -EINVAL, "invalid JSON at line %d column %d", line, col);
 		return NULL;
 	}
 	if (skip_ws(end, e) != e) {
-		position(body, (size_t)(skip_ws(end, e) - body) + 1, &line, &col);
+		position(doc, (size_t)(skip_ws(end, e) - doc) + 1, &line, &col);
 		errorf(why, whylen, -EINVAL, "trailing characters at line %d column %d", line, col);
 		goto bad;
 	}
@@ -249,7 +252,8 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 			size_t k = 0;
 
 			for (int j = 0; j < n && k < sizeof(list); j++)
-				k += (size_t)snprintf(list + k, sizeof(list) - k, "%s`%s`", j ? ", " : "", fields[j].name);
+				k += (size_t)snprintf(list + k, sizeof(list) - k, "%s`%s`", !j ? "" : n == 2 ? " or " : ", ",
+					      fields[j].name);
 			errorf(why, whylen, -EINVAL, "unknown field `%.64s`, expected %s%s", m->string, n > 2 ? "one of " : "", list);
 			goto bad;
 		}
@@ -265,8 +269,9 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 			continue;
 		switch (fields[i].type) {
 		case F_STR:
+		case F_PATH:
 		case F_BOOL:
-			if (fields[i].type == F_STR ? !cJSON_IsString(m) : !cJSON_IsBool(m)) {
+			if (fields[i].type == F_BOOL ? !cJSON_IsBool(m) : !cJSON_IsString(m)) {
 				char what[64];
 
 				describe(m, tok, toklen, what, sizeof(what));
@@ -285,6 +290,15 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 			if (check_rate_limiter(m, why, whylen, serde))
 				goto bad;
 			break;
+		case F_MEM_BACKEND:
+			if (!cJSON_IsObject(m)) {
+				char what[64];
+
+				describe(m, tok, toklen, what, sizeof(what));
+				errorf(why, whylen, -EINVAL, "invalid type: %s, expected %s", what, body_type_name(fields[i].type));
+				goto bad;
+			}
+			break;
 		case F_UNSUPPORTED:
 			*serde = false;
 			errorf(why, whylen, -EINVAL, "'%s' is not supported by kindling.", m->string);
@@ -294,7 +308,7 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 	for (int i = 0; i < n; i++) {
 		if (fields[i].required && !cJSON_GetObjectItemCaseSensitive(o, fields[i].name)) {
 			/* serde notices at the object's closing brace. */
-			position(body, (size_t)(end - body), &line, &col);
+			position(doc, (size_t)(end - doc), &line, &col);
 			errorf(why, whylen, -EINVAL, "missing field `%s` at line %d column %d", fields[i].name, line, col);
 			goto bad;
 		}
@@ -303,4 +317,24 @@ cJSON *body_parse(const char *body, size_t len, const struct field *fields, int 
 bad:
 	cJSON_Delete(o);
 	return NULL;
+}
+
+cJSON *body_parse(const char *body, size_t len, const struct field *fields, int n, char *why, size_t whylen,
+		  bool *serde)
+{
+	return parse_in(body, body, len, fields, n, why, whylen, serde);
+}
+
+cJSON *body_parse_member(const char *body, size_t len, const char *key, const struct field *fields, int n,
+			 char *why, size_t whylen, bool *serde)
+{
+	size_t vlen = 0;
+	const char *v = raw_member(body, body + len, key, &vlen);
+
+	*serde = true;
+	if (why && whylen)
+		why[0] = 0;
+	if (!v || (vlen == 4 && !memcmp(v, "null", 4)))
+		return NULL;
+	return parse_in(body, v, vlen, fields, n, why, whylen, serde);
 }

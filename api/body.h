@@ -10,6 +10,7 @@
 
 enum ftype {
 	F_STR,
+	F_PATH,   /* a string, Rust's PathBuf ("path string" in serde's words) */
 	F_BOOL,
 	F_U8,
 	F_U32,
@@ -17,6 +18,7 @@ enum ftype {
 	F_USIZE,
 	F_RATE_LIMITER, /* null, {} or {"bandwidth": null, "ops": null}: no limiter */
 	F_UNSUPPORTED,	/* a feature kindling lacks: only null (or absence) is accepted */
+	F_MEM_BACKEND,	/* /snapshot/load's nested MemBackendConfig: checked with body_parse_member */
 };
 
 struct field {
@@ -33,6 +35,12 @@ struct field {
  * why (without BODY_ERR when *serde is true, a message of its own when false). */
 cJSON *body_parse(const char *body, size_t len, const struct field *fields, int n, char *why, size_t whylen,
 		  bool *serde);
+
+/* body_parse for the object that is the top-level member key of the JSON object body (which
+ * body_parse accepted): serde's line and column count from the start of body. NULL with
+ * *why empty if there is no such member (or it is null). */
+cJSON *body_parse_member(const char *body, size_t len, const char *key, const struct field *fields, int n,
+			 char *why, size_t whylen, bool *serde);
 
 /* The raw text of the member key of the JSON object in text[0..len), or of the element
  * index of the array there: a section of a config file, to check as a body of its own.

@@ -99,6 +99,23 @@ static int op_patch_drive(void *opaque, const struct drive_config *d, char *err,
 	return errorf(err, errlen, -ENOTSUP, "changing a drive's backing file after boot is not supported yet");
 }
 
+static int op_snapshot_create(void *opaque, const struct snapshot_create_params *p, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+
+	return vmm_snapshot_create(c->vmm, p, err, errlen);
+}
+
+static int op_snapshot_load(void *opaque, const struct snapshot_load_params *p, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+
+	/* As for InstanceStart: an API-driven restore is timed from the request. */
+	if (c->serving)
+		c->vmm->t_main_ns = now_ns();
+	return vmm_snapshot_load(c->vmm, p, err, errlen);
+}
+
 const struct api_ops control_ops = {
 	.state = op_state,
 	.start = op_start,
@@ -108,6 +125,8 @@ const struct api_ops control_ops = {
 	.logger = op_logger,
 	.metrics = op_metrics,
 	.patch_drive = op_patch_drive,
+	.snapshot_create = op_snapshot_create,
+	.snapshot_load = op_snapshot_load,
 };
 
 void control_init(struct control *c, struct vmm *vmm, const char *id)

@@ -15,7 +15,7 @@
 
 const char *const api_endpoint_names[EP_COUNT] = {
 	"root", "version", "boot_source", "machine_config", "drives", "network_interfaces", "actions", "vm",
-	"vm_config", "logger", "metrics", "unsupported", "other",
+	"vm_config", "logger", "metrics", "snapshot", "unsupported", "other",
 };
 
 /* ---- responses ---- */
@@ -121,6 +121,14 @@ bool route_pre_boot(struct route_ctx *c)
 	return false;
 }
 
+bool route_boot_specific(struct route_ctx *c)
+{
+	if (!route_pre_boot(c))
+		return false;
+	c->a->boot_path = true;
+	return true;
+}
+
 /* ---- routing ---- */
 
 static void empty_id(struct route_ctx *c)
@@ -128,7 +136,8 @@ static void empty_id(struct route_ctx *c)
 	api_fault(c->resp, 400, "The ID cannot be empty.");
 }
 
-/* A pattern ending in "/{id}" matches the prefix and a slash, and names the rest. */
+/* A pattern ending in "/{id}" matches the prefix and a slash, and names the rest (a resource
+ * id, checked); "/{op}" is the same for a handler that reads the rest itself. */
 struct route {
 	const char *pattern;
 	enum http_method method;
@@ -156,18 +165,20 @@ static const struct route routes[] = {
 	{ "/vm/config", HTTP_GET, EP_VM_CONFIG, route_get_vm_config },
 	{ "/logger", HTTP_PUT, EP_LOGGER, route_put_logger },
 	{ "/metrics", HTTP_PUT, EP_METRICS, route_put_metrics },
+	{ "/snapshot", HTTP_PUT, EP_SNAPSHOT, route_put_snapshot },
+	{ "/snapshot/{op}", HTTP_PUT, EP_SNAPSHOT, route_put_snapshot },
 };
 
 /* Firecracker resources kindling lacks: refused by name. */
 static const char *const unsupported[] = {
-	"/balloon", "/mmds", "/vsock", "/entropy", "/pmem", "/hotplug", "/cpu-config", "/snapshot",
+	"/balloon", "/mmds", "/vsock", "/entropy", "/pmem", "/hotplug", "/cpu-config",
 	"/memory-hotplug", "/serial",
 };
 
-/* Whether path matches pattern; *id gets what "{id}" matched (else NULL). */
+/* Whether path matches pattern; *id gets what "{id}" or "{op}" matched (else NULL). */
 static bool route_match(const char *pattern, const char *path, const char **id)
 {
-	const char *brace = strstr(pattern, "/{id}");
+	const char *brace = strstr(pattern, "/{");
 
 	*id = NULL;
 	if (!brace)
@@ -212,7 +223,7 @@ void api_handle(struct api *a, enum http_method m, const char *method_name, cons
 		ep = r->ep; /* the path is known: a wrong method still counts for its endpoint */
 		if (r->method != m)
 			continue;
-		if (id && !config_valid_id(id)) {
+		if (id && strstr(r->pattern, "{id}") && !config_valid_id(id)) {
 			api_fault(resp, 400, "API Resource IDs can only contain alphanumeric characters and underscores.");
 			break;
 		}

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "snapshot.h"
 #include "vmm.h"
 
 #define API_COMPAT_VERSION "1.7.0"
@@ -36,11 +37,16 @@ struct api_ops {
 	int (*logger)(void *opaque, const struct logger_config *lc, char *err, size_t errlen);
 	int (*metrics)(void *opaque, const char *path, char *err, size_t errlen);
 	int (*patch_drive)(void *opaque, const struct drive_config *d, char *err, size_t errlen);
+	/* vmm_snapshot_create / vmm_snapshot_load (vmm/snapshot.h); the routes check the
+	 * order (state, boot-specific configuration) first. A failed load leaves the VMM as it
+	 * was (not started). */
+	int (*snapshot_create)(void *opaque, const struct snapshot_create_params *p, char *err, size_t errlen);
+	int (*snapshot_load)(void *opaque, const struct snapshot_load_params *p, char *err, size_t errlen);
 };
 
 enum api_endpoint {
 	EP_ROOT, EP_VERSION, EP_BOOT_SOURCE, EP_MACHINE_CONFIG, EP_DRIVES, EP_NETWORK, EP_ACTIONS, EP_VM,
-	EP_VM_CONFIG, EP_LOGGER, EP_METRICS, EP_UNSUPPORTED, EP_OTHER, EP_COUNT,
+	EP_VM_CONFIG, EP_LOGGER, EP_METRICS, EP_SNAPSHOT, EP_UNSUPPORTED, EP_OTHER, EP_COUNT,
 };
 
 extern const char *const api_endpoint_names[EP_COUNT];
@@ -50,6 +56,9 @@ struct api {
 	char id[CONFIG_ID_MAX + 1];
 	const struct api_ops *ops;
 	void *opaque;
+	/* A boot-specific resource (boot source, machine config, drive, network interface) was
+	 * configured: as in Firecracker, a snapshot can no longer be loaded. */
+	bool boot_path;
 	bool has_logger;
 	struct logger_config logger;
 	char *metrics_path;
@@ -79,6 +88,13 @@ void api_serve(struct api *a, enum http_method method, const char *method_name, 
 /* InstanceStart: checks the pending config (config_validate) and starts the VM through
  * api_ops. For the API's PUT /actions and for main() alike; err gets the fault message. */
 int api_instance_start(struct api *a, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* PUT /snapshot/load's checks and work, for the API and `kindling --restore` alike: only
+ * before boot and before any boot-specific configuration; then the VMM's load, and the
+ * loaded VM's configuration becomes the API's. On failure nothing changed (Firecracker
+ * would exit); err gets the fault message. p->config is the function's to set. */
+int api_snapshot_load(struct api *a, struct snapshot_load_params *p, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Applies a Firecracker-layout JSON config file ("boot-source", "drives", ...). Does not
  * start the VM. */

@@ -88,7 +88,7 @@ void route_put_drive(struct route_ctx *c)
 
 	if (!o)
 		api_fault(c->resp, 400, "%s", err);
-	else if (body_id_matches(c, o, "drive_id") && route_pre_boot(c) &&
+	else if (body_id_matches(c, o, "drive_id") && route_boot_specific(c) &&
 		 (r = api_drive_apply(c->a, o, err, sizeof(err))))
 		api_fault_err(c->resp, r, err);
 	else if (!c->resp->status)
@@ -205,7 +205,7 @@ void route_put_net(struct route_ctx *c)
 
 	if (!o)
 		api_fault(c->resp, 400, "%s", err);
-	else if (body_id_matches(c, o, "iface_id") && route_pre_boot(c) &&
+	else if (body_id_matches(c, o, "iface_id") && route_boot_specific(c) &&
 		 (r = api_net_apply(c->a, o, err, sizeof(err))))
 		api_fault_err(c->resp, r, err);
 	else if (!c->resp->status)

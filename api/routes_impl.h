@@ -40,6 +40,10 @@ bool api_get_num(const cJSON *o, const char *name, double *out);
 enum vmm_state api_state(const struct api *a);
 /* Faults with ERR_AFTER_BOOT unless the VM is not started yet. */
 bool route_pre_boot(struct route_ctx *c);
+/* route_pre_boot for a boot-specific resource (boot source, machine config, drive, network
+ * interface): once one is configured, even if refused, a snapshot can no longer be loaded
+ * (Firecracker's boot_path). */
+bool route_boot_specific(struct route_ctx *c);
 
 cJSON *api_boot_source_body(const char *body, size_t len, char *err, size_t errlen);
 int api_boot_source_apply(struct api *a, const cJSON *o, char *err, size_t errlen);
@@ -69,5 +73,7 @@ void route_put_drive(struct route_ctx *c);
 void route_patch_drive(struct route_ctx *c);
 void route_put_net(struct route_ctx *c);
 void route_patch_net(struct route_ctx *c);
+/* PUT /snapshot/create and /snapshot/load (routes_snapshot.c); c->id is "create", "load"... */
+void route_put_snapshot(struct route_ctx *c);
 
 #endif

@@ -58,7 +58,7 @@ void route_put_boot_source(struct route_ctx *c)
 
 	if (!o)
 		api_fault(c->resp, 400, "%s", err);
-	else if (route_pre_boot(c) && (r = api_boot_source_apply(c->a, o, err, sizeof(err))))
+	else if (route_boot_specific(c) && (r = api_boot_source_apply(c->a, o, err, sizeof(err))))
 		api_fault_err(c->resp, r, err);
 	else if (!c->resp->status)
 		api_no_content(c->resp);
@@ -147,7 +147,7 @@ void route_put_machine_config(struct route_ctx *c)
 	cJSON_ArrayForEach(m, o) any |= !cJSON_IsNull(m);
 	if (c->patch && !any)
 		api_fault(c->resp, 400, "Empty PATCH request.");
-	else if (route_pre_boot(c) &&
+	else if (route_boot_specific(c) &&
 		 (r = api_machine_config_apply(c->a, o, c->patch, &c->resp->deprecated, err, sizeof(err))))
 		api_fault_err(c->resp, r, err);
 	else if (!c->resp->status)

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "vmm_seccomp.h"
+#include "util.h"
 
 #define CONN_BUF(s) (HTTP_MAX_HEADER + (s)->max_body)
 /* Room for a response's head; the body is added to it. */
@@ -470,7 +471,7 @@ void api_server_stop(struct api_server *s)
 	s->path = NULL;
 	int *fds[] = { &s->listen_fd, &s->epfd, &s->req_efd, &s->resp_efd, &s->quit_efd };
 
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;

@@ -13,6 +13,7 @@
 #include "loader.h"
 #include "log.h"
 #include "runner.h"
+#include "snapmem.h"
 #include "vmm.h"
 
 /* Firecracker's default; an unjailed instance there also needs /run to be writable. */
@@ -29,6 +30,10 @@ struct cli {
 	bool show_level, show_log_origin;
 	size_t max_payload; /* 0: the default */
 	bool version;
+	const char *restore; /* --restore STATE: a snapshot instead of a boot */
+	const char *mem;     /* --mem FILE: its memory file */
+	bool resume;
+	const char *boot_flag; /* the last flag that configures a boot (excluded by --restore) */
 };
 
 static void usage(FILE *f)
@@ -42,6 +47,7 @@ static void usage(FILE *f)
 		"       kindling --kernel PATH [--initrd PATH] [--cmdline STR] [--vcpus N] [--mem-mib N]\n"
 		"                [--drive path=FILE[,ro][,root][,writeback][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
 		"                [common options]\n"
+		"       kindling --restore STATE --mem FILE [--resume] [--api-sock PATH | --no-api] [common options]\n"
 		"       kindling --version\n"
 		"common options: [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
 		"                [--log-path FILE [--show-level] [--show-log-origin]] [--metrics-path FILE]\n"
@@ -51,6 +57,9 @@ static void usage(FILE *f)
 		"Firecracker's HTTP API on a Unix socket, a Firecracker-layout JSON config file, or\n"
 		"the flags above (which boot at once). Exits when the guest resets or powers off,\n"
 		"with status 0.\n"
+		"--restore loads a snapshot (PUT /snapshot/load's work: STATE from /snapshot/create's\n"
+		"snapshot_path, FILE its mem_file_path) instead of booting; the VM stays paused unless\n"
+		"--resume is given, for a client of --api-sock to resume (PATCH /vm).\n"
 		"Default command line: \"" DEFAULT_BOOT_ARGS "\"\n");
 }
 
@@ -146,6 +155,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		{ "show-level", no_argument, NULL, 'a' },
 		{ "show-log-origin", no_argument, NULL, 'o' },
 		{ "http-api-max-payload-size", required_argument, NULL, 'P' },
+		{ "restore", required_argument, NULL, 'R' },
+		{ "mem", required_argument, NULL, 'E' },
+		{ "resume", no_argument, NULL, 'r' },
 		/* Passed by Firecracker's jailer; timing hints only. */
 		{ "start-time-us", required_argument, NULL, 'T' },
 		{ "start-time-cpu-us", required_argument, NULL, 'T' },
@@ -166,6 +178,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (opt && strchr("kicnmdNtp", opt))
+			cli->boot_flag = longopts[idx].name;
 		switch (opt) {
 		case 'V':
 			cli->version = true;
@@ -193,6 +207,15 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		case 'U':
 			log_error("--%s is a Firecracker option for a feature kindling does not have", longopts[idx].name);
 			return -EINVAL;
+		case 'R':
+			cli->restore = optarg;
+			break;
+		case 'E':
+			cli->mem = optarg;
+			break;
+		case 'r':
+			cli->resume = true;
+			break;
 		case 'k':
 			kernel = optarg;
 			break;
@@ -279,8 +302,32 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 	}
 	if (cli->version)
 		return 0;
-	if (cli->no_api && !cli->config_file) {
-		log_error("--no-api needs --config-file");
+	if (!cli->restore && (cli->mem || cli->resume)) {
+		log_error("--%s needs --restore", cli->mem ? "mem" : "resume");
+		return -EINVAL;
+	}
+	if (cli->restore) {
+		/* The snapshot is the whole VM: nothing else may configure one. */
+		if (!cli->mem) {
+			log_error("--restore needs --mem (the snapshot's memory file)");
+			return -EINVAL;
+		}
+		if (cli->config_file) {
+			log_error("--restore and --config-file exclude each other");
+			return -EINVAL;
+		}
+		if (cli->boot_flag) {
+			log_error("--restore and --%s exclude each other (the snapshot is the whole VM)", cli->boot_flag);
+			return -EINVAL;
+		}
+		if (!cli->resume && !cli->api_sock) {
+			log_error("--restore without --resume needs --api-sock: the VM stays paused until a client "
+				  "resumes it (PATCH /vm)");
+			return -EINVAL;
+		}
+	}
+	if (cli->no_api && !cli->config_file && !cli->restore) {
+		log_error("--no-api needs --config-file or --restore");
 		return -EINVAL;
 	}
 	if (cli->no_api && cli->api_sock) {
@@ -298,9 +345,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 	}
 	if ((cli->show_level || cli->show_log_origin) && !cli->log_path)
 		log_configure(-1, cli->show_level, cli->show_log_origin);
-	/* Firecracker serves its default socket unless told not to; --kernel is ours and boots
-	 * without an API. */
-	if (!cli->api_sock && !cli->no_api && !c->kernel_path)
+	/* Firecracker serves its default socket unless told not to; --kernel and --restore are
+	 * ours and run without an API unless given --api-sock. */
+	if (!cli->api_sock && !cli->no_api && !c->kernel_path && !cli->restore)
 		cli->api_sock = DEFAULT_API_SOCK;
 	return 0;
 }
@@ -321,6 +368,24 @@ static int load_config_file(struct control *ctl, const char *path, char *err, si
 	return r;
 }
 
+/* kindling snapshot merge BASE DIFF: folds a diff snapshot's memory file into its base's. */
+static int snapshot_tool(int argc, char **argv)
+{
+	char err[600];
+
+	if (argc == 4 && !strcmp(argv[1], "merge")) {
+		if (snapmem_merge(argv[2], argv[3], err, sizeof(err))) {
+			fprintf(stderr, "kindling snapshot merge: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "usage: kindling snapshot merge BASE_MEM DIFF_MEM\n"
+			"  folds a Diff snapshot's memory file into the memory file of the snapshot it was\n"
+			"  taken on top of, in place; BASE_MEM then goes with the Diff's state file\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	/* Large (VM context, console buffer, API connections): keep off the stack. */
@@ -339,6 +404,8 @@ int main(int argc, char **argv)
 		return check_host();
 	if (argc >= 2 && !strcmp(argv[1], "run"))
 		return runner_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot"))
+		return snapshot_tool(argc - 1, argv + 1);
 	config_init(&flags);
 	if (parse_args(argc, argv, &flags, &cli)) {
 		config_free(&flags);
@@ -400,7 +467,20 @@ int main(int argc, char **argv)
 	}
 	ctl.api.cfg.boot_timer = boot_timer;
 	ctl.api.cfg.protocol = protocol;
-	if (ctl.api.cfg.kernel_path && api_instance_start(&ctl.api, err, sizeof(err))) {
+	if (cli.restore) {
+		/* PUT /snapshot/load's path, so that the API (if any) sees the loaded VM. */
+		struct snapshot_load_params p = {
+			.state_path = cli.restore,
+			.backend = SNAPSHOT_MEM_FILE,
+			.backend_path = cli.mem,
+			.resume = cli.resume,
+		};
+
+		if (api_snapshot_load(&ctl.api, &p, err, sizeof(err))) {
+			log_error("--restore %s --mem %s: %s", cli.restore, cli.mem, err);
+			goto out;
+		}
+	} else if (ctl.api.cfg.kernel_path && api_instance_start(&ctl.api, err, sizeof(err))) {
 		log_error("%s", err);
 		goto out;
 	}

@@ -1,12 +1,15 @@
 /* libFuzzer target: raw request bytes through the HTTP parser, the router and JSON
- * validation. Side effects (start, pause, logger, metrics) are stubs that succeed, so the
- * fuzzer also reaches the post-boot routes. */
+ * validation. Side effects (start, pause, logger, metrics, snapshots) are stubs that succeed
+ * (a load fails for a snapshot path starting with 'x'), so the fuzzer also reaches the
+ * post-boot and post-load routes. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
+#include "log.h"
 #include "routes.h"
 
 /* The VMM's state, as the stubs below change it; reset for every input. */
@@ -56,6 +59,22 @@ static int ok_patch(void *o, const struct drive_config *d, char *e, size_t n)
 	return 0;
 }
 
+static int ok_create(void *o, const struct snapshot_create_params *p, char *e, size_t n)
+{
+	(void)o, (void)p, (void)e, (void)n;
+	return 0;
+}
+
+/* Loads succeed or fail by the snapshot path's first byte, so both outcomes are reached. */
+static int some_load(void *o, const struct snapshot_load_params *p, char *e, size_t n)
+{
+	(void)o;
+	if (p->state_path[0] == 'x')
+		return errorf(e, n, -EINVAL, "no such snapshot");
+	state = p->resume ? VMM_RUNNING : VMM_PAUSED;
+	return 0;
+}
+
 static const struct api_ops ops = {
 	.state = get_state,
 	.start = ok_start,
@@ -65,6 +84,8 @@ static const struct api_ops ops = {
 	.logger = ok_logger,
 	.metrics = ok_metrics,
 	.patch_drive = ok_patch,
+	.snapshot_create = ok_create,
+	.snapshot_load = some_load,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

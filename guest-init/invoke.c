@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "invoke.h"
+#include "util.h"
 
 #define OUT_INITIAL (64 * 1024)
 
@@ -20,7 +21,7 @@ static const char *const default_env[] = {
 	"TMPDIR=/tmp",
 	"LANG=C.UTF-8",
 };
-#define NDEFAULT_ENV (sizeof(default_env) / sizeof(default_env[0]))
+#define NDEFAULT_ENV (ARRAY_SIZE(default_env))
 
 static void close_fd(int *fd)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kcmdline.h"
+#include "util.h"
 
 /* Splits off the next parameter the way the kernel's next_arg() does: whitespace separates
  * parameters except inside double quotes, and the quotes themselves are dropped. Writes the
@@ -100,7 +101,7 @@ int kcmdline_parse_ip(const char *value, struct ipconf *ic)
 	strcpy(ic->dev, "eth0");
 	if (!strcmp(value, "off") || !strcmp(value, "none") || !*value)
 		return 0;
-	for (size_t i = 0; i < sizeof(autoconf_words) / sizeof(autoconf_words[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(autoconf_words); i++) {
 		if (!strcmp(value, autoconf_words[i])) {
 			strcpy(ic->autoconf, value);
 			return 0;

@@ -24,6 +24,7 @@
 #include "gserver.h"
 #include "kcmdline.h"
 #include "netcfg.h"
+#include "util.h"
 
 #define FUNCTION_JSON "/etc/kindling/function.json"
 #define DEFAULT_HOSTNAME "kindling"
@@ -110,7 +111,7 @@ static bool is_mountpoint(const char *dir)
 /* Returns 0, or -errno when a required mount failed (optional ones only warn). */
 static int mount_all(char *err, size_t errlen)
 {
-	for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
 		const struct mountpoint *m = &mounts[i];
 
 		if (is_mountpoint(m->dir))

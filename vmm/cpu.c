@@ -290,6 +290,15 @@ int cpu_msrs_to_save(int kvm_fd, uint32_t *out, uint32_t *nr_out)
 	return 0;
 }
 
+bool cpu_msr_known(uint32_t index)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cpu_msrs); i++) {
+		if (cpu_msrs[i].index == index)
+			return true;
+	}
+	return false;
+}
+
 /* -EINVAL unless every index is in cpu_msrs, in the table's order, at most once. */
 static int check_msr_order(const struct kvm_msr_entry *e, uint32_t n)
 {

@@ -24,6 +24,10 @@ struct guest_mem {
 	uint64_t ram_size; /* total bytes of RAM */
 	uint8_t *map;      /* one host mapping backing every region */
 	size_t map_size;
+	/* Pages the VMM itself wrote (virtio buffers and used rings), which KVM's dirty log
+	 * does not see: one bit per 4 KiB page of RAM in mapping order. NULL unless dirty
+	 * pages are tracked (mem_track_dirty). */
+	uint64_t *dirty;
 };
 
 /* Lays out `ram_size` bytes of RAM around the MMIO gap. `host` may be NULL (tests of the
@@ -34,8 +38,11 @@ int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host) __attribut
 int mem_create(struct guest_mem *m, uint64_t ram_size) __attribute__((warn_unused_result));
 /* Maps ram_size bytes of fd (a memfd or a regular file at least that long) as guest RAM:
  * shared, so that the guest's writes reach fd, or private, copy-on-write over it (a
- * snapshot's memory file restored without changing it). fd may be closed afterwards. */
-int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private) __attribute__((warn_unused_result));
+ * snapshot's memory file restored without changing it). Private with zero_from (page
+ * aligned, below ram_size; 0: unknown): RAM from there on, all zero in fd, is anonymous
+ * memory instead. fd may be closed afterwards. */
+int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, uint64_t zero_from)
+	__attribute__((warn_unused_result));
 /* A fresh memfd of ram_size bytes, sealed against shrinking: RAM that can be handed to
  * mem_map_fd and later written to a snapshot or shared. Returns the fd or -errno. */
 int mem_memfd(uint64_t ram_size);
@@ -44,6 +51,18 @@ void mem_destroy(struct guest_mem *m);
 /* Host pointer for [gpa, gpa+len) if the whole range lies inside one RAM region, else NULL.
  * len 0 is treated as 1 byte so a pointer to an empty range is still in bounds. */
 void *mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Starts tracking the pages the VMM writes (for diff snapshots). -ENOMEM only. */
+int mem_track_dirty(struct guest_mem *m) __attribute__((warn_unused_result));
+/* Marks the pages of [gpa, gpa+len) as written by the VMM (no-op unless tracking; safe
+ * from any thread). */
+void mem_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* Puts pages back (a snapshot that failed after vm_take_dirty must lose none). */
+void mem_untake_dirty(struct guest_mem *m, const uint64_t *bitmap);
+/* ORs the VMM-written pages into bitmap (same layout) and clears them. */
+void mem_take_dirty(struct guest_mem *m, uint64_t *bitmap);
+/* Words in a bitmap of one bit per page of RAM. */
+size_t mem_bitmap_words(const struct guest_mem *m);
 
 /* End of RAM below the MMIO gap (exclusive). */
 uint64_t mem_low_end(const struct guest_mem *m);

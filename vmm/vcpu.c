@@ -80,11 +80,26 @@ static void answer_diag(struct vcpu *v)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/* Notes when this vCPU first enters KVM_RUN; after a restore that resumed at once, the last
+ * vCPU to get there logs restore_ms: from the load request (or process start, for
+ * --restore) to every vCPU running, as benches/snapshot.sh reads it. */
+static void first_run(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	uint64_t t = now_ns();
+
+	__atomic_store_n(&v->t_first_run_ns, t, __ATOMIC_RELEASE);
+	if (vm->time_restore && vm->cfg.t_main_ns &&
+	    __atomic_add_fetch(&vm->first_runs, 1, __ATOMIC_SEQ_CST) == vm->nr_vcpus)
+		log_info("restore_ms %.3f (every vCPU in KVM_RUN)", (double)(t - vm->cfg.t_main_ns) / 1e6);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
 	struct kvm_run *run = v->run;
+	bool io_pending = false; /* the last exit was an access KVM completes on re-entry */
 	char name[16];
 
 	snprintf(name, sizeof(name), "kindling-vcpu%d", v->id);
@@ -97,9 +112,20 @@ static void *vcpu_thread(void *arg)
 		log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->cfg.t_main_ns) / 1e6);
 
 	while (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST)) {
-		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST))
-			park(v);
+		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST)) {
+			/* KVM finishes an I/O or MMIO instruction only on the next KVM_RUN, and
+			 * keeps that pending state out of what userspace can read or save: run
+			 * once with immediate_exit, which completes it and executes nothing
+			 * else, so that a paused vCPU's saved state is consistent. */
+			if (io_pending)
+				__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			else
+				park(v);
+		}
+		if (!v->t_first_run_ns)
+			first_run(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			io_pending = false;
 			if (errno == EINTR || errno == EAGAIN) {
 				v->exits[EXIT_INTR]++;
 				/* Also after a request that timed out: immediate_exit must not stay set. */
@@ -112,6 +138,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		v->last_exit = run->exit_reason;
+		io_pending = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			v->exits[EXIT_IO]++;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 static const struct {
 	int cap;
@@ -77,7 +78,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (r != KVM_API_VERSION)
 		return errorf(err, errlen, -ENOTSUP, "KVM API version %d, need %d", r, KVM_API_VERSION);
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0)
 			return errorf(err, errlen, -ENOTSUP, "KVM lacks a capability kindling needs: %s",
 				    required_caps[i].name);
@@ -119,7 +120,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 	log_debug("setup: irqchip and PIT at %.3f ms", (double)(now_ns() - cfg->t_main_ns) / 1e6);
 	if (cfg->mem_from_fd)
-		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private);
+		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private, cfg->mem_zero_from);
 	else
 		r = mem_create(&vm->mem, cfg->mem_size);
 	if (r)
@@ -131,11 +132,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 			.guest_phys_addr = vm->mem.region[i].gpa,
 			.memory_size = vm->mem.region[i].size,
 			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
+			.flags = cfg->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 			return errorf(err, errlen, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 	}
+	if (cfg->dirty_log && (r = mem_track_dirty(&vm->mem)))
+		return errorf(err, errlen, r, "out of memory");
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
 		return errorf(err, errlen, -errno, "eventfd: %s", strerror(errno));
@@ -176,6 +180,36 @@ int vm_boot_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size
 		if (r)
 			return errorf(err, errlen, r, "setting up vCPU %d: %s", i, strerror(-r));
 	}
+	return 0;
+}
+
+int vm_take_dirty(struct vm *vm, uint64_t *bitmap, char *err, size_t errlen)
+{
+	size_t first = 0; /* the region's first page in mapping order */
+
+	if (!vm->cfg.dirty_log)
+		return errorf(err, errlen, -EINVAL, "dirty pages are not tracked");
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		/* Regions are MiB multiples, so each starts on a 64-page word of bitmap. */
+		struct kvm_dirty_log log = { .slot = (uint32_t)i };
+		size_t words = (size_t)(vm->mem.region[i].size / 4096 + 63) / 64;
+		uint64_t *tmp = calloc(words, sizeof(uint64_t));
+
+		if (!tmp)
+			return errorf(err, errlen, -ENOMEM, "out of memory");
+		log.dirty_bitmap = tmp;
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			int e = errno;
+
+			free(tmp);
+			return errorf_errno(err, errlen, e, "KVM_GET_DIRTY_LOG");
+		}
+		for (size_t w = 0; w < words; w++)
+			bitmap[first / 64 + w] |= tmp[w];
+		free(tmp);
+		first += vm->mem.region[i].size / 4096;
+	}
+	mem_take_dirty(&vm->mem, bitmap);
 	return 0;
 }
 
@@ -270,7 +304,7 @@ int vm_alloc_device(struct vm *vm, uint64_t size, uint64_t *addr, int *irq)
 	uint64_t base = vm->next_mmio ? vm->next_mmio : VM_MMIO_BASE;
 
 	size = (size + 0xfff) & ~0xfffull;
-	if (vm->next_irq_index >= (int)(sizeof(device_irqs) / sizeof(device_irqs[0])))
+	if (vm->next_irq_index >= (int)(ARRAY_SIZE(device_irqs)))
 		return -ENOSPC;
 	if (size == 0 || size > VM_MMIO_END - base)
 		return -ENOSPC;

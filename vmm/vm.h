@@ -77,6 +77,7 @@ struct vcpu {
 	 * clears the flag and counts itself in vm->diag_answers, all under vm->pause_lock. */
 	bool diag_requested;
 	struct vcpu_diag diag;
+	uint64_t t_first_run_ns; /* when its thread first entered KVM_RUN (restore timing) */
 };
 
 struct vm_config {
@@ -85,6 +86,8 @@ struct vm_config {
 	bool mem_from_fd;  /* guest RAM is mem_fd (a memfd or a file) mapped, not anonymous */
 	int mem_fd;
 	bool mem_private;  /* with mem_fd: copy-on-write (MAP_PRIVATE) rather than shared */
+	uint64_t mem_zero_from; /* ... and RAM from here on is zero in it (0: unknown) */
+	bool dirty_log;    /* KVM logs the pages the guest writes, the VMM its own (diff snapshots) */
 	bool boot_timer;
 	bool seccomp; /* vCPU threads install their seccomp filter */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown), for vmm_setup_ms */
@@ -114,6 +117,11 @@ struct vm {
 	int nr_paused;
 	int diag_answers; /* vCPUs that answered the current diagnostic request */
 
+	/* Restore timing: set by vmm_restore for a VM that resumes at once; the vCPU whose
+	 * first KVM_RUN makes first_runs reach nr_vcpus logs restore_ms. */
+	bool time_restore;
+	int first_runs;
+
 	/* Stopping: the first vm_stop() wins and sets the exit status. */
 	int stop_efd;
 	int stopping;
@@ -134,6 +142,11 @@ int vm_create_vcpus(struct vm *vm, char *err, size_t errlen) __attribute__((warn
 /* Sets the vCPUs' MSRs, LAPIC, FPU and (for the BSP) registers for the boot entry. */
 int vm_boot_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* ORs into bitmap (mem_bitmap_words() words, one bit per page in mapping order) the pages
+ * written since the last call, by the guest (KVM's dirty log) and by the VMM, and starts
+ * over. Only with vm_config.dirty_log. */
+int vm_take_dirty(struct vm *vm, uint64_t *bitmap, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Reads or writes the VM-wide KVM state (interrupt controllers, PIT, kvmclock); the vCPUs
  * must not be running. */
@@ -200,6 +213,8 @@ int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_
 	     size_t errlen) __attribute__((warn_unused_result));
 int cpu_restore(struct vcpu *v, const struct cpu_state *st, uint64_t tsc, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* Whether index is one of the MSRs cpu.c's table lets a snapshot carry. */
+bool cpu_msr_known(uint32_t index);
 /* The TSC a saved vCPU had (0 if it carries none): pass the boot vCPU's to cpu_restore for
  * every vCPU, which keeps their TSCs in step. */
 uint64_t cpu_saved_tsc(const struct cpu_state *st);

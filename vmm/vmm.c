@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "snapuffd.h"
 #include "log.h"
 #include "vmm_attach.h"
 #include "vmm_seccomp.h"
@@ -156,6 +157,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	v->stdin_watched = v->built = v->exiting = false;
 	v->devices.n = 0;
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
+	v->uffd = NULL;
 	v->state = VMM_NOT_STARTED;
 	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
@@ -226,9 +228,18 @@ static int check_mem_size(const struct vmm_config *cfg, char *err, size_t errlen
 	return 0;
 }
 
-/* Undoes vmm_create (and a boot or restore that failed after it). */
-static void vmm_uncreate(struct vmm *v)
+/* A VM loaded with the Uffd backend: wake the faults still waiting on its handler (a dead
+ * or stuck one would keep the vCPUs from ever being joined) and close the link. */
+static void release_uffd(struct vmm *v)
 {
+	if (v->uffd)
+		snapuffd_release(v->uffd);
+	v->uffd = NULL;
+}
+
+void vmm_uncreate(struct vmm *v)
+{
+	release_uffd(v);
 	vmm_detach_devices(v);
 	if (v->vm.stop_efd >= 0)
 		evloop_del(&v->loop, v->vm.stop_efd);
@@ -243,12 +254,15 @@ static void vmm_uncreate(struct vmm *v)
 	vm_destroy(&v->vm);
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
 	v->created = false;
+	v->restored = false;
+	v->cfg = NULL;
 }
 
 int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram *ram, char *err, size_t errlen)
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
-				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp, .t_main_ns = v->t_main_ns };
+				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp, .t_main_ns = v->t_main_ns,
+				.dirty_log = cfg->track_dirty_pages };
 	uint64_t t0_wall, t0_cpu;
 	int r;
 
@@ -260,6 +274,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 		vc.mem_from_fd = true;
 		vc.mem_fd = ram->fd;
 		vc.mem_private = ram->private;
+		vc.mem_zero_from = ram->zero_from;
 	}
 	/* The boot timer counts from here, as it did before the VM was created. */
 	t0_wall = now_ns();
@@ -280,6 +295,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 	if (r)
 		goto fail;
 	v->created = true;
+	v->cfg = cfg;
 	return 0;
 fail:
 	vmm_uncreate(v);
@@ -381,10 +397,17 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 	}
 	/* The devices last: an activated virtio queue registers its ioeventfd and irqfd with
 	 * the VM, and a restored UART may raise its line into the restored irqchip. */
-	return device_list_restore(&v->devices, devices, devices_len, err, errlen);
+	r = device_list_restore(&v->devices, devices, devices_len, err, errlen);
+	v->restored = !r;
+	return r;
 }
 
 int vmm_start(struct vmm *v, char *err, size_t errlen)
+{
+	return vmm_start_paused(v, false, err, errlen);
+}
+
+int vmm_start_paused(struct vmm *v, bool paused, char *err, size_t errlen)
 {
 	int r;
 
@@ -400,6 +423,9 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 		errorf(err, errlen, r, "cannot install the console thread's seccomp filter: %s", strerror(-r));
 		goto fail;
 	}
+	/* Paused: each vCPU parks before its first KVM_RUN, until vmm_pause(v, false). */
+	v->vm.pause_requested = paused;
+	v->vm.time_restore = v->restored && !paused;
 	r = vm_start(&v->vm);
 	if (r) {
 		errorf(err, errlen, r, "cannot start the vCPUs: %s", strerror(-r));
@@ -415,7 +441,7 @@ int vmm_start(struct vmm *v, char *err, size_t errlen)
 		goto fail;
 	}
 	v->built = true;
-	v->state = VMM_RUNNING;
+	v->state = paused ? VMM_PAUSED : VMM_RUNNING;
 	/* Building allocated and freed scratch (JSON, loader, device set-up): hand it back so
 	 * the running VMM's footprint is what it uses, not what start-up needed. */
 	malloc_trim(0);
@@ -494,6 +520,7 @@ int vmm_run(struct vmm *v)
 	if (v->built) {
 		if (!v->vm.stopping)
 			vm_stop(&v->vm, v->vm.exit_status, "VMM shutting down");
+		release_uffd(v);
 		vm_join(&v->vm);
 		outbuf_stop(&v->out, 2000);
 		report(v);
@@ -504,6 +531,7 @@ int vmm_run(struct vmm *v)
 void vmm_destroy(struct vmm *v)
 {
 	outbuf_stop(&v->out, 2000);
+	release_uffd(v);
 	if (v->built)
 		vm_join(&v->vm);
 	vmm_detach_devices(v);

@@ -20,6 +20,8 @@ _Static_assert(3 + 2 * VMM_MAX_VIRTIO <= DEVICE_LIST_MAX, "every device fits the
 _Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SECCOMP_MAX_IO_FDS,
 	       "every drive and tap fd fits the VMM thread's filter");
 
+struct snapuffd;
+
 /* What the API reports as the instance's state; the VMM alone changes it. */
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 
@@ -36,9 +38,14 @@ struct vmm {
 	bool stdin_watched;
 	bool created; /* the VM exists (vmm_create) */
 	bool built;   /* ... and its vCPUs were started (vmm_start) */
+	bool restored; /* ... from a snapshot (vmm_restore), not booted */
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown): setup timings */
+	const struct vmm_config *cfg; /* what vmm_create built the VM from (kept by the caller) */
+	bool has_snapshot;       /* a snapshot was taken or loaded: a diff goes on top of it */
+	uint8_t snapshot_id[16]; /* ... this one */
+	struct snapuffd *uffd; /* a snapshot loaded with the Uffd backend: its handler (snapuffd.c) */
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };
@@ -55,6 +62,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused
 struct vmm_ram {
 	int fd;
 	bool private; /* copy-on-write over fd, which is never written */
+	uint64_t zero_from; /* private: RAM from this offset on is all zero in fd (0: unknown) */
 };
 
 /* Creates the VM of cfg with nothing in it running: the KVM VM, RAM (anonymous when ram is
@@ -93,6 +101,11 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 /* Starts the vCPUs of a booted or restored VM and puts the running VMM's seccomp filters
  * on. */
 int vmm_start(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same, with the vCPUs parked before their first instruction if paused (VMM_PAUSED,
+ * until vmm_pause(v, false)): a snapshot loaded without resume_vm. */
+int vmm_start_paused(struct vmm *v, bool paused, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Tears down a created VM that was not started (a boot or restore that failed). */
+void vmm_uncreate(struct vmm *v);
 
 /* config_validate, then vmm_create + vmm_boot + vmm_start for cfg: the state becomes
  * VMM_RUNNING. On failure nothing is left running and the reason is in err. */

@@ -10,6 +10,8 @@
  *   vcpu     KVM_RUN and the exit handlers: port and MMIO devices, virtio-mmio registers
  *            (device activation included), vm_stop, the boot timer.
  *   console  drains the serial output buffer to stdout (vmm/outbuf.c).
+ *   uffd     with a snapshot loaded with the Uffd backend: watches the page-fault handler
+ *            and, if it dies or goes silent, stops the VM and fences its RAM (vmm/snapuffd.c).
  * Setting up (opening /dev/kvm, creating the VM, mapping memory, starting threads) happens
  * before the filters, as in Firecracker: the VMM thread's filter goes on after the vCPUs
  * started, so it holds no clone, no KVM_CREATE_*, no socket. */
@@ -17,7 +19,9 @@
 
 #include <errno.h>
 #include <linux/if_tun.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -35,7 +39,8 @@
 #define VMM (1u << SECCOMP_VMM)
 #define VCPU (1u << SECCOMP_VCPU)
 #define CONSOLE (1u << SECCOMP_CONSOLE)
-#define ALL (API | VMM | VCPU | CONSOLE)
+#define UFFD (1u << SECCOMP_UFFD)
+#define ALL (API | VMM | VCPU | CONSOLE | UFFD)
 
 /* How a rule's arguments are pinned. */
 enum pin {
@@ -45,6 +50,8 @@ enum pin {
 	DENY_EACCES,  /* not allowed, but fails with EACCES instead of killing */
 	BLK_FD,       /* arg 0 is a drive's fd (seccomp_io_fds.blk) */
 	TAP_FD,       /* arg 0 is a tap's fd (seccomp_io_fds.tap) */
+	CREATE_NEW,   /* openat: only with O_CREAT|O_EXCL (a new file, never an existing one
+		       * such as /proc/self/mem); any other open fails with EACCES */
 };
 
 static const struct rule {
@@ -68,12 +75,14 @@ static const struct rule {
 	{ SCMP_SYS(brk), API | VMM | VCPU, ANY },
 	{ SCMP_SYS(mmap), API | VMM | VCPU, NO_EXEC },     /* large blocks, per-thread malloc arenas */
 	{ SCMP_SYS(mprotect), API | VMM | VCPU, NO_EXEC }, /* growing a malloc arena */
+	{ SCMP_SYS(mprotect), UFFD, NO_EXEC },             /* fencing guest RAM (PROT_NONE) */
 	{ SCMP_SYS(munmap), API | VMM | VCPU, ANY },       /* free(); guest RAM and run areas at teardown */
 	{ SCMP_SYS(mremap), API | VMM | VCPU, ANY },       /* realloc() of large blocks (JSON output) */
 	/* --- signals: pthread_kill() to kick vCPUs (pause, stop) ----------------------------- */
-	{ SCMP_SYS(getpid), VMM | VCPU, ANY },         /* pthread_kill: tgkill's first argument */
+	{ SCMP_SYS(getpid), VMM | VCPU | UFFD, ANY },  /* pthread_kill: tgkill's first argument */
 	{ SCMP_SYS(gettid), VMM | VCPU, ANY },         /* pthread_kill of itself (vm_stop from a vCPU) */
-	{ SCMP_SYS(tgkill), VMM | VCPU, OWN_PROCESS }, /* the kick; vm_stop from a vCPU kicks the others */
+	{ SCMP_SYS(tgkill), VMM | VCPU | UFFD, OWN_PROCESS }, /* the kick; vm_stop from a vCPU (or the
+							 * uffd monitor) kicks the vCPUs */
 	/* --- event loops ---------------------------------------------------------------------- */
 	{ SCMP_SYS(epoll_wait), API | VMM, ANY },
 	{ SCMP_SYS(epoll_pwait), API | VMM, ANY },
@@ -95,17 +104,29 @@ static const struct rule {
 	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */
 	{ SCMP_SYS(faccessat), VMM, ANY },
 	{ SCMP_SYS(faccessat2), VMM, ANY },
-	/* No openat, fcntl or timerfd_*: PUT /logger and PUT /metrics, which opened their output
-	 * and started the metrics timer, are refused after boot (as in Firecracker). An open
-	 * would let pwritev reach /proc/self/mem. */
+	/* No fcntl or timerfd_*: PUT /logger and PUT /metrics, which opened their output and
+	 * started the metrics timer, are refused after boot (as in Firecracker). openat only
+	 * creates new files (CREATE_NEW): an open of an existing one would let a write reach
+	 * /proc/self/mem. */
+	/* --- VMM thread: PUT /snapshot/create (the vCPUs parked) -------------------------------- */
+	{ SCMP_SYS(openat), VMM, CREATE_NEW },   /* the state and memory files' temporary names */
+	{ SCMP_SYS(ftruncate), VMM, ANY },       /* the memory file's length (its holes) */
+	{ SCMP_SYS(pwrite64), VMM, ANY },        /* RAM and the trailer into the memory file */
+	{ SCMP_SYS(fsync), VMM, ANY },
+	{ SCMP_SYS(rename), VMM, ANY },          /* a complete file under its final name */
+	{ SCMP_SYS(renameat), VMM, ANY },
+	{ SCMP_SYS(renameat2), VMM, ANY },
+	{ SCMP_SYS(getrandom), VMM, ANY },       /* the snapshot id */
+	/* --- uffd monitor: a snapshot loaded with the Uffd backend (vmm/snapuffd.c) --------- */
+	{ SCMP_SYS(ppoll), UFFD, ANY },          /* the handler's hang-up, a fault left unread */
 	/* --- VMM thread: shutdown ------------------------------------------------------------- */
 	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
 	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
 	/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first time it trims a thread's
 	 * heap, in whichever thread that is; refused, it trims with madvise instead. */
-	{ SCMP_SYS(openat), ALL, DENY_EACCES },
+	{ SCMP_SYS(openat), API | VCPU | CONSOLE | UFFD, DENY_EACCES },
 	/* --- ioctl: only the requests below (see ioctls[]) ------------------------------------ */
-	{ SCMP_SYS(ioctl), VMM | VCPU, ANY },
+	{ SCMP_SYS(ioctl), VMM | VCPU | UFFD, ANY },
 };
 
 /* ioctl request numbers, each pinned for the threads that issue it. */
@@ -123,9 +144,29 @@ static const struct ioctl_rule {
 					   * (vCPU); a restored device activates on the VMM thread */
 	{ KVM_IOEVENTFD, VMM },           /* virtio-mmio teardown deassigns the notify eventfds */
 	{ KVM_IRQFD, VMM },               /* ... and the interrupt eventfd */
+	/* PUT /snapshot/create reads the paused VM's state (vmm_save: vm.c, cpu.c). */
+	{ KVM_GET_MSR_INDEX_LIST, VMM },
+	{ KVM_GET_IRQCHIP, VMM },
+	{ KVM_GET_PIT2, VMM },
+	{ KVM_GET_CLOCK, VMM },
+	{ KVM_GET_MP_STATE, VMM },
+	{ KVM_GET_REGS, VMM },
+	{ KVM_GET_SREGS, VMM },
+	{ KVM_GET_XSAVE, VMM },
+	{ KVM_GET_XCRS, VMM },
+	{ KVM_GET_DEBUGREGS, VMM },
+	{ KVM_GET_LAPIC, VMM },
+	{ KVM_GET_TSC_KHZ, VMM },
+	{ KVM_GET_MSRS, VMM },
+	{ KVM_GET_VCPU_EVENTS, VMM },
+	{ KVM_GET_DIRTY_LOG, VMM },       /* ... and a diff snapshot's pages */
+	/* A dead or stuck page-fault handler, or the VM's end: wake the faults waiting on it so
+	 * that the vCPUs can be joined (vmm/snapuffd.c). The vCPUs need nothing for the Uffd
+	 * backend: a fault blocks inside KVM_RUN. */
+	{ UFFDIO_UNREGISTER, UFFD },
 };
 
-static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console" };
+static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console", "uffd" };
 
 const char *seccomp_thread_name(enum seccomp_thread kind)
 {
@@ -187,6 +228,15 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit
 	}
 	case DENY_EACCES:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 0);
+	case CREATE_NEW: {
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+					 SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT | O_EXCL, O_CREAT | O_EXCL));
+
+		/* Anything else (no O_CREAT, or no O_EXCL) fails softly, as for the other threads. */
+		if (!e)
+			e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, 0));
+		return e ? e : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_EXCL, 0));
+	}
 	}
 	return -EINVAL;
 }

@@ -8,6 +8,7 @@ enum seccomp_thread {
 	SECCOMP_VMM,     /* the main thread's event loop, once the VM is built */
 	SECCOMP_VCPU,    /* each vCPU thread */
 	SECCOMP_CONSOLE, /* the serial console writer (vmm/outbuf.c) */
+	SECCOMP_UFFD,    /* the page-fault handler's monitor (vmm/snapuffd.c), Uffd snapshots only */
 	SECCOMP_THREAD_KINDS,
 };
 
@@ -37,7 +38,7 @@ int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode) __att
 int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const struct seccomp_io_fds *io)
 	__attribute__((warn_unused_result));
 
-/* "api", "vmm", "vcpu", "console". */
+/* "api", "vmm", "vcpu", "console", "uffd". */
 const char *seccomp_thread_name(enum seccomp_thread kind);
 
 /* The number of syscalls a kind allows (ioctl counted once), for logs and tests. */

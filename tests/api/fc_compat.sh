@@ -196,7 +196,34 @@ check fc.api_version.binary test "$(timeout 5 "$K" --version | head -1)" = "Fire
 differs api_vsock "vsock is not implemented" 400 "not supported by kindling" -- PUT /vsock '{"guest_cid": 15, "uds_path": "vsock.sock"}'
 differs api_entropy "the entropy device is not implemented" 400 "not supported by kindling" -- PUT /entropy '{}'
 differs api_balloon "the balloon device is not implemented" 400 "not supported by kindling" -- PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false}'
-differs negative_snapshot_load_api "snapshots are not implemented" 400 "not supported by kindling" -- PUT /snapshot/load '{"snapshot_path": "foo", "mem_file_path": "bar"}'
+
+# ---------------------------------------------------------------- test_api.py test_negative_snapshot_load_api
+spawn
+fc negative_snapshot_load_api.both_mem 400 "too many fields: either \`mem_backend\` or \`mem_file_path\` exclusively is required." -- PUT /snapshot/load '{"snapshot_path": "foo", "mem_backend": {"backend_type": "File", "backend_path": "bar"}, "mem_file_path": "bar"}'
+fc negative_snapshot_load_api.no_backend_type 400 "missing field \`backend_type\`" -- PUT /snapshot/load '{"snapshot_path": "foo", "mem_backend": {"backend_path": "bar"}}'
+fc negative_snapshot_load_api.no_backend_path 400 "missing field \`backend_path\`" -- PUT /snapshot/load '{"snapshot_path": "foo", "mem_backend": {"backend_type": "File"}}'
+fc negative_snapshot_load_api.bad_backend_type 400 "unknown variant \`foo\`, expected \`File\` or \`Uffd\`" -- PUT /snapshot/load '{"snapshot_path": "foo", "mem_backend": {"backend_type": "foo", "backend_path": "bar"}}'
+fc negative_snapshot_load_api.no_snapshot_path 400 "missing field \`snapshot_path\`" -- PUT /snapshot/load '{"mem_backend": {"backend_type": "File", "backend_path": "bar"}}'
+fc negative_snapshot_load_api.no_mem 400 "missing field: either \`mem_backend\` or \`mem_file_path\` is required" -- PUT /snapshot/load '{"snapshot_path": "foo"}'
+curl -s -m 10 -i --unix-socket "$S" -X PUT http://localhost/snapshot/load -d '{"snapshot_path": "foo", "mem_file_path": "bar"}' >"$T/hdr"
+check fc.negative_snapshot_load_api.deprecation_header grep -qi '^Deprecation: true' "$T/hdr"
+# snapshot.rs's parser tests: serde's position inside the nested object, the path's operation.
+fc parse_put_snapshot.nested_position 400 "missing field \`backend_type\` at line 5 column 13." -- PUT /snapshot/load $'{\n            "snapshot_path": "foo",\n            "mem_backend": {\n                "backend_path": "bar"\n            }\n        }'
+fc parse_put_snapshot.unknown_field 400 "unknown field \`invalid_field\`" -- PUT /snapshot/create '{"invalid_field": "foo", "mem_file_path": "bar"}'
+fc parse_put_snapshot.invalid_op 400 "Invalid request method and/or path: PUT /snapshot/invalid." -- PUT /snapshot/invalid '{"snapshot_path": "foo", "mem_file_path": "bar"}'
+fc parse_put_snapshot.no_op 400 "Missing snapshot operation type." -- PUT /snapshot '{"snapshot_path": "foo", "mem_file_path": "bar"}'
+# rpc_interface.rs: create is post-boot only; load only before boot-specific resources.
+fc snapshot_create.pre_boot 400 "$NOT_BEFORE" -- PUT /snapshot/create '{"snapshot_path": "foo", "mem_file_path": "bar"}'
+fc snapshot_load.after_boot_source 204 -- PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\"}"
+fc snapshot_load.not_allowed 400 "Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources." -- PUT /snapshot/load '{"snapshot_path": "foo", "mem_file_path": "bar"}'
+# test_snapshot_basic.py test_load_snapshot_failure_handling: empty snapshot files.
+spawn
+: >"$T/empty_vmstate"
+: >"$T/empty_mem"
+differs load_snapshot_failure_handling "a failed load answers 400 and the process keeps serving (Firecracker exits); the reason is kindling's state-file check" \
+	400 "Load snapshot error: Failed to restore from snapshot: " -- PUT /snapshot/load "{\"snapshot_path\": \"$T/empty_vmstate\", \"mem_file_path\": \"$T/empty_mem\"}"
+req GET /
+check fc.load_snapshot_failure_handling.still_serving test "$code" = 200
 
 # test_get_full_config, without the devices kindling lacks (balloon, vsock, MMDS, limiters).
 spawn
@@ -303,7 +330,7 @@ for f in --show-level --show-log-origin; do
 done
 check fc.log_config.running_firecracker_first sh -c 'head -1 "$1" | grep -q "Running Firecracker"' _ "$T/flaglog"
 timeout 10 "$K" --describe-snapshot x >/dev/null 2>"$T/err" </dev/null
-if [ $? -ne 0 ] && grep -q "feature kindling does not have" "$T/err"; then skip fc.describe_snapshot "differs from Firecracker: snapshots are not implemented"
+if [ $? -ne 0 ] && grep -q "feature kindling does not have" "$T/err"; then skip fc.describe_snapshot "differs from Firecracker: --describe-snapshot is not implemented (kindling's state file is its own format)"
 else fail fc.describe_snapshot "$(head -c 200 "$T/err")"; fi
 
 # ---------------------------------------------------------------- test_cmd_line_start.py
@@ -370,7 +397,8 @@ skip fc.multi_queue_unsupported "needs a multi-queue tap; kindling opens taps at
 
 # ---------------------------------------------------------------- after InstanceStart (a tiny guest on /dev/kvm)
 if ! kvm_usable || [ ! -f "$G/spin.elf" ]; then
-	for t in api_put_update_post_boot negative_api_patch_post_boot drive_patch api_version.post_boot send_ctrl_alt_del cli_metrics_path.flush; do
+	for t in api_put_update_post_boot negative_api_patch_post_boot drive_patch api_version.post_boot send_ctrl_alt_del cli_metrics_path.flush \
+		negative_snapshot_create; do
 		skip "fc.$t" "no usable /dev/kvm on this host (the lab runs the Linux versions)"
 	done
 	exit 0
@@ -395,4 +423,9 @@ fc drive_patch.missing_path 400 "No such file or directory (os error 2) foo.bar 
 fc api_version.post_boot 200 -- GET /version
 fc cli_metrics_path.flush 204 -- PUT /actions '{"action_type": "FlushMetrics"}'
 fc send_ctrl_alt_del 204 -- PUT /actions '{"action_type": "SendCtrlAltDel"}'
+# test_snapshot_basic.py test_negative_snapshot_create (the tiny guest has no dirty tracking).
+fc negative_snapshot_create.running 400 "save/restore unavailable while running" -- PUT /snapshot/create "{\"mem_file_path\": \"$T/memfile\", \"snapshot_path\": \"$T/statefile\", \"snapshot_type\": \"Full\"}"
+fc negative_snapshot_create.pause 204 -- PATCH /vm '{"state": "Paused"}'
+fc negative_snapshot_create.diff_untracked 400 "Diff snapshots are not allowed on uVMs with dirty page tracking disabled" -- PUT /snapshot/create "{\"mem_file_path\": \"$T/memfile\", \"snapshot_path\": \"$T/statefile\", \"snapshot_type\": \"Diff\"}"
+check fc.negative_snapshot_create.no_files test ! -e "$T/statefile" -a ! -e "$T/memfile"
 exit 0

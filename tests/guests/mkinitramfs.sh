@@ -1,8 +1,8 @@
 #!/bin/bash
-# tests/guests/mkinitramfs.sh [OUT]
+# [INIT_SRC=FILE.c] tests/guests/mkinitramfs.sh [OUT]
 #
 # Builds the Kindling test initramfs: tests/guests/boot-init.c compiled with
-# gcc -static as /init, plus /dev, /dev/console (char 5:1), /proc and /sys,
+# gcc -static as /init (or INIT_SRC), plus /dev, /dev/console (char 5:1), /proc and /sys,
 # packed as a gzip'd "newc" cpio archive.
 # Default OUT: <repo>/build/guest/test-initramfs.cpio.gz
 #
@@ -16,7 +16,7 @@ die() { printf 'mkinitramfs: ERROR: %s\n' "$*" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:-$root/build/guest/test-initramfs.cpio.gz}
-src=$here/boot-init.c
+src=${INIT_SRC:-$here/boot-init.c}
 CC=${CC:-gcc}
 
 [ -r "$src" ] || die "missing $src"

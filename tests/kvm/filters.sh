@@ -226,6 +226,46 @@ else
 	stop_within threads.sigusr1_stderr_stalled.sigterm "$VPID" 2000
 fi
 
+# The Uffd snapshot backend under the production filters: the "vCPU" faults on RAM that
+# examples/uffd serves; the uffd monitor thread (its own filter: ppoll, mprotect, UFFDIO_UNREGISTER,
+# the vCPU kick) stops the VM with the reason and fences its RAM when the handler is killed, or
+# leaves a fault unread past the deadline.
+UH=$PWD/build/examples/uffd-handler
+if [ ! -x "$VT" ] || [ ! -x "$UH" ]; then
+	fail threads.uffd.built "$VT or $UH is missing (make, make unit)"
+elif ! python3 -c 'import ctypes, sys; sys.exit(ctypes.CDLL(None).syscall(323, 0o2004000) < 0)'; then
+	for t in served handler_killed handler_silent; do skip "threads.uffd.$t" "userfaultfd() unavailable here"; done
+else
+	python3 -c 'import sys; open(sys.argv[1], "wb").write(b"".join(bytes([i + 1]) * 4096 for i in range(16)) + b"\xee" * 4096)' "$T/uffd.mem"
+	# uffd_case NAME HANDLER_ARGS VT_ARGS TEXT: the VMM ends (status 1, no SIGSYS) saying TEXT.
+	uffd_case() {
+		local case=$1 hargs=$2 vargs=$3 text=$4 hpid rc
+		rm -f "$T/uffd.sock"
+		# Not under timeout: SIGKILL must reach the handler itself. It exits when the VMM
+		# hangs up, and the EXIT trap ends it otherwise.
+		"$UH" $hargs "$T/uffd.sock" "$T/uffd.mem" 2>"$T/uh.err" &
+		hpid=$!
+		PIDS+=("$hpid")
+		for _ in $(seq 100); do [ -S "$T/uffd.sock" ] && break; sleep 0.05; done
+		timeout "$(scaled 30)" "$VT" --uffd "$T/uffd.sock" $vargs uffd >"$T/vu.out" 2>"$T/vu.err" </dev/null &
+		VPID=$!
+		PIDS+=("$VPID")
+		if [ "$case" = handler_killed ]; then
+			for _ in $(seq 100); do grep -q UFFD- "$T/vu.out" && break; sleep 0.05; done
+			check threads.uffd.served grep -q UFFD-OK "$T/vu.out"
+			kill -KILL "$hpid"
+		fi
+		reap "$VPID" "$(scaled 20)"
+		rc=$?
+		if [ $rc = 1 ] && grep -qF "$text" "$T/vu.err"; then pass "threads.uffd.$case"
+		else fail "threads.uffd.$case" "rc=$rc $(head -c 300 "$T/vu.err")"; fi
+		kill "$hpid" 2>/dev/null
+		reap "$hpid" 2 2>/dev/null
+	}
+	uffd_case handler_killed "" "" "the page-fault handler went away"
+	uffd_case handler_silent --no-serve "--uffd-deadline-ms 1000" "the page-fault handler left a fault unserved for 1000 ms"
+fi
+
 # ---------------------------------------------------------------- part 2: tiny guests on KVM
 if ! kvm_usable; then
 	for t in stdin_null.loopback stdin_pipe.loopback stdin_pipe.input_read stdin_pty.input_read api log_fifo_stalled; do

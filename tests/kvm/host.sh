@@ -38,9 +38,13 @@ expect_error cli.no_api_nothing_to_run "needs --config-file" --no-api
 
 if ! kvm_usable; then
 	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault \
-		vmm_create_no_boot state_roundtrip state_roundtrip_smp2 restore_run restore_run_smp2; do
+		vmm_create_no_boot state_roundtrip state_roundtrip_smp2 restore_run restore_run_smp2 \
+		snapshot_counting snapshot_counting_smp2 snapshot_load_paused snapshot_same_three_times \
+		snapshot_mem_of_another snapshot_mem_missing snapshot_diff_merged snapshot_diff_alone_refused \
+		snapshot_base_gone_after_merge; do
 		skip "kvm.$t" "no usable /dev/kvm on this host"
 	done
+	tests/kvm/snapshot.sh # its cases, skipped with the same reason
 	exit 0
 fi
 
@@ -145,10 +149,74 @@ state state_roundtrip_smp2 "" roundtrip "$G/hello64.elf" 2
 state restore_run KINDLING-HELLO64-OK restore-run "$G/hello64.elf" 1
 state restore_run_smp2 KINDLING-HELLO64-OK restore-run "$G/hello64.elf" 2
 
+# Snapshots of a guest that counts to 60 in RAM (count.S): the VMM that took the snapshot
+# printed COUNT 01..k, the one that loads it must go on from there, the two outputs together
+# exactly the whole count (a line cut by the pause goes on where it stopped).
+seq -f 'COUNT %02g' 1 60 >"$T/count.want"
+# snapshot NAME VCPUS: snap-create after 300 ms; $T/NAME.{state,mem,a.out}
+snapshot() {
+	timeout "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" "$2" 300 "$T/$1.state" "$T/$1.mem" \
+		>"$T/$1.a.out" 2>"$T/$1.a.err" </dev/null
+}
+# counted NAME RC: PASS if the load exited 0 and a.out + b.out are the whole count.
+counted() {
+	if [ "$2" -eq 0 ] && cat "$T/$1.a.out" "$T/$1.b.out" | cmp -s - "$T/count.want" &&
+		[ -s "$T/$1.a.out" ] && [ "$(wc -l <"$T/$1.a.out")" -lt 60 ]; then
+		pass "kvm.$1"
+	else
+		fail "kvm.$1" "rc=$2 a=$(tail -c 40 "$T/$1.a.out" | tr '\n' ' ') b=$(head -c 40 "$T/$1.b.out" | tr '\n' ' ') $(head -c 400 "$T/$1.a.err" "$T/$1.b.err")"
+	fi
+}
+for n in 1 2; do
+	name=snapshot_counting; [ $n = 2 ] && name=snapshot_counting_smp2
+	snapshot $name $n
+	timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/$name.state" "$T/$name.mem" \
+		>"$T/$name.b.out" 2>"$T/$name.b.err" </dev/null
+	counted $name $?
+done
+cp "$T/snapshot_counting.a.out" "$T/snapshot_load_paused.a.out"
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" paused \
+	>"$T/snapshot_load_paused.b.out" 2>"$T/snapshot_load_paused.b.err" </dev/null
+counted snapshot_load_paused $?
+# The same snapshot, three times in a row: the files are not changed by a restore.
+ok=0
+for i in 1 2 3; do
+	timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" \
+		>"$T/again.out" 2>"$T/again.err" </dev/null &&
+		cat "$T/snapshot_counting.a.out" "$T/again.out" | cmp -s - "$T/count.want" && ok=$((ok + 1))
+done
+check kvm.snapshot_same_three_times test $ok = 3
+# A memory file from another snapshot, and none at all: refused, nothing runs.
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting_smp2.mem" \
+	>"$T/other.out" 2>"$T/other.err" </dev/null
+rc=$?
+check kvm.snapshot_mem_of_another test $rc = 1 -a ! -s "$T/other.out" -a "$(grep -c 'another snapshot' "$T/other.err")" = 1
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/nonexistent.mem" \
+	>"$T/none.out" 2>"$T/none.err" </dev/null
+rc=$?
+check kvm.snapshot_mem_missing test $rc = 1 -a ! -s "$T/none.out" -a "$(grep -c 'No such file' "$T/none.err")" = 1
+
+# Full -> Diff -> merge -> restore: the chain goes on from the Diff's point.
+timeout "$(scaled 20)" build/tests/kvm-state snap-chain "$G/count.elf" 2 150 "$T/c1.state" "$T/c1.mem" "$T/c2.state" \
+	"$T/c2.mem" >"$T/snapshot_diff_merged.a.out" 2>"$T/chain.err" </dev/null
+crc=$?
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c2.mem" >"$T/alone.out" 2>"$T/alone.err" </dev/null
+rc=$?
+check kvm.snapshot_diff_alone_refused test $crc = 0 -a $rc = 1 -a ! -s "$T/alone.out" -a "$(grep -c 'is a diff' "$T/alone.err")" = 1
+"$K" snapshot merge "$T/c1.mem" "$T/c2.mem" 2>>"$T/chain.err"
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c1.mem" >"$T/snapshot_diff_merged.b.out" \
+	2>"$T/snapshot_diff_merged.b.err" </dev/null
+counted snapshot_diff_merged $?
+timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c1.state" "$T/c1.mem" >"$T/gone.out" 2>"$T/gone.err" </dev/null
+rc=$?
+check kvm.snapshot_base_gone_after_merge test $rc = 1 -a "$(grep -c 'another snapshot' "$T/gone.err")" = 1
+
 run triple --kernel "$G/triple.elf"
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "triple fault\|internal error" "$T/triple.err"; then
 	pass kvm.triple_fault
 else
 	fail kvm.triple_fault "rc=$rc $(head -c 300 "$T/triple.err")"
 fi
+# Snapshots through the API and --restore, on the same tiny guests.
+tests/kvm/snapshot.sh
 exit 0

@@ -3,6 +3,14 @@
  *   kvm-state roundtrip KERNEL        boot, save; restore into a fresh VM, save again: the same state
  *   kvm-state restore-run KERNEL N    boot with N vCPUs, save before running; restore into a fresh
  *                                     VM over the same RAM and run it: the guest's output on stdout
+ *   kvm-state snap-create KERNEL N MS STATE MEM
+ *                                     boot, run MS milliseconds, pause, snapshot to STATE and MEM
+ *   kvm-state snap-chain KERNEL N MS FULL_STATE FULL_MEM DIFF_STATE DIFF_MEM
+ *                                     the same with dirty pages tracked: a Full snapshot after MS,
+ *                                     then it runs on MS more and a Diff goes on top of it
+ *   kvm-state snap-load STATE MEM [paused]
+ *                                     load the snapshot and run it to its end (paused: load it
+ *                                     paused, check it stays so for 200 ms, then resume)
  * Exit status 0 when the checks pass; the reason on stderr otherwise. */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +21,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "snapshot.h"
 #include "vmm.h"
 
 static struct vmm vmm;
@@ -164,6 +173,69 @@ static int compare(const struct vmm_kvm_state *a, const struct vmm_kvm_state *b)
 	return 0;
 }
 
+/* The guest runs on its vCPU threads and writes through the console thread: no event loop
+ * is needed until it has to end. */
+static int snap_create(const char *kernel, int vcpus, int ms, const char *state, const char *mem,
+		       const char *diff_state, const char *diff_mem)
+{
+	struct snapshot_create_params p = { .type = SNAPSHOT_FULL, .state_path = state, .mem_path = mem };
+	struct vmm_config c;
+
+	config(&c, kernel, vcpus);
+	c.track_dirty_pages = diff_state != NULL;
+	if (init() || vmm_build(&vmm, &c, err, sizeof(err)))
+		return fail("build");
+	usleep((useconds_t)ms * 1000);
+	if (vmm_pause(&vmm, true, err, sizeof(err)))
+		return fail("pause");
+	if (vmm_snapshot_create(&vmm, &p, err, sizeof(err)))
+		return fail("snapshot create");
+	if (diff_state) {
+		p = (struct snapshot_create_params){ .type = SNAPSHOT_DIFF, .state_path = diff_state, .mem_path = diff_mem };
+		if (vmm_pause(&vmm, false, err, sizeof(err)))
+			return fail("resume");
+		usleep((useconds_t)ms * 1000);
+		if (vmm_pause(&vmm, true, err, sizeof(err)))
+			return fail("pause");
+		if (vmm_snapshot_create(&vmm, &p, err, sizeof(err)))
+			return fail("diff snapshot create");
+	}
+	/* Like a killed VMM: nothing of it runs again. */
+	vm_stop(&vmm.vm, 0, "snapshot taken");
+	vmm_run(&vmm);
+	vmm_destroy(&vmm);
+	config_free(&c);
+	return 0;
+}
+
+static int snap_load(const char *state, const char *mem, bool paused)
+{
+	struct snapshot_load_params p = { .state_path = state, .backend = SNAPSHOT_MEM_FILE, .backend_path = mem,
+					  .resume = !paused };
+	uint64_t exits = 0;
+	int r;
+
+	if (init())
+		return fail("vmm_init");
+	if (vmm_snapshot_load(&vmm, &p, err, sizeof(err)))
+		return fail("snapshot load");
+	if (paused) {
+		usleep(200000);
+		for (int i = 0; i < vmm.vm.nr_vcpus; i++)
+			exits += vmm.vm.vcpus[i].exits[EXIT_IO] + vmm.vm.vcpus[i].exits[EXIT_MMIO];
+		if (vmm.state != VMM_PAUSED || exits) {
+			fprintf(stderr, "kvm-state: loaded paused, yet state %d and %llu exits\n", vmm.state,
+				(unsigned long long)exits);
+			return 1;
+		}
+		if (vmm_pause(&vmm, false, err, sizeof(err)))
+			return fail("resume");
+	}
+	r = vmm_run(&vmm);
+	vmm_destroy(&vmm);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static struct vmm_kvm_state st1, st2;
@@ -173,6 +245,12 @@ int main(int argc, char **argv)
 	log_set_level(LOG_WARN);
 	if (argc == 2 && !strcmp(argv[1], "create"))
 		return create_only();
+	if (argc == 7 && !strcmp(argv[1], "snap-create"))
+		return snap_create(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], argv[6], NULL, NULL);
+	if (argc == 9 && !strcmp(argv[1], "snap-chain"))
+		return snap_create(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], argv[6], argv[7], argv[8]);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "snap-load"))
+		return snap_load(argv[2], argv[3], argc == 5);
 	if (argc < 3)
 		return fprintf(stderr, "usage: kvm-state create | roundtrip KERNEL | restore-run KERNEL VCPUS\n"), 2;
 	config(&c, argv[2], argc > 3 ? atoi(argv[3]) : 1);

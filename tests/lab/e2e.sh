@@ -126,6 +126,9 @@ tests/lab/jailer.sh
 # virtio-blk and virtio-net end to end (ext4 root, drives, tap network).
 tests/lab/virtio.sh
 
+# Snapshots of a Linux guest with a disk and a TCP connection: Full, Diff, merge, restore.
+tests/lab/snapshot.sh
+
 # kindling run: functions end to end (needs virtio-blk and virtio-net).
 tests/lab/runner.sh
 exit 0

@@ -57,6 +57,15 @@ static void need(bool ok, const char *call)
 }
 
 /* Before the filter: what the VMM sets up before its threads install theirs. */
+/* What open-after-boot created on the VMM thread. */
+static void remove_snapshot_file(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "%s/snapshot", tmpdir);
+	unlink(path);
+}
+
 static int setup(void)
 {
 	struct sigaction sa = { .sa_handler = kick };
@@ -226,6 +235,20 @@ static void *filtered(void *arg)
 		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 		if (fd < 0 && errno == EACCES)
 			fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+		if (fd < 0 && errno == EACCES && kind == SECCOMP_VMM) {
+			/* The VMM thread may create new files (a snapshot's): O_CREAT|O_EXCL, which
+			 * an existing file such as /proc/self/mem refuses with EEXIST. */
+			snprintf(path, sizeof(path), "%s/snapshot", tmpdir);
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				fprintf(stderr, "seccomp-harness: vmm thread cannot create a file: %s\n", strerror(errno));
+				exit(4);
+			}
+			close(fd);
+			fd = open("/proc/self/mem", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd < 0 && errno == EEXIST)
+				errno = EACCES;
+		}
 		if (fd < 0 && errno == EACCES)
 			return NULL;
 		fprintf(stderr, "seccomp-harness: %s thread opened a file (fd %d, %s)\n", seccomp_thread_name(kind),
@@ -285,6 +308,7 @@ int main(int argc, char **argv)
 	if (kind != SECCOMP_VMM || (strcmp(what, "allowed") && strcmp(what, "open-after-boot"))) {
 		snprintf(sock_path, sizeof(sock_path), "%s/sock", tmpdir);
 		unlink(sock_path);
+		remove_snapshot_file();
 		rmdir(tmpdir);
 	}
 	pthread_create(&peer, NULL, peer_thread, NULL);
@@ -297,6 +321,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(sock_path, sizeof(sock_path), "%s/log", tmpdir);
 	unlink(sock_path);
+	remove_snapshot_file();
 	rmdir(tmpdir);
 	printf("%s: %d syscalls allowed, '%s' survived\n", seccomp_thread_name(kind), seccomp_allowed_count(kind), what);
 	return 0;

@@ -11,8 +11,15 @@
  *             answering diagnostics (SIGUSR1) as a vCPU does between two KVM_RUNs.
  *   logflood  prints "FLOOD", then logs warnings as fast as it can, each with the serial
  *             device's lock held, as a device handler on a vCPU does; until stopped.
+ *   uffd      with --uffd SOCK: 16 pages of RAM served by a page-fault handler on SOCK (the
+ *             Uffd snapshot backend, vmm/snapuffd.c, watched by the VMM thread with a
+ *             deadline of --uffd-deadline-ms, 10000 by default); reads every page, expecting
+ *             page i to hold i+1 (examples/uffd serving such a file), prints "UFFD-OK" (or
+ *             "UFFD-BAD", or "UFFD-FENCED" when the VMM gave up on the handler) and waits to
+ *             be stopped.
  * The exit status is the VMM's; SIGSYS (159) means a thread broke its filter. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,12 +33,22 @@
 
 #include "control.h"
 #include "log.h"
+#include "snapuffd.h"
 #include "vmm.h"
 #include "vmm_seccomp.h"
 
 static struct vmm vmm;
 static struct control ctl;
 static const char *guest;
+static struct snapuffd uffd;
+
+/* As vmm/snapshot.c's, on the uffd monitor thread: the handler went away or went silent. */
+static void on_uffd_fail(void *opaque, const char *why)
+{
+	(void)opaque;
+	vm_stop(&vmm.vm, 1, "%s", why);
+}
+
 
 static bool stopping(void)
 {
@@ -141,6 +158,27 @@ static void guest_echo(void)
 	}
 }
 
+/* Touches each page the way KVM does, from the kernel (a write() from it into a pipe): the
+ * fault blocks this thread until the handler serves it, and fails with EFAULT once the VMM
+ * has given up on the handler and fenced the RAM, as KVM_RUN would. No syscall of its own
+ * beyond write. */
+static int uffd_pipe[2] = { -1, -1 };
+
+static void guest_uffd(void)
+{
+	const volatile uint8_t *ram = vmm.vm.mem.map;
+	bool ok = true;
+
+	for (int i = 0; i < 16; i++) {
+		if (write(uffd_pipe[1], (const void *)(ram + i * 4096 + 100), 1) != 1) {
+			print("UFFD-FENCED\n");
+			return;
+		}
+		ok &= ram[i * 4096 + 100] == i + 1;
+	}
+	print(ok ? "UFFD-OK\n" : "UFFD-BAD\n");
+}
+
 static void guest_logflood(void)
 {
 	struct serial *s = devices_serial(&vmm.devices);
@@ -173,6 +211,8 @@ static void *vcpu_thread(void *arg)
 		guest_echo();
 	else if (!strcmp(guest, "logflood"))
 		guest_logflood();
+	else if (!strcmp(guest, "uffd"))
+		guest_uffd();
 	else
 		print("KINDLING-SPIN\n");
 	wait_for_stop();
@@ -214,10 +254,13 @@ int main(int argc, char **argv)
 		{ "api-sock", required_argument, NULL, 'a' },
 		{ "log-path", required_argument, NULL, 'l' },
 		{ "metrics-path", required_argument, NULL, 'm' },
+		{ "uffd", required_argument, NULL, 'u' },
+		{ "uffd-deadline-ms", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL, *log_path = NULL, *metrics_path = NULL;
-	char err[300];
+	const char *sock = NULL, *log_path = NULL, *metrics_path = NULL, *uffd_sock = NULL;
+	unsigned deadline_ms = SNAPUFFD_DEADLINE_MS;
+	char err[300] = "cannot map guest RAM";
 	int c, status = 1;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -227,11 +270,16 @@ int main(int argc, char **argv)
 			log_path = optarg;
 		else if (c == 'm')
 			metrics_path = optarg;
+		else if (c == 'u')
+			uffd_sock = optarg;
+		else if (c == 'd')
+			deadline_ms = (unsigned)atoi(optarg);
 		else
 			return 2;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: vmm-threads [--api-sock P] [--log-path P] [--metrics-path P] echo|spin|logflood\n");
+		fprintf(stderr, "usage: vmm-threads [--api-sock P] [--log-path P] [--metrics-path P] [--uffd SOCK "
+				"[--uffd-deadline-ms N]] echo|spin|logflood|uffd\n");
 		return 2;
 	}
 	guest = argv[optind];
@@ -254,6 +302,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm-threads: cannot set up the fake VM\n");
 		goto out;
 	}
+	/* vmm_snapshot_load's order: RAM, the handshake, the watch, then the vCPUs. */
+	if (uffd_sock && (pipe2(uffd_pipe, O_CLOEXEC | O_NONBLOCK) || mem_create(&vmm.vm.mem, 16 * 4096) ||
+			  snapuffd_attach(&uffd, &vmm.vm.mem, uffd_sock, deadline_ms, err, sizeof(err)) ||
+			  snapuffd_watch(&uffd, true, on_uffd_fail, NULL))) {
+		fprintf(stderr, "vmm-threads: the Uffd backend: %s\n", err);
+		goto out;
+	}
+	if (uffd_sock)
+		vmm.uffd = &uffd;
 	if (pthread_create(&vmm.vm.vcpus[0].thread, NULL, vcpu_thread, NULL)) {
 		fprintf(stderr, "vmm-threads: cannot start the vCPU thread\n");
 		goto out;

@@ -1,4 +1,5 @@
 /* Unit test runner: runs every registered case (or those named on the command line). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,13 @@
 
 static struct test_case tests[MAX_TESTS];
 static int nr_tests;
+static char skip_reason[200];
+
+void test_skip(int *failed, const char *reason)
+{
+	snprintf(skip_reason, sizeof(skip_reason), "%s", reason);
+	*failed = TEST_SKIPPED;
+}
 
 void test_register(const char *name, void (*fn)(int *failed))
 {
@@ -17,7 +25,7 @@ void test_register(const char *name, void (*fn)(int *failed))
 
 int main(int argc, char **argv)
 {
-	int passed = 0, failed = 0;
+	int passed = 0, failed = 0, skipped = 0;
 
 	for (int i = 0; i < nr_tests; i++) {
 		int f = 0, wanted = argc < 2;
@@ -27,10 +35,15 @@ int main(int argc, char **argv)
 		if (!wanted)
 			continue;
 		tests[i].fn(&f);
-		printf("%s: unit.%s\n", f ? "FAIL" : "PASS", tests[i].name);
+		if (f == TEST_SKIPPED) {
+			printf("SKIP: unit.%s (%s)\n", tests[i].name, skip_reason);
+			skipped++;
+		} else {
+			printf("%s: unit.%s\n", f ? "FAIL" : "PASS", tests[i].name);
+			f ? failed++ : passed++;
+		}
 		fflush(stdout);
-		f ? failed++ : passed++;
 	}
-	printf("%d passed, %d failed\n", passed, failed);
+	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
 	return failed ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 /* A minimal test framework: TEST(name) registers a case; CHECK records a failure and
- * returns from the case. The runner prints one PASS/FAIL line per case. */
+ * returns from the case; SKIP(reason) ends a case that cannot run here, visibly. The runner
+ * prints one PASS/FAIL/SKIP line per case. */
 #ifndef KINDLING_TEST_H
 #define KINDLING_TEST_H
 
@@ -11,6 +12,9 @@ struct test_case {
 };
 
 void test_register(const char *name, void (*fn)(int *failed));
+/* Marks the running case skipped (*failed = TEST_SKIPPED) with a reason for its line. */
+#define TEST_SKIPPED (-1)
+void test_skip(int *failed, const char *reason);
 
 #define TEST(name)                                                                      \
 	static void test_##name(int *failed);                                           \
@@ -27,6 +31,12 @@ void test_register(const char *name, void (*fn)(int *failed));
 			*failed = 1;                                                    \
 			return;                                                         \
 		}                                                                       \
+	} while (0)
+
+#define SKIP(reason)                                                                    \
+	do {                                                                            \
+		test_skip(failed, reason);                                              \
+		return;                                                                 \
 	} while (0)
 
 #endif

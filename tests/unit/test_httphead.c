@@ -5,6 +5,7 @@
 #include "http.h"
 #include "httphead.h"
 #include "test.h"
+#include "util.h"
 
 static const struct httphead_opts base = {
 	.max_head = 8192,
@@ -103,7 +104,7 @@ TEST(httphead_errors)
 	};
 	struct httphead h;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		enum httphead_result r = parse(cases[i].req, &base, &h);
 
 		if (r != HTTPHEAD_ERROR || h.error != cases[i].error)

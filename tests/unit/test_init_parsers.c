@@ -8,6 +8,7 @@
 #include "../../guest-init/kcmdline.h"
 #include "../../guest-init/reqhead.h"
 #include "test.h"
+#include "util.h"
 
 static int parse_json(struct fnconfig *fc, const char *json)
 {
@@ -126,7 +127,7 @@ TEST(init_fnconfig_rejects)
 		"{\"handler\":\"\xc3\"}", "{\"handler\":\"\xc0\xaf\"}", "{\"handler\":\"\xed\xa0\x80\"}",
 	};
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		if (json_ok(bad[i]) == 0)
 			printf("  accepted: %s\n", bad[i]);
 		CHECK(json_ok(bad[i]) == -EINVAL);
@@ -216,7 +217,7 @@ TEST(init_reqhead_errors)
 	struct reqhead rh;
 	char *big;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		enum reqhead_result r = head(cases[i].req, &rh);
 
 		if (r != REQHEAD_ERROR || rh.status != cases[i].status)

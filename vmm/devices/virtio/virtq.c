@@ -31,6 +31,12 @@ static int fail(struct virtq *q, int code, const char *why)
 	return code;
 }
 
+/* The used ring (with avail_event) was written: for diff snapshots. */
+static void mark_used(const struct virtq *q)
+{
+	mem_mark_dirty(q->mem, q->st.used_gpa, 4 + 8 * (uint64_t)q->st.size + (q->event_idx ? 2 : 0));
+}
+
 void virtq_reset(struct virtq *q)
 {
 	uint16_t max = q->max_size;
@@ -127,6 +133,8 @@ static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
 			c->iov[n].iov_len = d.len;
 			n++;
 			if (d.flags & VIRTQ_DESC_F_WRITE) {
+				/* The device may write all of it: a diff snapshot must carry it. */
+				mem_mark_dirty(q->mem, d.addr, d.len);
 				c->nin++;
 				in += d.len;
 			} else {
@@ -197,6 +205,7 @@ void virtq_publish(struct virtq *q)
 	/* The entries must be visible before the index that hands them over. */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	wr16(q->used + 2, q->st.used_idx);
+	mark_used(q);
 }
 
 bool virtq_should_signal(struct virtq *q)
@@ -227,6 +236,7 @@ bool virtq_enable_notify(struct virtq *q)
 		wr16(q->used + 4 + 8 * (size_t)q->st.size, q->st.last_avail);
 	else
 		wr16(q->used, 0);
+	mark_used(q);
 	/* Our request must be visible before we look for buffers added meanwhile. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return rd16(q->avail + 2) != q->st.last_avail;
@@ -235,8 +245,10 @@ bool virtq_enable_notify(struct virtq *q)
 void virtq_disable_notify(struct virtq *q)
 {
 	/* With EVENT_IDX an avail_event left behind already suppresses notifications. */
-	if (q->st.ready && !q->event_idx)
+	if (q->st.ready && !q->event_idx) {
 		wr16(q->used, VIRTQ_USED_F_NO_NOTIFY);
+		mark_used(q);
+	}
 }
 
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *dst, size_t len)

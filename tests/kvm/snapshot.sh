@@ -1,0 +1,207 @@
+#!/bin/bash
+# Snapshots through the API and `kindling --restore`, on this host's /dev/kvm with a tiny
+# guest that spins (issue 12): create (Full, Diff) from a paused VM, load into a new process,
+# Firecracker's post-load refusals (test_snapshot_basic.py test_negative_postload_api), a
+# failed load that leaves the process usable, and the command-line restore. Needs the VMM
+# side (vmm/snapshot.c); run by tests/kvm/host.sh.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+K=$PWD/build/kindling
+C=$PWD/build/apiclient
+G=$PWD/build/guests
+T=$(mktemp -d /tmp/kindling-snap.XXXXXX)
+S=$T/api.sock
+PIDS=()
+cleanup() {
+	stop_pids
+	rm -rf "$T"
+}
+trap cleanup EXIT
+NOT_AFTER="The requested operation is not supported after starting the microVM."
+
+CASES="create_full create_diff load_paused load_machine_config postload_instance_start postload_boot_config
+	postload_load_again load_resume create_while_running create_from_loaded diff_untracked_after_load
+	failed_load_empty_state failed_load_still_serving load_after_failed_load restore_cli_resume
+	restore_cli_paused_api uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_handshake_taken
+	uffd_handler_killed uffd_count_snapshot uffd_count_served uffd_handler_silent"
+if ! kvm_usable || [ ! -f "$G/spin.elf" ] || [ ! -f "$G/count.elf" ]; then
+	for t in $CASES; do skip "snapshot.$t" "no usable /dev/kvm on this host"; done
+	exit 0
+fi
+
+# spawn [ARGS...]: a fresh VMM serving $S; the previous one ends.
+spawn() {
+	[ -n "${VPID:-}" ] && { kill "$VPID" 2>/dev/null; reap "$VPID" 2>/dev/null; }
+	rm -f "$S"
+	timeout "$(scaled 120)" "$K" --api-sock "$S" "$@" >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+	timeout 10 "$C" "$S" ready 5000 >/dev/null || echo "spawn: no socket: $(head -c 300 "$T/vmm.err")" >&2
+}
+# req METHOD PATH [BODY]: $code and the body in $T/body
+req() {
+	local args=(-s -m "$(scaled 30)" -o "$T/body" -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2")
+	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' -d "$3")
+	code=$(curl "${args[@]}")
+}
+# want NAME CODE [TEXT] -- METHOD PATH [BODY]
+want() {
+	local name=$1 code_want=$2 text=""
+	shift 2
+	if [ "$1" != -- ]; then text=$1; shift; fi
+	shift
+	req "$@"
+	if [ "$code" = "$code_want" ] && { [ -z "$text" ] || grep -qF -- "$text" "$T/body"; }; then
+		pass "snapshot.$name"
+	else
+		fail "snapshot.$name" "want $code_want${text:+ \"$text\"}, got $code: $(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err")"
+	fi
+}
+state_is() { req GET /; grep -q "\"state\":\"$1\"" "$T/body"; }
+
+# The base VM: 2 vCPUs, 64 MiB, dirty pages tracked; paused, then a Full and a Diff snapshot.
+spawn
+req PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 64, "track_dirty_pages": true}'
+req PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
+req PUT /actions '{"action_type": "InstanceStart"}'
+req PATCH /vm '{"state": "Paused"}'
+want create_full 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/full.state\", \"mem_file_path\": \"$T/full.mem\"}"
+want create_diff 204 -- PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/diff.state\", \"mem_file_path\": \"$T/diff.mem\"}"
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+LOAD="{\"snapshot_path\": \"$T/full.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/full.mem\"}}"
+
+# Load (paused), then Firecracker's post-load refusals.
+spawn
+want load_paused 204 -- PUT /snapshot/load "$LOAD"
+req GET /machine-config
+check snapshot.load_machine_config grep -q '"vcpu_count":2,"mem_size_mib":64' "$T/body"
+want postload_instance_start 400 "$NOT_AFTER" -- PUT /actions '{"action_type": "InstanceStart"}'
+want postload_boot_config 400 "$NOT_AFTER" -- PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
+want postload_load_again 400 "$NOT_AFTER" -- PUT /snapshot/load "$LOAD"
+if state_is Paused && { req PATCH /vm '{"state": "Resumed"}'; [ "$code" = 204 ]; } && state_is Running; then
+	pass snapshot.load_resume
+else
+	fail snapshot.load_resume "$(head -c 300 "$T/body")"
+fi
+want create_while_running 400 "save/restore unavailable while running" -- PUT /snapshot/create "{\"snapshot_path\": \"$T/x.state\", \"mem_file_path\": \"$T/x.mem\"}"
+req PATCH /vm '{"state": "Paused"}'
+want create_from_loaded 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/again.state\", \"mem_file_path\": \"$T/again.mem\"}"
+# Loaded without enable_diff_snapshots / track_dirty_pages: no Diff.
+want diff_untracked_after_load 400 "Diff snapshots are not allowed on uVMs with dirty page tracking disabled" -- PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d2.state\", \"mem_file_path\": \"$T/d2.mem\"}"
+
+# Better than Firecracker: a failed load is a 400 and the same process can load afterwards.
+spawn
+: >"$T/empty.state"
+want failed_load_empty_state 400 "Load snapshot error: Failed to restore from snapshot: " -- PUT /snapshot/load "{\"snapshot_path\": \"$T/empty.state\", \"mem_file_path\": \"$T/full.mem\"}"
+check snapshot.failed_load_still_serving state_is "Not started"
+want load_after_failed_load 204 -- PUT /snapshot/load "{\"snapshot_path\": \"$T/again.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/again.mem\"}, \"resume_vm\": true}"
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+
+# The Uffd backend through examples/uffd (Firecracker's protocol): a load with nobody
+# listening fails at once and leaves the process usable; a guest that needs its pages gets
+# them from the handler; a handler that dies, or goes silent, stops the VM with the reason
+# (within the 10 s deadline, sampled every 250 ms) instead of hanging it.
+H=$PWD/build/examples/uffd-handler
+# uffd_load STATE: the load body for STATE with the handler on $T/uffd.sock, resumed.
+uffd_load() {
+	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$T/uffd.sock\"}, \"resume_vm\": true}"
+}
+# handler [--no-serve] MEM: a fresh handler on $T/uffd.sock serving MEM, its pid in $HPID.
+handler() {
+	rm -f "$T/uffd.sock"
+	# Not under timeout: SIGKILL must reach the handler itself. It exits when its VMM hangs
+	# up; the EXIT trap ends it otherwise.
+	"$H" "${@:1:$#-1}" "$T/uffd.sock" "${@: -1}" 2>"$T/handler.err" &
+	HPID=$!
+	PIDS+=("$HPID")
+	for _ in $(seq 100); do [ -S "$T/uffd.sock" ] && break; sleep 0.05; done
+}
+# vmm_threads: what each thread of the VMM (the child of timeout $VPID) waits in, for a
+# failure's message.
+vmm_threads() {
+	local k t
+	k=$(pgrep -P "$VPID" | head -n 1)
+	[ -n "$k" ] || { echo "(no VMM process)"; return; }
+	for t in /proc/"$k"/task/*; do
+		echo "[$(cat "$t/comm" 2>/dev/null) $(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -d' ' -f1) $(cat "$t/wchan" 2>/dev/null)$(head -n 4 "$t/stack" 2>/dev/null | sed 's/^\[<[0-9a-f]*>\] / /' | tr '\n' ' ')]"
+	done | tr '\n' ' '
+}
+# vmm_gone: whether the VMM exits within 20 s (wall clock, scaled); reaped either way.
+# $VMM_STUCK says what its threads waited in if it did not.
+vmm_gone() {
+	local end=$((SECONDS + $(scaled 20))) gone=1
+	while ! { ! kill -0 "$VPID" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$VPID/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; }; do
+		[ $SECONDS -lt $end ] || { gone=; break; }
+		sleep 0.1
+	done
+	VMM_STUCK=
+	[ -n "$gone" ] || VMM_STUCK="still running after $(scaled 20) s: $(vmm_threads); "
+	reap "$VPID" 2>/dev/null
+	VPID=
+	[ -n "$gone" ]
+}
+# vmm_ends_with NAME TEXT: the VMM exits within 20 s and its log says TEXT.
+vmm_ends_with() {
+	if vmm_gone && grep -qF -- "$2" "$T/vmm.err"; then
+		pass "snapshot.$1"
+	else
+		fail "snapshot.$1" "$VMM_STUCK$(tail -n 3 "$T/vmm.err")"
+	fi
+}
+spawn
+rm -f "$T/uffd.sock"
+want uffd_no_handler 400 "cannot connect to the page-fault handler" -- PUT /snapshot/load "$(uffd_load "$T/full.state")"
+check snapshot.uffd_no_handler_still_serving state_is "Not started"
+# The spinning guest (halted, interrupts off) touches no page: the handshake and the
+# handler's hang-up are what this part checks.
+handler "$T/full.mem"
+want uffd_load_resume 204 -- PUT /snapshot/load "$(uffd_load "$T/full.state")"
+sleep 1
+if state_is Running && kill -0 "$HPID" 2>/dev/null && grep -q "serving 1 region" "$T/handler.err"; then
+	pass snapshot.uffd_handshake_taken
+else
+	fail snapshot.uffd_handshake_taken "$(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err") $(cat "$T/handler.err")"
+fi
+{ kill -KILL "$HPID"; wait "$HPID"; } 2>/dev/null # (no "Killed" notice from bash)
+vmm_ends_with uffd_handler_killed "the page-fault handler went away"
+# The counting guest (count.S, snapshotted by tests/kvm/state.c after 300 ms) faults on its
+# first instruction: with a handler serving it counts on to 60 and resets (the VMM exits);
+# with a silent one the deadline stops it.
+seq -f 'COUNT %02g' 1 60 >"$T/count.want"
+if timeout "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" 1 300 "$T/count.state" "$T/count.mem" \
+	>"$T/count.a.out" 2>"$T/count.a.err" </dev/null && [ -s "$T/count.a.out" ] && [ "$(wc -l <"$T/count.a.out")" -lt 60 ]; then
+	pass snapshot.uffd_count_snapshot
+else
+	fail snapshot.uffd_count_snapshot "$(tail -c 40 "$T/count.a.out" | tr '\n' ' ') $(head -c 300 "$T/count.a.err")"
+fi
+spawn
+handler "$T/count.mem"
+req PUT /snapshot/load "$(uffd_load "$T/count.state")"
+if vmm_gone && [ "$code" = 204 ] && cat "$T/count.a.out" "$T/vmm.out" | cmp -s - "$T/count.want"; then
+	pass snapshot.uffd_count_served
+else
+	fail snapshot.uffd_count_served "${VMM_STUCK}load $code: $(head -c 200 "$T/body"); a=$(tail -c 40 "$T/count.a.out" | tr '\n' ' ') b=$(head -c 40 "$T/vmm.out" | tr '\n' ' ') $(tail -n 3 "$T/vmm.err") $(cat "$T/handler.err")"
+fi
+kill "$HPID" 2>/dev/null
+spawn
+handler --no-serve "$T/count.mem"
+req PUT /snapshot/load "$(uffd_load "$T/count.state")"
+vmm_ends_with uffd_handler_silent "the page-fault handler left a fault unserved for 10000 ms"
+kill "$HPID" 2>/dev/null
+
+# kindling --restore: resumed without an API (the guest spins until killed), or paused
+# behind the API socket.
+timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --resume --no-api >"$T/cli.out" 2>"$T/cli.err" </dev/null &
+cpid=$!
+PIDS+=("$cpid")
+sleep 1
+if kill -0 "$cpid" 2>/dev/null; then pass snapshot.restore_cli_resume; else fail snapshot.restore_cli_resume "$(head -c 300 "$T/cli.err")"; fi
+kill "$cpid" 2>/dev/null; reap "$cpid" 2>/dev/null
+rm -f "$S"
+timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --api-sock "$S" >"$T/cli.out" 2>"$T/cli.err" </dev/null &
+VPID=$!
+PIDS+=("$VPID")
+timeout 10 "$C" "$S" ready 5000 >/dev/null
+check snapshot.restore_cli_paused_api state_is Paused
+exit 0

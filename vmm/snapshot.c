@@ -1,0 +1,207 @@
+/* Snapshot create and load (snapshot.h): the VMM's side of Firecracker's /snapshot API.
+ * The state file's format is snapfile.c's, the memory file's snapmem.c's. */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "snapfile.h"
+#include "snapmem.h"
+#include "snapuffd.h"
+#include "vmm.h"
+
+/* The configuration of a VM built by a load: it lives as long as the VM. */
+static struct vmm_config loaded_cfg;
+/* The page-fault handler of a VM loaded with the Uffd backend: as long as the VM too. */
+static struct snapuffd loaded_uffd;
+
+/* On the uffd monitor thread: the handler went away or stopped serving. The VM cannot go
+ * on (its next fault would wait forever), so it stops with the reason; the monitor then
+ * wakes the faults still waiting, so that the vCPUs can be joined. */
+static void on_uffd_fail(void *opaque, const char *why)
+{
+	struct vmm *v = opaque;
+
+	vm_stop(&v->vm, 1, "%s", why);
+}
+
+/* The CPU identity the guest sees on this host: vCPU 0's filtered CPUID. */
+static int guest_cpu_identity(const struct vm *vm, struct snap_cpu_id *id)
+{
+	size_t sz = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, vm->cpuid, sz);
+	cpu_filter_cpuid(c, 0, vm->nr_vcpus);
+	r = snap_cpu_identity(c, id);
+	free(c);
+	return r;
+}
+
+int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_params *p, char *err, size_t errlen)
+{
+	struct snapfile s = { 0 };
+	uint64_t *dirty = NULL;
+	int r;
+
+	if (v->state != VMM_PAUSED)
+		return errorf(err, errlen, -EINVAL, "the microVM must be paused");
+	if (p->type == SNAPSHOT_DIFF && !v->vm.cfg.dirty_log)
+		return errorf(err, errlen, -EINVAL, "Diff snapshots need track_dirty_pages");
+	/* A diff holds the pages written since the last snapshot taken or loaded: without one,
+	 * it would lack what was loaded before dirty pages were tracked (the kernel). */
+	if (p->type == SNAPSHOT_DIFF && !v->has_snapshot)
+		return errorf(err, errlen, -EINVAL,
+			      "a Diff snapshot needs a Full snapshot taken (or one loaded) before it in this microVM");
+	if (v->vm.cfg.dirty_log) {
+		/* Taken for a Full snapshot too: the next diff starts from it. */
+		dirty = calloc(mem_bitmap_words(&v->vm.mem), sizeof(*dirty));
+		if (!dirty)
+			return errorf(err, errlen, -ENOMEM, "out of memory");
+		r = vm_take_dirty(&v->vm, dirty, err, errlen);
+		if (r)
+			goto out;
+	}
+	s.kvm = calloc(1, sizeof(*s.kvm));
+	if (!s.kvm)
+		return errorf(err, errlen, -ENOMEM, "out of memory");
+	if (getrandom(s.id, sizeof(s.id), 0) != (ssize_t)sizeof(s.id)) {
+		r = errorf_errno(err, errlen, errno, "getrandom");
+		goto out;
+	}
+	r = guest_cpu_identity(&v->vm, &s.cpu);
+	if (r) {
+		errorf(err, errlen, r, "CPU identity: %s", strerror(-r));
+		goto out;
+	}
+	if (!v->cfg) {
+		r = errorf(err, errlen, -EINVAL, "the microVM's configuration is unknown");
+		goto out;
+	}
+	r = snap_config_from_vmm(&s.config, v->cfg);
+	if (r) {
+		errorf(err, errlen, r, "out of memory");
+		goto out;
+	}
+	r = vmm_save(v, s.kvm, err, errlen);
+	if (r)
+		goto out;
+	s.devices_len = device_list_save_size(&v->devices);
+	s.devices = malloc(s.devices_len);
+	if (!s.devices) {
+		r = errorf(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = device_list_save(&v->devices, s.devices, s.devices_len);
+	if (r) {
+		errorf(err, errlen, r, "saving the devices: %s", strerror(-r));
+		goto out;
+	}
+	s.mem.ram_size = v->vm.mem.ram_size;
+	s.mem.diff = p->type == SNAPSHOT_DIFF ? SNAP_MEM_DIFF : SNAP_MEM_FULL;
+	/* The memory first: a state file under its final name always has its memory. */
+	r = snapmem_write(p->mem_path, &v->vm.mem, p->type == SNAPSHOT_DIFF ? dirty : NULL, s.id,
+			  p->type == SNAPSHOT_DIFF ? v->snapshot_id : NULL, false, err, errlen);
+	if (r)
+		goto out;
+	r = snapfile_write(p->state_path, &s, false, err, errlen);
+	if (r) {
+		unlink(p->mem_path);
+		goto out;
+	}
+	memcpy(v->snapshot_id, s.id, sizeof(v->snapshot_id));
+	v->has_snapshot = true;
+out:
+	if (r && dirty)
+		mem_untake_dirty(&v->vm.mem, dirty); /* a failed snapshot loses no dirty page */
+	free(dirty);
+	snapfile_free(&s);
+	return r;
+}
+
+int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char *err, size_t errlen)
+{
+	struct snap_cpu_id here;
+	struct snapfile s = { 0 };
+	struct vmm_ram ram;
+	uint64_t zero_from = 0;
+	int fd = -1, r;
+
+	if (v->created || v->state != VMM_NOT_STARTED)
+		return errorf(err, errlen, -EBUSY, "a microVM already exists");
+	r = snapfile_read(p->state_path, &s, err, errlen);
+	if (r)
+		return r;
+	config_free(&loaded_cfg);
+	config_init(&loaded_cfg);
+	r = snap_config_to_vmm(&s.config, &loaded_cfg);
+	if (r) {
+		errorf(err, errlen, r, "out of memory");
+		goto out;
+	}
+	loaded_cfg.track_dirty_pages = p->track_dirty_pages;
+	if (p->backend == SNAPSHOT_MEM_UFFD) {
+		/* Anonymous RAM whose pages the handler serves: the memory file is the handler's,
+		 * so its size and snapshot id cannot be checked here. */
+		r = vmm_create(v, &loaded_cfg, NULL, err, errlen);
+		if (r)
+			goto out;
+		r = snapuffd_attach(&loaded_uffd, &v->vm.mem, p->backend_path, SNAPUFFD_DEADLINE_MS, err, errlen);
+		if (!r)
+			r = snapuffd_watch(&loaded_uffd, v->seccomp, on_uffd_fail, v);
+		if (r) {
+			snapuffd_release(&loaded_uffd);
+			vmm_uncreate(v);
+			goto out;
+		}
+		v->uffd = &loaded_uffd;
+	} else {
+		fd = snapmem_open(p->backend_path, s.mem.ram_size, s.id, &zero_from, err, errlen);
+		if (fd < 0) {
+			r = fd;
+			goto out;
+		}
+		ram = (struct vmm_ram){ .fd = fd, .private = true, .zero_from = zero_from };
+		r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
+		if (r)
+			goto out;
+	}
+	r = guest_cpu_identity(&v->vm, &here);
+	if (r)
+		errorf(err, errlen, r, "CPU identity: %s", strerror(-r));
+	else
+		r = snap_cpu_check(&s.cpu, &here, err, errlen);
+	if (!r)
+		r = vmm_restore(v, s.kvm, s.devices, s.devices_len, err, errlen);
+	/* The handler failed while the restore touched guest memory. */
+	if (!r && v->uffd && snapuffd_failed(v->uffd))
+		r = errorf(err, errlen, -EPIPE, "%s", v->uffd->why);
+	if (!r)
+		r = vmm_start_paused(v, !p->resume, err, errlen);
+	if (r)
+		vmm_uncreate(v);
+	if (!r) {
+		memcpy(v->snapshot_id, s.id, sizeof(v->snapshot_id));
+		v->has_snapshot = true;
+	}
+	if (!r && p->config) {
+		config_free(p->config);
+		config_init(p->config);
+		if (snap_config_to_vmm(&s.config, p->config) == 0)
+			p->config->track_dirty_pages = p->track_dirty_pages;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	snapfile_free(&s);
+	return r;
+}
