@@ -28,6 +28,15 @@ expect_error() {
 	fi
 }
 
+# show_oops FILE: a guest kernel's first oops or panic in a console log, from a few lines
+# before it (a failure's tail alone shows only the end of a long stack dump).
+show_oops() {
+	local n
+	n=$(grep -n -m1 -E 'BUG:|Oops|general protection|double fault|Kernel panic|unable to handle|soft lockup|RCU stall|WARNING: CPU' "$1" 2>/dev/null | cut -d: -f1)
+	[ -n "$n" ] || return 0
+	echo "--- the guest kernel's first oops/panic (from line $n of its console)"
+	sed -n "$((n > 5 ? n - 5 : 1)),$((n + 45))p" "$1"
+}
 # deadline SECONDS CMD...: runs CMD, a VMM (kindling, `kindling run`, or the jailer that
 # execs it), with a deadline: at SECONDS it gets SIGUSR1 (kindling then prints every vCPU's
 # and virtqueue's state on stderr, the "kindling: diag:" lines, and goes on), 10 s later

@@ -38,8 +38,11 @@ int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host) __attribut
 int mem_create(struct guest_mem *m, uint64_t ram_size) __attribute__((warn_unused_result));
 /* Maps ram_size bytes of fd (a memfd or a regular file at least that long) as guest RAM:
  * shared, so that the guest's writes reach fd, or private, copy-on-write over it (a
- * snapshot's memory file restored without changing it). fd may be closed afterwards. */
-int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private) __attribute__((warn_unused_result));
+ * snapshot's memory file restored without changing it). Private with zero_from (page
+ * aligned, below ram_size; 0: unknown): RAM from there on, all zero in fd, is anonymous
+ * memory instead. fd may be closed afterwards. */
+int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, uint64_t zero_from)
+	__attribute__((warn_unused_result));
 /* A fresh memfd of ram_size bytes, sealed against shrinking: RAM that can be handed to
  * mem_map_fd and later written to a snapshot or shared. Returns the fd or -errno. */
 int mem_memfd(uint64_t ram_size);

@@ -20,6 +20,10 @@ struct trailer {
 	uint8_t diff;      /* only the pages written since parent: not loadable alone */
 	uint8_t pad[7];
 	uint8_t parent[16];
+	/* RAM from here on is all zero (page aligned; 0: unknown, as in files from before this
+	 * field): a restore maps that part as anonymous memory (mem_map_fd). A diff: the end
+	 * of its last page. */
+	uint64_t data_end;
 };
 _Static_assert(sizeof(struct trailer) <= SNAPMEM_TRAILER_SIZE, "the trailer fits its page");
 
@@ -54,8 +58,8 @@ static bool page_set(const uint64_t *bitmap, size_t i)
 }
 
 /* RAM in runs of pages to write, each with one pwrite: the non-zero pages (full), or the
- * dirty ones (diff); the others stay holes. */
-static int write_ram(int fd, const struct guest_mem *m, const uint64_t *dirty)
+ * dirty ones (diff); the others stay holes. *end: the end of the last page written. */
+static int write_ram(int fd, const struct guest_mem *m, const uint64_t *dirty, uint64_t *end)
 {
 	const uint8_t *ram = m->map;
 	size_t pages = m->ram_size / PAGE, run = 0;
@@ -71,6 +75,7 @@ static int write_ram(int fd, const struct guest_mem *m, const uint64_t *dirty)
 
 			if (r)
 				return r;
+			*end = (uint64_t)i * PAGE;
 			run = 0;
 		}
 	}
@@ -98,7 +103,7 @@ int snapmem_write(const char *path, const struct guest_mem *m, const uint64_t *d
 		r = -errno;
 		goto fail;
 	}
-	r = write_ram(fd, m, dirty);
+	r = write_ram(fd, m, dirty, &t.data_end);
 	if (!r)
 		r = write_at(fd, (const uint8_t *)&t, sizeof(t), (off_t)m->ram_size);
 	if (!r && sync && fsync(fd) < 0)
@@ -122,7 +127,8 @@ fail:
 	return errorf(err, errlen, r, "memory file %s: %s", path, strerror(-r));
 }
 
-int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], char *err, size_t errlen)
+int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], uint64_t *zero_from, char *err,
+		 size_t errlen)
 {
 	struct trailer t;
 	struct stat st;
@@ -166,6 +172,13 @@ int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], char
 		return errorf(err, errlen, -EINVAL,
 			      "memory file %s is a diff: merge it into its base first (kindling snapshot merge BASE DIFF)", path);
 	}
+	if (t.data_end % PAGE || t.data_end > ram_size) {
+		close(fd);
+		return errorf(err, errlen, -EINVAL, "memory file %s: its trailer is damaged (data end %llu)", path,
+			      (unsigned long long)t.data_end);
+	}
+	if (zero_from)
+		*zero_from = t.data_end;
 	return fd;
 }
 
@@ -234,7 +247,12 @@ int snapmem_merge(const char *base, const char *diff, char *err, size_t errlen)
 		}
 	}
 	if (!r) {
-		/* Base is now the diff's snapshot, whole. */
+		/* Base is now the diff's snapshot, whole: zero from where neither wrote (unknown if
+		 * base did not say). */
+		if (!tb.data_end)
+			td.data_end = 0;
+		else if (tb.data_end > td.data_end)
+			td.data_end = tb.data_end;
 		td.diff = 0;
 		memset(td.parent, 0, sizeof(td.parent));
 		r = write_at(fb, (const uint8_t *)&td, sizeof(td), (off_t)td.ram_size);

@@ -30,8 +30,9 @@ int snapmem_write(const char *path, const struct guest_mem *m, const uint64_t *d
 int snapmem_merge(const char *base, const char *diff, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Opens a memory file for a restore of ram_size bytes of snapshot id: a regular file with
- * the trailer of that snapshot. Returns the fd (read-only) or -errno with the reason. */
-int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+ * the trailer of that snapshot. Returns the fd (read-only) or -errno with the reason;
+ * *zero_from (if not NULL): where the all-zero end of RAM starts (0: unknown). */
+int snapmem_open(const char *path, uint64_t ram_size, const uint8_t id[16], uint64_t *zero_from, char *err,
+		 size_t errlen) __attribute__((warn_unused_result));
 
 #endif

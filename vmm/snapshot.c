@@ -133,6 +133,7 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 	struct snap_cpu_id here;
 	struct snapfile s = { 0 };
 	struct vmm_ram ram;
+	uint64_t zero_from = 0;
 	int fd = -1, r;
 
 	if (v->created || v->state != VMM_NOT_STARTED)
@@ -164,12 +165,12 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 		}
 		v->uffd = &loaded_uffd;
 	} else {
-		fd = snapmem_open(p->backend_path, s.mem.ram_size, s.id, err, errlen);
+		fd = snapmem_open(p->backend_path, s.mem.ram_size, s.id, &zero_from, err, errlen);
 		if (fd < 0) {
 			r = fd;
 			goto out;
 		}
-		ram = (struct vmm_ram){ .fd = fd, .private = true };
+		ram = (struct vmm_ram){ .fd = fd, .private = true, .zero_from = zero_from };
 		r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
 		if (r)
 			goto out;

@@ -274,6 +274,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 		vc.mem_from_fd = true;
 		vc.mem_fd = ram->fd;
 		vc.mem_private = ram->private;
+		vc.mem_zero_from = ram->zero_from;
 	}
 	/* The boot timer counts from here, as it did before the VM was created. */
 	t0_wall = now_ns();

@@ -62,6 +62,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused
 struct vmm_ram {
 	int fd;
 	bool private; /* copy-on-write over fd, which is never written */
+	uint64_t zero_from; /* private: RAM from this offset on is all zero in fd (0: unknown) */
 };
 
 /* Creates the VM of cfg with nothing in it running: the KVM VM, RAM (anonymous when ram is

@@ -163,7 +163,7 @@ if state_is Running && kill -0 "$HPID" 2>/dev/null && grep -q "serving 1 region"
 else
 	fail snapshot.uffd_handshake_taken "$(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err") $(cat "$T/handler.err")"
 fi
-kill -KILL "$HPID"
+{ kill -KILL "$HPID"; wait "$HPID"; } 2>/dev/null # (no "Killed" notice from bash)
 vmm_ends_with uffd_handler_killed "the page-fault handler went away"
 # The counting guest (count.S, snapshotted by tests/kvm/state.c after 300 ms) faults on its
 # first instruction: with a handler serving it counts on to 60 and resets (the VMM exits);

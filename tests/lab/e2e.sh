@@ -33,6 +33,7 @@ expect_boot() {
 		pass "lab.$name"
 	else
 		fail "lab.$name" "rc=$rc"
+		show_oops "$T/$name.out"
 		echo "--- stdout (tail)"; tail -n 30 "$T/$name.out"
 		echo "--- stderr (tail)"; grep -v 'kindling: diag:' "$T/$name.err" | tail -n 10
 		show_deadline "$name" "$rc" "$T/$name.err"

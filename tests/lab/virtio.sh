@@ -111,6 +111,7 @@ vm() {
 	show_deadline "$name" "$rc" "$T/$name.err"
 }
 show() {
+	show_oops "$T/$1.out"
 	echo "--- $1 stdout (tail)"; tail -n 25 "$T/$1.out"
 	echo "--- $1 stderr (tail)"; tail -n 10 "$T/$1.err"
 }

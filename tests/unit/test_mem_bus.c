@@ -1,7 +1,10 @@
 /* Guest memory layout, the checked accessor, and bus dispatch. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "mem.h"
@@ -48,6 +51,65 @@ TEST(mem_no_span_across_regions)
 	CHECK(mem_ptr(&m, MEM_GAP_START, 1) == NULL);     /* inside the gap */
 	CHECK(mem_ptr(&m, MEM_GAP_END, 8) != NULL);
 	CHECK(mem_ptr(&m, MEM_GAP_END + (1ull << 30) - 8, 16) == NULL);
+}
+
+/* How many mappings of /proc/self/maps lie within [lo, hi), and how many of those are
+ * anonymous (no inode). */
+static void count_maps(uintptr_t lo, uintptr_t hi, int *all, int *anon)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+
+	*all = *anon = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long a, b, ino;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &a, &b, &ino) != 3 || a < lo || b > hi)
+			continue;
+		(*all)++;
+		*anon += ino == 0;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* A private file mapping (a snapshot's memory file): data from the file, the all-zero end
+ * given as zero_from as anonymous memory, writes never reaching the file. */
+TEST(mem_map_fd_private_zero_tail_anonymous)
+{
+	char path[] = "/tmp/kindling-memfd-XXXXXX";
+	struct guest_mem m;
+	uint8_t page[4096], back[4096];
+	int fd = mkstemp(path), all, anon;
+
+	CHECK(fd >= 0);
+	unlink(path);
+	/* 4 MiB: data at 0, 16 KiB and 3 MiB; zero from 3 MiB + 4 KiB. */
+	memset(page, 0xab, sizeof(page));
+	CHECK(ftruncate(fd, 4 << 20) == 0);
+	CHECK(pwrite(fd, page, 4096, 0) == 4096);
+	CHECK(pwrite(fd, page, 4096, 16 << 10) == 4096);
+	CHECK(pwrite(fd, page, 4096, 3 << 20) == 4096);
+	CHECK(mem_map_fd(&m, 4 << 20, fd, true, (3 << 20) + 4096) == 0);
+	CHECK(m.map[0] == 0xab && m.map[4096] == 0 && m.map[(16 << 10) + 4095] == 0xab);
+	CHECK(m.map[(3 << 20) + 17] == 0xab && m.map[(2 << 20) + 5] == 0 && m.map[(4 << 20) - 1] == 0);
+	count_maps((uintptr_t)m.map, (uintptr_t)m.map + (4 << 20), &all, &anon);
+	CHECK(all == 2 && anon == 1); /* the file, then the anonymous end */
+	m.map[(1 << 20) + 9] = 7;
+	m.map[(3 << 20) + 8192] = 8;
+	CHECK(pread(fd, back, 4096, 1 << 20) == 4096 && back[9] == 0);
+	CHECK(pread(fd, back, 4096, (3 << 20) + 8192) == 4096 && back[0] == 0);
+	mem_destroy(&m);
+	/* Unknown (0), unaligned, past the end, or too short a tail: all from the file. */
+	const uint64_t odd[] = { 0, 4097, 4 << 20, 5 << 20, (4 << 20) - 4096 };
+
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		CHECK(mem_map_fd(&m, 4 << 20, fd, true, odd[i]) == 0);
+		count_maps((uintptr_t)m.map, (uintptr_t)m.map + (4 << 20), &all, &anon);
+		CHECK(all == 1 && anon == 0 && m.map[(3 << 20) + 17] == 0xab);
+		mem_destroy(&m);
+	}
+	close(fd);
 }
 
 struct rec {

@@ -43,15 +43,15 @@ TEST(snapmem_roundtrip_sparse)
 	CHECK(st.st_size == (1 << 20) + 4096);
 	/* Three data pages and the trailer: the rest are holes. */
 	CHECK(st.st_blocks * 512 <= 8 * 4096);
-	fd = snapmem_open(path, 1 << 20, id1, err, sizeof(err));
+	fd = snapmem_open(path, 1 << 20, id1, NULL, err, sizeof(err));
 	CHECK(fd >= 0);
 	CHECK(pread(fd, buf, 4096, 5 * 4096) == 4096 && buf[7] == 0xbb && buf[6] == 0);
 	CHECK(pread(fd, buf, 4096, 255 * 4096) == 4096 && buf[4095] == 0xcc);
 	close(fd);
 	/* Another snapshot's id, another RAM size: refused with the reason. */
-	CHECK(snapmem_open(path, 1 << 20, id2, err, sizeof(err)) == -EINVAL);
+	CHECK(snapmem_open(path, 1 << 20, id2, NULL, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "another snapshot") != NULL);
-	CHECK(snapmem_open(path, 2 << 20, id1, err, sizeof(err)) == -EINVAL);
+	CHECK(snapmem_open(path, 2 << 20, id1, NULL, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "bytes") != NULL);
 	unlink(path);
 	rmdir(dir);
@@ -64,19 +64,19 @@ TEST(snapmem_refuses_wrong_files)
 	int fd;
 
 	CHECK(mkdtemp(dir));
-	CHECK(snapmem_open("/nonexistent/mem", 1 << 20, id1, err, sizeof(err)) == -ENOENT);
-	CHECK(snapmem_open(dir, 1 << 20, id1, err, sizeof(err)) == -EINVAL);
-	CHECK(snapmem_open("/dev/zero", 1 << 20, id1, err, sizeof(err)) == -EINVAL);
+	CHECK(snapmem_open("/nonexistent/mem", 1 << 20, id1, NULL, err, sizeof(err)) == -ENOENT);
+	CHECK(snapmem_open(dir, 1 << 20, id1, NULL, err, sizeof(err)) == -EINVAL);
+	CHECK(snapmem_open("/dev/zero", 1 << 20, id1, NULL, err, sizeof(err)) == -EINVAL);
 	snprintf(path, sizeof(path), "%s/fifo", dir);
 	CHECK(mkfifo(path, 0600) == 0);
-	CHECK(snapmem_open(path, 1 << 20, id1, err, sizeof(err)) == -EINVAL); /* and did not block */
+	CHECK(snapmem_open(path, 1 << 20, id1, NULL, err, sizeof(err)) == -EINVAL); /* and did not block */
 	unlink(path);
 	/* The right size and no trailer: not a kindling memory file. */
 	snprintf(path, sizeof(path), "%s/plain", dir);
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	CHECK(fd >= 0 && ftruncate(fd, (1 << 20) + 4096) == 0);
 	close(fd);
-	CHECK(snapmem_open(path, 1 << 20, id1, err, sizeof(err)) == -EINVAL);
+	CHECK(snapmem_open(path, 1 << 20, id1, NULL, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "not a kindling memory file") != NULL);
 	unlink(path);
 	rmdir(dir);
@@ -123,7 +123,7 @@ TEST(snapmem_diff_and_merge)
 	dirty[0] = 1ull << 5 | 1ull << 9;
 	CHECK(snapmem_write(diff, &m, dirty, id2, id1, false, err, sizeof(err)) == 0);
 	/* A diff does not load alone. */
-	CHECK(snapmem_open(diff, 1 << 20, id2, err, sizeof(err)) == -EINVAL);
+	CHECK(snapmem_open(diff, 1 << 20, id2, NULL, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "merge it into its base") != NULL);
 	/* Not on top of another base, nor a full file as the diff. */
 	CHECK(snapmem_write(other, &m, NULL, id2, NULL, false, err, sizeof(err)) == 0);
@@ -131,8 +131,8 @@ TEST(snapmem_diff_and_merge)
 	CHECK(strstr(err, "not taken on top of") != NULL);
 	CHECK(snapmem_merge(base, other, err, sizeof(err)) == -EINVAL);
 	CHECK(snapmem_merge(base, diff, err, sizeof(err)) == 0);
-	CHECK(snapmem_open(base, 1 << 20, id1, err, sizeof(err)) == -EINVAL); /* the old id is gone */
-	fd = snapmem_open(base, 1 << 20, id2, err, sizeof(err));
+	CHECK(snapmem_open(base, 1 << 20, id1, NULL, err, sizeof(err)) == -EINVAL); /* the old id is gone */
+	fd = snapmem_open(base, 1 << 20, id2, NULL, err, sizeof(err));
 	CHECK(fd >= 0);
 	CHECK(pread(fd, buf, 4096, 0) == 4096 && buf[0] == 0xaa);
 	CHECK(pread(fd, buf, 4096, 5 * 4096) == 4096 && buf[7] == 0x11);
@@ -142,6 +142,46 @@ TEST(snapmem_diff_and_merge)
 	unlink(base);
 	unlink(diff);
 	unlink(other);
+	rmdir(dir);
+	munmap(ram, 1 << 20);
+}
+
+/* The trailer says where the all-zero end of RAM starts: after the last non-zero page of a
+ * full file, the later of base's and diff's after a merge; a value that is not a page
+ * boundary within RAM is refused as damage. */
+TEST(snapmem_zero_end)
+{
+	char dir[] = "/tmp/kindling-snapmem-XXXXXX", base[64], diff[64], err[256];
+	uint64_t dirty[4] = { 0 }, zero_from = 1, bad = 4097;
+	struct guest_mem m;
+	uint8_t *ram;
+	int fd;
+
+	CHECK(mkdtemp(dir));
+	CHECK(make_ram(&m, &ram) == 0);
+	snprintf(base, sizeof(base), "%s/base", dir);
+	snprintf(diff, sizeof(diff), "%s/diff", dir);
+	ram[255 * 4096 + 4095] = 0; /* the last non-zero page is now page 5 */
+	CHECK(snapmem_write(base, &m, NULL, id1, NULL, false, err, sizeof(err)) == 0);
+	fd = snapmem_open(base, 1 << 20, id1, &zero_from, err, sizeof(err));
+	CHECK(fd >= 0 && zero_from == 6 * 4096);
+	close(fd);
+	/* A diff writing page 40: the merged file is zero from page 41. */
+	ram[40 * 4096] = 0x44;
+	dirty[0] = 1ull << 40;
+	CHECK(snapmem_write(diff, &m, dirty, id2, id1, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_merge(base, diff, err, sizeof(err)) == 0);
+	fd = snapmem_open(base, 1 << 20, id2, &zero_from, err, sizeof(err));
+	CHECK(fd >= 0 && zero_from == 41 * 4096);
+	close(fd);
+	/* Damaged: the field (bytes 64..71 of the trailer) off a page boundary. */
+	fd = open(base, O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, &bad, sizeof(bad), (1 << 20) + 64) == sizeof(bad));
+	close(fd);
+	CHECK(snapmem_open(base, 1 << 20, id2, &zero_from, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "trailer is damaged") != NULL);
+	unlink(base);
+	unlink(diff);
 	rmdir(dir);
 	munmap(ram, 1 << 20);
 }
