@@ -21,6 +21,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -113,7 +114,6 @@ def curl(sock, method, path, body):
 
 def qmp(path, commands):
     """Runs QMP commands on QEMU's socket; returns the last answer."""
-    import socket
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(60)
     s.connect(path)

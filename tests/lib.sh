@@ -72,14 +72,19 @@ show_deadline() {
 	grep 'kindling: diag:' "$3" | sed 's/^/  /'
 }
 
+# running PID: whether PID is still running: it exists and is not a zombie (kill -0 alone
+# would count a finished, unreaped child as running).
+running() {
+	local state
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
 # reap PID [SECONDS]: a bounded `wait` for a background PID: waits at most SECONDS (10) for
-# it to end, then SIGKILLs it; returns its status. (kill -0 alone would count a finished,
-# unreaped child as running.)
+# it to end, then SIGKILLs it; returns its status.
 reap() {
-	local pid=$1 n=$((${2:-10} * 20)) state
+	local pid=$1 n=$((${2:-10} * 20))
 	while [ $n -gt 0 ]; do
-		state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
-		[ -n "$state" ] && [ "$state" != Z ] || break
+		running "$pid" || break
 		sleep 0.05
 		n=$((n - 1))
 	done

@@ -131,7 +131,7 @@ vmm_threads() {
 # $VMM_STUCK says what its threads waited in if it did not.
 vmm_gone() {
 	local end=$((SECONDS + $(scaled 20))) gone=1
-	while ! { ! kill -0 "$VPID" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$VPID/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; }; do
+	while running "$VPID"; do
 		[ $SECONDS -lt $end ] || { gone=; break; }
 		sleep 0.1
 	done
