@@ -209,7 +209,9 @@ rebuilt() {
 	run "${first}_next" "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
 	[ "$first_rc" = 0 ] && [ "$rc" = 0 ] && [ "$(grep -c "snapshot .* is $what" "$T/$first.err")" = 1 ] &&
 		is_cold "$first" && stored "$S" "$first" && cmp -s "$T/$first.out" examples/wordfreq/expected.txt &&
-		is_warm "${first}_next" && cmp -s "$T/${first}_next.out" examples/wordfreq/expected.txt
+		is_warm "${first}_next" && cmp -s "$T/${first}_next.out" examples/wordfreq/expected.txt && return 0
+	echo "--- ${first}_next (exit $rc), stderr:"; grep -v 'diag:' "$T/${first}_next.err" | tail -n 20
+	return 1
 }
 e=$(entry "$S")
 if [ -n "$e" ] && [ -s "$e/state" ]; then
