@@ -227,7 +227,7 @@ struct run_result {
 static int find_snapshot(struct run_opts *o, struct runner_snap *snap, const char *kernel, const char *rootfs)
 {
 	char err[320], cmdline[512];
-	struct runsnap_fn fn = { kernel, rootfs, cmdline, o->vcpus, o->mem_mib };
+	struct runsnap_fn fn = { kernel, rootfs, cmdline, o->vcpus, o->mem_mib, o->scratch };
 
 	runner_kernel_cmdline(o, cmdline, sizeof(cmdline));
 	if (runner_snap_find(snap, o->snap_dir, &fn, &runner_interrupted, err, sizeof(err))) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -15,13 +16,17 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kindling run [--kernel K] --rootfs FS.ext4 [--input FILE|-] [--vcpus N] [--mem-mib N]\n"
-		   "                    [--timeout S] [--boot-timeout S] [--snapshot-dir DIR] [--verbose]\n"
+		   "                    [--timeout S] [--boot-timeout S] [--snapshot-dir DIR] [--scratch IMG]\n"
+		   "                    [--verbose]\n"
 		   "                    [--repeat N] [--json]\n"
 		   "Runs the function packaged in FS.ext4 (guest/mkfunction.sh) once in a fresh microVM,\n"
 		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n"
 		   "With --snapshot-dir, the first run snapshots the function once it is ready, into DIR,\n"
 		   "and later runs of the same function (kernel, rootfs, vCPUs, memory, timeout) restore\n"
 		   "that snapshot instead of booting.\n"
+		   "With --scratch IMG (an ext4 image), the function gets a writable copy of IMG at /scratch;\n"
+		   "IMG itself is never written. A snapshot keeps the copy as it was, and each run restored\n"
+		   "from it writes a copy of that.\n"
 		   "With --repeat N, runs it N times in a row (each run a fresh microVM; with\n"
 		   "--snapshot-dir the first may boot cold and store the snapshot, the rest restore it),\n"
 		   "prints the first run's output and, on stderr, each phase's p50, p90, p99, min and max\n"
@@ -60,7 +65,7 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 		{ "mem-mib", required_argument, NULL, 'm' }, { "timeout", required_argument, NULL, 't' },
 		{ "boot-timeout", required_argument, NULL, 'b' }, { "verbose", no_argument, NULL, 'v' },
 		{ "snapshot-dir", required_argument, NULL, 's' }, { "repeat", required_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, 'j' }, { "scratch", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },	 { NULL, 0, NULL, 0 },
 	};
 	static char default_kernel[PATH_MAX];
@@ -94,6 +99,15 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 					      RUNSNAP_DIR_MAX);
 			o->snap_dir = optarg;
 			break;
+		case 'S':
+			/* It goes into the VMM's --drive (comma-separated) and the snapshot's key. */
+			if (!*optarg || strlen(optarg) > RUNSNAP_DIR_MAX || !plain_path(optarg) || strchr(optarg, ','))
+				return errorf(err, errlen, -EINVAL,
+					      "--scratch must be a path of 1..%d characters without commas, quotes, "
+					      "backslashes or control characters",
+					      RUNSNAP_DIR_MAX);
+			o->scratch = optarg;
+			break;
 		case 'n': r = number("--vcpus", optarg, 1, 32, "", &o->vcpus, err, errlen); break;
 		case 'm': r = number("--mem-mib", optarg, 32, 65536, "", &o->mem_mib, err, errlen); break;
 		case 't': r = number("--timeout", optarg, 1, 3600, " seconds", &o->timeout_s, err, errlen); break;
@@ -110,6 +124,17 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 		return errorf(err, errlen, -EINVAL, "--rootfs is required (see kindling run --help)");
 	if (access(o->rootfs, R_OK) < 0)
 		return errorf_errno(err, errlen, errno, "rootfs %s", o->rootfs);
+	if (o->scratch) {
+		struct stat st;
+
+		if (stat(o->scratch, &st) < 0 || access(o->scratch, R_OK) < 0)
+			return errorf_errno(err, errlen, errno, "scratch image %s", o->scratch);
+		if (!S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size % 512)
+			return errorf(err, errlen, -EINVAL,
+				      "scratch image %s must be a regular file of a whole number of 512-byte sectors "
+				      "(make one with truncate and mkfs.ext4)",
+				      o->scratch);
+	}
 	if (!o->kernel)
 		return errorf(err, errlen, -ENOENT, "no kernel (build it with make kernel, or pass --kernel)");
 	if (access(o->kernel, R_OK) < 0) {

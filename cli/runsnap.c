@@ -22,9 +22,9 @@
 #define KEY_FORMAT "kindling run snapshot 1"
 #define TMP_PREFIX ".tmp-"
 #define DEAD_PREFIX ".dead-"
-/* The key file: the key, then two identity lines of at most this length each. */
+/* The key file: the key, then three identity lines of at most this length each. */
 #define IDENT_MAX 256
-#define KEY_FILE_MAX (RUNSNAP_KEY_MAX + 2 * IDENT_MAX)
+#define KEY_FILE_MAX (RUNSNAP_KEY_MAX + 3 * IDENT_MAX)
 
 static bool has_control(const char *s)
 {
@@ -78,25 +78,30 @@ static int resolve(const char *what, const char *path, char *out, char *err, siz
 
 int runsnap_key(const struct runsnap_fn *f, struct runsnap_key *k, char *err, size_t errlen)
 {
-	char kid[IDENT_MAX], rid[IDENT_MAX];
+	char kid[IDENT_MAX], rid[IDENT_MAX], sid[IDENT_MAX] = "";
 	uint64_t crc;
 	size_t off = 0;
 	int r;
 
 	memset(k, 0, sizeof(*k));
 	if ((r = resolve("kernel", f->kernel, k->kernel, err, errlen)) ||
-	    (r = resolve("rootfs", f->rootfs, k->rootfs, err, errlen)))
+	    (r = resolve("rootfs", f->rootfs, k->rootfs, err, errlen)) ||
+	    (f->scratch && (r = resolve("scratch image", f->scratch, k->scratch, err, errlen))))
 		return r;
 	if (has_control(f->cmdline))
 		return errorf(err, errlen, -EINVAL, "a command line with a control character cannot key a snapshot");
 	if ((r = ident("kernel-file", k->kernel, kid, sizeof(kid))) ||
 	    (r = ident("rootfs-file", k->rootfs, rid, sizeof(rid))))
 		return errorf(err, errlen, r, "cannot stat the kernel or rootfs: %s", strerror(-r));
-	if (!add(k, &off, KEY_FORMAT "\nkindling %s\nkernel %s\nrootfs %s\nvcpus %d\nmem_mib %d\ncmdline %s\n",
-		 KINDLING_VERSION, k->kernel, k->rootfs, f->vcpus, f->mem_mib, f->cmdline))
+	if (k->scratch[0] && (r = ident("scratch-file", k->scratch, sid, sizeof(sid))))
+		return errorf(err, errlen, r, "cannot stat the scratch image: %s", strerror(-r));
+	if (!add(k, &off,
+		 KEY_FORMAT "\nkindling %s\nkernel %s\nrootfs %s\nscratch %s\nvcpus %d\nmem_mib %d\ncmdline %s\n",
+		 KINDLING_VERSION, k->kernel, k->rootfs, k->scratch[0] ? k->scratch : "-", f->vcpus, f->mem_mib,
+		 f->cmdline))
 		return errorf(err, errlen, -ENAMETOOLONG, "the snapshot key is too long");
 	k->named_len = off;
-	if (!add(k, &off, "%s%s", kid, rid))
+	if (!add(k, &off, "%s%s%s", kid, rid, sid))
 		return errorf(err, errlen, -ENAMETOOLONG, "the snapshot key is too long");
 	crc = snap_crc64(0, k->text, k->named_len);
 	snprintf(k->name, sizeof(k->name), "%016" PRIx64, crc);
@@ -154,6 +159,8 @@ static void describe_stale(const char *stored, const struct runsnap_key *k, char
 		snprintf(why, whylen, "the kernel changed since it was taken");
 	else if (!strcmp(label, "rootfs-file"))
 		snprintf(why, whylen, "the rootfs changed since it was taken");
+	else if (!strcmp(label, "scratch-file"))
+		snprintf(why, whylen, "the scratch image changed since it was taken");
 	else if (!strcmp(label, "kindling"))
 		snprintf(why, whylen, "another version of kindling took it");
 	else
@@ -165,10 +172,13 @@ static void entry_paths(const char *dir, const char *name, struct runsnap_entry 
 	snprintf(e->path, sizeof(e->path), "%s/%s", dir, name);
 	snprintf(e->state, sizeof(e->state), "%s/state", e->path);
 	snprintf(e->mem, sizeof(e->mem), "%s/mem", e->path);
+	snprintf(e->disk, sizeof(e->disk), "%s/disk", e->path);
 }
 
-/* The two identity lines the key file ends with, from the files as they are now. */
-static int files_ident(const char *state, const char *mem, char *out, size_t len, char *why, size_t whylen)
+/* The identity lines the key file ends with, from the files as they are now: the state
+ * and memory files, and the disk when disk is not NULL. */
+static int files_ident(const char *state, const char *mem, const char *disk, char *out, size_t len, char *why,
+		       size_t whylen)
 {
 	int r = ident("state-file", state, out, len);
 
@@ -177,15 +187,29 @@ static int files_ident(const char *state, const char *mem, char *out, size_t len
 		return r;
 	}
 	r = ident("mem-file", mem, out + strlen(out), len - strlen(out));
-	if (r)
+	if (r) {
 		snprintf(why, whylen, "its memory file: %s", strerror(-r));
+		return r;
+	}
+	r = disk ? ident("disk-file", disk, out + strlen(out), len - strlen(out)) : 0;
+	if (r)
+		snprintf(why, whylen, "its disk file: %s", strerror(-r));
 	return r;
+}
+
+/* The label of the first identity line where a and b differ, in words. */
+static const char *which_file(const char *a, const char *b)
+{
+	char label[48];
+
+	first_difference(a, b, label, sizeof(label));
+	return !strcmp(label, "state-file") ? "state file" : !strcmp(label, "mem-file") ? "memory file" : "disk file";
 }
 
 enum runsnap_found runsnap_lookup(const char *dir, const struct runsnap_key *k, struct runsnap_entry *e, char *why,
 				  size_t whylen)
 {
-	char keypath[PATH_MAX + 8], now[2 * IDENT_MAX], *stored;
+	char keypath[PATH_MAX + 8], now[3 * IDENT_MAX], *stored;
 	size_t klen = strlen(k->text);
 	struct stat st;
 	enum runsnap_found found = RUNSNAP_DAMAGED;
@@ -215,10 +239,9 @@ enum runsnap_found runsnap_lookup(const char *dir, const struct runsnap_key *k, 
 	} else if (strncmp(stored, k->text, klen)) {
 		describe_stale(stored, k, why, whylen);
 		found = RUNSNAP_STALE;
-	} else if (!files_ident(e->state, e->mem, now, sizeof(now), why, whylen)) {
+	} else if (!files_ident(e->state, e->mem, k->scratch[0] ? e->disk : NULL, now, sizeof(now), why, whylen)) {
 		if (strcmp(stored + klen, now))
-			snprintf(why, whylen, "its %s changed since it was stored",
-				 strncmp(stored + klen, now, strcspn(now, "\n")) ? "state file" : "memory file");
+			snprintf(why, whylen, "its %s changed since it was stored", which_file(stored + klen, now));
 		else
 			found = RUNSNAP_HIT;
 	}
@@ -327,6 +350,7 @@ int runsnap_begin(const char *dir, const struct runsnap_key *k, struct runsnap_b
 	snprintf(lock, sizeof(lock), "%s/lock", b->tmp);
 	snprintf(b->state, sizeof(b->state), "%s/state", b->tmp);
 	snprintf(b->mem, sizeof(b->mem), "%s/mem", b->tmp);
+	snprintf(b->disk, sizeof(b->disk), "%s/disk", b->tmp);
 	b->lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (b->lock_fd < 0 || flock(b->lock_fd, LOCK_EX) < 0) {
 		int e = errno;
@@ -350,11 +374,11 @@ void runsnap_abort(struct runsnap_build *b)
 /* Writes the key file: k's text and the identity of the files it goes with. */
 static int write_key(const struct runsnap_key *k, const struct runsnap_build *b, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 8], files[2 * IDENT_MAX], why[128];
+	char path[PATH_MAX + 8], files[3 * IDENT_MAX], why[128];
 	size_t len = strlen(k->text);
 	int fd, r = 0;
 
-	if (files_ident(b->state, b->mem, files, sizeof(files), why, sizeof(why)))
+	if (files_ident(b->state, b->mem, k->scratch[0] ? b->disk : NULL, files, sizeof(files), why, sizeof(why)))
 		return errorf(err, errlen, -EIO, "the new snapshot: %s", why);
 	snprintf(path, sizeof(path), "%s/key", b->tmp);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -376,7 +400,8 @@ int runsnap_commit(const char *dir, const struct runsnap_key *k, struct runsnap_
 	*published = false;
 	/* The files first, then the key that vouches for them, then the name: after a crash,
 	 * an entry under its final name is whole. */
-	if ((r = snap_fsync_path(b->state, false)) || (r = snap_fsync_path(b->mem, false))) {
+	if ((r = snap_fsync_path(b->state, false)) || (r = snap_fsync_path(b->mem, false)) ||
+	    (k->scratch[0] && (r = snap_fsync_path(b->disk, false)))) {
 		errorf(err, errlen, r, "cannot fsync the new snapshot: %s", strerror(-r));
 		goto out;
 	}

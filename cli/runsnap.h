@@ -3,11 +3,13 @@
  * atomically, and removing a stale or damaged one. Files only: the VMM writes and reads the
  * snapshots themselves (runner_snap.c drives it).
  *
- * DIR/NAME/ is one entry: `state` and `mem` (the VMM's Full snapshot) and `key`, written
- * last. NAME is 16 hex digits, a CRC-64 of the function's description (kindling version,
- * kernel and rootfs real paths, vCPUs, memory, command line); `key` holds that description,
- * then the identity (device, inode, size, mtime, ctime) of the kernel and the rootfs as they
- * were when the snapshot was taken, then that of the entry's own state and mem files. An
+ * DIR/NAME/ is one entry: `state` and `mem` (the VMM's Full snapshot), `disk` (the scratch
+ * disk as it was then, when the function has one) and `key`, written last. NAME is 16 hex
+ * digits, a CRC-64 of the function's description (kindling version, kernel, rootfs and
+ * scratch image real paths, vCPUs, memory, command line); `key` holds that description,
+ * then the identity (device, inode, size, mtime, ctime) of the kernel, the rootfs and the
+ * scratch image as they were when the snapshot was taken, then that of the entry's own
+ * files. An
  * entry is built in DIR/.tmp-NAME-XXXXXX (held by an flock of its `lock` file) and renamed
  * to DIR/NAME when complete, so a reader sees whole entries or none; a second run that
  * built the same entry meanwhile discards its own. */
@@ -23,13 +25,15 @@ struct runsnap_fn {
 	const char *kernel, *rootfs; /* as given */
 	const char *cmdline;
 	int vcpus, mem_mib;
+	const char *scratch; /* as given; NULL: none */
 };
 
 #define RUNSNAP_NAME_LEN 16
-#define RUNSNAP_KEY_MAX (2 * PATH_MAX + 2048)
+#define RUNSNAP_KEY_MAX (3 * PATH_MAX + 2048)
 
 struct runsnap_key {
 	char kernel[PATH_MAX], rootfs[PATH_MAX]; /* real paths: what the VMM is given */
+	char scratch[PATH_MAX];                  /* "": none */
 	char name[RUNSNAP_NAME_LEN + 1];
 	char text[RUNSNAP_KEY_MAX];
 	size_t named_len; /* text[0..named_len) is what the name is the CRC of */
@@ -53,7 +57,7 @@ enum runsnap_found {
 
 struct runsnap_entry {
 	char path[PATH_MAX]; /* DIR/NAME */
-	char state[PATH_MAX + 8], mem[PATH_MAX + 8];
+	char state[PATH_MAX + 8], mem[PATH_MAX + 8], disk[PATH_MAX + 8];
 };
 
 /* Looks k up in dir; e gets the entry's paths whatever the answer. For STALE and DAMAGED,
@@ -67,16 +71,17 @@ int runsnap_remove(const char *dir, const char *name, char *err, size_t errlen) 
 
 struct runsnap_build {
 	char tmp[PATH_MAX]; /* DIR/.tmp-NAME-XXXXXX */
-	char state[PATH_MAX + 8], mem[PATH_MAX + 8];
+	char state[PATH_MAX + 8], mem[PATH_MAX + 8], disk[PATH_MAX + 8];
 	int lock_fd;        /* -1: nothing under way */
 };
 
 /* Creates dir (mode 0700) if it is missing, removes what runs that died left there, and
- * makes b->tmp for a new entry, whose files the VMM is to write to b->state and b->mem. */
+ * makes b->tmp for a new entry, whose files the VMM is to write to b->state and b->mem
+ * (and the runner the scratch disk to b->disk, when k has one). */
 int runsnap_begin(const char *dir, const struct runsnap_key *k, struct runsnap_build *b, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Once the VMM has written b->state and b->mem: makes them durable, writes the key, and
+/* Once the VMM has written b->state and b->mem (and b->disk is written): makes them durable, writes the key, and
  * renames the entry into place. *published is false when another run stored the same
  * entry first (this one is then discarded: not an error). b is finished either way. */
 int runsnap_commit(const char *dir, const struct runsnap_key *k, struct runsnap_build *b, bool *published,

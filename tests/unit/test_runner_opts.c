@@ -1,6 +1,7 @@
 /* `kindling run`'s options, --repeat and --json in particular: good values taken, bad ones
  * refused with a message that names the option and its range. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -95,4 +96,43 @@ TEST(runner_opts_numbers)
 	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--vcpus", "4", "--mem-mib", "256", "--timeout",
 								       "7", "--boot-timeout", "9", NULL }) == 0);
 	CHECK(o.vcpus == 4 && o.mem_mib == 256 && o.timeout_s == 7 && o.boot_timeout_s == 9);
+}
+
+TEST(runner_opts_scratch)
+{
+	char dir[] = "/tmp/kindling-opts-XXXXXX", img[64], odd[64], empty[64], comma[64], err[256];
+	struct run_opts o;
+	FILE *f;
+
+	CHECK(mkdtemp(dir));
+	snprintf(img, sizeof(img), "%s/scratch.ext4", dir);
+	snprintf(odd, sizeof(odd), "%s/odd.img", dir);
+	snprintf(empty, sizeof(empty), "%s/empty.img", dir);
+	snprintf(comma, sizeof(comma), "%s/a,b.img", dir);
+	CHECK(truncate(img, 0) == -1); /* not there yet */
+	f = fopen(img, "w");
+	CHECK(f && fclose(f) == 0 && truncate(img, 1 << 20) == 0);
+	f = fopen(odd, "w");
+	CHECK(f && fclose(f) == 0 && truncate(odd, 1000) == 0);
+	f = fopen(empty, "w");
+	CHECK(f && fclose(f) == 0);
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ NULL }) == 0 && !o.scratch);
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--scratch", img, NULL }) == 0);
+	CHECK(o.scratch && !strcmp(o.scratch, img));
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--scratch", odd, NULL }) != 0 &&
+	      strstr(err, "whole number of 512-byte sectors"));
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--scratch", empty, NULL }) != 0 &&
+	      strstr(err, "whole number of 512-byte sectors"));
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--scratch", dir, NULL }) != 0 &&
+	      strstr(err, "regular file"));
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--scratch", comma, NULL }) != 0 &&
+	      strstr(err, "without commas"));
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--scratch", "", NULL }) != 0 &&
+	      strstr(err, "--scratch must be"));
+	unlink(img);
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--scratch", img, NULL }) != 0 &&
+	      strstr(err, "scratch image") && strstr(err, "No such file"));
+	unlink(odd);
+	unlink(empty);
+	CHECK(rmdir(dir) == 0);
 }

@@ -82,7 +82,7 @@ TEST(runsnap_key)
 	struct runsnap_fn fn;
 
 	CHECK(fixture_init(&f) == 0);
-	fn = (struct runsnap_fn){ f.kernel, f.rootfs, "console=ttyS0 quiet", 1, 128 };
+	fn = (struct runsnap_fn){ f.kernel, f.rootfs, "console=ttyS0 quiet", 1, 128, NULL };
 	CHECK(runsnap_key(&fn, &a, err, sizeof(err)) == 0);
 	CHECK(strlen(a.name) == RUNSNAP_NAME_LEN && strspn(a.name, "0123456789abcdef") == RUNSNAP_NAME_LEN);
 	CHECK(strstr(a.text, "\ncmdline console=ttyS0 quiet\n") && strstr(a.text, "\nvcpus 1\nmem_mib 128\n"));
@@ -128,7 +128,7 @@ TEST(runsnap_store_and_find)
 	int fd;
 
 	CHECK(fixture_init(&f) == 0);
-	fn = (struct runsnap_fn){ f.kernel, f.rootfs, "quiet", 1, 128 };
+	fn = (struct runsnap_fn){ f.kernel, f.rootfs, "quiet", 1, 128, NULL };
 	CHECK(runsnap_key(&fn, &k, err, sizeof(err)) == 0);
 	CHECK(runsnap_lookup(f.dir, &k, &e, why, sizeof(why)) == RUNSNAP_MISS);
 	CHECK(store(&f, &k, "state", "memory", &published) == 0 && published);
@@ -189,7 +189,7 @@ TEST(runsnap_concurrent_store)
 	FILE *in;
 
 	CHECK(fixture_init(&f) == 0);
-	fn = (struct runsnap_fn){ f.kernel, f.rootfs, "quiet", 1, 128 };
+	fn = (struct runsnap_fn){ f.kernel, f.rootfs, "quiet", 1, 128, NULL };
 	CHECK(runsnap_key(&fn, &k, err, sizeof(err)) == 0);
 	/* Two runs build the same entry at once: the first to finish stores it, the second's
 	 * is discarded without harm to it. */
@@ -241,5 +241,56 @@ TEST(runsnap_sweep)
 	CHECK(count(f.dir, ".tmp-") == 1 && count(f.dir, ".dead-") == 0);
 	runsnap_sweep(f.dir, 0);
 	CHECK(count(f.dir, ".tmp-") == 0 && count(f.dir, "keepme") == 1);
+	fixture_destroy(&f);
+}
+
+/* A function with a scratch image: the image keys the entry, and the entry's disk is
+ * checked as its state and memory files are. */
+TEST(runsnap_scratch_disk)
+{
+	static struct runsnap_key k, plain, k2;
+	static struct runsnap_entry e;
+	static struct fixture f;
+	static char scratch[128];
+	struct runsnap_build b;
+	struct runsnap_fn fn;
+	char err[256], why[128];
+	bool published = false;
+
+	CHECK(fixture_init(&f) == 0);
+	snprintf(scratch, sizeof(scratch), "%s/scratch.ext4", f.root);
+	CHECK(write_file(scratch, "scratch image") == 0);
+	fn = (struct runsnap_fn){ f.kernel, f.rootfs, "quiet", 1, 128, NULL };
+	CHECK(runsnap_key(&fn, &plain, err, sizeof(err)) == 0 && !plain.scratch[0]);
+	CHECK(strstr(plain.text, "\nscratch -\n"));
+	fn.scratch = scratch;
+	CHECK(runsnap_key(&fn, &k, err, sizeof(err)) == 0 && !strcmp(k.scratch, scratch));
+	CHECK(strcmp(k.name, plain.name) && strstr(k.text + k.named_len, "scratch-file dev="));
+	/* Stored with its disk: found; without one, it cannot be stored. */
+	CHECK(runsnap_begin(f.dir, &k, &b, err, sizeof(err)) == 0);
+	CHECK(write_file(b.state, "state") == 0 && write_file(b.mem, "memory") == 0);
+	CHECK(runsnap_commit(f.dir, &k, &b, &published, err, sizeof(err)) != 0 && !published);
+	CHECK(runsnap_begin(f.dir, &k, &b, err, sizeof(err)) == 0);
+	CHECK(write_file(b.state, "state") == 0 && write_file(b.mem, "memory") == 0 && write_file(b.disk, "disk") == 0);
+	CHECK(runsnap_commit(f.dir, &k, &b, &published, err, sizeof(err)) == 0 && published);
+	CHECK(runsnap_lookup(f.dir, &k, &e, why, sizeof(why)) == RUNSNAP_HIT && strstr(e.disk, k.name));
+	/* The disk changed, or gone: damaged. */
+	usleep(20000);
+	CHECK(write_file(e.disk, "disk 2") == 0);
+	CHECK(runsnap_lookup(f.dir, &k, &e, why, sizeof(why)) == RUNSNAP_DAMAGED && strstr(why, "disk file changed"));
+	CHECK(unlink(e.disk) == 0);
+	CHECK(runsnap_lookup(f.dir, &k, &e, why, sizeof(why)) == RUNSNAP_DAMAGED && strstr(why, "disk file"));
+	CHECK(runsnap_remove(f.dir, k.name, err, sizeof(err)) == 0);
+	/* The scratch image rewritten since: stale, and said so. */
+	CHECK(store(&f, &k, "state", "memory", &published) != 0); /* no disk */
+	CHECK(runsnap_begin(f.dir, &k, &b, err, sizeof(err)) == 0);
+	CHECK(write_file(b.state, "state") == 0 && write_file(b.mem, "memory") == 0 && write_file(b.disk, "disk") == 0);
+	CHECK(runsnap_commit(f.dir, &k, &b, &published, err, sizeof(err)) == 0 && published);
+	usleep(20000);
+	CHECK(write_file(scratch, "scratch image 2") == 0);
+	CHECK(runsnap_key(&fn, &k2, err, sizeof(err)) == 0 && !strcmp(k.name, k2.name));
+	CHECK(runsnap_lookup(f.dir, &k2, &e, why, sizeof(why)) == RUNSNAP_STALE && strstr(why, "scratch image changed"));
+	fn.scratch = "/nonexistent/scratch.ext4";
+	CHECK(runsnap_key(&fn, &k2, err, sizeof(err)) == -ENOENT && strstr(err, "scratch image"));
 	fixture_destroy(&f);
 }
