@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fcopy.h"
 #include "httpc.h"
 #include "log.h"
 #include "runner_child.h"
@@ -149,11 +150,55 @@ static int setup_network(char *err, size_t errlen)
 	return r;
 }
 
+/* A run's own copy of the scratch disk, in a private directory. */
+struct scratch_copy {
+	char dir[32]; /* "": none */
+	char path[48];
+};
+
+/* Makes c a copy of src (the scratch image, or a snapshot's disk): 0, or -errno with a
+ * message. */
+static int scratch_make(struct scratch_copy *c, const char *src, bool verbose)
+{
+	enum fcopy_how how;
+	uint64_t copied, t0 = now_ns();
+	char err[320];
+	int r;
+
+	snprintf(c->dir, sizeof(c->dir), "/tmp/kindling-run-XXXXXX");
+	if (!mkdtemp(c->dir)) {
+		log_error("run: cannot create a directory for the scratch disk: %s", strerror(errno));
+		c->dir[0] = 0;
+		return -EIO;
+	}
+	snprintf(c->path, sizeof(c->path), "%s/scratch", c->dir);
+	r = fcopy(src, c->path, &how, &copied, err, sizeof(err));
+	if (r) {
+		log_error("run: scratch disk: %s", err);
+		return r;
+	}
+	if (verbose)
+		log_info("run: scratch disk: %s of %s in %.1f ms (%ju KiB of data)",
+			 how == FCOPY_REFLINK ? "reflink" : "sparse copy", src, (double)(now_ns() - t0) / 1e6,
+			 (uintmax_t)(copied >> 10));
+	return 0;
+}
+
+static void scratch_remove(struct scratch_copy *c)
+{
+	if (!c->dir[0])
+		return;
+	unlink(c->path);
+	rmdir(c->dir);
+	c->dir[0] = 0;
+}
+
 /* Restores s's snapshot: 0 once the guest has taken the restore message (warm), 1 when the
  * snapshot does not restore (removed; the run boots cold), -errno when the run fails. */
-static int start_warm(const struct run_opts *o, struct runner_snap *s, struct child_io *c, uint64_t *t_ready)
+static int start_warm(const struct run_opts *o, struct runner_snap *s, const char *scratch, struct child_io *c,
+		      uint64_t *t_ready)
 {
-	struct launch l = { .state = s->entry.state, .mem = s->entry.mem };
+	struct launch l = { .state = s->entry.state, .mem = s->entry.mem, .scratch = scratch };
 	char err[320], line[200];
 	int r = runner_child_spawn(o, &l, c, err, sizeof(err));
 
@@ -180,9 +225,10 @@ static int start_warm(const struct run_opts *o, struct runner_snap *s, struct ch
 }
 
 /* Boots the function (and snapshots it when s): 0 once its init is ready. */
-static int start_cold(const struct run_opts *o, struct runner_snap *s, struct child_io *c, uint64_t *t_ready)
+static int start_cold(const struct run_opts *o, struct runner_snap *s, const char *scratch, struct child_io *c,
+		      uint64_t *t_ready)
 {
-	struct launch l = { 0 };
+	struct launch l = { .scratch = scratch };
 	char err[320];
 	bool running;
 	int r;
@@ -192,6 +238,8 @@ static int start_cold(const struct run_opts *o, struct runner_snap *s, struct ch
 		s = NULL;
 	}
 	l.api_sock = s ? s->api_sock : NULL;
+	if (s)
+		s->disk_src = scratch;
 	r = runner_child_spawn(o, &l, c, err, sizeof(err));
 	if (r) {
 		log_error("run: %s", err);
@@ -237,6 +285,8 @@ static int find_snapshot(struct run_opts *o, struct runner_snap *snap, const cha
 	/* Real paths for the VMM: a snapshot's config keeps them for every later run. */
 	o->kernel = snap->key.kernel;
 	o->rootfs = snap->key.rootfs;
+	if (o->scratch)
+		o->scratch = snap->key.scratch;
 	return 0;
 }
 
@@ -247,6 +297,7 @@ static void run_once(const struct run_opts *o, struct runner_snap *snap, const c
 		     uint64_t t_start, bool print_output, bool breakdown, struct run_result *res)
 {
 	struct child_io c = { .pid = -1, .out_fd = -1, .err_fd = -1 };
+	struct scratch_copy scratch = { .dir = "" };
 	const char *exit_status;
 	char err[320];
 	uint64_t t_ready = 0, t_invoke = 0, t_invoked = 0, t_end;
@@ -257,10 +308,21 @@ static void run_once(const struct run_opts *o, struct runner_snap *snap, const c
 		log_error("run: %s", err);
 		goto out;
 	}
-	r = snap && snap->usable ? start_warm(o, snap, &c, &t_ready) : 1;
+	r = 1;
+	if (snap && snap->usable) {
+		r = o->scratch ? scratch_make(&scratch, snap->entry.disk, o->verbose) : 0;
+		if (r)
+			goto out;
+		r = start_warm(o, snap, o->scratch ? scratch.path : NULL, &c, &t_ready);
+		if (r > 0)
+			scratch_remove(&scratch);
+	}
 	res->warm = r == 0;
-	if (r > 0)
-		r = start_cold(o, snap, &c, &t_ready);
+	if (r > 0) {
+		r = o->scratch ? scratch_make(&scratch, o->scratch, o->verbose) : 0;
+		if (!r)
+			r = start_cold(o, snap, o->scratch ? scratch.path : NULL, &c, &t_ready);
+	}
 	if (r)
 		goto out;
 	t_invoke = now_ns();
@@ -287,6 +349,7 @@ out:
 		runner_child_stop(&c, o->verbose);
 	if (snap)
 		runner_snap_end(snap);
+	scratch_remove(&scratch);
 	t_end = now_ns();
 	if (!t_invoked)
 		return;

@@ -59,15 +59,15 @@ void runner_kernel_cmdline(const struct run_opts *o, char *buf, size_t len)
 	snprintf(buf, len,
 		 "console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet "
 		 "tsc=reliable no_timer_check ip=" GUEST_IP "::" HOST_IP ":" NETMASK ":function:eth0:off "
-		 "kindling.port=%d kindling.timeout=%d",
-		 GUEST_PORT, o->timeout_s);
+		 "kindling.port=%d kindling.timeout=%d%s",
+		 GUEST_PORT, o->timeout_s, o->scratch ? " kindling.scratch=/dev/vdb" : "");
 }
 
 int runner_child_spawn(const struct run_opts *o, const struct launch *l, struct child_io *c, char *err,
 		       size_t errlen)
 {
-	char exe[PATH_MAX], drive[PATH_MAX + 32], cmdline[512], vcpus[16], mem[16];
-	char *argv[20];
+	char exe[PATH_MAX], drive[PATH_MAX + 32], scratch[PATH_MAX + 32], cmdline[512], vcpus[16], mem[16];
+	char *argv[24];
 	int out[2], errp[2], a = 0;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
@@ -82,6 +82,12 @@ int runner_child_spawn(const struct run_opts *o, const struct launch *l, struct 
 		argv[a++] = "--mem";
 		argv[a++] = (char *)l->mem;
 		argv[a++] = "--resume";
+		if (l->scratch) {
+			/* The snapshot's scratch disk, at this run's own copy of it. */
+			snprintf(scratch, sizeof(scratch), "scratch=%s", l->scratch);
+			argv[a++] = "--restore-drive";
+			argv[a++] = scratch;
+		}
 	} else {
 		snprintf(drive, sizeof(drive), "path=%s,ro,root,id=rootfs", o->rootfs);
 		runner_kernel_cmdline(o, cmdline, sizeof(cmdline));
@@ -91,6 +97,12 @@ int runner_child_spawn(const struct run_opts *o, const struct launch *l, struct 
 		argv[a++] = (char *)o->kernel;
 		argv[a++] = "--drive";
 		argv[a++] = drive;
+		if (l->scratch) {
+			/* The second drive: /dev/vdb (kindling.scratch= above). */
+			snprintf(scratch, sizeof(scratch), "path=%s,id=scratch", l->scratch);
+			argv[a++] = "--drive";
+			argv[a++] = scratch;
+		}
 		argv[a++] = "--net";
 		argv[a++] = "tap=" TAP_NAME ",id=eth0";
 		argv[a++] = "--cmdline";

@@ -29,6 +29,7 @@
 struct launch {
 	const char *api_sock;
 	const char *state, *mem;
+	const char *scratch; /* this run's copy of the scratch disk, NULL: none */
 };
 
 struct child_io {

@@ -23,7 +23,8 @@ struct runner_snap {
 	struct runsnap_build build; /* the entry a cold run is storing */
 	char api_dir[32];          /* the VMM's API socket's private directory ("": none) */
 	char api_sock[48];
-	double probe_ms, pause_ms, create_ms, resume_ms, store_ms;
+	const char *disk_src; /* the cold run's scratch disk, copied into the entry (NULL: none) */
+	double probe_ms, pause_ms, create_ms, disk_ms, resume_ms, store_ms;
 	char report[PATH_MAX + 256]; /* what the snapshot cost, for the breakdown ("": none) */
 };
 
@@ -42,8 +43,8 @@ void runner_snap_failed(struct runner_snap *s, const char *why);
 int runner_snap_begin(struct runner_snap *s, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Once the cold-booted guest is ready: checks its kindling-init takes the restore message,
- * pauses the VMM, takes the snapshot, resumes, and stores the entry (s->report says how
- * long each step took). -errno (err) when no snapshot was stored; *running is false when
+ * pauses the VMM, takes the snapshot (and, paused still, copies s->disk_src, the scratch
+ * disk, into it), resumes, and stores the entry (s->report says how long each step took). -errno (err) when no snapshot was stored; *running is false when
  * the VM could not be resumed. */
 int runner_snap_take(struct runner_snap *s, bool *running, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
