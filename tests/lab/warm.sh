@@ -14,7 +14,8 @@ trap 'stop_pids; rm -rf "$T"' EXIT
 K=build/kindling
 CASES="cold_then_warm_same_output warm_breakdown cold_snapshot_breakdown restore_message fresh_entropy
 	wall_clock concurrent_build repeat_cold_json repeat_warm_json repeat_table damaged_state damaged_mem
-	stale_rootfs nothing_left"
+	stale_rootfs scratch_cold scratch_warm_as_snapshotted scratch_instances_apart scratch_image_untouched
+	scratch_damaged_disk nothing_left"
 
 if ! kvm_usable || [ "$(id -u)" != 0 ]; then
 	for t in $CASES; do skip "lab.warm.$t" "needs root and /dev/kvm"; done
@@ -240,8 +241,73 @@ run s_rootfs "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt
 if rebuilt s_rootfs stale && grep -q 'rootfs changed' "$T/s_rootfs.err"; then pass lab.warm.stale_rootfs; else
 	fail lab.warm.stale_rootfs "rc=$rc $(grep -v 'diag:' "$T/s_rootfs.err" | tail -n 4 | tr '\n' ' ')"; fi
 
+# --- a scratch disk: its state at snapshot time goes with the snapshot -------------------
+# The init hook writes a random token to /scratch (and /tmp) before readiness, so before
+# the snapshot; each invocation appends to /scratch/log and shows what it finds.
+mkdir -p "$T/scr"
+printf '#!/bin/sh\nhead -c 8 /dev/urandom | od -An -tx1 | tr -d " \\n" >/scratch/token\necho init >/tmp/before.txt\n' \
+	>"$T/scr/init.sh"
+printf '#!/bin/sh\necho "token $(cat /scratch/token) tmp $(cat /tmp/before.txt)"\necho x >>/scratch/log\necho "log $(wc -l </scratch/log)"\necho "files $(ls /scratch | tr "\\n" " ")"\n' \
+	>"$T/scr/handler"
+chmod +x "$T/scr/init.sh" "$T/scr/handler"
+guest/mkfunction.sh --busybox --init-hook init.sh "$T/scr" "$T/scr.ext4" >/dev/null
+truncate -s 64M "$T/scratch.ext4"
+PATH=$PATH:/sbin:/usr/sbin mkfs.ext4 -q -F "$T/scratch.ext4"
+cp --sparse=always "$T/scratch.ext4" "$T/scratch.orig"
+X=$T/xsnaps
+# srun NAME [ARGS]: run with the scratch image, status in $rc.
+srun() {
+	local n=$1
+	shift
+	run "$n" "$X" "$T/scr.ext4" "$T/in.txt" --scratch "$T/scratch.ext4" "$@"
+}
+tok() { sed -n 's/^token \([0-9a-f]*\) tmp init$/\1/p' "$T/$1.out"; }
+srun x_cold
+if [ $rc = 0 ] && is_cold x_cold && grep -q "snapshot: .*, disk [0-9.]* ms, .*stored as $X/" "$T/x_cold.err" &&
+	[ -n "$(tok x_cold)" ] && grep -qx 'log 1' "$T/x_cold.out" && grep -q '^files .*lost+found' "$T/x_cold.out"; then
+	pass lab.warm.scratch_cold
+else
+	fail lab.warm.scratch_cold "rc=$rc: $(head -c 300 "$T/x_cold.out") $(grep -v 'diag:' "$T/x_cold.err" | tail -n 5)"
+fi
+# Restored: the token the init hook wrote before the snapshot, in /tmp and on the disk; not
+# the line the cold run's invocation appended after it.
+srun x_warm
+if [ $rc = 0 ] && is_warm x_warm && [ -n "$(tok x_cold)" ] && [ "$(tok x_warm)" = "$(tok x_cold)" ] &&
+	grep -qx 'log 1' "$T/x_warm.out"; then
+	pass lab.warm.scratch_warm_as_snapshotted
+else
+	fail lab.warm.scratch_warm_as_snapshotted "rc=$rc: cold: $(head -c 200 "$T/x_cold.out") warm: $(head -c 200 "$T/x_warm.out") $(grep -v 'diag:' "$T/x_warm.err" | tail -n 5)"
+fi
+# Two instances at once: each its own copy (each appends the first line of its own log).
+two_at_once x_two "$X" "$T/scr.ext4" "$T/in.txt" --scratch "$T/scratch.ext4"
+if [ $rc_a = 0 ] && [ $rc_b = 0 ] && is_warm x_two_a && is_warm x_two_b && grep -qx 'log 1' "$T/x_two_a.out" &&
+	grep -qx 'log 1' "$T/x_two_b.out" && grep -q "^token $(tok x_cold) " "$T/x_two_b.out"; then
+	pass lab.warm.scratch_instances_apart
+else
+	fail lab.warm.scratch_instances_apart "rc=$rc_a,$rc_b: $(head -c 200 "$T/x_two_a.out") | $(head -c 200 "$T/x_two_b.out")"
+fi
+# The image given is a template: never written.
+if cmp -s "$T/scratch.ext4" "$T/scratch.orig"; then pass lab.warm.scratch_image_untouched; else
+	fail lab.warm.scratch_image_untouched "$T/scratch.ext4 changed"; fi
+# The entry's disk changed: damaged, rebuilt by a cold run (a new token), then restored.
+e=$(entry "$X")
+if [ -n "$e" ] && [ -s "$e/disk" ]; then
+	printf 'X' | dd of="$e/disk" bs=1 seek=4096 conv=notrunc status=none
+	srun x_dmg
+	srun x_dmg_next
+	if [ $rc = 0 ] && grep -q "snapshot .* is damaged (its disk file changed" "$T/x_dmg.err" && is_cold x_dmg &&
+		is_warm x_dmg_next && [ -n "$(tok x_dmg)" ] && [ "$(tok x_dmg)" != "$(tok x_cold)" ] &&
+		[ "$(tok x_dmg_next)" = "$(tok x_dmg)" ]; then
+		pass lab.warm.scratch_damaged_disk
+	else
+		fail lab.warm.scratch_damaged_disk "rc=$rc $(grep -v 'diag:' "$T/x_dmg.err" | tail -n 4 | tr '\n' ' ')"
+	fi
+else
+	fail lab.warm.scratch_damaged_disk "no snapshot entry with a disk in $X: $(ls -a "$X" "$e" 2>&1 | tr '\n' ' ')"
+fi
+
 sleep 1
-if [ "$(leftovers)" = "$base" ] && [ -z "$(find "$S" "$I" "$C" "$R" -maxdepth 1 -name '.*-*')" ]; then
+if [ "$(leftovers)" = "$base" ] && [ -z "$(find "$S" "$I" "$C" "$R" "$X" -maxdepth 1 -name '.*-*')" ]; then
 	pass lab.warm.nothing_left
 else
 	fail lab.warm.nothing_left "$(leftovers) things left (before: $base); $(ls -a "$S" | tr '\n' ' ')"
