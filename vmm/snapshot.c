@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "prefetch.h"
 #include "snapfile.h"
 #include "snapmem.h"
 #include "snapuffd.h"
@@ -20,6 +21,8 @@
 static struct vmm_config loaded_cfg;
 /* The page-fault handler of a VM loaded with the Uffd backend: as long as the VM too. */
 static struct snapuffd loaded_uffd;
+/* The prefetch thread of a VM loaded with a working set (joined by vmm_uncreate/vmm_run). */
+static struct prefetch loaded_prefetch;
 
 /* On the uffd monitor thread: the handler went away or stopped serving. The VM cannot go
  * on (its next fault would wait forever), so it stops with the reason; the monitor then
@@ -215,10 +218,12 @@ int snapshot_apply_drive_paths(struct snap_config *c, const struct snapshot_driv
 
 int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char *err, size_t errlen)
 {
+	const struct wsetfile *wset = p->prefetch;
 	struct snap_cpu_id here;
 	struct snapfile s = { 0 };
 	struct vmm_ram ram;
 	uint64_t zero_from = 0;
+	char why[300];
 	int fd = -1, r;
 
 	if (v->created || v->state != VMM_NOT_STARTED)
@@ -230,6 +235,15 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 	r = snapshot_apply_drive_paths(&s.config, p->drive_paths, p->nr_drive_paths, err, errlen);
 	if (r)
 		goto out;
+	/* A working set is an optimisation: one that cannot be used is said, and left out. */
+	if (wset && p->backend != SNAPSHOT_MEM_FILE) {
+		log_warn("prefetch: only with the File memory backend; restoring without it");
+		wset = NULL;
+	}
+	if (wset && wsetfile_check_pages(wset, s.mem.ram_size / WSETFILE_PAGE_SIZE, why, sizeof(why))) {
+		log_warn("prefetch: %s; restoring without it", why);
+		wset = NULL;
+	}
 	config_free(&loaded_cfg);
 	config_init(&loaded_cfg);
 	r = snap_config_to_vmm(&s.config, &loaded_cfg);
@@ -274,6 +288,15 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 	/* The handler failed while the restore touched guest memory. */
 	if (!r && v->uffd && snapuffd_failed(v->uffd))
 		r = errorf(err, errlen, -EPIPE, "%s", v->uffd->why);
+	/* Right before the vCPUs start, which do not wait for it. */
+	if (!r && wset) {
+		int e = prefetch_start(&loaded_prefetch, &v->vm.mem, wset, v->seccomp);
+
+		if (e)
+			log_warn("prefetch: cannot start its thread: %s; restoring without it", strerror(-e));
+		else
+			v->prefetch = &loaded_prefetch;
+	}
 	if (!r)
 		r = vmm_start_paused(v, !p->resume, err, errlen);
 	if (r)

@@ -10,6 +10,7 @@
 
 struct vmm;
 struct snap_config;
+struct wsetfile;
 
 enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
 
@@ -52,6 +53,11 @@ struct snapshot_load_params {
 	/* Command line only (`kindling --restore`): drives opened elsewhere (see above). */
 	const struct snapshot_drive_path *drive_paths;
 	int nr_drive_paths;
+	/* Command line only (`--prefetch FILE`), File backend only: the working set whose pages
+	 * a thread of its own populates while the vCPUs start (vmm/prefetch.c). Parsed by the
+	 * caller; it must stay valid until vmm_destroy. A set that does not fit the snapshot's
+	 * RAM, or a thread that cannot start, is a warning: the load goes on without it. */
+	const struct wsetfile *prefetch;
 	/* If not NULL (a config_init()ed config): on success, the restored VM's configuration
 	 * (machine config, drives, network interfaces, kernel path as far as the state file
 	 * records them), which GET /vm/config reports after a load, as Firecracker does. */

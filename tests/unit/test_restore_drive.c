@@ -10,6 +10,7 @@
 #include "snapshot.h"
 #include "test.h"
 #include "vmm.h"
+#include "wsetfile.h"
 
 TEST(restore_drive_parses_arguments)
 {
@@ -139,6 +140,33 @@ TEST(restore_drive_refuses_unknown_and_duplicate_ids)
 	free_drives(&sc);
 }
 
+/* A state file of a 64 MiB VM with two_drives(), in a new directory. */
+static int write_state(char *dir, char *state, size_t len)
+{
+	struct snapfile s = { 0 };
+	char err[600];
+	int r;
+
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(state, len, "%s/state", dir);
+	s.kvm = calloc(1, sizeof(*s.kvm));
+	if (!s.kvm || two_drives(&s.config)) {
+		snapfile_free(&s);
+		return -1;
+	}
+	s.kvm->nr_cpus = 1;
+	s.kvm->kvm.pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s.kvm->kvm.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s.kvm->kvm.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	s.mem.ram_size = 64ull << 20;
+	r = snapfile_write(state, &s, false, err, sizeof(err));
+	if (r)
+		printf("  snapfile_write: %s\n", err);
+	snapfile_free(&s);
+	return r;
+}
+
 /* The whole load path up to the memory file, which needs no KVM: an unknown id stops it
  * before anything is built; a known one gets it as far as the (missing) memory file. */
 TEST(restore_drive_load_refuses_unknown_id_first)
@@ -148,23 +176,8 @@ TEST(restore_drive_load_refuses_unknown_id_first)
 	char dir[] = "/tmp/kindling-rdrive-XXXXXX", state[64], err[600];
 	struct snapshot_load_params p = { .backend = SNAPSHOT_MEM_FILE, .backend_path = "/nonexistent/mem",
 					  .resume = true, .drive_paths = l, .nr_drive_paths = 1 };
-	struct snapfile s = { 0 };
 
-	CHECK(mkdtemp(dir));
-	snprintf(state, sizeof(state), "%s/state", dir);
-	CHECK(two_drives(&s.config) == 0);
-	s.kvm = calloc(1, sizeof(*s.kvm));
-	CHECK(s.kvm);
-	s.kvm->nr_cpus = 1;
-	s.kvm->kvm.pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
-	s.kvm->kvm.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
-	s.kvm->kvm.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-	s.mem.ram_size = 64ull << 20;
-	if (snapfile_write(state, &s, false, err, sizeof(err))) {
-		printf("  snapfile_write: %s\n", err);
-		CHECK(0);
-	}
-	snapfile_free(&s);
+	CHECK(write_state(dir, state, sizeof(state)) == 0);
 	p.state_path = state;
 	CHECK(vmm_snapshot_load(&v, &p, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "the snapshot has no drive 'nope' (its drives: rootfs, scratch)") != NULL);
@@ -173,6 +186,26 @@ TEST(restore_drive_load_refuses_unknown_id_first)
 	CHECK(vmm_snapshot_load(&v, &p, err, sizeof(err)) == -ENOENT);
 	CHECK(strstr(err, "/nonexistent/mem") != NULL);
 	CHECK(!v.created);
+	unlink(state);
+	rmdir(dir);
+}
+
+/* --prefetch with a working set past the snapshot's RAM (64 MiB: 16384 pages): a warning,
+ * and the load goes on (as far as the missing memory file here). */
+TEST(restore_prefetch_past_ram_is_not_fatal)
+{
+	static struct vmm v;
+	static const struct wset_range past[] = { { 16380, 5 } };
+	const struct wsetfile w = { .ranges = (struct wset_range *)past, .nr = 1, .pages = 5 };
+	char dir[] = "/tmp/kindling-rdrive-XXXXXX", state[64], err[600];
+	struct snapshot_load_params p = { .backend = SNAPSHOT_MEM_FILE, .backend_path = "/nonexistent/mem",
+					  .resume = true, .prefetch = &w };
+
+	CHECK(write_state(dir, state, sizeof(state)) == 0);
+	p.state_path = state;
+	CHECK(vmm_snapshot_load(&v, &p, err, sizeof(err)) == -ENOENT);
+	CHECK(strstr(err, "/nonexistent/mem") != NULL);
+	CHECK(!v.created && v.prefetch == NULL);
 	unlink(state);
 	rmdir(dir);
 }
