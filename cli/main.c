@@ -14,7 +14,9 @@
 #include "log.h"
 #include "runner.h"
 #include "snapmem.h"
+#include "snapshot.h"
 #include "vmm.h"
+#include "wsetfile.h"
 
 /* Firecracker's default; an unjailed instance there also needs /run to be writable. */
 #define DEFAULT_API_SOCK "/run/firecracker.socket"
@@ -33,6 +35,9 @@ struct cli {
 	const char *restore; /* --restore STATE: a snapshot instead of a boot */
 	const char *mem;     /* --mem FILE: its memory file */
 	bool resume;
+	struct snapshot_drive_path drive_paths[CONFIG_MAX_DRIVES]; /* --restore-drive ID=PATH... */
+	int nr_drive_paths;
+	const char *prefetch; /* --prefetch FILE: a working set (vmm/wsetfile.h) */
 	const char *boot_flag; /* the last flag that configures a boot (excluded by --restore) */
 };
 
@@ -47,7 +52,8 @@ static void usage(FILE *f)
 		"       kindling --kernel PATH [--initrd PATH] [--cmdline STR] [--vcpus N] [--mem-mib N]\n"
 		"                [--drive path=FILE[,ro][,root][,writeback][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
 		"                [common options]\n"
-		"       kindling --restore STATE --mem FILE [--resume] [--api-sock PATH | --no-api] [common options]\n"
+		"       kindling --restore STATE --mem FILE [--resume] [--restore-drive ID=PATH]...\n"
+		"                [--prefetch WSET] [--api-sock PATH | --no-api] [common options]\n"
 		"       kindling --version\n"
 		"common options: [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
 		"                [--log-path FILE [--show-level] [--show-log-origin]] [--metrics-path FILE]\n"
@@ -59,7 +65,10 @@ static void usage(FILE *f)
 		"with status 0.\n"
 		"--restore loads a snapshot (PUT /snapshot/load's work: STATE from /snapshot/create's\n"
 		"snapshot_path, FILE its mem_file_path) instead of booting; the VM stays paused unless\n"
-		"--resume is given, for a client of --api-sock to resume (PATCH /vm).\n"
+		"--resume is given, for a client of --api-sock to resume (PATCH /vm). --restore-drive\n"
+		"opens the snapshot's drive ID at PATH instead of the path the snapshot records (same\n"
+		"size and read-only mode). --prefetch populates the guest pages WSET lists (a working\n"
+		"set, \"" WSETFILE_MAGIC " 1 N\" then N lines \"START_PAGE COUNT\") while the vCPUs start.\n"
 		"Default command line: \"" DEFAULT_BOOT_ARGS "\"\n");
 }
 
@@ -158,6 +167,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		{ "restore", required_argument, NULL, 'R' },
 		{ "mem", required_argument, NULL, 'E' },
 		{ "resume", no_argument, NULL, 'r' },
+		{ "restore-drive", required_argument, NULL, 'D' },
+		{ "prefetch", required_argument, NULL, 'F' },
 		/* Passed by Firecracker's jailer; timing hints only. */
 		{ "start-time-us", required_argument, NULL, 'T' },
 		{ "start-time-cpu-us", required_argument, NULL, 'T' },
@@ -215,6 +226,16 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 			break;
 		case 'r':
 			cli->resume = true;
+			break;
+		case 'F':
+			cli->prefetch = optarg;
+			break;
+		case 'D':
+			if (snapshot_add_drive_path(cli->drive_paths, &cli->nr_drive_paths, optarg, err, sizeof(err))) {
+				/* A path too long to be kept would push the reason out of the line. */
+				log_error("--restore-drive %.200s%s: %s", optarg, strlen(optarg) > 200 ? "..." : "", err);
+				return -EINVAL;
+			}
 			break;
 		case 'k':
 			kernel = optarg;
@@ -302,8 +323,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 	}
 	if (cli->version)
 		return 0;
-	if (!cli->restore && (cli->mem || cli->resume)) {
-		log_error("--%s needs --restore", cli->mem ? "mem" : "resume");
+	if (!cli->restore && (cli->mem || cli->resume || cli->nr_drive_paths || cli->prefetch)) {
+		log_error("--%s needs --restore",
+			  cli->mem ? "mem" : cli->resume ? "resume" : cli->nr_drive_paths ? "restore-drive" : "prefetch");
 		return -EINVAL;
 	}
 	if (cli->restore) {
@@ -392,6 +414,7 @@ int main(int argc, char **argv)
 	static struct vmm vmm;
 	static struct control ctl;
 	struct vmm_config flags;
+	struct wsetfile wset = { 0 };
 	struct cli cli = { 0 };
 	char err[600];
 	uint64_t t_main = now_ns();
@@ -467,6 +490,10 @@ int main(int argc, char **argv)
 	}
 	ctl.api.cfg.boot_timer = boot_timer;
 	ctl.api.cfg.protocol = protocol;
+	/* Read and checked in full before the VM exists, so that a bad file is said at once; but
+	 * a working set only speeds the restore up: without a usable one, it goes on without. */
+	if (cli.prefetch && wsetfile_read(cli.prefetch, &wset, err, sizeof(err)))
+		log_warn("--prefetch: %s; restoring without it", err);
 	if (cli.restore) {
 		/* PUT /snapshot/load's path, so that the API (if any) sees the loaded VM. */
 		struct snapshot_load_params p = {
@@ -474,6 +501,9 @@ int main(int argc, char **argv)
 			.backend = SNAPSHOT_MEM_FILE,
 			.backend_path = cli.mem,
 			.resume = cli.resume,
+			.drive_paths = cli.drive_paths,
+			.nr_drive_paths = cli.nr_drive_paths,
+			.prefetch = wset.ranges ? &wset : NULL,
 		};
 
 		if (api_snapshot_load(&ctl.api, &p, err, sizeof(err))) {
@@ -488,7 +518,8 @@ int main(int argc, char **argv)
 	status = vmm_run(&vmm);
 out:
 	control_destroy(&ctl);
-	vmm_destroy(&vmm);
+	vmm_destroy(&vmm); /* joins the prefetch thread: only then can its ranges go */
+	wsetfile_free(&wset);
 out_flags:
 	config_free(&flags);
 	return status;

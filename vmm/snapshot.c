@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "prefetch.h"
 #include "snapfile.h"
 #include "snapmem.h"
 #include "snapuffd.h"
@@ -20,6 +21,8 @@
 static struct vmm_config loaded_cfg;
 /* The page-fault handler of a VM loaded with the Uffd backend: as long as the VM too. */
 static struct snapuffd loaded_uffd;
+/* The prefetch thread of a VM loaded with a working set (joined by vmm_uncreate/vmm_run). */
+static struct prefetch loaded_prefetch;
 
 /* On the uffd monitor thread: the handler went away or stopped serving. The VM cannot go
  * on (its next fault would wait forever), so it stops with the reason; the monitor then
@@ -128,12 +131,99 @@ out:
 	return r;
 }
 
+int snapshot_add_drive_path(struct snapshot_drive_path *list, int *n, const char *arg, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+	size_t id_len;
+
+	if (!eq)
+		return errorf(err, errlen, -EINVAL, "expected ID=PATH (a drive id of the snapshot, '=', the disk's path)");
+	id_len = (size_t)(eq - arg);
+	if (id_len == 0 || id_len > CONFIG_ID_MAX)
+		return errorf(err, errlen, -EINVAL, "the drive id must be 1-%d characters of [A-Za-z0-9_]", CONFIG_ID_MAX);
+	if (!eq[1])
+		return errorf(err, errlen, -EINVAL, "an empty path for drive %.*s", (int)id_len, arg);
+	if (strlen(eq + 1) >= SNAPFILE_PATH_MAX)
+		return errorf(err, errlen, -EINVAL, "the path for drive %.*s is longer than %d bytes", (int)id_len, arg,
+			      SNAPFILE_PATH_MAX - 1);
+	if (*n >= CONFIG_MAX_DRIVES)
+		return errorf(err, errlen, -EINVAL, "more than %d drives (all a snapshot can have)", CONFIG_MAX_DRIVES);
+	memcpy(list[*n].id, arg, id_len);
+	list[*n].id[id_len] = 0;
+	if (!config_valid_id(list[*n].id))
+		return errorf(err, errlen, -EINVAL, "'%s' is not a drive id: 1-%d characters of [A-Za-z0-9_]",
+			      list[*n].id, CONFIG_ID_MAX);
+	for (int i = 0; i < *n; i++) {
+		if (!strcmp(list[i].id, list[*n].id))
+			return errorf(err, errlen, -EINVAL, "drive %s is given twice", list[*n].id);
+	}
+	list[*n].path = eq + 1;
+	(*n)++;
+	return 0;
+}
+
+/* "rootfs, scratch" or "none", for a message. */
+static void drive_ids(const struct snap_config *c, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	snprintf(buf, len, "none");
+	for (int i = 0; i < c->nr_drives && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", c->drives[i].id);
+}
+
+int snapshot_apply_drive_paths(struct snap_config *c, const struct snapshot_drive_path *list, int n, char *err,
+			       size_t errlen)
+{
+	char *paths[CONFIG_MAX_DRIVES] = { NULL };
+	int idx[CONFIG_MAX_DRIVES];
+	char ids[CONFIG_MAX_DRIVES * (CONFIG_ID_MAX + 2) + 8];
+
+	if (n < 0 || n > CONFIG_MAX_DRIVES)
+		return errorf(err, errlen, -EINVAL, "more than %d drive paths", CONFIG_MAX_DRIVES);
+	/* Every check first, then every copy: nothing changes unless all of it can. */
+	for (int i = 0; i < n; i++) {
+		idx[i] = -1;
+		for (int d = 0; d < c->nr_drives; d++) {
+			if (!strcmp(c->drives[d].id, list[i].id))
+				idx[i] = d;
+		}
+		if (idx[i] < 0) {
+			drive_ids(c, ids, sizeof(ids));
+			return errorf(err, errlen, -EINVAL, "the snapshot has no drive '%s' (its drives: %s)", list[i].id,
+				      ids);
+		}
+		for (int j = 0; j < i; j++) {
+			if (idx[j] == idx[i])
+				return errorf(err, errlen, -EINVAL, "drive %s is given twice", list[i].id);
+		}
+		if (!list[i].path[0] || strlen(list[i].path) >= SNAPFILE_PATH_MAX)
+			return errorf(err, errlen, -EINVAL, "the path for drive %s is empty or too long", list[i].id);
+	}
+	for (int i = 0; i < n; i++) {
+		paths[i] = strdup(list[i].path);
+		if (!paths[i]) {
+			for (int j = 0; j < i; j++)
+				free(paths[j]);
+			return errorf(err, errlen, -ENOMEM, "out of memory");
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		log_debug("restore: drive %s opened at %s instead of %s", list[i].id, paths[i], c->drives[idx[i]].path);
+		free(c->drives[idx[i]].path);
+		c->drives[idx[i]].path = paths[i];
+	}
+	return 0;
+}
+
 int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char *err, size_t errlen)
 {
+	const struct wsetfile *wset = p->prefetch;
 	struct snap_cpu_id here;
 	struct snapfile s = { 0 };
 	struct vmm_ram ram;
 	uint64_t zero_from = 0;
+	char why[300];
 	int fd = -1, r;
 
 	if (v->created || v->state != VMM_NOT_STARTED)
@@ -141,6 +231,19 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 	r = snapfile_read(p->state_path, &s, err, errlen);
 	if (r)
 		return r;
+	/* Before the config is built from it: the VM opens the new paths and reports them. */
+	r = snapshot_apply_drive_paths(&s.config, p->drive_paths, p->nr_drive_paths, err, errlen);
+	if (r)
+		goto out;
+	/* A working set is an optimisation: one that cannot be used is said, and left out. */
+	if (wset && p->backend != SNAPSHOT_MEM_FILE) {
+		log_warn("prefetch: only with the File memory backend; restoring without it");
+		wset = NULL;
+	}
+	if (wset && wsetfile_check_pages(wset, s.mem.ram_size / WSETFILE_PAGE_SIZE, why, sizeof(why))) {
+		log_warn("prefetch: %s; restoring without it", why);
+		wset = NULL;
+	}
 	config_free(&loaded_cfg);
 	config_init(&loaded_cfg);
 	r = snap_config_to_vmm(&s.config, &loaded_cfg);
@@ -185,6 +288,15 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 	/* The handler failed while the restore touched guest memory. */
 	if (!r && v->uffd && snapuffd_failed(v->uffd))
 		r = errorf(err, errlen, -EPIPE, "%s", v->uffd->why);
+	/* Right before the vCPUs start, which do not wait for it. */
+	if (!r && wset) {
+		int e = prefetch_start(&loaded_prefetch, &v->vm.mem, wset, v->seccomp);
+
+		if (e)
+			log_warn("prefetch: cannot start its thread: %s; restoring without it", strerror(-e));
+		else
+			v->prefetch = &loaded_prefetch;
+	}
 	if (!r)
 		r = vmm_start_paused(v, !p->resume, err, errlen);
 	if (r)

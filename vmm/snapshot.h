@@ -6,8 +6,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
+
 struct vmm;
-struct vmm_config;
+struct snap_config;
+struct wsetfile;
 
 enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
 
@@ -19,12 +22,42 @@ struct snapshot_create_params {
 
 enum snapshot_mem_backend { SNAPSHOT_MEM_FILE, SNAPSHOT_MEM_UFFD };
 
+/* Kindling's `--restore-drive ID=PATH`, a command-line extension (the API's bodies stay
+ * Firecracker's): the snapshot's drive ID opened at PATH instead of the path its state file
+ * records, e.g. a copy-on-write copy of a scratch disk of its own for each restored VM. The
+ * disk must have the size and read-only mode the guest saw (blk_restore checks). */
+struct snapshot_drive_path {
+	char id[CONFIG_ID_MAX + 1];
+	const char *path; /* not copied: valid for as long as the load */
+};
+
+/* Parses arg ("ID=PATH") into list[*n] and counts it, refusing (-EINVAL, the reason in err)
+ * no '=', an ID that is no drive id, an empty path, a path of SNAPFILE_PATH_MAX bytes or
+ * more, an ID already in the list, and more than CONFIG_MAX_DRIVES entries (list's size).
+ * The path points into arg. */
+int snapshot_add_drive_path(struct snapshot_drive_path *list, int *n, const char *arg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* Gives the drives of a state file's config section c that list names their new paths (the
+ * restored VM opens them there, and its config reports them). -EINVAL naming the snapshot's
+ * drive ids if one in the list is not among them (or is given twice); -ENOMEM. c is
+ * unchanged on failure. */
+int snapshot_apply_drive_paths(struct snap_config *c, const struct snapshot_drive_path *list, int n, char *err,
+			       size_t errlen) __attribute__((warn_unused_result));
+
 struct snapshot_load_params {
 	const char *state_path;
 	enum snapshot_mem_backend backend;
 	const char *backend_path; /* the memory file, or the page-fault handler's Unix socket */
 	bool track_dirty_pages;   /* enable_diff_snapshots / track_dirty_pages */
 	bool resume;              /* resume_vm */
+	/* Command line only (`kindling --restore`): drives opened elsewhere (see above). */
+	const struct snapshot_drive_path *drive_paths;
+	int nr_drive_paths;
+	/* Command line only (`--prefetch FILE`), File backend only: the working set whose pages
+	 * a thread of its own populates while the vCPUs start (vmm/prefetch.c). Parsed by the
+	 * caller; it must stay valid until vmm_destroy. A set that does not fit the snapshot's
+	 * RAM, or a thread that cannot start, is a warning: the load goes on without it. */
+	const struct wsetfile *prefetch;
 	/* If not NULL (a config_init()ed config): on success, the restored VM's configuration
 	 * (machine config, drives, network interfaces, kernel path as far as the state file
 	 * records them), which GET /vm/config reports after a load, as Firecracker does. */

@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include "loader.h"
-#include "snapuffd.h"
 #include "log.h"
+#include "prefetch.h"
+#include "snapuffd.h"
 #include "vmm_attach.h"
 #include "vmm_seccomp.h"
 #include "virtio/virtio.h"
@@ -158,6 +159,7 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	v->devices.n = 0;
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
 	v->uffd = NULL;
+	v->prefetch = NULL;
 	v->state = VMM_NOT_STARTED;
 	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
@@ -237,8 +239,17 @@ static void release_uffd(struct vmm *v)
 	v->uffd = NULL;
 }
 
+/* A restore's prefetch thread: stopped and joined while guest RAM is still mapped. */
+static void release_prefetch(struct vmm *v)
+{
+	if (v->prefetch)
+		prefetch_stop(v->prefetch);
+	v->prefetch = NULL;
+}
+
 void vmm_uncreate(struct vmm *v)
 {
+	release_prefetch(v);
 	release_uffd(v);
 	vmm_detach_devices(v);
 	if (v->vm.stop_efd >= 0)
@@ -522,6 +533,7 @@ int vmm_run(struct vmm *v)
 			vm_stop(&v->vm, v->vm.exit_status, "VMM shutting down");
 		release_uffd(v);
 		vm_join(&v->vm);
+		release_prefetch(v);
 		outbuf_stop(&v->out, 2000);
 		report(v);
 	}
@@ -534,6 +546,7 @@ void vmm_destroy(struct vmm *v)
 	release_uffd(v);
 	if (v->built)
 		vm_join(&v->vm);
+	release_prefetch(v);
 	vmm_detach_devices(v);
 	vm_destroy(&v->vm);
 	if (v->sig_fd >= 0)

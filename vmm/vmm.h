@@ -21,6 +21,7 @@ _Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SEC
 	       "every drive and tap fd fits the VMM thread's filter");
 
 struct snapuffd;
+struct prefetch;
 
 /* What the API reports as the instance's state; the VMM alone changes it. */
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
@@ -46,6 +47,8 @@ struct vmm {
 	bool has_snapshot;       /* a snapshot was taken or loaded: a diff goes on top of it */
 	uint8_t snapshot_id[16]; /* ... this one */
 	struct snapuffd *uffd; /* a snapshot loaded with the Uffd backend: its handler (snapuffd.c) */
+	struct prefetch *prefetch; /* a snapshot loaded with --prefetch: its thread (prefetch.c), joined
+				    * before guest RAM goes */
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };

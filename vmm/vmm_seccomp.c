@@ -12,6 +12,9 @@
  *   console  drains the serial output buffer to stdout (vmm/outbuf.c).
  *   uffd     with a snapshot loaded with the Uffd backend: watches the page-fault handler
  *            and, if it dies or goes silent, stops the VM and fences its RAM (vmm/snapuffd.c).
+ *   prefetch with `--restore ... --prefetch FILE`: populates the working set's pages of the
+ *            guest RAM mapping (madvise), logs one line and exits (vmm/prefetch.c). Short-lived
+ *            and the narrowest: no memory allocation, no fd of its own, no signal to send.
  * Setting up (opening /dev/kvm, creating the VM, mapping memory, starting threads) happens
  * before the filters, as in Firecracker: the VMM thread's filter goes on after the vCPUs
  * started, so it holds no clone, no KVM_CREATE_*, no socket. */
@@ -40,6 +43,8 @@
 #define VCPU (1u << SECCOMP_VCPU)
 #define CONSOLE (1u << SECCOMP_CONSOLE)
 #define UFFD (1u << SECCOMP_UFFD)
+#define PREFETCH (1u << SECCOMP_PREFETCH)
+/* The long-lived threads; the prefetch thread takes only a few of their common calls. */
 #define ALL (API | VMM | VCPU | CONSOLE | UFFD)
 
 /* How a rule's arguments are pinned. */
@@ -59,18 +64,22 @@ static const struct rule {
 	unsigned threads;
 	enum pin pin;
 } rules[] = {
-	/* --- every thread -------------------------------------------------------------------- */
-	{ SCMP_SYS(futex), ALL, ANY },           /* mutexes, condition variables, pthread_join */
-	{ SCMP_SYS(write), ALL, ANY },           /* log lines; eventfds; console bytes to stdout */
-	{ SCMP_SYS(madvise), ALL, ANY },         /* malloc trimming; a thread frees its stack at exit */
-	{ SCMP_SYS(exit), ALL, ANY },            /* thread exit (vCPU/API/console threads end on stop) */
-	{ SCMP_SYS(rt_sigreturn), ALL, ANY },    /* return from the vCPU kick handler (SIGRTMIN) */
+	/* --- every thread (prefetch: those marked) --------------------------------------------- */
+	{ SCMP_SYS(futex), ALL | PREFETCH, ANY },   /* mutexes, condition variables, pthread_join; a
+						     * thread's exit may take glibc's stack lock */
+	{ SCMP_SYS(write), ALL | PREFETCH, ANY },   /* log lines; eventfds; console bytes to stdout */
+	{ SCMP_SYS(madvise), ALL | PREFETCH, ANY }, /* malloc trimming; a thread frees its stack at exit;
+						     * prefetch: MADV_POPULATE_READ or MADV_WILLNEED */
+	{ SCMP_SYS(exit), ALL | PREFETCH, ANY },    /* thread exit (vCPU/API/console threads end on stop) */
+	{ SCMP_SYS(rt_sigreturn), ALL | PREFETCH, ANY }, /* return from the vCPU kick handler (SIGRTMIN);
+							  * prefetch: from SIGSYS in SECCOMP_TRAP mode */
 	{ SCMP_SYS(restart_syscall), ALL, ANY }, /* a futex wait interrupted by a signal */
-	{ SCMP_SYS(clock_gettime), ALL, ANY },   /* now_ns/cpu_now_ns (CPU clocks bypass the vDSO), timeouts */
+	{ SCMP_SYS(clock_gettime), ALL | PREFETCH, ANY }, /* now_ns/cpu_now_ns (CPU clocks bypass the
+							   * vDSO), timeouts; log file timestamps */
 	{ SCMP_SYS(gettimeofday), ALL, ANY },    /* metrics timestamps, when the vDSO falls back */
 	{ SCMP_SYS(sched_yield), ALL, ANY },     /* glibc lock back-off */
-	{ SCMP_SYS(rt_sigprocmask), ALL, ANY },  /* glibc blocks signals in a thread that exits, and
-						  * around pthread_kill's tgkill */
+	{ SCMP_SYS(rt_sigprocmask), ALL | PREFETCH, ANY }, /* glibc blocks signals in a thread that exits,
+							    * and around pthread_kill's tgkill */
 	/* --- memory: malloc in the API, VMM and vCPU threads --------------------------------- */
 	{ SCMP_SYS(brk), API | VMM | VCPU, ANY },
 	{ SCMP_SYS(mmap), API | VMM | VCPU, NO_EXEC },     /* large blocks, per-thread malloc arenas */
@@ -166,7 +175,7 @@ static const struct ioctl_rule {
 	{ UFFDIO_UNREGISTER, UFFD },
 };
 
-static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console", "uffd" };
+static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console", "uffd", "prefetch" };
 
 const char *seccomp_thread_name(enum seccomp_thread kind)
 {

@@ -190,6 +190,20 @@ expect_error api.restore_excludes_drive "--restore and --drive exclude each othe
 expect_error api.restore_excludes_config_file "--restore and --config-file exclude each other" --restore "$T/state" --mem "$T/mem" --resume --config-file /etc/hostname
 expect_error api.restore_paused_needs_api "needs --api-sock" --restore "$T/state" --mem "$T/mem"
 expect_error api.restore_missing_state "Load snapshot error: Failed to restore from snapshot" --restore /nonexistent/state --mem /nonexistent/mem --resume --no-api
+R=(--restore "$T/state" --mem "$T/mem" --resume --no-api)
+expect_error api.restore_drive_needs_restore "--restore-drive needs --restore" --restore-drive scratch=/x
+expect_error api.restore_drive_no_equals "--restore-drive scratch: expected ID=PATH" "${R[@]}" --restore-drive scratch
+expect_error api.restore_drive_empty_path "an empty path for drive scratch" "${R[@]}" --restore-drive scratch=
+expect_error api.restore_drive_bad_id "'a-b' is not a drive id" "${R[@]}" --restore-drive a-b=/x
+expect_error api.restore_drive_twice "drive scratch is given twice" "${R[@]}" --restore-drive scratch=/x --restore-drive scratch=/y
+expect_error api.restore_drive_path_too_long "longer than 4095 bytes" "${R[@]}" --restore-drive "scratch=/$(printf 'p%.0s' $(seq 4095))"
+expect_error api.prefetch_needs_restore "--prefetch needs --restore" --prefetch "$T/wset"
+# A refused working set is a warning (naming the line), read before the load, which goes on
+# without it (and fails here for want of a state file).
+printf 'KINDLING-WSET 1 2\n0 4\n2 1\n' >"$T/bad.wset"
+expect_error api.prefetch_refused_warns "warn: --prefetch: $T/bad.wset: line 3: page 2 is before the end of the previous range (page 4).*; restoring without it" \
+	--restore /nonexistent/state --mem /nonexistent/mem --resume --no-api --prefetch "$T/bad.wset"
+check api.prefetch_refused_load_goes_on grep -q "Load snapshot error: Failed to restore from snapshot" "$T/err"
 
 if ! kvm_usable; then
 	for t in getting_started pause_resume after_boot_logger after_boot_metrics config_file_boot config_roundtrip_boot; do

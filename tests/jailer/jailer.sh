@@ -48,7 +48,7 @@ seccomp_harness() {
 		skip seccomp.harness "build/tests/seccomp-harness is not built (make unit)"
 		return
 	fi
-	for kind in api vmm vcpu console; do
+	for kind in api vmm vcpu console prefetch; do
 		out=$("$H" $kind allowed 2>&1)
 		rc=$?
 		if [ $rc -eq 0 ]; then pass "seccomp.$kind.allowed_calls_survive"; echo "  $out"

@@ -266,6 +266,21 @@ else
 	uffd_case handler_silent --no-serve "--uffd-deadline-ms 1000" "the page-fault handler left a fault unserved for 1000 ms"
 fi
 
+# The restore's working-set prefetch thread under its filter (madvise over a private file
+# mapping, one log line, its exit), started before the vCPU as vmm_snapshot_load starts it,
+# joined at the end by the VMM thread under its own filter.
+if [ ! -x "$VT" ]; then
+	fail threads.prefetch.built "$VT is missing (make unit)"
+else
+	printf 'KINDLING-WSET 1 3\n0 16\n100 1000\n4095 1\n' >"$T/p.wset"
+	timeout "$(scaled 30)" "$VT" --prefetch "$T/p.wset" spin >"$T/p.out" 2>"$T/p.err" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+	for _ in $(seq 100); do grep -q 'prefetch: ' "$T/p.err" && break; sleep 0.05; done
+	check threads.prefetch.logged grep -q 'prefetch: 1017 pages in 3 ranges in' "$T/p.err"
+	stop_within threads.prefetch.sigterm "$VPID" 2000
+fi
+
 # ---------------------------------------------------------------- part 2: tiny guests on KVM
 if ! kvm_usable; then
 	for t in stdin_null.loopback stdin_pipe.loopback stdin_pipe.input_read stdin_pty.input_read api log_fifo_stalled; do

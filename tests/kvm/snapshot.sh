@@ -24,7 +24,9 @@ CASES="create_full create_diff load_paused load_machine_config postload_instance
 	postload_load_again load_resume create_while_running create_from_loaded diff_untracked_after_load
 	failed_load_empty_state failed_load_still_serving load_after_failed_load restore_cli_resume
 	restore_cli_paused_api uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_handshake_taken
-	uffd_handler_killed uffd_count_snapshot uffd_count_served uffd_handler_silent"
+	uffd_handler_killed uffd_count_snapshot uffd_count_served uffd_handler_silent restore_drive_create
+	restore_drive_config restore_drive_resume restore_drive_unknown_id restore_drive_other_size
+	prefetch_populates prefetch_past_ram_warns prefetch_selftest_kills"
 if ! kvm_usable || [ ! -f "$G/spin.elf" ] || [ ! -f "$G/count.elf" ]; then
 	for t in $CASES; do skip "snapshot.$t" "no usable /dev/kvm on this host"; done
 	exit 0
@@ -204,4 +206,87 @@ VPID=$!
 PIDS+=("$VPID")
 timeout 10 "$C" "$S" ready 5000 >/dev/null
 check snapshot.restore_cli_paused_api state_is Paused
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+
+# Issue 13's extensions of --restore. --restore-drive: a VM with a drive "scratch",
+# snapshotted, restored over a copy of the disk (GET /vm/config reports the copy); refused
+# before any VM runs: an id the snapshot has no drive for (the message names its ids), a disk
+# of another size.
+truncate -s 1M "$T/scratch.img"
+spawn
+req PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+req PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
+req PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$T/scratch.img\", \"is_root_device\": false, \"is_read_only\": false}"
+req PUT /actions '{"action_type": "InstanceStart"}'
+req PATCH /vm '{"state": "Paused"}'
+want restore_drive_create 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/drive.state\", \"mem_file_path\": \"$T/drive.mem\"}"
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+cp "$T/scratch.img" "$T/copy.img"
+rm -f "$S"
+timeout "$(scaled 120)" "$K" --restore "$T/drive.state" --mem "$T/drive.mem" --restore-drive scratch="$T/copy.img" \
+	--api-sock "$S" >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
+VPID=$!
+PIDS+=("$VPID")
+timeout 10 "$C" "$S" ready 5000 >/dev/null
+req GET /vm/config
+if [ "$code" = 200 ] && grep -qF "\"path_on_host\":\"$T/copy.img\"" "$T/body" && ! grep -qF "$T/scratch.img" "$T/body"; then
+	pass snapshot.restore_drive_config
+else
+	fail snapshot.restore_drive_config "$code $(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err")"
+fi
+want restore_drive_resume 204 -- PATCH /vm '{"state": "Resumed"}'
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+expect_error snapshot.restore_drive_unknown_id "the snapshot has no drive 'nope' (its drives: scratch)" \
+	--restore "$T/drive.state" --mem "$T/drive.mem" --resume --no-api --restore-drive nope="$T/copy.img"
+truncate -s 2M "$T/big.img"
+expect_error snapshot.restore_drive_other_size "saved with a writable disk of 2048 sectors, this one is writable with 4096" \
+	--restore "$T/drive.state" --mem "$T/drive.mem" --resume --no-api --restore-drive scratch="$T/big.img"
+
+# --prefetch: the working set's pages populated by the prefetch thread (its own filter) while
+# the restored guest runs; a set past the snapshot's RAM (full.state: 64 MiB, 16384 pages) is
+# a warning, not a failed restore; the thread's filter kills the VMM on a forbidden call
+# (build/kindling-seccomp-test, KINDLING_SECCOMP_SELFTEST=prefetch).
+printf 'KINDLING-WSET 1 2\n0 16\n256 64\n' >"$T/ok.wset"
+printf 'KINDLING-WSET 1 1\n16383 2\n' >"$T/past.wset"
+# restore_bg BINARY ARGS...: BINARY --restore full.state, resumed, in the background ($VPID).
+restore_bg() {
+	timeout "$(scaled 120)" "$1" --restore "$T/full.state" --mem "$T/full.mem" --resume --no-api "${@:2}" \
+		>"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+}
+restore_bg "$K" --prefetch "$T/ok.wset"
+for _ in $(seq 50); do grep -q 'prefetch: ' "$T/vmm.err" && break; sleep 0.1; done
+sleep 0.5
+if running "$VPID" && grep -q 'prefetch: 80 pages in 2 ranges in [0-9.]* ms' "$T/vmm.err"; then
+	pass snapshot.prefetch_populates
+else
+	fail snapshot.prefetch_populates "$(tail -n 3 "$T/vmm.err")"
+fi
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+restore_bg "$K" --prefetch "$T/past.wset"
+sleep 1
+if running "$VPID" && grep -qF "pages 16383-16384 are past the end of the snapshot's RAM (16384 pages); restoring without it" "$T/vmm.err" &&
+	! grep -q 'prefetch: [0-9]* pages in' "$T/vmm.err"; then
+	pass snapshot.prefetch_past_ram_warns
+else
+	fail snapshot.prefetch_past_ram_warns "$(tail -n 3 "$T/vmm.err")"
+fi
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+KS=$PWD/build/kindling-seccomp-test
+if [ ! -x "$KS" ]; then
+	fail snapshot.prefetch_selftest_kills "$KS is missing (make unit)"
+else
+	export KINDLING_SECCOMP_SELFTEST=prefetch
+	restore_bg "$KS" --prefetch "$T/ok.wset"
+	unset KINDLING_SECCOMP_SELFTEST
+	reap "$VPID" "$(scaled 20)" 2>/dev/null
+	rc=$?
+	VPID=
+	if [ $rc = 159 ] && grep -q "seccomp selftest: prefetch thread calls" "$T/vmm.err"; then
+		pass snapshot.prefetch_selftest_kills
+	else
+		fail snapshot.prefetch_selftest_kills "rc=$rc $(tail -n 3 "$T/vmm.err")"
+	fi
+fi
 exit 0

@@ -4,7 +4,9 @@
  *   seccomp-harness KIND allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot|
  *                        pwritev-other-fd|writev-other-fd
  * open-after-boot survives only if every open is refused with EACCES.
- * KIND is api, vmm, vcpu or console. Exit 3: a forbidden call was survived; 4: an allowed one
+ * KIND is api, vmm, vcpu, console or prefetch (whose allowed calls populate a private file
+ * mapping, as a restore's working-set prefetch does; it may not open anything at all, so
+ * open-after-boot kills it). Exit 3: a forbidden call was survived; 4: an allowed one
  * failed; 77: the case needs /dev/kvm, which is missing. */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "vm.h"
 #include "vmm_seccomp.h"
 
@@ -37,6 +40,9 @@ static enum seccomp_thread kind;
 static const char *what;
 static char tmpdir[] = "/tmp/seccomp-harness.XXXXXX";
 static struct kvm kvm = { -1, -1, NULL };
+/* "Guest RAM" for the prefetch kind: a file mapped MAP_PRIVATE, as a restore maps it. */
+#define RAM_PAGES 16
+static uint8_t *ram;
 static int efd, epfd, listen_fd, sp[2], pfd[2], file_fd, tfd;
 static pthread_t peer;
 static volatile sig_atomic_t kicks;
@@ -92,6 +98,16 @@ static int setup(void)
 	snprintf(path, sizeof(path), "%s/disk", tmpdir);
 	file_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	unlink(path); /* a disk image nobody else sees; the fd keeps it */
+	snprintf(path, sizeof(path), "%s/ram", tmpdir);
+	int ram_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	unlink(path);
+	if (ram_fd < 0 || ftruncate(ram_fd, RAM_PAGES * 4096) < 0)
+		return -1;
+	ram = mmap(NULL, RAM_PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, ram_fd, 0);
+	close(ram_fd);
+	if (ram == MAP_FAILED)
+		return -1;
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd >= 0) {
 		int size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -136,14 +152,28 @@ static void allowed_common(void)
 	uint64_t one = 1, v;
 	struct timespec ts;
 
-	if (kind != SECCOMP_CONSOLE) /* the console writer never allocates */
+	if (kind != SECCOMP_CONSOLE && kind != SECCOMP_PREFETCH) /* neither ever allocates */
 		use_memory();
 	need(write(efd, &one, sizeof(one)) == sizeof(one), "write(eventfd)");
 	need(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0, "clock_gettime(CPU)");
-	if (kind != SECCOMP_CONSOLE && kind != SECCOMP_VCPU)
+	if (kind != SECCOMP_CONSOLE && kind != SECCOMP_VCPU && kind != SECCOMP_PREFETCH)
 		need(read(efd, &v, sizeof(v)) == sizeof(v), "read(eventfd)");
-	/* glibc's malloc may try this; it must fail softly. */
-	need(open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES, "open refused softly");
+	/* glibc's malloc may try this; it must fail softly. The prefetch thread never mallocs. */
+	if (kind != SECCOMP_PREFETCH)
+		need(open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES,
+		     "open refused softly");
+}
+
+/* vmm/prefetch.c's calls: populate (or, before Linux 5.14, read ahead) guest RAM, one log
+ * line with its timestamp (as a log file's head takes it). */
+static void allowed_prefetch(void)
+{
+	struct timespec ts;
+
+	need(madvise(ram, RAM_PAGES * 4096, MADV_POPULATE_READ) == 0 || errno == EINVAL, "madvise(POPULATE_READ)");
+	need(madvise(ram, RAM_PAGES * 4096, MADV_WILLNEED) == 0, "madvise(WILLNEED)");
+	need(clock_gettime(CLOCK_REALTIME, &ts) == 0 && clock_gettime(CLOCK_MONOTONIC, &ts) == 0, "clock_gettime");
+	log_info("seccomp-harness: prefetch: %d pages in %d ranges in %.1f ms", RAM_PAGES, 1, 0.0);
 }
 
 static void allowed_api(void)
@@ -223,6 +253,8 @@ static void *filtered(void *arg)
 			allowed_vmm();
 		else if (kind == SECCOMP_VCPU)
 			allowed_vcpu();
+		else if (kind == SECCOMP_PREFETCH)
+			allowed_prefetch();
 		return NULL; /* the thread's exit is part of the test */
 	}
 	if (!strcmp(what, "open-after-boot")) {
@@ -288,7 +320,7 @@ int main(int argc, char **argv)
 	int k;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: seccomp-harness api|vmm|vcpu|console allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot|"
+		fprintf(stderr, "usage: seccomp-harness api|vmm|vcpu|console|prefetch allowed|forbidden|bad-ioctl|exec-mmap|socket|open-after-boot|"
 				"pwritev-other-fd|writev-other-fd\n");
 		return 2;
 	}

@@ -2,7 +2,11 @@
  * thread under its production seccomp filter, with no KVM: a "vCPU" thread makes the port
  * accesses a tiny guest would (through the same port bus and devices) instead of KVM_RUN.
  * It finds what a host with /dev/kvm would find with the tiny guests of tests/guests, on hosts without one.
- *   vmm-threads [--api-sock PATH] [--log-path PATH] [--metrics-path PATH] GUEST
+ *   vmm-threads [--api-sock PATH] [--log-path PATH] [--metrics-path PATH] [--prefetch WSET] GUEST
+ * --prefetch: 16 MiB of "guest RAM" mapped MAP_PRIVATE over a memfd (as a restore maps its
+ * memory file), and the working set WSET (vmm/wsetfile.h) populated in it by the restore's
+ * prefetch thread under its filter (vmm/prefetch.c), started where vmm_snapshot_load starts
+ * it: before the vCPUs; joined by vmm_run at the end. It logs "prefetch: N pages in R ranges".
  * GUEST:
  *   echo      as tests/guests/serial_echo.S: one byte through the 8250 in loopback mode,
  *             "LOOPBACK-OK", "READY", then echoes what the host types until a 'q',
@@ -33,14 +37,20 @@
 
 #include "control.h"
 #include "log.h"
+#include "prefetch.h"
 #include "snapuffd.h"
 #include "vmm.h"
 #include "vmm_seccomp.h"
+#include "wsetfile.h"
+
+#define PREFETCH_RAM (16u << 20)
 
 static struct vmm vmm;
 static struct control ctl;
 static const char *guest;
 static struct snapuffd uffd;
+static struct prefetch prefetch;
+static struct wsetfile wset;
 
 /* As vmm/snapshot.c's, on the uffd monitor thread: the handler went away or went silent. */
 static void on_uffd_fail(void *opaque, const char *why)
@@ -224,6 +234,28 @@ static void kick_handler(int sig)
 	(void)sig; /* as vcpu.c's: only there to interrupt the vCPU */
 }
 
+/* --prefetch: RAM as vmm_snapshot_load maps a memory file (mem_map_fd, private), the working
+ * set read and checked as main() and vmm_snapshot_load do, the thread started. */
+static int start_prefetch(const char *path, char *err, size_t errlen)
+{
+	int fd = mem_memfd(PREFETCH_RAM), r;
+
+	if (fd < 0)
+		return errorf(err, errlen, fd, "memfd: %s", strerror(-fd));
+	r = mem_map_fd(&vmm.vm.mem, PREFETCH_RAM, fd, true, 0);
+	close(fd);
+	if (r)
+		return errorf(err, errlen, r, "cannot map RAM: %s", strerror(-r));
+	r = wsetfile_read(path, &wset, err, errlen);
+	if (!r)
+		r = wsetfile_check_pages(&wset, PREFETCH_RAM / WSETFILE_PAGE_SIZE, err, errlen);
+	if (!r && (r = prefetch_start(&prefetch, &vmm.vm.mem, &wset, true)))
+		errorf(err, errlen, r, "cannot start the prefetch thread: %s", strerror(-r));
+	if (!r)
+		vmm.prefetch = &prefetch;
+	return r;
+}
+
 /* What vm_create() and vm_setup_vcpus() set up that the devices, the event loop, pausing and
  * diagnostics use, without KVM: one vCPU whose fd is -1 (its KVM ioctls fail with EBADF,
  * after the filter let them through) and whose kvm_run is only for immediate_exit. */
@@ -256,9 +288,10 @@ int main(int argc, char **argv)
 		{ "metrics-path", required_argument, NULL, 'm' },
 		{ "uffd", required_argument, NULL, 'u' },
 		{ "uffd-deadline-ms", required_argument, NULL, 'd' },
+		{ "prefetch", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL, *log_path = NULL, *metrics_path = NULL, *uffd_sock = NULL;
+	const char *sock = NULL, *log_path = NULL, *metrics_path = NULL, *uffd_sock = NULL, *wset_path = NULL;
 	unsigned deadline_ms = SNAPUFFD_DEADLINE_MS;
 	char err[300] = "cannot map guest RAM";
 	int c, status = 1;
@@ -274,12 +307,14 @@ int main(int argc, char **argv)
 			uffd_sock = optarg;
 		else if (c == 'd')
 			deadline_ms = (unsigned)atoi(optarg);
+		else if (c == 'p')
+			wset_path = optarg;
 		else
 			return 2;
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: vmm-threads [--api-sock P] [--log-path P] [--metrics-path P] [--uffd SOCK "
-				"[--uffd-deadline-ms N]] echo|spin|logflood|uffd\n");
+				"[--uffd-deadline-ms N]] [--prefetch WSET] echo|spin|logflood|uffd\n");
 		return 2;
 	}
 	guest = argv[optind];
@@ -311,6 +346,10 @@ int main(int argc, char **argv)
 	}
 	if (uffd_sock)
 		vmm.uffd = &uffd;
+	if (wset_path && !uffd_sock && start_prefetch(wset_path, err, sizeof(err))) {
+		fprintf(stderr, "vmm-threads: --prefetch %s: %s\n", wset_path, err);
+		goto out;
+	}
 	if (pthread_create(&vmm.vm.vcpus[0].thread, NULL, vcpu_thread, NULL)) {
 		fprintf(stderr, "vmm-threads: cannot start the vCPU thread\n");
 		goto out;
@@ -329,5 +368,6 @@ out:
 	control_destroy(&ctl);
 	vmm.vm.vcpus[0].run = NULL; /* not an mmap'ed kvm_run: nothing for vm_destroy to unmap */
 	vmm_destroy(&vmm);
+	wsetfile_free(&wset);
 	return status;
 }

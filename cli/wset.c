@@ -1,0 +1,289 @@
+/* Records a restored VMM's working set (wset.h) from /proc/PID/maps and /proc/PID/pagemap,
+ * and reads its fault counts from /proc/PID/stat. Runs in the runner, never in the VMM. */
+#include "wset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wsetfile.h"
+
+#define PAGE 4096u
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+/* pagemap entries read at once: 64 KiB. */
+#define PM_CHUNK 8192
+/* More mappings of one file than any VMM makes (it maps guest RAM once). */
+#define MAX_VMAS 1024
+
+struct vma {
+	uint64_t start, end, offset;
+};
+
+/* What identifies mem_path in /proc/PID/maps. */
+struct file_id {
+	unsigned maj, min;
+	uint64_t ino;
+	char path[PATH_MAX];
+	bool has_path;
+};
+
+struct range_list {
+	struct wset_range *r;
+	size_t n, cap;
+};
+
+/* One line of /proc/PID/maps: "START-END PERMS OFFSET MAJ:MIN INODE [PATH]". */
+static bool vma_matches(const char *line, const struct file_id *id, struct vma *v)
+{
+	unsigned long long start, end, off, ino;
+	unsigned maj, min;
+	const char *path;
+	size_t len;
+	int n = 0;
+
+	if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu %n", &start, &end, &off, &maj, &min, &ino, &n) < 6 || !n)
+		return false;
+	if (ino != id->ino || !ino)
+		return false;
+	*v = (struct vma){ .start = start, .end = end, .offset = off };
+	if (maj == id->maj && min == id->min)
+		return true;
+	path = line + n;
+	len = strcspn(path, "\n");
+	return id->has_path && len == strlen(id->path) && !memcmp(path, id->path, len);
+}
+
+static int find_vmas(pid_t pid, const struct file_id *id, struct vma **out, int *nr, char *err, size_t errlen)
+{
+	char maps[64], *line = NULL;
+	size_t cap = 0;
+	struct vma *v = NULL;
+	int n = 0, r = 0;
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return errorf_errno(err, errlen, errno, "%s", maps);
+	while (getline(&line, &cap, f) > 0) {
+		struct vma one;
+
+		if (!vma_matches(line, id, &one))
+			continue;
+		if (n == MAX_VMAS) {
+			r = errorf(err, errlen, -E2BIG, "%s: more than %d mappings of the memory file", maps, MAX_VMAS);
+			break;
+		}
+		if (!v && !(v = calloc(MAX_VMAS, sizeof(*v)))) {
+			r = errorf(err, errlen, -ENOMEM, "out of memory");
+			break;
+		}
+		if (one.offset % PAGE || one.start % PAGE || one.end % PAGE || one.end <= one.start) {
+			r = errorf(err, errlen, -EINVAL, "%s: a mapping that is not page aligned: %s", maps, line);
+			break;
+		}
+		v[n++] = one;
+	}
+	if (!r && ferror(f))
+		r = errorf(err, errlen, -EIO, "%s: read failed", maps);
+	fclose(f);
+	free(line);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+static int add_page(struct range_list *l, uint64_t page)
+{
+	struct wset_range *last = l->n ? &l->r[l->n - 1] : NULL;
+
+	if (last && (uint64_t)last->start + last->count == page) {
+		last->count++;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct wset_range *r = realloc(l->r, cap * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		l->r = r;
+		l->cap = cap;
+	}
+	l->r[l->n++] = (struct wset_range){ .start = (uint32_t)page, .count = 1 };
+	return 0;
+}
+
+/* The present pages of one mapping, as file pages, appended to l in order. */
+static int scan_vma(int pm, const char *pm_path, const struct vma *v, uint64_t *buf, struct range_list *l,
+		    uint64_t *present, char *err, size_t errlen)
+{
+	uint64_t npages = (v->end - v->start) / PAGE, first = v->offset / PAGE;
+
+	if (first + npages > WSETFILE_MAX_PAGES)
+		return errorf(err, errlen, -EFBIG, "a mapping reaches page %llu of the memory file, past the %u a "
+			      "working set can name", (unsigned long long)(first + npages), WSETFILE_MAX_PAGES);
+	for (uint64_t done = 0; done < npages;) {
+		size_t want = npages - done < PM_CHUNK ? (size_t)(npages - done) : PM_CHUNK;
+		off_t at = (off_t)((v->start / PAGE + done) * sizeof(uint64_t));
+		ssize_t got = pread(pm, buf, want * sizeof(uint64_t), at);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return errorf_errno(err, errlen, errno, "%s", pm_path);
+		if (got == 0 || got % sizeof(uint64_t))
+			return errorf(err, errlen, -EIO, "%s: short read", pm_path);
+		for (size_t i = 0; i < (size_t)got / sizeof(uint64_t); i++) {
+			if (!(buf[i] & (PM_PRESENT | PM_SWAPPED)))
+				continue;
+			if (add_page(l, first + done + i))
+				return errorf(err, errlen, -ENOMEM, "out of memory");
+			(*present)++;
+		}
+		done += (size_t)got / sizeof(uint64_t);
+	}
+	return 0;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct wset_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts l and merges ranges that overlap or touch (mappings of the same file pages twice,
+ * or out of file order). */
+static void normalize(struct range_list *l)
+{
+	size_t out = 0;
+
+	if (!l->n)
+		return;
+	qsort(l->r, l->n, sizeof(*l->r), by_start);
+	for (size_t i = 1; i < l->n; i++) {
+		struct wset_range *o = &l->r[out];
+		uint64_t o_end = (uint64_t)o->start + o->count, i_end = (uint64_t)l->r[i].start + l->r[i].count;
+
+		if (l->r[i].start <= o_end) {
+			if (i_end > o_end)
+				o->count = (uint32_t)(i_end - o->start);
+		} else {
+			l->r[++out] = l->r[i];
+		}
+	}
+	l->n = out + 1;
+}
+
+int wset_record(pid_t pid, const char *mem_path, const char *out_path, struct wset_stats *st, char *err,
+		size_t errlen)
+{
+	struct range_list l = { 0 };
+	struct wset_stats s = { 0 };
+	struct file_id id = { 0 };
+	char pm_path[64];
+	struct vma *v = NULL;
+	uint64_t *buf = NULL;
+	struct stat fs;
+	int pm = -1, r;
+
+	if (stat(mem_path, &fs) < 0)
+		return errorf_errno(err, errlen, errno, "%s", mem_path);
+	id.maj = major(fs.st_dev);
+	id.min = minor(fs.st_dev);
+	id.ino = fs.st_ino;
+	id.has_path = realpath(mem_path, id.path) != NULL;
+	r = find_vmas(pid, &id, &v, &s.mappings, err, errlen);
+	if (r)
+		return r;
+	if (!s.mappings) {
+		r = errorf(err, errlen, -ENOENT, "process %d maps no part of %s (device %x:%x, inode %llu)", (int)pid,
+			   mem_path, id.maj, id.min, (unsigned long long)id.ino);
+		goto out;
+	}
+	snprintf(pm_path, sizeof(pm_path), "/proc/%d/pagemap", (int)pid);
+	pm = open(pm_path, O_RDONLY | O_CLOEXEC);
+	if (pm < 0) {
+		r = errorf_errno(err, errlen, errno, "%s", pm_path);
+		goto out;
+	}
+	buf = malloc(PM_CHUNK * sizeof(*buf));
+	if (!buf) {
+		r = errorf(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < s.mappings && !r; i++) {
+		s.mapped_pages += (v[i].end - v[i].start) / PAGE;
+		r = scan_vma(pm, pm_path, &v[i], buf, &l, &s.pages, err, errlen);
+	}
+	if (r)
+		goto out;
+	normalize(&l);
+	s.ranges = l.n;
+	r = wsetfile_write(out_path, l.r, l.n, err, errlen);
+	if (!r && st)
+		*st = s;
+out:
+	if (pm >= 0)
+		close(pm);
+	free(buf);
+	free(l.r);
+	free(v);
+	return r;
+}
+
+int wset_faults(pid_t pid, struct wset_faults *out, char *err, size_t errlen)
+{
+	char path[64], buf[2048], *p, *save = NULL;
+	unsigned long long v[10];
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errorf_errno(err, errlen, errno, "%s", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		int e = errno;
+
+		close(fd);
+		return errorf_errno(err, errlen, e, "%s", path);
+	}
+	close(fd);
+	buf[n] = 0;
+	/* The command name (field 2) may hold spaces and parentheses: fields 3 on follow the
+	 * last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return errorf(err, errlen, -EINVAL, "%s: no command name", path);
+	p++;
+	for (i = 0; i < 10; i++) {
+		char *tok = strtok_r(i ? NULL : p, " ", &save), *end;
+
+		if (!tok)
+			break;
+		v[i] = i ? strtoull(tok, &end, 10) : 0; /* field 3, the state, is a letter */
+		if (i && *end)
+			break;
+	}
+	if (i < 10)
+		return errorf(err, errlen, -EINVAL, "%s: field %d is missing or not a number", path, i + 3);
+	out->minflt = v[7]; /* field 10 */
+	out->majflt = v[9]; /* field 12 */
+	return 0;
+}

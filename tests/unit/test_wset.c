@@ -1,0 +1,138 @@
+/* The working-set recorder (cli/wset.c) on this very process: a memory file mapped
+ * MAP_PRIVATE, a known set of pages touched (read and written, across split mappings), the
+ * recorded ranges read back; and the fault counts of /proc/PID/stat. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "wset.h"
+#include "wsetfile.h"
+
+#define PG 4096
+
+/* A sparse file of n pages: nothing of it in the page cache, so that a read fault maps the
+ * page read and no neighbour (fault-around maps only pages already cached). */
+static int sparse_file(const char *path, int n)
+{
+	int fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || ftruncate(fd, (off_t)n * PG) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+TEST(wset_record_own_private_mapping)
+{
+	static const struct wset_range want[] = { { 0, 3 }, { 10, 1 }, { 30, 2 }, { 40, 1 }, { 50, 1 }, { 63, 1 } };
+	char dir[] = "/tmp/kindling-wset-XXXXXX", mem[64], other[64], link[64], out[64], err[512];
+	volatile uint8_t *m, *o;
+	struct wset_stats st;
+	struct wsetfile w;
+	uint8_t sum = 0;
+	int fd, ofd;
+
+	CHECK(mkdtemp(dir));
+	snprintf(mem, sizeof(mem), "%s/mem", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	snprintf(out, sizeof(out), "%s/out.wset", dir);
+	fd = sparse_file(mem, 64);
+	ofd = sparse_file(other, 16);
+	CHECK(fd >= 0 && ofd >= 0);
+	m = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	o = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, ofd, 0);
+	CHECK(m != MAP_FAILED && o != MAP_FAILED);
+	close(fd);
+	close(ofd);
+	/* No readahead into the page cache either: each read maps its page alone. */
+	CHECK(madvise((void *)m, 64 * PG, MADV_RANDOM) == 0);
+	/* Three mappings (VMAs) of the file, each with its own file offset. */
+	CHECK(mprotect((void *)(m + 40 * PG), 2 * PG, PROT_READ) == 0);
+	sum += m[0] + m[1 * PG + 5] + m[2 * PG + 4095]; /* read faults: file pages mapped */
+	m[10 * PG] = 1;                                  /* a write fault: a private copy */
+	sum += m[30 * PG];
+	m[31 * PG + 7] = 2;
+	sum += m[40 * PG];                               /* in the middle mapping */
+	m[50 * PG] = 3;
+	sum += m[63 * PG + 4095];
+	for (int i = 0; i < 16; i++)                      /* another file: not counted */
+		o[i * PG] = 4;
+	CHECK(sum == 0);
+
+	CHECK(wset_record(getpid(), mem, out, &st, err, sizeof(err)) == 0);
+	printf("  recorded %llu of %llu pages in %zu ranges over %d mappings\n", (unsigned long long)st.pages,
+	       (unsigned long long)st.mapped_pages, st.ranges, st.mappings);
+	CHECK(st.mappings == 3 && st.mapped_pages == 64);
+	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0);
+	for (size_t i = 0; i < w.nr; i++)
+		printf("  range %u+%u\n", w.ranges[i].start, w.ranges[i].count);
+	CHECK(w.nr == sizeof(want) / sizeof(want[0]) && st.ranges == w.nr);
+	CHECK(memcmp(w.ranges, want, sizeof(want)) == 0);
+	CHECK(w.pages == 9 && st.pages == 9);
+	wsetfile_free(&w);
+
+	/* Through a symbolic link: the same file (same device and inode). */
+	CHECK(symlink("mem", link) == 0);
+	CHECK(wset_record(getpid(), link, out, &st, err, sizeof(err)) == 0 && st.pages == 9);
+	/* A file this process does not map, a process that does not exist, an output that
+	 * cannot be written: refused with the reason, the previous output left as it was. */
+	CHECK(munmap((void *)o, 16 * PG) == 0);
+	CHECK(wset_record(getpid(), other, out, &st, err, sizeof(err)) == -ENOENT);
+	CHECK(strstr(err, "maps no part of") != NULL);
+	CHECK(wset_record(0x3ffffff0, mem, out, &st, err, sizeof(err)) == -ENOENT);
+	CHECK(strstr(err, "/proc/1073741808/maps") != NULL);
+	CHECK(wset_record(getpid(), "/nonexistent/mem", out, &st, err, sizeof(err)) == -ENOENT);
+	CHECK(wset_record(getpid(), mem, "/nonexistent/dir/out", &st, err, sizeof(err)) == -ENOENT);
+	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0 && w.nr == 6);
+	wsetfile_free(&w);
+
+	/* Nothing touched: an empty working set, still a valid file. */
+	CHECK(munmap((void *)m, 64 * PG) == 0);
+	fd = open(mem, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	m = mmap(NULL, 64 * PG, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	CHECK(m != MAP_FAILED);
+	CHECK(wset_record(getpid(), mem, out, &st, err, sizeof(err)) == 0);
+	CHECK(st.pages == 0 && st.ranges == 0 && st.mappings == 1);
+	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0 && w.nr == 0);
+	wsetfile_free(&w);
+	munmap((void *)m, 64 * PG);
+	unlink(link);
+	unlink(out);
+	unlink(other);
+	unlink(mem);
+	CHECK(rmdir(dir) == 0); /* no temporary file left behind */
+}
+
+TEST(wset_faults_counts_own_faults)
+{
+	struct wset_faults a, b;
+	struct rusage ru;
+	volatile uint8_t *p;
+	char err[256];
+
+	CHECK(wset_faults(getpid(), &a, err, sizeof(err)) == 0);
+	CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
+	CHECK((long)a.minflt <= ru.ru_minflt && (long)a.majflt <= ru.ru_majflt);
+	p = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	CHECK(madvise((void *)p, 64 * PG, MADV_NOHUGEPAGE) == 0); /* one fault per page */
+	for (int i = 0; i < 64; i++)
+		p[i * PG] = 1;
+	CHECK(wset_faults(getpid(), &b, err, sizeof(err)) == 0);
+	printf("  minflt %llu -> %llu, majflt %llu -> %llu\n", (unsigned long long)a.minflt,
+	       (unsigned long long)b.minflt, (unsigned long long)a.majflt, (unsigned long long)b.majflt);
+	CHECK(b.minflt >= a.minflt + 64 && b.majflt >= a.majflt);
+	munmap((void *)p, 64 * PG);
+	CHECK(wset_faults(0x3ffffff0, &b, err, sizeof(err)) == -ENOENT);
+}
