@@ -2,6 +2,7 @@
  * and reads its fault counts from /proc/PID/stat. Runs in the runner, never in the VMM. */
 #include "wset.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -246,14 +247,14 @@ out:
 	return r;
 }
 
-int wset_faults(pid_t pid, struct wset_faults *out, char *err, size_t errlen)
+/* Fields 10 and 12 of a /proc stat file (a process's or a thread's). */
+static int stat_faults(const char *path, struct wset_faults *out, char *err, size_t errlen)
 {
-	char path[64], buf[2048], *p, *save = NULL;
+	char buf[2048], *p, *save = NULL;
 	unsigned long long v[10];
 	ssize_t n;
 	int fd, i;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errorf_errno(err, errlen, errno, "%s", path);
@@ -286,4 +287,58 @@ int wset_faults(pid_t pid, struct wset_faults *out, char *err, size_t errlen)
 	out->minflt = v[7]; /* field 10 */
 	out->majflt = v[9]; /* field 12 */
 	return 0;
+}
+
+int wset_faults(pid_t pid, struct wset_faults *out, char *err, size_t errlen)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_faults(path, out, err, errlen);
+}
+
+int wset_thread_faults(pid_t pid, const char *prefix, struct wset_faults *out, int *threads, char *err,
+		       size_t errlen)
+{
+	char path[96], comm[32];
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	*out = (struct wset_faults){ 0 };
+	*threads = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return errorf_errno(err, errlen, errno, "%s", path);
+	while (!r && (de = readdir(d))) {
+		struct wset_faults t;
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' || strlen(de->d_name) > 12)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.12s/comm", (int)pid, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* the thread is gone */
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		comm[n] = 0;
+		if (strncmp(comm, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.12s/stat", (int)pid, de->d_name);
+		r = stat_faults(path, &t, err, errlen);
+		if (r == -ENOENT || r == -ESRCH)
+			r = 0; /* gone meanwhile */
+		else if (!r) {
+			out->minflt += t.minflt;
+			out->majflt += t.majflt;
+			++*threads;
+		}
+	}
+	closedir(d);
+	return r;
 }

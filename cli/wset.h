@@ -34,4 +34,9 @@ struct wset_faults {
 };
 int wset_faults(pid_t pid, struct wset_faults *out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* The same summed over pid's living threads whose name starts with prefix ("kindling-vcpu":
+ * the vCPUs, whose faults are the guest's; not the prefetch thread's), *threads of them. */
+int wset_thread_faults(pid_t pid, const char *prefix, struct wset_faults *out, int *threads, char *err,
+		       size_t errlen) __attribute__((warn_unused_result));
+
 #endif

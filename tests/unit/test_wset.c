@@ -2,6 +2,8 @@
  * MAP_PRIVATE, a known set of pages touched (read and written, across split mappings), the
  * recorded ranges read back; and the fault counts of /proc/PID/stat. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,4 +137,57 @@ TEST(wset_faults_counts_own_faults)
 	CHECK(b.minflt >= a.minflt + 64 && b.majflt >= a.majflt);
 	munmap((void *)p, 64 * PG);
 	CHECK(wset_faults(0x3ffffff0, &b, err, sizeof(err)) == -ENOENT);
+}
+
+struct toucher {
+	volatile uint8_t *p;
+	volatile int pages;
+};
+
+static void *touch_pages(void *arg)
+{
+	struct toucher *t = arg;
+
+	pthread_setname_np(pthread_self(), "kindling-vcpu9");
+	for (int i = 0; i < t->pages; i++)
+		t->p[i * PG] = 1;
+	/* Stay alive until the test has counted. */
+	while (t->pages)
+		usleep(1000);
+	return NULL;
+}
+
+/* Only the named threads' faults: a thread named as a vCPU touches 64 pages, this one 64
+ * others, and only the former's count. */
+TEST(wset_thread_faults_named_only)
+{
+	struct toucher t;
+	struct wset_faults f, none;
+	pthread_t th;
+	char err[256];
+	int n, n0;
+
+	t.pages = 64;
+	t.p = mmap(NULL, 128 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(t.p != MAP_FAILED);
+	CHECK(madvise((void *)t.p, 128 * PG, MADV_NOHUGEPAGE) == 0);
+	CHECK(wset_thread_faults(getpid(), "kindling-vcpu", &none, &n0, err, sizeof(err)) == 0 && n0 == 0 &&
+	      none.minflt == 0);
+	CHECK(pthread_create(&th, NULL, touch_pages, &t) == 0);
+	for (int i = 0; i < 64; i++)
+		t.p[(64 + i) * PG] = 1;
+	/* Until the thread has named itself and touched its pages. */
+	for (int i = 0; i < 2000; i++) {
+		if (wset_thread_faults(getpid(), "kindling-vcpu", &f, &n, err, sizeof(err)) == 0 && n == 1 &&
+		    f.minflt >= 64)
+			break;
+		usleep(1000);
+	}
+	t.pages = 0;
+	pthread_join(th, NULL);
+	printf("  vcpu-named thread: minflt %llu, majflt %llu\n", (unsigned long long)f.minflt,
+	       (unsigned long long)f.majflt);
+	CHECK(n == 1 && f.minflt >= 64 && f.minflt < 128); /* not this thread's 64 too */
+	munmap((void *)t.p, 128 * PG);
+	CHECK(wset_thread_faults(0x3ffffff0, "kindling-vcpu", &f, &n, err, sizeof(err)) == -ENOENT);
 }
