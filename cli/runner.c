@@ -30,6 +30,7 @@
 #include "runner_child.h"
 #include "runner_snap.h"
 #include "runstats.h"
+#include "wset.h"
 
 #define RUN_MAX_INPUT (6u << 20)
 
@@ -193,6 +194,39 @@ static void scratch_remove(struct scratch_copy *c)
 	c->dir[0] = 0;
 }
 
+/* The page faults pid's vCPU threads took so far, into *n: false (with a warning) when they
+ * cannot be read. */
+static bool vcpu_faults(pid_t pid, uint64_t *n)
+{
+	struct wset_faults f;
+	char err[200];
+	int threads;
+
+	if (wset_thread_faults(pid, "kindling-vcpu", &f, &threads, err, sizeof(err)) || !threads) {
+		log_warn("run: cannot count the vCPUs' page faults: %s", threads ? err : "no vCPU thread");
+		return false;
+	}
+	*n = f.minflt + f.majflt;
+	return true;
+}
+
+/* Records the working set of the restored VMM pid into s's entry; a line for the breakdown
+ * in report. A failure is only reported: the entry stays usable without it. */
+static void record_wset(const struct runner_snap *s, pid_t pid, char *report, size_t len)
+{
+	struct wset_stats st;
+	uint64_t t0 = now_ns();
+	char err[320];
+
+	if (wset_record(pid, s->entry.mem, s->entry.wset, &st, err, sizeof(err))) {
+		log_warn("run: working set not recorded: %s", err);
+		return;
+	}
+	snprintf(report, len, "working set: %ju of %ju pages (%zu ranges) recorded in %.1f ms as %s",
+		 (uintmax_t)st.pages, (uintmax_t)st.mapped_pages, st.ranges, (double)(now_ns() - t0) / 1e6,
+		 s->entry.wset);
+}
+
 /* Restores s's snapshot: 0 once the guest has taken the restore message (warm), 1 when the
  * snapshot does not restore (removed; the run boots cold), -errno when the run fails. */
 static int start_warm(const struct run_opts *o, struct runner_snap *s, const char *scratch, struct child_io *c,
@@ -200,8 +234,12 @@ static int start_warm(const struct run_opts *o, struct runner_snap *s, const cha
 {
 	struct launch l = { .state = s->entry.state, .mem = s->entry.mem, .scratch = scratch };
 	char err[320], line[200];
-	int r = runner_child_spawn(o, &l, c, err, sizeof(err));
+	int r;
 
+	/* The working set an earlier warm run recorded, fetched while the vCPUs start. */
+	s->prefetched = !o->no_prefetch && access(s->entry.wset, R_OK) == 0;
+	l.prefetch = s->prefetched ? s->entry.wset : NULL;
+	r = runner_child_spawn(o, &l, c, err, sizeof(err));
 	if (r) {
 		log_error("run: %s", err);
 		return r;
@@ -298,6 +336,9 @@ static void run_once(const struct run_opts *o, struct runner_snap *snap, const c
 {
 	struct child_io c = { .pid = -1, .out_fd = -1, .err_fd = -1 };
 	struct scratch_copy scratch = { .dir = "" };
+	char wset_report[PATH_MAX + 128] = "";
+	uint64_t faults0 = 0, faults = 0;
+	bool faults0_ok;
 	const char *exit_status;
 	char err[320];
 	uint64_t t_ready = 0, t_invoke = 0, t_invoked = 0, t_end;
@@ -325,9 +366,15 @@ static void run_once(const struct run_opts *o, struct runner_snap *snap, const c
 	}
 	if (r)
 		goto out;
+	faults0_ok = vcpu_faults(c.pid, &faults0);
 	t_invoke = now_ns();
 	r = runner_guest_post("/invoke", input, input_len, o->timeout_s + 5, &res->resp);
 	t_invoked = now_ns();
+	if (faults0_ok && vcpu_faults(c.pid, &faults))
+		res->ms[RUNSTATS_FAULTS] = (double)(faults - faults0);
+	/* The first warm run of a snapshot records what its invocation touched. */
+	if (!r && res->warm && !snap->prefetched && access(snap->entry.wset, F_OK) < 0)
+		record_wset(snap, c.pid, wset_report, sizeof(wset_report));
 	if (r || runner_interrupted) {
 		log_error("run: invocation failed: %s", runner_interrupted ? "interrupted" : strerror(-r));
 		goto out;
@@ -368,15 +415,18 @@ out:
 	if (res->warm)
 		fprintf(stderr,
 			"warm start: restore %.1f ms, restore message %.1f ms, invocation %.1f ms, teardown %.1f ms, "
-			"total %.1f ms\n",
-			res->ms[0], res->ms[1], res->ms[2], res->ms[3], res->ms[4]);
+			"total %.1f ms; invocation faults %.0f%s\n",
+			res->ms[0], res->ms[1], res->ms[2], res->ms[3], res->ms[4], res->ms[RUNSTATS_FAULTS],
+			snap->prefetched ? " (working set prefetched)" : "");
 	else
 		fprintf(stderr,
 			"cold start: vmm setup %.1f ms, kernel to init ready %.1f ms, invocation %.1f ms, "
-			"teardown %.1f ms, total %.1f ms\n",
-			res->ms[0], res->ms[1], res->ms[2], res->ms[3], res->ms[4]);
+			"teardown %.1f ms, total %.1f ms; invocation faults %.0f\n",
+			res->ms[0], res->ms[1], res->ms[2], res->ms[3], res->ms[4], res->ms[RUNSTATS_FAULTS]);
 	if (snap && snap->report[0])
 		fprintf(stderr, "%s\n", snap->report);
+	if (wset_report[0])
+		fprintf(stderr, "%s\n", wset_report);
 }
 
 /* Counts res in s: a failure, or its phases (and whether it agrees with first's). */

@@ -88,6 +88,10 @@ int runner_child_spawn(const struct run_opts *o, const struct launch *l, struct 
 			argv[a++] = "--restore-drive";
 			argv[a++] = scratch;
 		}
+		if (l->prefetch) {
+			argv[a++] = "--prefetch";
+			argv[a++] = (char *)l->prefetch;
+		}
 	} else {
 		snprintf(drive, sizeof(drive), "path=%s,ro,root,id=rootfs", o->rootfs);
 		runner_kernel_cmdline(o, cmdline, sizeof(cmdline));

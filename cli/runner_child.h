@@ -30,6 +30,7 @@ struct launch {
 	const char *api_sock;
 	const char *state, *mem;
 	const char *scratch; /* this run's copy of the scratch disk, NULL: none */
+	const char *prefetch; /* a restore: the working set to prefetch, NULL: none */
 };
 
 struct child_io {

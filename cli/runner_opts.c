@@ -17,7 +17,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kindling run [--kernel K] --rootfs FS.ext4 [--input FILE|-] [--vcpus N] [--mem-mib N]\n"
 		   "                    [--timeout S] [--boot-timeout S] [--snapshot-dir DIR] [--scratch IMG]\n"
-		   "                    [--verbose]\n"
+		   "                    [--no-prefetch] [--verbose]\n"
 		   "                    [--repeat N] [--json]\n"
 		   "Runs the function packaged in FS.ext4 (guest/mkfunction.sh) once in a fresh microVM,\n"
 		   "with FILE (default: stdin) as its input; prints its output and exits with its status.\n"
@@ -27,6 +27,8 @@ static void usage(FILE *f)
 		   "With --scratch IMG (an ext4 image), the function gets a writable copy of IMG at /scratch;\n"
 		   "IMG itself is never written. A snapshot keeps the copy as it was, and each run restored\n"
 		   "from it writes a copy of that.\n"
+		   "The first warm run records the pages its invocation touched (the working set) next to\n"
+		   "the snapshot; later warm runs prefetch them while the vCPUs start (--no-prefetch: not).\n"
 		   "With --repeat N, runs it N times in a row (each run a fresh microVM; with\n"
 		   "--snapshot-dir the first may boot cold and store the snapshot, the rest restore it),\n"
 		   "prints the first run's output and, on stderr, each phase's p50, p90, p99, min and max\n"
@@ -66,6 +68,7 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 		{ "boot-timeout", required_argument, NULL, 'b' }, { "verbose", no_argument, NULL, 'v' },
 		{ "snapshot-dir", required_argument, NULL, 's' }, { "repeat", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' }, { "scratch", required_argument, NULL, 'S' },
+		{ "no-prefetch", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },	 { NULL, 0, NULL, 0 },
 	};
 	static char default_kernel[PATH_MAX];
@@ -89,6 +92,7 @@ int runner_parse(int argc, char **argv, struct run_opts *o, char *err, size_t er
 		case 'i': o->input = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'j': o->json = true; break;
+		case 'P': o->no_prefetch = true; break;
 		case 'R': r = number("--repeat", optarg, 1, RUNNER_MAX_REPEAT, "", &o->repeat, err, errlen); break;
 		case 's':
 			/* It goes into the VMM's JSON and the snapshot's paths unescaped. */

@@ -18,6 +18,7 @@ struct run_opts {
 	int boot_timeout_s; /* until the guest is ready */
 	const char *snap_dir;
 	const char *scratch; /* --scratch IMG: each run writes a copy of it, as /dev/vdb */
+	bool no_prefetch;    /* --no-prefetch: warm runs do not prefetch the recorded working set */
 	bool verbose;
 	int repeat; /* --repeat N; 0: not given (one run, no summary) */
 	bool json;  /* the summary as JSON on stdout, in place of the function's output */

@@ -20,6 +20,7 @@ struct runner_snap {
 	struct runsnap_key key;
 	struct runsnap_entry entry;
 	bool usable;               /* an entry to restore */
+	bool prefetched;           /* restored with --prefetch of the entry's working set */
 	struct runsnap_build build; /* the entry a cold run is storing */
 	char api_dir[32];          /* the VMM's API socket's private directory ("": none) */
 	char api_sock[48];

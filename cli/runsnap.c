@@ -173,6 +173,7 @@ static void entry_paths(const char *dir, const char *name, struct runsnap_entry 
 	snprintf(e->state, sizeof(e->state), "%s/state", e->path);
 	snprintf(e->mem, sizeof(e->mem), "%s/mem", e->path);
 	snprintf(e->disk, sizeof(e->disk), "%s/disk", e->path);
+	snprintf(e->wset, sizeof(e->wset), "%s/wset", e->path);
 }
 
 /* The identity lines the key file ends with, from the files as they are now: the state

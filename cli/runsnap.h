@@ -4,7 +4,8 @@
  * snapshots themselves (runner_snap.c drives it).
  *
  * DIR/NAME/ is one entry: `state` and `mem` (the VMM's Full snapshot), `disk` (the scratch
- * disk as it was then, when the function has one) and `key`, written last. NAME is 16 hex
+ * disk as it was then, when the function has one) and `key`, written last; later, `wset`,
+ * the working set the first warm run recorded (a hint: not keyed, not checked). NAME is 16 hex
  * digits, a CRC-64 of the function's description (kindling version, kernel, rootfs and
  * scratch image real paths, vCPUs, memory, command line); `key` holds that description,
  * then the identity (device, inode, size, mtime, ctime) of the kernel, the rootfs and the
@@ -58,6 +59,7 @@ enum runsnap_found {
 struct runsnap_entry {
 	char path[PATH_MAX]; /* DIR/NAME */
 	char state[PATH_MAX + 8], mem[PATH_MAX + 8], disk[PATH_MAX + 8];
+	char wset[PATH_MAX + 8]; /* the working set a warm run recorded (optional; not keyed) */
 };
 
 /* Looks k up in dir; e gets the entry's paths whatever the answer. For STALE and DAMAGED,

@@ -13,8 +13,10 @@
 #include "routes.h" /* KINDLING_VERSION */
 
 static const char *const phase_names[RUNSTATS_KINDS][RUNSTATS_PHASES] = {
-	[RUNSTATS_COLD] = { "vmm_setup_ms", "boot_to_ready_ms", "invocation_ms", "teardown_ms", "total_ms" },
-	[RUNSTATS_WARM] = { "restore_ms", "restore_message_ms", "invocation_ms", "teardown_ms", "total_ms" },
+	[RUNSTATS_COLD] = { "vmm_setup_ms", "boot_to_ready_ms", "invocation_ms", "teardown_ms", "total_ms",
+			    "invocation_faults" },
+	[RUNSTATS_WARM] = { "restore_ms", "restore_message_ms", "invocation_ms", "teardown_ms", "total_ms",
+			    "invocation_faults" },
 };
 
 int runstats_init(struct runstats *s, int cap)
@@ -177,7 +179,7 @@ int runstats_print_table(FILE *f, const struct runstats *s)
 	int r = 0;
 
 	fprintf(f, "kindling run --repeat %d: %d cold, %d warm, %d failed, %d with another output or status "
-		   "(ms; percentiles by nearest rank)\n",
+		   "(ms, faults in pages; percentiles by nearest rank)\n",
 		s->requested, runstats_count(s, RUNSTATS_COLD), runstats_count(s, RUNSTATS_WARM), s->failed,
 		s->differing);
 	for (int k = 0; k < RUNSTATS_KINDS; k++) {
@@ -191,9 +193,14 @@ int runstats_print_table(FILE *f, const struct runstats *s)
 
 			if ((r = runstats_summarize(s, k, i, &p)))
 				return r;
-			/* "vmm_setup_ms" -> "vmm_setup": the header says ms. */
-			fprintf(f, "%-5s %-19.*s %6d %10.1f %10.1f %10.1f %10.1f %10.1f\n", runstats_kind_name(k),
-				(int)(strlen(name) - 3), name, p.n, p.p50, p.p90, p.p99, p.min, p.max);
+			/* "vmm_setup_ms" -> "vmm_setup": the header says ms. Faults are counts. */
+			if (i == RUNSTATS_FAULTS)
+				fprintf(f, "%-5s %-19s %6d %10.0f %10.0f %10.0f %10.0f %10.0f\n", runstats_kind_name(k),
+					name, p.n, p.p50, p.p90, p.p99, p.min, p.max);
+			else
+				fprintf(f, "%-5s %-19.*s %6d %10.1f %10.1f %10.1f %10.1f %10.1f\n",
+					runstats_kind_name(k), (int)(strlen(name) - 3), name, p.n, p.p50, p.p90, p.p99,
+					p.min, p.max);
 		}
 	}
 	return fflush(f) == 0 ? 0 : -EIO;

@@ -93,7 +93,9 @@ TEST(runstats_phase_names)
 	CHECK(!strcmp(runstats_phase(RUNSTATS_WARM, 0), "restore_ms"));
 	CHECK(!strcmp(runstats_phase(RUNSTATS_WARM, 1), "restore_message_ms"));
 	CHECK(!strcmp(runstats_phase(RUNSTATS_WARM, 4), "total_ms"));
-	CHECK(!strcmp(runstats_phase(RUNSTATS_WARM, 5), "?"));
+	CHECK(!strcmp(runstats_phase(RUNSTATS_WARM, RUNSTATS_FAULTS), "invocation_faults"));
+	CHECK(!strcmp(runstats_phase(RUNSTATS_COLD, RUNSTATS_FAULTS), "invocation_faults"));
+	CHECK(!strcmp(runstats_phase(RUNSTATS_WARM, 6), "?"));
 }
 
 static double num(const cJSON *o, const char *a, const char *b, const char *c, const char *d)
@@ -217,6 +219,8 @@ TEST(runstats_table)
 		CHECK(strstr(buf, "kind  phase"));
 		CHECK(strstr(buf, "cold  vmm_setup                2       12.3       56.8       56.8       12.3       56.8\n"));
 		CHECK(strstr(buf, "cold  total "));
+		/* Faults are counts, named in full. */
+		CHECK(strstr(buf, "cold  invocation_faults        2       5012       5057       5057       5012       5057\n"));
 		/* No warm run: no warm rows. */
 		CHECK(!strstr(buf, "warm "));
 	} else {
