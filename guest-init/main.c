@@ -27,6 +27,7 @@
 #include "util.h"
 
 #define FUNCTION_JSON "/etc/kindling/function.json"
+#define SCRATCH_DIR "/scratch"
 #define DEFAULT_HOSTNAME "kindling"
 #define DEFAULT_PORT 8080
 #define BOOT_TIMER_PORT 0x3f0 /* the VMM's boot timer: first write = "ready" */
@@ -207,6 +208,46 @@ static int setup_network(const char *cmdline, struct ipconf *ic, char *err, size
 	return r;
 }
 
+/* kindling.scratch=DEV: a writable ext4 disk at /scratch for the function and its init hook.
+ * What they write there before readiness is on that disk when the snapshot is taken. Sets
+ * *mounted; returns 0 (also when there is none), or -errno with a message in err. */
+static int setup_scratch(const struct initctx *ctx, const char *cmdline, bool *mounted, char *err, size_t errlen)
+{
+	char dev[32];
+	int r = kcmdline_get(cmdline, "kindling.scratch", dev, sizeof(dev));
+
+	*mounted = false;
+	if (r == 0)
+		return 0;
+	if (r < 0 || !kcmdline_scratch_dev_valid(dev)) {
+		snprintf(err, errlen, "kindling.scratch=%s: want a whole virtio disk, /dev/vd[a-z]",
+			 r < 0 ? "(too long)" : dev);
+		return -EINVAL;
+	}
+	if (ctx->test) {
+		/* The host's root is not ours to create directories in, nor is there a /dev/vdX. */
+		say("scratch: %s on %s (ext4, noatime) not mounted: test mode", dev, SCRATCH_DIR);
+		return 0;
+	}
+	if (mkdir(SCRATCH_DIR, 0755) && errno != EEXIST) {
+		r = -errno;
+		if (r == -EROFS)
+			snprintf(err, errlen, "kindling.scratch=%s: the root filesystem is read-only and has no %s "
+				 "to mount it on (guest/mkfunction.sh images have one)", dev, SCRATCH_DIR);
+		else
+			snprintf(err, errlen, "kindling.scratch=%s: mkdir %s: %s", dev, SCRATCH_DIR, strerror(-r));
+		return r;
+	}
+	if (mount(dev, SCRATCH_DIR, "ext4", MS_NOATIME, NULL)) {
+		r = -errno;
+		snprintf(err, errlen, "kindling.scratch=%s: mount ext4 on %s: %s", dev, SCRATCH_DIR, strerror(-r));
+		return r;
+	}
+	*mounted = true;
+	say("scratch: %s mounted on %s", dev, SCRATCH_DIR);
+	return 0;
+}
+
 /* function.json (absent is fine when the command line names the handler), then the command
  * line's overrides; the handler must be executable now rather than fail every invocation. */
 static int load_function(const struct initctx *ctx, const char *cmdline, struct fnconfig *fc, char *err,
@@ -287,6 +328,7 @@ int main(void)
 	struct ipconf ic = { 0 };
 	struct fnconfig fc;
 	struct gserver *gs;
+	bool scratch;
 	uint16_t port;
 	int r;
 
@@ -316,6 +358,8 @@ int main(void)
 	if (setup_network(cmdline, &ic, err, sizeof(err)))
 		fatal(&ctx, "%s", err);
 	setup_hostname(&ctx, cmdline, &ic);
+	if (setup_scratch(&ctx, cmdline, &scratch, err, sizeof(err)))
+		fatal(&ctx, "%s", err);
 	if (load_function(&ctx, cmdline, &fc, err, sizeof(err)))
 		fatal(&ctx, "%s", err);
 	if (get_port(cmdline, &port))

@@ -20,7 +20,8 @@
 #
 # The image holds: /sbin/init (kindling-init) and /init -> sbin/init, /function,
 # /etc/kindling/function.json, /etc/passwd, /etc/group, /etc/hostname, and empty
-# /proc /sys /dev /tmp /run for init to mount over.
+# /proc /sys /dev /tmp /run /scratch for init to mount over (/scratch: the disk of
+# kindling.scratch=; init cannot make the directory at boot, the root is read-only).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,7 +87,7 @@ json_str() {
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/mkfunction.XXXXXX")
 trap 'rm -rf "$stage" "$out.tmp.$$"' EXIT
-mkdir -p "$stage"/{function,sbin,bin,etc/kindling,proc,sys,dev,run,tmp}
+mkdir -p "$stage"/{function,sbin,bin,etc/kindling,proc,sys,dev,run,tmp,scratch}
 chmod 1777 "$stage/tmp"
 
 if [ -d "$src" ]; then

@@ -72,6 +72,20 @@ TEST(init_cmdline_ip)
 	CHECK(kcmdline_parse_ip("10.0.0.2::::bad_host!", &ic) == -EINVAL);
 }
 
+TEST(init_cmdline_scratch_dev)
+{
+	static const char *const bad[] = { "", "/dev/vd", "/dev/vdA", "/dev/vdb1", "/dev/vdaa", "vdb", "/dev/sda",
+					   "/dev/vd{", "/dev/../dev/vdb", "/dev/vdb/", " /dev/vdb", "/dev/xvdb" };
+
+	CHECK(kcmdline_scratch_dev_valid("/dev/vda") && kcmdline_scratch_dev_valid("/dev/vdb"));
+	CHECK(kcmdline_scratch_dev_valid("/dev/vdz"));
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (kcmdline_scratch_dev_valid(bad[i]))
+			printf("  accepted: '%s'\n", bad[i]);
+		CHECK(!kcmdline_scratch_dev_valid(bad[i]));
+	}
+}
+
 TEST(init_fnconfig_full)
 {
 	struct fnconfig fc;
