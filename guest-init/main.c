@@ -1,9 +1,11 @@
 /* kindling-init: PID 1 of a Kindling function microVM. A straight line: mounts, hostname,
- * network, function config, listen, tell the VMM we are ready, serve, power off. PID 1 must
- * never exit (the kernel panics), so every way out goes through power_off().
+ * network, scratch disk, function config, init hook, listen, tell the VMM we are ready (a
+ * snapshot may be taken then), serve, power off. PID 1 must never exit (the kernel panics),
+ * so every way out goes through power_off().
  *
  * Test mode (environment KINDLING_INIT_TEST=1; never set by our VMM or packaging): no
- * mounts, no hostname, no boot-timer port, no Ctrl-Alt-Del change; the command line comes
+ * mounts (the scratch disk's is described), no hostname, no boot-timer port, no
+ * Ctrl-Alt-Del change; the command line comes
  * from KINDLING_INIT_CMDLINE and function.json from KINDLING_INIT_FUNCTION; "power off"
  * is exit(). It lets tests run this binary as PID 1 of fresh namespaces on the host. */
 #include <errno.h>
@@ -22,6 +24,7 @@
 
 #include "fnconfig.h"
 #include "gserver.h"
+#include "inithook.h"
 #include "kcmdline.h"
 #include "netcfg.h"
 #include "util.h"
@@ -289,7 +292,35 @@ static int load_function(const struct initctx *ctx, const char *cmdline, struct 
 		snprintf(err, errlen, "handler %s: %s", fc->handler, r == -EACCES ? "not executable" : strerror(-r));
 		return r;
 	}
+	if (fc->ninit && access(fc->init_argv[0], X_OK)) {
+		r = -errno;
+		snprintf(err, errlen, "init hook %s: %s", fc->init_argv[0],
+			 r == -EACCES ? "not executable" : strerror(-r));
+		return r;
+	}
 	return 0;
+}
+
+/* The function's one-time work, before readiness: see inithook.h. Then what it wrote to the
+ * scratch disk is written out, so that the disk is complete when the snapshot is taken. */
+static void run_init_hook(const struct initctx *ctx, const struct fnconfig *fc, bool scratch)
+{
+	char err[FN_MAX_STR + 256];
+	unsigned ms = 0;
+	int fd;
+
+	if (fc->ninit) {
+		say("running init hook %s (timeout %u s)", fc->init_argv[0], fc->timeout_s);
+		if (inithook_run(fc, &ms, err, sizeof(err)))
+			fatal(ctx, "%s", err);
+		say("init hook done in %u ms", ms);
+	}
+	if (!scratch)
+		return;
+	fd = open(SCRATCH_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd))
+		fatal(ctx, "sync %s: %s", SCRATCH_DIR, strerror(errno));
+	close(fd);
 }
 
 static int get_port(const char *cmdline, uint16_t *port)
@@ -364,6 +395,7 @@ int main(void)
 		fatal(&ctx, "%s", err);
 	if (get_port(cmdline, &port))
 		fatal(&ctx, "kindling.port= must be 1..65535");
+	run_init_hook(&ctx, &fc, scratch);
 
 	gs = malloc(sizeof(*gs));
 	if (!gs)
