@@ -75,17 +75,24 @@ ip -n $NSC addr add $CIP/24 dev veth0
 ip -n $NSC link set veth0 up
 ip -n $NSC link set lo up
 
-# The host pid of the init (the child of the wrapper's unshare).
+# The host pid of the init: the child of the unshare that the wrapper (timeout) runs.
 init_pid() {
-	cat /proc/"$INIT_WRAPPER"/task/"$INIT_WRAPPER"/children 2>/dev/null
+	local u
+	for u in $(cat /proc/"$INIT_WRAPPER"/task/"$INIT_WRAPPER"/children 2>/dev/null); do
+		cat /proc/"$u"/task/"$u"/children 2>/dev/null
+	done
 }
 
 # start_init NAME CMDLINE FUNCTION_JSON: kindling-init as PID 1 of new namespaces in $NSG, in
 # test mode with a fake kernel command line; waits for its ready line. Log in $T/NAME.log.
+# Under a deadline of 120 s (the first init serves the whole first section, ~15 s): then
+# unshare dies, and --kill-child takes init with it (init, PID 1 of its namespace, ignores
+# signals from outside it but SIGKILL).
 start_init() {
 	LOG=$T/$1.log
 	KINDLING_INIT_TEST=1 KINDLING_INIT_CMDLINE=$2 KINDLING_INIT_FUNCTION=$3 \
-		ip netns exec $NSG unshare --pid --fork --mount --uts --mount-proc $INIT >"$LOG" 2>&1 </dev/null &
+		deadline_bg 120 ip netns exec $NSG unshare --pid --fork --kill-child --mount --uts --mount-proc \
+		$INIT >"$LOG" 2>&1 </dev/null
 	INIT_WRAPPER=$!
 	for _ in $(seq 200); do
 		grep -q '^kindling-init: ready$' "$LOG" && return 0
