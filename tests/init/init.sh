@@ -89,11 +89,17 @@ init_pid() {
 # unshare dies, and --kill-child takes init with it (init, PID 1 of its namespace, ignores
 # signals from outside it but SIGKILL).
 start_init() {
+	launch_init "$@"
+	wait_ready
+}
+launch_init() { # NAME CMDLINE FUNCTION_JSON: start_init without the wait
 	LOG=$T/$1.log
 	KINDLING_INIT_TEST=1 KINDLING_INIT_CMDLINE=$2 KINDLING_INIT_FUNCTION=$3 \
 		deadline_bg 120 ip netns exec $NSG unshare --pid --fork --kill-child --mount --uts --mount-proc \
 		$INIT >"$LOG" 2>&1 </dev/null
 	INIT_WRAPPER=$!
+}
+wait_ready() { # for the ready line of the init launched last, at most 5 s
 	for _ in $(seq 200); do
 		grep -q '^kindling-init: ready$' "$LOG" && return 0
 		kill -0 $INIT_WRAPPER 2>/dev/null || return 1
@@ -139,6 +145,7 @@ exit3) echo partial; exit 3 ;;
 segv) echo before; kill -SEGV \$\$ ;;
 sleep) sleep $MARK & echo started; sleep 30 ;;
 slow) sleep 1.2; echo slow-done ;;
+hooked) cat "$T/hooked" ;;
 exact) head -c 6291456 /dev/zero ;;
 big) head -c 7340032 /dev/zero ;;
 stderr) echo to-stderr-marker >&2; echo ok ;;
@@ -512,6 +519,150 @@ stop_init
 out=$(env -u KINDLING_INIT_TEST $INIT 2>&1)
 rc=$?
 if [ $rc = 2 ] && [[ $out == *"not PID 1"* ]]; then pass init.refuses_not_pid1; else fail init.refuses_not_pid1 "exit $rc: $out"; fi
+
+# ------------------------------------------------------------ the init hook and the scratch disk
+# Test mode runs the hook for real; it checks kindling.scratch= and describes the mount
+# instead of doing it (init.qemu_scratch_hook below mounts one for real).
+MARK2=32.$$ MARK3=33.$$
+HOOK=$T/hookdir/hook
+mkdir "$T/hookdir"
+cat >"$HOOK" <<EOF
+#!/bin/sh
+case \$1 in
+warm)
+	echo "hook-stdout \$1 \$FOO \$(pwd) \$(readlink /proc/self/fd/0) \${KINDLING_INVOCATION_ID:-no-id}"
+	echo hook-stderr >&2
+	echo "\$1" >>"$T/hooked"
+	sleep $MARK2 & ;;
+exit3) echo failing; exit 3 ;;
+kill) kill -KILL \$\$ ;;
+hang) sleep $MARK3 & sleep 30 ;;
+term) trap 'echo got-term; exit 0' TERM; echo term-waiting; sleep 10 & wait ;;
+*) exit 64 ;;
+esac
+EOF
+chmod +x "$HOOK"
+hook_json() { # NAME TIMEOUT MODE: $T/NAME.json, the test handler with the hook in MODE
+	echo "{ \"handler\": \"$T/handler\", \"env\": {\"FOO\": \"bar\"}, \"timeout_s\": $2,
+		\"init\": [\"$HOOK\", \"$3\"] }" >"$T/$1.json"
+}
+
+# The hook runs once, with its output on the console, after the scratch disk and before
+# readiness; what it wrote is there for the first invocation; its background child is gone.
+hook_json hook 5 warm
+if ! start_init hook "$CMDLINE kindling.scratch=/dev/vdb" "$T/hook.json"; then
+	fail init.hook_before_ready "no ready line: $(tail -n 3 "$LOG" | tr '\n' ' ')"
+else
+	want="kindling-init: scratch: /dev/vdb on /scratch (ext4, noatime) not mounted: test mode
+kindling-init: running init hook $HOOK (timeout 5 s)
+kindling-init: init: hook-stdout warm bar $T/hookdir /dev/null no-id
+kindling-init: init: hook-stderr
+kindling-init: init hook done in N ms
+kindling-init: ready"
+	got=$(sed -n '/^kindling-init: ready$/q; s/done in [0-9]* ms$/done in N ms/; p' "$LOG"; echo kindling-init: ready)
+	if [ "$got" = "$want" ]; then
+		pass init.hook_before_ready
+	else
+		fail init.hook_before_ready "console: $(echo "$got" | tr '\n' '|')"
+	fi
+	invoke hooked
+	first=$CODE/$(body)
+	invoke hooked
+	if [ "$first" = 200/warm ] && [ "$CODE" = 200 ] && [ "$(body)" = warm ]; then
+		pass init.hook_state_seen_once
+	else
+		fail init.hook_state_seen_once "first invocation $first, second $CODE/$(body)"
+	fi
+	if ! pgrep -f "^sleep $MARK2\$" >/dev/null; then
+		pass init.hook_group_killed
+	else
+		fail init.hook_group_killed "left running: $(pgrep -af "^sleep $MARK2\$")"
+	fi
+fi
+stop_init
+
+# SIGTERM while the hook runs goes to the hook; when it then exits 0, init goes on.
+hook_json hookterm 5 term
+launch_init hookterm "$CMDLINE" "$T/hookterm.json"
+for _ in $(seq 200); do
+	grep -q '^kindling-init: init: term-waiting$' "$LOG" && break
+	sleep 0.025
+done
+kill -TERM "$(init_pid)" 2>/dev/null
+if wait_ready && grep -qx 'kindling-init: forwarding signal 15 to the init hook' "$LOG" &&
+	grep -qx 'kindling-init: init: got-term' "$LOG" && grep -q '^kindling-init: init hook done in' "$LOG"; then
+	invoke echo after-hook-term
+	if [ "$CODE" = 200 ] && [ "$(body)" = after-hook-term ]; then
+		pass init.hook_gets_sigterm
+	else
+		fail init.hook_gets_sigterm "invoke: $CODE $(body)"
+	fi
+else
+	fail init.hook_gets_sigterm "console: $(grep kindling-init "$LOG" | tail -n 4 | tr '\n' '|')"
+fi
+stop_init
+
+# init_fatal NAME MESSAGE FUNCTION_JSON [CMDLINE] [MAX_MS]: init stops before readiness with
+# "FATAL: ...MESSAGE..." and powers off (test mode: exit status 1), within MAX_MS (5000).
+init_fatal() {
+	local t0 t1 rc
+	t0=$(now_ms)
+	if start_init "$1" "${4:-$CMDLINE}" "$3"; then
+		fail "init.$1" "it became ready: $(tail -n 2 "$LOG" | tr '\n' '|')"
+		stop_init
+		return
+	fi
+	for _ in $(seq 200); do
+		running "$INIT_WRAPPER" || break
+		sleep 0.05
+	done
+	if running "$INIT_WRAPPER"; then
+		rc="still running"
+		stop_init
+	else
+		wait "$INIT_WRAPPER"
+		rc=$?
+		INIT_WRAPPER=
+	fi
+	t1=$(now_ms)
+	if [ $rc = 1 ] && grep -qF -- "kindling-init: FATAL: $2" "$LOG" && grep -qx 'kindling-init: powering off' "$LOG" &&
+		! grep -q '^kindling-init: ready' "$LOG" && [ $((t1 - t0)) -lt "${5:-5000}" ]; then
+		pass "init.$1"
+	else
+		fail "init.$1" "exit $rc after $((t1 - t0)) ms: $(grep -e FATAL -e 'init:' "$LOG" | tr '\n' '|')"
+	fi
+}
+hook_json hook_exit_status 5 exit3
+init_fatal hook_exit_status "init hook $HOOK exited with status 3" "$T/hook_exit_status.json"
+hook_json hook_signal 5 kill
+init_fatal hook_signal "init hook $HOOK was killed by signal 9 (Killed)" "$T/hook_signal.json"
+hook_json hook_timeout 1 hang
+init_fatal hook_timeout "init hook $HOOK did not finish within 1 s (timeout_s); killed with its process group" \
+	"$T/hook_timeout.json" "$CMDLINE" 3000
+if ! pgrep -f "^sleep $MARK3\$" >/dev/null; then
+	pass init.hook_timeout_group_killed
+else
+	fail init.hook_timeout_group_killed "left running: $(pgrep -af "^sleep $MARK3\$")"
+fi
+
+bad_hook() { # NAME INIT_VALUE MESSAGE
+	echo "{\"handler\": \"$T/handler\", \"init\": $2}" >"$T/$1.json"
+	init_fatal "$1" "$3" "$T/$1.json"
+}
+many=\"/bin/true\"
+for i in $(seq 65); do many+=",\"a$i\""; done
+bad_hook init_not_array '"/bin/true"' "$T/init_not_array.json: function.json: init must be an array of strings"
+bad_hook init_empty '[]' "$T/init_empty.json: function.json: init is empty"
+bad_hook init_relative '["hookdir/hook"]' "$T/init_relative.json: function.json: init's program is not an absolute path at byte "
+bad_hook init_not_string '["/bin/true", 1]' "$T/init_not_string.json: function.json: expected a string"
+bad_hook init_too_many "[$many]" "$T/init_too_many.json: function.json: more than 64 init args"
+bad_hook init_not_executable "[\"$T/fn.json\"]" "init hook $T/fn.json: not executable"
+
+init_fatal scratch_not_virtio "kindling.scratch=/dev/sda: want a whole virtio disk, /dev/vd[a-z]" "$T/fn.json" \
+	"$CMDLINE kindling.scratch=/dev/sda"
+init_fatal scratch_partition "kindling.scratch=/dev/vdb1: want a whole virtio disk" "$T/fn.json" \
+	"$CMDLINE kindling.scratch=/dev/vdb1"
+init_fatal scratch_empty "kindling.scratch=: want a whole virtio disk" "$T/fn.json" "$CMDLINE kindling.scratch"
 
 # ------------------------------------------------------------ the examples
 # wordfreq directly, then through init: the handler comes from the command line (overriding
