@@ -720,7 +720,7 @@ else
 	img=$T/wf.ext4
 	if guest/mkfunction.sh --timeout 7 --env MODE=fast --arg 5 $WORDFREQ "$img" >"$T/mk.out" 2>&1 &&
 		img_has "$img" /sbin/init && img_has "$img" /init && img_has "$img" /function/wordfreq &&
-		img_has "$img" /proc && img_has "$img" /tmp && img_has "$img" /etc/passwd &&
+		img_has "$img" /proc && img_has "$img" /tmp && img_has "$img" /scratch && img_has "$img" /etc/passwd &&
 		img_cat "$img" /sbin/init | cmp -s - build/kindling-init &&
 		img_cat "$img" /etc/kindling/function.json | tr -d ' \n' |
 		grep -qx '{"handler":"/function/wordfreq","args":\["5"\],"env":{"MODE":"fast"},"timeout_s":7}'; then
@@ -754,47 +754,145 @@ else
 	mk_rejects missing "does not exist" "$T/nonexistent"
 	mk_rejects bad_timeout "--timeout" --timeout 5s $WORDFREQ
 	mk_rejects bad_env "bad variable name" --env 1X=y $WORDFREQ
+	mk_rejects no_init_hook "init hook /function/nope not found in the image" --busybox --init-hook nope \
+		examples/shell-upper
+	mk_rejects init_hook_arg_alone "--init-hook-arg without --init-hook" --busybox --init-hook-arg x \
+		examples/shell-upper
+
+	# A function with an init hook, for init.qemu_scratch_hook: the hook prepares /scratch and
+	# /tmp once, the handler shows what it finds.
+	mkdir "$T/qfn"
+	cat >"$T/qfn/handler" <<'EOF'
+#!/bin/sh
+cat /scratch/warm /tmp/warm
+grep ' /scratch ' /proc/mounts | cut -d' ' -f1-4
+echo invoked >/scratch/invoked
+EOF
+	cat >"$T/qfn/warm" <<'EOF'
+#!/bin/sh
+echo "warming $1 in $(pwd)"
+echo "warm $1" >/scratch/warm
+echo "tmp $1" >/tmp/warm
+EOF
+	chmod +x "$T/qfn/handler" "$T/qfn/warm"
+	if [ -n "$BB" ] && guest/mkfunction.sh --busybox --init-hook warm --init-hook-arg 'x "y"' "$T/qfn" "$T/qfn.ext4" \
+		>"$T/mk.out" 2>&1 && img_has "$T/qfn.ext4" /function/warm &&
+		img_cat "$T/qfn.ext4" /etc/kindling/function.json | grep -qxF '  "init": ["/function/warm", "x \"y\""]'; then
+		pass init.mkfunction_init_hook
+	else
+		fail init.mkfunction_init_hook "$(tail -n 2 "$T/mk.out"; img_cat "$T/qfn.ext4" /etc/kindling/function.json)"
+	fi
 fi
 
 # ------------------------------------------------------------ a real boot (QEMU TCG)
 # The production path that test mode skips: kindling-init as the kernel's PID 1 on a read-only
 # ext4 root made by mkfunction (busybox shell handler), /proc/cmdline, ip= already applied by
-# the kernel's IP_PNP, mounts, power-off through reboot(2). QEMU's emulator, no KVM needed;
-# QEMU runs inside our client namespace, so its loopback port forward is ours alone.
+# the kernel's IP_PNP, mounts (the scratch disk's too), the init hook, power-off through
+# reboot(2). QEMU's emulator, no KVM needed; QEMU runs inside our client namespace, so its
+# loopback port forward is ours alone.
 KERNEL=build/guest/bzImage
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	skip init.qemu_boot "qemu-system-x86_64 is not installed"
-elif [ ! -f $KERNEL ] || [ ! -f "$T/su.ext4" ]; then
-	skip init.qemu_boot "no $KERNEL (make kernel) or no busybox image"
-else
+# qemu_start LOG ROOT_IMAGE APPEND [QEMU ARGS...]: boots ROOT_IMAGE read-only as /dev/vda with
+# APPEND added to the command line, in the background (QEMU_PID), under a deadline of 120 s.
+qemu_start() {
+	local log=$1 img=$2 append=$3
+	shift 3
 	ip netns exec $NSC timeout 120 qemu-system-x86_64 -M microvm,acpi=off -accel tcg -m 256 \
 		-nodefaults -nographic -no-reboot -serial stdio -kernel $KERNEL \
-		-append "console=ttyS0 reboot=t panic=1 pci=off quiet root=/dev/vda ro kindling.hostname=qemu-fn ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off" \
-		-drive id=d,file="$T/su.ext4",format=raw,if=none -device virtio-blk-device,drive=d \
+		-append "console=ttyS0 reboot=t panic=1 pci=off quiet root=/dev/vda ro ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off $append" \
+		-drive id=d,file="$img",format=raw,if=none -device virtio-blk-device,drive=d \
 		-netdev user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:8080-10.0.2.15:8080 \
-		-device virtio-net-device,netdev=n >"$T/qemu.log" 2>&1 </dev/null &
+		-device virtio-net-device,netdev=n "$@" >"$log" 2>&1 </dev/null &
 	QEMU_PID=$!
+}
+# qemu_ready LOG: waits for init's ready line; fails if QEMU ends first.
+qemu_ready() {
 	for _ in $(seq 240); do
-		grep -q '^kindling-init: ready' "$T/qemu.log" && break
-		kill -0 $QEMU_PID 2>/dev/null || break
+		grep -q '^kindling-init: ready' "$1" && return 0
+		kill -0 $QEMU_PID 2>/dev/null || return 1
 		sleep 0.5
 	done
-	GIP=127.0.0.1
-	call POST /invoke --data-binary @examples/shell-upper/input.txt
-	code=$CODE
-	cmp -s "$T/body" examples/shell-upper/expected.txt && same=1 || same=0
-	call POST /shutdown
+	return 1
+}
+# qemu_end: waits at most 30 s for QEMU to end by itself; sets rc (its status, or "still
+# running", and then it is stopped).
+qemu_end() {
 	for _ in $(seq 60); do kill -0 $QEMU_PID 2>/dev/null || break; sleep 0.5; done
 	if kill -0 $QEMU_PID 2>/dev/null; then
 		rc="still running"
+		kill -TERM $QEMU_PID
+		reap $QEMU_PID 10
+		QEMU_PID=
 	else
 		wait $QEMU_PID
 		rc=$?
 		QEMU_PID=
 	fi
+}
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	skip init.qemu_boot "qemu-system-x86_64 is not installed"
+elif [ ! -f $KERNEL ] || [ ! -f "$T/su.ext4" ]; then
+	skip init.qemu_boot "no $KERNEL (make kernel) or no busybox image"
+else
+	qemu_start "$T/qemu.log" "$T/su.ext4" "kindling.hostname=qemu-fn"
+	qemu_ready "$T/qemu.log"
+	GIP=127.0.0.1
+	call POST /invoke --data-binary @examples/shell-upper/input.txt
+	code=$CODE
+	cmp -s "$T/body" examples/shell-upper/expected.txt && same=1 || same=0
+	call POST /shutdown
+	qemu_end
 	if [ "$code" = 200 ] && [ $same = 1 ] && [ "$rc" = 0 ] && ! grep -q FATAL "$T/qemu.log"; then
 		pass init.qemu_boot
 	else
 		fail init.qemu_boot "invoke $code (same output: $same), qemu exit $rc; console: $(grep kindling-init "$T/qemu.log" | tail -n 3 | tr '\n' ' ')"
+	fi
+fi
+
+# The scratch disk and the init hook for real: an empty ext4 image as /dev/vdb, mounted by
+# init on the read-only root's /scratch before the hook, which writes there and to /tmp before
+# readiness; the invocation finds both; after power-off the disk holds what was written.
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	skip init.qemu_scratch_hook "qemu-system-x86_64 is not installed"
+	skip init.qemu_scratch_readonly_root "qemu-system-x86_64 is not installed"
+elif [ ! -f $KERNEL ] || [ ! -f "$T/qfn.ext4" ]; then
+	skip init.qemu_scratch_hook "no $KERNEL (make kernel) or no image with an init hook"
+	skip init.qemu_scratch_readonly_root "no $KERNEL (make kernel) or no image with an init hook"
+else
+	truncate -s 16M "$T/scratch.ext4"
+	mkfs.ext4 -q -F "$T/scratch.ext4"
+	qemu_start "$T/qemu-scratch.log" "$T/qfn.ext4" "kindling.scratch=/dev/vdb" \
+		-drive id=s,file="$T/scratch.ext4",format=raw,if=none -device virtio-blk-device,drive=s
+	qemu_ready "$T/qemu-scratch.log"
+	want='warm x "y"
+tmp x "y"
+/dev/vdb /scratch ext4 rw,noatime'
+	call POST /invoke -d ''
+	code=$CODE body=$(body)
+	call POST /shutdown
+	qemu_end
+	console=$(tr -d '\r' <"$T/qemu-scratch.log" | grep '^kindling-init: ' | sed -n '/^kindling-init: ready$/q; s/done in [0-9]* ms$/done in N ms/; p')
+	want_console='kindling-init: scratch: /dev/vdb mounted on /scratch
+kindling-init: running init hook /function/warm (timeout 30 s)
+kindling-init: init: warming x "y" in /function
+kindling-init: init hook done in N ms'
+	if [ "$code" = 200 ] && [ "$body" = "$want" ] && [ "$console" = "$want_console" ] && [ "$rc" = 0 ] &&
+		[ "$(img_cat "$T/scratch.ext4" /warm)" = 'warm x "y"' ] && [ "$(img_cat "$T/scratch.ext4" /invoked)" = invoked ]; then
+		pass init.qemu_scratch_hook
+	else
+		fail init.qemu_scratch_hook "invoke $code '$(echo "$body" | tr '\n' '|')', qemu exit $rc; console: $(echo "$console" | tr '\n' '|')"
+	fi
+
+	# A read-only root without /scratch: fatal, and the VM powers itself off.
+	cp "$T/qfn.ext4" "$T/noscratch.ext4"
+	debugfs -w -R "rmdir /scratch" "$T/noscratch.ext4" >/dev/null 2>&1
+	qemu_start "$T/qemu-noscratch.log" "$T/noscratch.ext4" "kindling.scratch=/dev/vdb" \
+		-drive id=s,file="$T/scratch.ext4",format=raw,if=none -device virtio-blk-device,drive=s
+	qemu_end
+	if ! img_has "$T/noscratch.ext4" /scratch && [ "$rc" = 0 ] &&
+		tr -d '\r' <"$T/qemu-noscratch.log" | grep -qx 'kindling-init: FATAL: kindling.scratch=/dev/vdb: the root filesystem is read-only and has no /scratch to mount it on (guest/mkfunction.sh images have one)' &&
+		! grep -q '^kindling-init: ready' "$T/qemu-noscratch.log"; then
+		pass init.qemu_scratch_readonly_root
+	else
+		fail init.qemu_scratch_readonly_root "qemu exit $rc; console: $(grep kindling-init "$T/qemu-noscratch.log" | tail -n 3 | tr '\n' ' ')"
 	fi
 fi
