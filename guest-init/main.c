@@ -4,10 +4,10 @@
  * so every way out goes through power_off().
  *
  * Test mode (environment KINDLING_INIT_TEST=1; never set by our VMM or packaging): no
- * mounts (the scratch disk's is described), no hostname, no boot-timer port, no
- * Ctrl-Alt-Del change; the command line comes
- * from KINDLING_INIT_CMDLINE and function.json from KINDLING_INIT_FUNCTION; "power off"
- * is exit(). It lets tests run this binary as PID 1 of fresh namespaces on the host. */
+ * mounts (the scratch disk's is described), no hostname, no boot-timer port, no Ctrl-Alt-Del
+ * change; the command line comes from KINDLING_INIT_CMDLINE and function.json from
+ * KINDLING_INIT_FUNCTION; "power off" is exit(). It lets tests run this binary as PID 1 of
+ * fresh namespaces on the host. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
