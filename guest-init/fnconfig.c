@@ -10,6 +10,7 @@
 #include "fnconfig.h"
 #include "kcmdline.h"
 #include "sjson.h"
+#include "util.h"
 
 _Static_assert(FN_MAX_STR == SJSON_MAX_STR, "strings of function.json are sjson strings");
 
@@ -40,6 +41,32 @@ static int parse_args(struct sjson *p, struct fnconfig *fc)
 		fc->nargs++;
 	} while (sjson_eat(p, ','));
 	return sjson_eat(p, ']') ? 0 : sjson_err(p, "expected , or ] in args");
+}
+
+/* A command, like the handler and its args in one: ["/abs/path", "arg", ...]. */
+static int parse_init(struct sjson *p, struct fnconfig *fc)
+{
+	size_t at;
+	int r;
+
+	if (!sjson_eat(p, '['))
+		return sjson_err(p, "init must be an array of strings: [\"/abs/path\", args...]");
+	if (sjson_eat(p, ']'))
+		return sjson_err(p, "init is empty: it needs the absolute path of a program");
+	do {
+		if (fc->ninit == FN_MAX_ARGS + 1)
+			return sjson_err(p, "more than %d init args", FN_MAX_ARGS);
+		sjson_skip_ws(p);
+		at = p->pos;
+		r = sjson_string(p, &fc->init_argv[fc->ninit]);
+		if (r)
+			return r;
+		if (++fc->ninit == 1 && fc->init_argv[0][0] != '/') {
+			p->pos = at;
+			return sjson_err(p, "init's program is not an absolute path");
+		}
+	} while (sjson_eat(p, ','));
+	return sjson_eat(p, ']') ? 0 : sjson_err(p, "expected , or ] in init");
 }
 
 static bool valid_env_name(const char *s)
@@ -115,6 +142,8 @@ void fnconfig_free(struct fnconfig *fc)
 		free(fc->argv[i]);
 	for (int i = 0; i < fc->nenv; i++)
 		free(fc->env[i]);
+	for (int i = 0; i < fc->ninit; i++)
+		free(fc->init_argv[i]);
 	fnconfig_init(fc);
 }
 
@@ -130,8 +159,8 @@ int fnconfig_parse(struct fnconfig *fc, const char *json, size_t len, char *err,
 		return sjson_err(&p, "expected a JSON object");
 	if (!sjson_eat(&p, '}')) {
 		do {
-			static const char *const keys[] = { "handler", "args", "env", "timeout_s" };
-			int k = sjson_key(&p, keys, 4, &seen);
+			static const char *const keys[] = { "handler", "args", "env", "timeout_s", "init" };
+			int k = sjson_key(&p, keys, ARRAY_SIZE(keys), &seen);
 
 			if (k < 0)
 				return k;
@@ -141,8 +170,10 @@ int fnconfig_parse(struct fnconfig *fc, const char *json, size_t len, char *err,
 				r = parse_args(&p, fc);
 			else if (k == 2)
 				r = parse_env(&p, fc);
-			else
+			else if (k == 3)
 				r = parse_timeout(&p, &fc->timeout_s);
+			else
+				r = parse_init(&p, fc);
 			if (r)
 				return r;
 		} while (sjson_eat(&p, ','));

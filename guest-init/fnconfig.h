@@ -4,7 +4,9 @@
  *   { "handler": "/function/handler",      required unless kindling.handler= is given
  *     "args": ["--flag", "x"],              optional, at most FN_MAX_ARGS strings
  *     "env": { "KEY": "value" },            optional, at most FN_MAX_ENV entries
- *     "timeout_s": 30 }                      optional, whole seconds 1..FN_MAX_TIMEOUT_S
+ *     "timeout_s": 30,                       optional, whole seconds 1..FN_MAX_TIMEOUT_S
+ *     "init": ["/function/warm", "x"] }     optional: the init hook, run once before readiness;
+ *                                            an absolute path, then at most FN_MAX_ARGS args
  *
  * Unknown keys, duplicate keys, wrong types, trailing data, invalid UTF-8, control characters
  * and NUL (\u0000) in strings are errors: a typo should fail the boot, not be ignored. */
@@ -27,6 +29,8 @@ struct fnconfig {
 	char *env[FN_MAX_ENV + 1];   /* "KEY=value", NULL-terminated */
 	int nenv;
 	unsigned timeout_s;
+	char *init_argv[FN_MAX_ARGS + 2]; /* the init hook: path, args, NULL */
+	int ninit;                        /* entries of init_argv, the path included; 0: no hook */
 };
 
 void fnconfig_init(struct fnconfig *fc);

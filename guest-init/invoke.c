@@ -42,7 +42,7 @@ static bool env_has(char *const *env, int n, const char *kv)
 
 /* The handler's environment: the function's own entries win over our defaults; nothing of
  * init's environment (whatever the kernel passed) leaks in. */
-static void build_env(const struct fnconfig *fc, char *idvar, char **envp)
+static void build_env(const struct fnconfig *fc, const char *idvar, char **envp)
 {
 	int n = 0;
 
@@ -51,13 +51,12 @@ static void build_env(const struct fnconfig *fc, char *idvar, char **envp)
 	for (size_t i = 0; i < NDEFAULT_ENV; i++)
 		if (!env_has(fc->env, fc->nenv, default_env[i]))
 			envp[n++] = (char *)default_env[i];
-	if (!env_has(fc->env, fc->nenv, idvar))
-		envp[n++] = idvar;
+	if (idvar && !env_has(fc->env, fc->nenv, idvar))
+		envp[n++] = (char *)idvar;
 	envp[n] = NULL;
 }
 
-static void child(const struct fnconfig *fc, char **envp, const char *dir, int in, int out, int errfd,
-		  int report)
+static void child(char *const argv[], char **envp, const char *dir, int in, int out, int errfd, int report)
 {
 	sigset_t none;
 	int e;
@@ -70,7 +69,7 @@ static void child(const struct fnconfig *fc, char **envp, const char *dir, int i
 	signal(SIGPIPE, SIG_DFL); /* an ignored disposition would survive execve */
 	if (chdir(dir) < 0 && chdir("/") < 0)
 		goto fail;
-	execve(fc->handler, fc->argv, envp);
+	execve(argv[0], argv, envp);
 fail:
 	e = errno;
 	if (write(report, &e, sizeof(e)) < 0)
@@ -78,25 +77,64 @@ fail:
 	_exit(127);
 }
 
+int invoke_spawn(const struct fnconfig *fc, char *const argv[], const char *idvar, int in, int out, int errfd,
+		 pid_t *pid, char *err, size_t errlen)
+{
+	char *envp[FN_MAX_ENV + NDEFAULT_ENV + 2], dir[FN_MAX_STR], *slash;
+	int prep[2], e = 0, r = 0;
+	ssize_t n;
+
+	build_env(fc, idvar, envp);
+	/* The program runs in its own directory, so relative paths to bundled files work. */
+	snprintf(dir, sizeof(dir), "%s", argv[0]);
+	slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	if (pipe2(prep, O_CLOEXEC)) {
+		r = -errno;
+		snprintf(err, errlen, "pipe: %s", strerror(-r));
+		return r;
+	}
+	*pid = fork();
+	if (*pid < 0) {
+		r = -errno;
+		*pid = 0;
+		snprintf(err, errlen, "fork: %s", strerror(-r));
+		goto out;
+	}
+	if (*pid == 0)
+		child(argv, envp, dir, in, out, errfd, prep[1]);
+	close_fd(&prep[1]);
+	/* EOF means execve succeeded (the pipe is close-on-exec); an int is its errno. */
+	do
+		n = read(prep[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	if (n == sizeof(e)) {
+		r = -e;
+		snprintf(err, errlen, "cannot execute %s: %s", argv[0], strerror(e));
+		while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		*pid = 0;
+	}
+out:
+	close_fd(&prep[0]);
+	close_fd(&prep[1]);
+	return r;
+}
+
 int invoke_start(struct invocation *inv, const struct fnconfig *fc, unsigned id, const char *in,
 		 size_t in_len, size_t out_limit, uint64_t now_ns, char *err, size_t errlen)
 {
-	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 }, prep[2] = { -1, -1 };
-	char *envp[FN_MAX_ENV + NDEFAULT_ENV + 2], idvar[48], dir[FN_MAX_STR], *slash;
-	ssize_t n;
-	int e = 0, r;
+	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
+	char idvar[48];
+	int r;
 
 	memset(inv, 0, sizeof(*inv));
 	inv->in_fd = inv->out_fd = inv->err_fd = -1;
 	snprintf(idvar, sizeof(idvar), "KINDLING_INVOCATION_ID=%u", id);
-	build_env(fc, idvar, envp);
-	/* The handler runs in its own directory, so relative paths to bundled files work. */
-	snprintf(dir, sizeof(dir), "%s", fc->handler);
-	slash = strrchr(dir, '/');
-	slash[slash == dir ? 1 : 0] = '\0';
+	snprintf(inv->err.prefix, sizeof(inv->err.prefix), "handler[%u]", id);
 
-	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC) ||
-	    pipe2(prep, O_CLOEXEC)) {
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
 		r = -errno;
 		snprintf(err, errlen, "pipe: %s", strerror(-r));
 		goto out;
@@ -108,27 +146,9 @@ int invoke_start(struct invocation *inv, const struct fnconfig *fc, unsigned id,
 		goto out;
 	}
 	inv->out_alloc = OUT_INITIAL;
-	inv->pid = fork();
-	if (inv->pid < 0) {
-		r = -errno;
-		snprintf(err, errlen, "fork: %s", strerror(-r));
+	r = invoke_spawn(fc, fc->argv, idvar, pin[0], pout[1], perr[1], &inv->pid, err, errlen);
+	if (r)
 		goto out;
-	}
-	if (inv->pid == 0)
-		child(fc, envp, dir, pin[0], pout[1], perr[1], prep[1]);
-	close_fd(&prep[1]);
-	/* EOF means execve succeeded (the pipe is close-on-exec); an int is its errno. */
-	do
-		n = read(prep[0], &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	if (n == sizeof(e)) {
-		r = -e;
-		snprintf(err, errlen, "cannot execute %s: %s", fc->handler, strerror(e));
-		while (waitpid(inv->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		inv->pid = 0;
-		goto out;
-	}
 	inv->in_fd = pin[1], pin[1] = -1;
 	inv->out_fd = pout[0], pout[0] = -1;
 	inv->err_fd = perr[0], perr[0] = -1;
@@ -145,10 +165,9 @@ int invoke_start(struct invocation *inv, const struct fnconfig *fc, unsigned id,
 	inv->grace_ns = UINT64_MAX;
 	if (!in_len)
 		close_fd(&inv->in_fd);
-	r = 0;
 out:
 	close_fd(&pin[0]), close_fd(&pin[1]), close_fd(&pout[0]), close_fd(&pout[1]);
-	close_fd(&perr[0]), close_fd(&perr[1]), close_fd(&prep[0]), close_fd(&prep[1]);
+	close_fd(&perr[0]), close_fd(&perr[1]);
 	if (r) {
 		free(inv->out);
 		inv->out = NULL;
@@ -237,21 +256,48 @@ static void read_stdout(struct invocation *inv)
 	}
 }
 
-static void console_line(struct invocation *inv)
+static void console_line(struct console_lines *cl)
 {
-	char line[sizeof(inv->errline) + 64];
+	char line[sizeof(cl->prefix) + sizeof(cl->line) + 32];
 	int n;
 
-	n = snprintf(line, sizeof(line), "kindling-init: handler[%u]: %.*s\n", inv->id, (int)inv->errline_len,
-		     inv->errline);
+	n = snprintf(line, sizeof(line), "kindling-init: %s: %.*s\n", cl->prefix, (int)cl->len, cl->line);
 	if (n > 0 && write(2, line, (size_t)n) < 0) {
-		/* The console is best effort; the invocation's result does not depend on it. */
+		/* The console is best effort; the child's result does not depend on it. */
 	}
-	inv->errline_len = 0;
+	cl->len = 0;
 }
 
-/* Line-buffers the handler's stderr onto the console. Capped per invocation: a serial console
- * writes ~10 KiB/s, and an unbounded stream would stall the server. */
+/* Capped: a serial console writes ~10 KiB/s, and an unbounded stream would stall init. */
+void invoke_console_feed(struct console_lines *cl, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++, cl->total++) {
+		if (cl->total == INVOKE_CONSOLE_MAX) {
+			invoke_console_flush(cl);
+			snprintf(cl->line, sizeof(cl->line), "(further output not shown: over %d bytes)",
+				 INVOKE_CONSOLE_MAX);
+			cl->len = strlen(cl->line);
+			console_line(cl);
+		}
+		if (cl->total >= INVOKE_CONSOLE_MAX)
+			continue;
+		if (buf[i] == '\n') {
+			console_line(cl);
+			continue;
+		}
+		cl->line[cl->len++] = buf[i];
+		if (cl->len == sizeof(cl->line))
+			console_line(cl);
+	}
+}
+
+void invoke_console_flush(struct console_lines *cl)
+{
+	if (cl->len)
+		console_line(cl);
+}
+
+/* Line-buffers the handler's stderr onto the console. */
 static void read_stderr(struct invocation *inv)
 {
 	char buf[4096];
@@ -263,28 +309,11 @@ static void read_stderr(struct invocation *inv)
 		return;
 	}
 	if (n == 0) {
-		if (inv->errline_len)
-			console_line(inv);
+		invoke_console_flush(&inv->err);
 		close_fd(&inv->err_fd);
 		return;
 	}
-	for (ssize_t i = 0; i < n; i++, inv->err_total++) {
-		if (inv->err_total == INVOKE_CONSOLE_MAX) {
-			snprintf(inv->errline, sizeof(inv->errline), "(further stderr not shown: over %d bytes)",
-				 INVOKE_CONSOLE_MAX);
-			inv->errline_len = strlen(inv->errline);
-			console_line(inv);
-		}
-		if (inv->err_total >= INVOKE_CONSOLE_MAX)
-			continue;
-		if (buf[i] == '\n') {
-			console_line(inv);
-			continue;
-		}
-		inv->errline[inv->errline_len++] = buf[i];
-		if (inv->errline_len == sizeof(inv->errline))
-			console_line(inv);
-	}
+	invoke_console_feed(&inv->err, buf, (size_t)n);
 }
 
 void invoke_io(struct invocation *inv, int fd, short revents, uint64_t now_ns)
@@ -335,8 +364,7 @@ bool invoke_done(const struct invocation *inv, uint64_t now_ns)
 
 void invoke_end(struct invocation *inv)
 {
-	if (inv->errline_len)
-		console_line(inv);
+	invoke_console_flush(&inv->err);
 	kill_group(inv);
 	close_fd(&inv->in_fd);
 	close_fd(&inv->out_fd);

@@ -13,8 +13,16 @@
 
 #include "fnconfig.h"
 
-#define INVOKE_CONSOLE_MAX (64 * 1024) /* stderr bytes per invocation sent to the console */
+#define INVOKE_CONSOLE_MAX (64 * 1024) /* output bytes per child (stderr of an invocation) sent to the console */
 #define INVOKE_EXIT_GRACE_MS 200       /* after the handler exits, wait this long for EOF */
+
+/* A child's output copied to the console line by line, each line one write of
+ * "kindling-init: PREFIX: LINE", at most INVOKE_CONSOLE_MAX bytes in all. */
+struct console_lines {
+	char prefix[32];
+	char line[256];
+	size_t len, total;
+};
 
 struct invocation {
 	bool active;
@@ -28,9 +36,20 @@ struct invocation {
 	bool overflow, timed_out, reaped;
 	int wstatus;
 	uint64_t start_ns, deadline_ns, grace_ns;
-	char errline[256];
-	size_t errline_len, err_total;
+	struct console_lines err;
 };
+
+/* Starts argv (argv[0] an absolute path) as a handler runs: in its own session, with in, out
+ * and errfd as its fds 0, 1 and 2, the function's environment (plus idvar, "KEY=value", when
+ * not NULL), in the directory of argv[0]. Returns 0 and its pid, or -errno with a message in
+ * err when it could not be started (exec failures included). */
+int invoke_spawn(const struct fnconfig *fc, char *const argv[], const char *idvar, int in, int out, int errfd,
+		 pid_t *pid, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Copies n bytes of a child's output to the console; complete lines are written at once. */
+void invoke_console_feed(struct console_lines *cl, const char *buf, size_t n);
+/* Writes a last line without its newline, if any. */
+void invoke_console_flush(struct console_lines *cl);
 
 /* Starts the handler. in must stay valid until invoke_end. Returns 0, or -errno with a
  * message in err when the handler could not be started (exec failures included). */

@@ -164,3 +164,8 @@ bool kcmdline_hostname_valid(const char *s)
 			return false;
 	return true;
 }
+
+bool kcmdline_scratch_dev_valid(const char *s)
+{
+	return !strncmp(s, "/dev/vd", 7) && s[7] >= 'a' && s[7] <= 'z' && !s[8];
+}

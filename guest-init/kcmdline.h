@@ -34,4 +34,7 @@ int kcmdline_parse_ip(const char *value, struct ipconf *ic) __attribute__((warn_
  * [A-Za-z0-9.-], not starting with '-'. ip='s own HOSTNAME field is checked more loosely. */
 bool kcmdline_hostname_valid(const char *s);
 
+/* The device of kindling.scratch=: a whole virtio disk, /dev/vd[a-z] (not a partition). */
+bool kcmdline_scratch_dev_valid(const char *s);
+
 #endif

@@ -1,11 +1,13 @@
 /* kindling-init: PID 1 of a Kindling function microVM. A straight line: mounts, hostname,
- * network, function config, listen, tell the VMM we are ready, serve, power off. PID 1 must
- * never exit (the kernel panics), so every way out goes through power_off().
+ * network, scratch disk, function config, init hook, listen, tell the VMM we are ready (a
+ * snapshot may be taken then), serve, power off. PID 1 must never exit (the kernel panics),
+ * so every way out goes through power_off().
  *
  * Test mode (environment KINDLING_INIT_TEST=1; never set by our VMM or packaging): no
- * mounts, no hostname, no boot-timer port, no Ctrl-Alt-Del change; the command line comes
- * from KINDLING_INIT_CMDLINE and function.json from KINDLING_INIT_FUNCTION; "power off"
- * is exit(). It lets tests run this binary as PID 1 of fresh namespaces on the host. */
+ * mounts (the scratch disk's is described), no hostname, no boot-timer port, no Ctrl-Alt-Del
+ * change; the command line comes from KINDLING_INIT_CMDLINE and function.json from
+ * KINDLING_INIT_FUNCTION; "power off" is exit(). It lets tests run this binary as PID 1 of
+ * fresh namespaces on the host. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -22,11 +24,13 @@
 
 #include "fnconfig.h"
 #include "gserver.h"
+#include "inithook.h"
 #include "kcmdline.h"
 #include "netcfg.h"
 #include "util.h"
 
 #define FUNCTION_JSON "/etc/kindling/function.json"
+#define SCRATCH_DIR "/scratch"
 #define DEFAULT_HOSTNAME "kindling"
 #define DEFAULT_PORT 8080
 #define BOOT_TIMER_PORT 0x3f0 /* the VMM's boot timer: first write = "ready" */
@@ -207,6 +211,46 @@ static int setup_network(const char *cmdline, struct ipconf *ic, char *err, size
 	return r;
 }
 
+/* kindling.scratch=DEV: a writable ext4 disk at /scratch for the function and its init hook.
+ * What they write there before readiness is on that disk when the snapshot is taken. Sets
+ * *mounted; returns 0 (also when there is none), or -errno with a message in err. */
+static int setup_scratch(const struct initctx *ctx, const char *cmdline, bool *mounted, char *err, size_t errlen)
+{
+	char dev[32];
+	int r = kcmdline_get(cmdline, "kindling.scratch", dev, sizeof(dev));
+
+	*mounted = false;
+	if (r == 0)
+		return 0;
+	if (r < 0 || !kcmdline_scratch_dev_valid(dev)) {
+		snprintf(err, errlen, "kindling.scratch=%s: want a whole virtio disk, /dev/vd[a-z]",
+			 r < 0 ? "(too long)" : dev);
+		return -EINVAL;
+	}
+	if (ctx->test) {
+		/* The host's root is not ours to create directories in, nor is there a /dev/vdX. */
+		say("scratch: %s on %s (ext4, noatime) not mounted: test mode", dev, SCRATCH_DIR);
+		return 0;
+	}
+	if (mkdir(SCRATCH_DIR, 0755) && errno != EEXIST) {
+		r = -errno;
+		if (r == -EROFS)
+			snprintf(err, errlen, "kindling.scratch=%s: the root filesystem is read-only and has no %s "
+				 "to mount it on (guest/mkfunction.sh images have one)", dev, SCRATCH_DIR);
+		else
+			snprintf(err, errlen, "kindling.scratch=%s: mkdir %s: %s", dev, SCRATCH_DIR, strerror(-r));
+		return r;
+	}
+	if (mount(dev, SCRATCH_DIR, "ext4", MS_NOATIME, NULL)) {
+		r = -errno;
+		snprintf(err, errlen, "kindling.scratch=%s: mount ext4 on %s: %s", dev, SCRATCH_DIR, strerror(-r));
+		return r;
+	}
+	*mounted = true;
+	say("scratch: %s mounted on %s", dev, SCRATCH_DIR);
+	return 0;
+}
+
 /* function.json (absent is fine when the command line names the handler), then the command
  * line's overrides; the handler must be executable now rather than fail every invocation. */
 static int load_function(const struct initctx *ctx, const char *cmdline, struct fnconfig *fc, char *err,
@@ -248,7 +292,35 @@ static int load_function(const struct initctx *ctx, const char *cmdline, struct 
 		snprintf(err, errlen, "handler %s: %s", fc->handler, r == -EACCES ? "not executable" : strerror(-r));
 		return r;
 	}
+	if (fc->ninit && access(fc->init_argv[0], X_OK)) {
+		r = -errno;
+		snprintf(err, errlen, "init hook %s: %s", fc->init_argv[0],
+			 r == -EACCES ? "not executable" : strerror(-r));
+		return r;
+	}
 	return 0;
+}
+
+/* The function's one-time work, before readiness: see inithook.h. Then what it wrote to the
+ * scratch disk is written out, so that the disk is complete when the snapshot is taken. */
+static void run_init_hook(const struct initctx *ctx, const struct fnconfig *fc, bool scratch)
+{
+	char err[FN_MAX_STR + 256];
+	unsigned ms = 0;
+	int fd;
+
+	if (fc->ninit) {
+		say("running init hook %s (timeout %u s)", fc->init_argv[0], fc->timeout_s);
+		if (inithook_run(fc, &ms, err, sizeof(err)))
+			fatal(ctx, "%s", err);
+		say("init hook done in %u ms", ms);
+	}
+	if (!scratch)
+		return;
+	fd = open(SCRATCH_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd))
+		fatal(ctx, "sync %s: %s", SCRATCH_DIR, strerror(errno));
+	close(fd);
 }
 
 static int get_port(const char *cmdline, uint16_t *port)
@@ -287,6 +359,7 @@ int main(void)
 	struct ipconf ic = { 0 };
 	struct fnconfig fc;
 	struct gserver *gs;
+	bool scratch;
 	uint16_t port;
 	int r;
 
@@ -316,10 +389,13 @@ int main(void)
 	if (setup_network(cmdline, &ic, err, sizeof(err)))
 		fatal(&ctx, "%s", err);
 	setup_hostname(&ctx, cmdline, &ic);
+	if (setup_scratch(&ctx, cmdline, &scratch, err, sizeof(err)))
+		fatal(&ctx, "%s", err);
 	if (load_function(&ctx, cmdline, &fc, err, sizeof(err)))
 		fatal(&ctx, "%s", err);
 	if (get_port(cmdline, &port))
 		fatal(&ctx, "kindling.port= must be 1..65535");
+	run_init_hook(&ctx, &fc, scratch);
 
 	gs = malloc(sizeof(*gs));
 	if (!gs)

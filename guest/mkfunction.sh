@@ -12,6 +12,10 @@
 #   --arg ARG        an argument for the handler (repeatable, in order)
 #   --env K=V        an environment variable for the handler (repeatable)
 #   --timeout S      per-invocation timeout, whole seconds 1..3600 (default: init's 30)
+#   --init-hook PATH the init hook (function.json "init"), run once before readiness, so
+#                    that a snapshot taken then has its work done: relative to /function,
+#                    or absolute inside the image
+#   --init-hook-arg ARG  an argument for the init hook (repeatable, in order)
 #   --busybox        add busybox-static as /bin/busybox with its applet links and /bin/sh,
 #                    for shell-script handlers
 #   --hostname NAME  /etc/hostname (default: kindling; the kernel command line wins at boot)
@@ -20,22 +24,25 @@
 #
 # The image holds: /sbin/init (kindling-init) and /init -> sbin/init, /function,
 # /etc/kindling/function.json, /etc/passwd, /etc/group, /etc/hostname, and empty
-# /proc /sys /dev /tmp /run for init to mount over.
+# /proc /sys /dev /tmp /run /scratch for init to mount over (/scratch: the disk of
+# kindling.scratch=; init cannot make the directory at boot, the root is read-only).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "mkfunction: $*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
-handler= timeout= busybox=0 hostname=kindling size_mib=
+handler= timeout= busybox=0 hostname=kindling size_mib= hook=
 init=$here/build/kindling-init
-args=() envs=()
+args=() envs=() hook_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--handler) handler=${2?--handler needs a value}; shift 2 ;;
 	--arg) args+=("${2?--arg needs a value}"); shift 2 ;;
 	--env) envs+=("${2?--env needs K=V}"); shift 2 ;;
 	--timeout) timeout=${2?--timeout needs seconds}; shift 2 ;;
+	--init-hook) hook=${2?--init-hook needs a value}; shift 2 ;;
+	--init-hook-arg) hook_args+=("${2?--init-hook-arg needs a value}"); shift 2 ;;
 	--busybox) busybox=1; shift ;;
 	--hostname) hostname=${2?--hostname needs a value}; shift 2 ;;
 	--init) init=${2?--init needs a file}; shift 2 ;;
@@ -86,7 +93,7 @@ json_str() {
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/mkfunction.XXXXXX")
 trap 'rm -rf "$stage" "$out.tmp.$$"' EXIT
-mkdir -p "$stage"/{function,sbin,bin,etc/kindling,proc,sys,dev,run,tmp}
+mkdir -p "$stage"/{function,sbin,bin,etc/kindling,proc,sys,dev,run,tmp,scratch}
 chmod 1777 "$stage/tmp"
 
 if [ -d "$src" ]; then
@@ -100,6 +107,8 @@ else
 	die "$src is neither a directory nor a regular file"
 fi
 case $handler in /*) ;; *) handler=/function/${handler#./} ;; esac
+case $hook in /*|'') ;; *) hook=/function/${hook#./} ;; esac
+[ -n "$hook" ] || [ ${#hook_args[@]} -eq 0 ] || die "--init-hook-arg without --init-hook"
 
 install -m 0755 "$init" "$stage/sbin/init"
 ln -s sbin/init "$stage/init"
@@ -126,20 +135,24 @@ if [ $busybox = 1 ]; then
 	[ -e "$stage/bin/sh" ] || ln -s busybox "$stage/bin/sh"
 fi
 
-# The handler must exist in the image, be executable, and be able to start there.
-h=$stage$handler
-[ -e "$h" ] || die "handler $handler not found in the image (SOURCE: $src; see --handler)"
-[ -f "$h" ] && [ -x "$h" ] || die "handler $handler is not an executable file"
-interp=$(elf_interp "$h")
-if [ -n "$interp" ] && [ ! -e "$stage$interp" ]; then
-	die "handler $handler is dynamically linked (needs $interp, not in the image); link it with -static"
-fi
-if [ "$(head -c 2 "$h")" = '#!' ]; then
-	shebang=$(head -n 1 "$h" | sed 's/^#![[:space:]]*//; s/[[:space:]].*//')
-	hint=
-	[ $busybox = 1 ] || hint=" (try --busybox)"
-	[ -e "$stage$shebang" ] || die "handler $handler is a script for $shebang, which the image does not have$hint"
-fi
+# The handler and the init hook must exist in the image, be executable, and be able to start
+# there. check_program WHAT PATH OPTION
+check_program() {
+	local what=$1 p=$2 opt=$3 h=$stage$2 interp shebang hint=
+	[ -e "$h" ] || die "$what $p not found in the image (SOURCE: $src; see $opt)"
+	[ -f "$h" ] && [ -x "$h" ] || die "$what $p is not an executable file"
+	interp=$(elf_interp "$h")
+	if [ -n "$interp" ] && [ ! -e "$stage$interp" ]; then
+		die "$what $p is dynamically linked (needs $interp, not in the image); link it with -static"
+	fi
+	if [ "$(head -c 2 "$h")" = '#!' ]; then
+		shebang=$(head -n 1 "$h" | sed 's/^#![[:space:]]*//; s/[[:space:]].*//')
+		[ $busybox = 1 ] || hint=" (try --busybox)"
+		[ -e "$stage$shebang" ] || die "$what $p is a script for $shebang, which the image does not have$hint"
+	fi
+}
+check_program handler "$handler" --handler
+[ -z "$hook" ] || check_program "init hook" "$hook" --init-hook
 
 {
 	printf '{\n  "handler": %s' "$(json_str "$handler")"
@@ -162,10 +175,16 @@ fi
 		printf '}'
 	fi
 	[ -z "$timeout" ] || printf ',\n  "timeout_s": %s' "$timeout"
+	if [ -n "$hook" ]; then
+		printf ',\n  "init": [%s' "$(json_str "$hook")"
+		for a in "${hook_args[@]}"; do printf ', %s' "$(json_str "$a")"; done
+		printf ']'
+	fi
 	printf '\n}\n'
 } >"$stage/etc/kindling/function.json"
 [ ${#args[@]} -le 64 ] || die "more than 64 --arg"
 [ ${#envs[@]} -le 64 ] || die "more than 64 --env"
+[ ${#hook_args[@]} -le 64 ] || die "more than 64 --init-hook-arg"
 
 printf 'root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"

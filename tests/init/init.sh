@@ -75,18 +75,31 @@ ip -n $NSC addr add $CIP/24 dev veth0
 ip -n $NSC link set veth0 up
 ip -n $NSC link set lo up
 
-# The host pid of the init (the child of the wrapper's unshare).
+# The host pid of the init: the child of the unshare that the wrapper (timeout) runs.
 init_pid() {
-	cat /proc/"$INIT_WRAPPER"/task/"$INIT_WRAPPER"/children 2>/dev/null
+	local u
+	for u in $(cat /proc/"$INIT_WRAPPER"/task/"$INIT_WRAPPER"/children 2>/dev/null); do
+		cat /proc/"$u"/task/"$u"/children 2>/dev/null
+	done
 }
 
 # start_init NAME CMDLINE FUNCTION_JSON: kindling-init as PID 1 of new namespaces in $NSG, in
 # test mode with a fake kernel command line; waits for its ready line. Log in $T/NAME.log.
+# Under a deadline of 120 s (the first init serves the whole first section, ~15 s): then
+# unshare dies, and --kill-child takes init with it (init, PID 1 of its namespace, ignores
+# signals from outside it but SIGKILL).
 start_init() {
+	launch_init "$@"
+	wait_ready
+}
+launch_init() { # NAME CMDLINE FUNCTION_JSON: start_init without the wait
 	LOG=$T/$1.log
 	KINDLING_INIT_TEST=1 KINDLING_INIT_CMDLINE=$2 KINDLING_INIT_FUNCTION=$3 \
-		ip netns exec $NSG unshare --pid --fork --mount --uts --mount-proc $INIT >"$LOG" 2>&1 </dev/null &
+		deadline_bg 120 ip netns exec $NSG unshare --pid --fork --kill-child --mount --uts --mount-proc \
+		$INIT >"$LOG" 2>&1 </dev/null
 	INIT_WRAPPER=$!
+}
+wait_ready() { # for the ready line of the init launched last, at most 5 s
 	for _ in $(seq 200); do
 		grep -q '^kindling-init: ready$' "$LOG" && return 0
 		kill -0 $INIT_WRAPPER 2>/dev/null || return 1
@@ -132,6 +145,7 @@ exit3) echo partial; exit 3 ;;
 segv) echo before; kill -SEGV \$\$ ;;
 sleep) sleep $MARK & echo started; sleep 30 ;;
 slow) sleep 1.2; echo slow-done ;;
+hooked) cat "$T/hooked" ;;
 exact) head -c 6291456 /dev/zero ;;
 big) head -c 7340032 /dev/zero ;;
 stderr) echo to-stderr-marker >&2; echo ok ;;
@@ -506,6 +520,150 @@ out=$(env -u KINDLING_INIT_TEST $INIT 2>&1)
 rc=$?
 if [ $rc = 2 ] && [[ $out == *"not PID 1"* ]]; then pass init.refuses_not_pid1; else fail init.refuses_not_pid1 "exit $rc: $out"; fi
 
+# ------------------------------------------------------------ the init hook and the scratch disk
+# Test mode runs the hook for real; it checks kindling.scratch= and describes the mount
+# instead of doing it (init.qemu_scratch_hook below mounts one for real).
+MARK2=32.$$ MARK3=33.$$
+HOOK=$T/hookdir/hook
+mkdir "$T/hookdir"
+cat >"$HOOK" <<EOF
+#!/bin/sh
+case \$1 in
+warm)
+	echo "hook-stdout \$1 \$FOO \$(pwd) \$(readlink /proc/self/fd/0) \${KINDLING_INVOCATION_ID:-no-id}"
+	echo hook-stderr >&2
+	echo "\$1" >>"$T/hooked"
+	sleep $MARK2 & ;;
+exit3) echo failing; exit 3 ;;
+kill) kill -KILL \$\$ ;;
+hang) sleep $MARK3 & sleep 30 ;;
+term) trap 'echo got-term; exit 0' TERM; echo term-waiting; sleep 10 & wait ;;
+*) exit 64 ;;
+esac
+EOF
+chmod +x "$HOOK"
+hook_json() { # NAME TIMEOUT MODE: $T/NAME.json, the test handler with the hook in MODE
+	echo "{ \"handler\": \"$T/handler\", \"env\": {\"FOO\": \"bar\"}, \"timeout_s\": $2,
+		\"init\": [\"$HOOK\", \"$3\"] }" >"$T/$1.json"
+}
+
+# The hook runs once, with its output on the console, after the scratch disk and before
+# readiness; what it wrote is there for the first invocation; its background child is gone.
+hook_json hook 5 warm
+if ! start_init hook "$CMDLINE kindling.scratch=/dev/vdb" "$T/hook.json"; then
+	fail init.hook_before_ready "no ready line: $(tail -n 3 "$LOG" | tr '\n' ' ')"
+else
+	want="kindling-init: scratch: /dev/vdb on /scratch (ext4, noatime) not mounted: test mode
+kindling-init: running init hook $HOOK (timeout 5 s)
+kindling-init: init: hook-stdout warm bar $T/hookdir /dev/null no-id
+kindling-init: init: hook-stderr
+kindling-init: init hook done in N ms
+kindling-init: ready"
+	got=$(sed -n '/^kindling-init: ready$/q; s/done in [0-9]* ms$/done in N ms/; p' "$LOG"; echo kindling-init: ready)
+	if [ "$got" = "$want" ]; then
+		pass init.hook_before_ready
+	else
+		fail init.hook_before_ready "console: $(echo "$got" | tr '\n' '|')"
+	fi
+	invoke hooked
+	first=$CODE/$(body)
+	invoke hooked
+	if [ "$first" = 200/warm ] && [ "$CODE" = 200 ] && [ "$(body)" = warm ]; then
+		pass init.hook_state_seen_once
+	else
+		fail init.hook_state_seen_once "first invocation $first, second $CODE/$(body)"
+	fi
+	if ! pgrep -f "^sleep $MARK2\$" >/dev/null; then
+		pass init.hook_group_killed
+	else
+		fail init.hook_group_killed "left running: $(pgrep -af "^sleep $MARK2\$")"
+	fi
+fi
+stop_init
+
+# SIGTERM while the hook runs goes to the hook; when it then exits 0, init goes on.
+hook_json hookterm 5 term
+launch_init hookterm "$CMDLINE" "$T/hookterm.json"
+for _ in $(seq 200); do
+	grep -q '^kindling-init: init: term-waiting$' "$LOG" && break
+	sleep 0.025
+done
+kill -TERM "$(init_pid)" 2>/dev/null
+if wait_ready && grep -qx 'kindling-init: forwarding signal 15 to the init hook' "$LOG" &&
+	grep -qx 'kindling-init: init: got-term' "$LOG" && grep -q '^kindling-init: init hook done in' "$LOG"; then
+	invoke echo after-hook-term
+	if [ "$CODE" = 200 ] && [ "$(body)" = after-hook-term ]; then
+		pass init.hook_gets_sigterm
+	else
+		fail init.hook_gets_sigterm "invoke: $CODE $(body)"
+	fi
+else
+	fail init.hook_gets_sigterm "console: $(grep kindling-init "$LOG" | tail -n 4 | tr '\n' '|')"
+fi
+stop_init
+
+# init_fatal NAME MESSAGE FUNCTION_JSON [CMDLINE] [MAX_MS]: init stops before readiness with
+# "FATAL: ...MESSAGE..." and powers off (test mode: exit status 1), within MAX_MS (5000).
+init_fatal() {
+	local t0 t1 rc
+	t0=$(now_ms)
+	if start_init "$1" "${4:-$CMDLINE}" "$3"; then
+		fail "init.$1" "it became ready: $(tail -n 2 "$LOG" | tr '\n' '|')"
+		stop_init
+		return
+	fi
+	for _ in $(seq 200); do
+		running "$INIT_WRAPPER" || break
+		sleep 0.05
+	done
+	if running "$INIT_WRAPPER"; then
+		rc="still running"
+		stop_init
+	else
+		wait "$INIT_WRAPPER"
+		rc=$?
+		INIT_WRAPPER=
+	fi
+	t1=$(now_ms)
+	if [ $rc = 1 ] && grep -qF -- "kindling-init: FATAL: $2" "$LOG" && grep -qx 'kindling-init: powering off' "$LOG" &&
+		! grep -q '^kindling-init: ready' "$LOG" && [ $((t1 - t0)) -lt "${5:-5000}" ]; then
+		pass "init.$1"
+	else
+		fail "init.$1" "exit $rc after $((t1 - t0)) ms: $(grep -e FATAL -e 'init:' "$LOG" | tr '\n' '|')"
+	fi
+}
+hook_json hook_exit_status 5 exit3
+init_fatal hook_exit_status "init hook $HOOK exited with status 3" "$T/hook_exit_status.json"
+hook_json hook_signal 5 kill
+init_fatal hook_signal "init hook $HOOK was killed by signal 9 (Killed)" "$T/hook_signal.json"
+hook_json hook_timeout 1 hang
+init_fatal hook_timeout "init hook $HOOK did not finish within 1 s (timeout_s); killed with its process group" \
+	"$T/hook_timeout.json" "$CMDLINE" 3000
+if ! pgrep -f "^sleep $MARK3\$" >/dev/null; then
+	pass init.hook_timeout_group_killed
+else
+	fail init.hook_timeout_group_killed "left running: $(pgrep -af "^sleep $MARK3\$")"
+fi
+
+bad_hook() { # NAME INIT_VALUE MESSAGE
+	echo "{\"handler\": \"$T/handler\", \"init\": $2}" >"$T/$1.json"
+	init_fatal "$1" "$3" "$T/$1.json"
+}
+many=\"/bin/true\"
+for i in $(seq 65); do many+=",\"a$i\""; done
+bad_hook init_not_array '"/bin/true"' "$T/init_not_array.json: function.json: init must be an array of strings"
+bad_hook init_empty '[]' "$T/init_empty.json: function.json: init is empty"
+bad_hook init_relative '["hookdir/hook"]' "$T/init_relative.json: function.json: init's program is not an absolute path at byte "
+bad_hook init_not_string '["/bin/true", 1]' "$T/init_not_string.json: function.json: expected a string"
+bad_hook init_too_many "[$many]" "$T/init_too_many.json: function.json: more than 64 init args"
+bad_hook init_not_executable "[\"$T/fn.json\"]" "init hook $T/fn.json: not executable"
+
+init_fatal scratch_not_virtio "kindling.scratch=/dev/sda: want a whole virtio disk, /dev/vd[a-z]" "$T/fn.json" \
+	"$CMDLINE kindling.scratch=/dev/sda"
+init_fatal scratch_partition "kindling.scratch=/dev/vdb1: want a whole virtio disk" "$T/fn.json" \
+	"$CMDLINE kindling.scratch=/dev/vdb1"
+init_fatal scratch_empty "kindling.scratch=: want a whole virtio disk" "$T/fn.json" "$CMDLINE kindling.scratch"
+
 # ------------------------------------------------------------ the examples
 # wordfreq directly, then through init: the handler comes from the command line (overriding
 # function.json), another port, and eth0 is already configured (as by the kernel's IP_PNP).
@@ -562,7 +720,7 @@ else
 	img=$T/wf.ext4
 	if guest/mkfunction.sh --timeout 7 --env MODE=fast --arg 5 $WORDFREQ "$img" >"$T/mk.out" 2>&1 &&
 		img_has "$img" /sbin/init && img_has "$img" /init && img_has "$img" /function/wordfreq &&
-		img_has "$img" /proc && img_has "$img" /tmp && img_has "$img" /etc/passwd &&
+		img_has "$img" /proc && img_has "$img" /tmp && img_has "$img" /scratch && img_has "$img" /etc/passwd &&
 		img_cat "$img" /sbin/init | cmp -s - build/kindling-init &&
 		img_cat "$img" /etc/kindling/function.json | tr -d ' \n' |
 		grep -qx '{"handler":"/function/wordfreq","args":\["5"\],"env":{"MODE":"fast"},"timeout_s":7}'; then
@@ -596,47 +754,145 @@ else
 	mk_rejects missing "does not exist" "$T/nonexistent"
 	mk_rejects bad_timeout "--timeout" --timeout 5s $WORDFREQ
 	mk_rejects bad_env "bad variable name" --env 1X=y $WORDFREQ
+	mk_rejects no_init_hook "init hook /function/nope not found in the image" --busybox --init-hook nope \
+		examples/shell-upper
+	mk_rejects init_hook_arg_alone "--init-hook-arg without --init-hook" --busybox --init-hook-arg x \
+		examples/shell-upper
+
+	# A function with an init hook, for init.qemu_scratch_hook: the hook prepares /scratch and
+	# /tmp once, the handler shows what it finds.
+	mkdir "$T/qfn"
+	cat >"$T/qfn/handler" <<'EOF'
+#!/bin/sh
+cat /scratch/warm /tmp/warm
+grep ' /scratch ' /proc/mounts | cut -d' ' -f1-4
+echo invoked >/scratch/invoked
+EOF
+	cat >"$T/qfn/warm" <<'EOF'
+#!/bin/sh
+echo "warming $1 in $(pwd)"
+echo "warm $1" >/scratch/warm
+echo "tmp $1" >/tmp/warm
+EOF
+	chmod +x "$T/qfn/handler" "$T/qfn/warm"
+	if [ -n "$BB" ] && guest/mkfunction.sh --busybox --init-hook warm --init-hook-arg 'x "y"' "$T/qfn" "$T/qfn.ext4" \
+		>"$T/mk.out" 2>&1 && img_has "$T/qfn.ext4" /function/warm &&
+		img_cat "$T/qfn.ext4" /etc/kindling/function.json | grep -qxF '  "init": ["/function/warm", "x \"y\""]'; then
+		pass init.mkfunction_init_hook
+	else
+		fail init.mkfunction_init_hook "$(tail -n 2 "$T/mk.out"; img_cat "$T/qfn.ext4" /etc/kindling/function.json)"
+	fi
 fi
 
 # ------------------------------------------------------------ a real boot (QEMU TCG)
 # The production path that test mode skips: kindling-init as the kernel's PID 1 on a read-only
 # ext4 root made by mkfunction (busybox shell handler), /proc/cmdline, ip= already applied by
-# the kernel's IP_PNP, mounts, power-off through reboot(2). QEMU's emulator, no KVM needed;
-# QEMU runs inside our client namespace, so its loopback port forward is ours alone.
+# the kernel's IP_PNP, mounts (the scratch disk's too), the init hook, power-off through
+# reboot(2). QEMU's emulator, no KVM needed; QEMU runs inside our client namespace, so its
+# loopback port forward is ours alone.
 KERNEL=build/guest/bzImage
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	skip init.qemu_boot "qemu-system-x86_64 is not installed"
-elif [ ! -f $KERNEL ] || [ ! -f "$T/su.ext4" ]; then
-	skip init.qemu_boot "no $KERNEL (make kernel) or no busybox image"
-else
+# qemu_start LOG ROOT_IMAGE APPEND [QEMU ARGS...]: boots ROOT_IMAGE read-only as /dev/vda with
+# APPEND added to the command line, in the background (QEMU_PID), under a deadline of 120 s.
+qemu_start() {
+	local log=$1 img=$2 append=$3
+	shift 3
 	ip netns exec $NSC timeout 120 qemu-system-x86_64 -M microvm,acpi=off -accel tcg -m 256 \
 		-nodefaults -nographic -no-reboot -serial stdio -kernel $KERNEL \
-		-append "console=ttyS0 reboot=t panic=1 pci=off quiet root=/dev/vda ro kindling.hostname=qemu-fn ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off" \
-		-drive id=d,file="$T/su.ext4",format=raw,if=none -device virtio-blk-device,drive=d \
+		-append "console=ttyS0 reboot=t panic=1 pci=off quiet root=/dev/vda ro ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off $append" \
+		-drive id=d,file="$img",format=raw,if=none -device virtio-blk-device,drive=d \
 		-netdev user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:8080-10.0.2.15:8080 \
-		-device virtio-net-device,netdev=n >"$T/qemu.log" 2>&1 </dev/null &
+		-device virtio-net-device,netdev=n "$@" >"$log" 2>&1 </dev/null &
 	QEMU_PID=$!
+}
+# qemu_ready LOG: waits for init's ready line; fails if QEMU ends first.
+qemu_ready() {
 	for _ in $(seq 240); do
-		grep -q '^kindling-init: ready' "$T/qemu.log" && break
-		kill -0 $QEMU_PID 2>/dev/null || break
+		grep -q '^kindling-init: ready' "$1" && return 0
+		kill -0 $QEMU_PID 2>/dev/null || return 1
 		sleep 0.5
 	done
-	GIP=127.0.0.1
-	call POST /invoke --data-binary @examples/shell-upper/input.txt
-	code=$CODE
-	cmp -s "$T/body" examples/shell-upper/expected.txt && same=1 || same=0
-	call POST /shutdown
+	return 1
+}
+# qemu_end: waits at most 30 s for QEMU to end by itself; sets rc (its status, or "still
+# running", and then it is stopped).
+qemu_end() {
 	for _ in $(seq 60); do kill -0 $QEMU_PID 2>/dev/null || break; sleep 0.5; done
 	if kill -0 $QEMU_PID 2>/dev/null; then
 		rc="still running"
+		kill -TERM $QEMU_PID
+		reap $QEMU_PID 10
+		QEMU_PID=
 	else
 		wait $QEMU_PID
 		rc=$?
 		QEMU_PID=
 	fi
+}
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	skip init.qemu_boot "qemu-system-x86_64 is not installed"
+elif [ ! -f $KERNEL ] || [ ! -f "$T/su.ext4" ]; then
+	skip init.qemu_boot "no $KERNEL (make kernel) or no busybox image"
+else
+	qemu_start "$T/qemu.log" "$T/su.ext4" "kindling.hostname=qemu-fn"
+	qemu_ready "$T/qemu.log"
+	GIP=127.0.0.1
+	call POST /invoke --data-binary @examples/shell-upper/input.txt
+	code=$CODE
+	cmp -s "$T/body" examples/shell-upper/expected.txt && same=1 || same=0
+	call POST /shutdown
+	qemu_end
 	if [ "$code" = 200 ] && [ $same = 1 ] && [ "$rc" = 0 ] && ! grep -q FATAL "$T/qemu.log"; then
 		pass init.qemu_boot
 	else
 		fail init.qemu_boot "invoke $code (same output: $same), qemu exit $rc; console: $(grep kindling-init "$T/qemu.log" | tail -n 3 | tr '\n' ' ')"
+	fi
+fi
+
+# The scratch disk and the init hook for real: an empty ext4 image as /dev/vdb, mounted by
+# init on the read-only root's /scratch before the hook, which writes there and to /tmp before
+# readiness; the invocation finds both; after power-off the disk holds what was written.
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	skip init.qemu_scratch_hook "qemu-system-x86_64 is not installed"
+	skip init.qemu_scratch_readonly_root "qemu-system-x86_64 is not installed"
+elif [ ! -f $KERNEL ] || [ ! -f "$T/qfn.ext4" ]; then
+	skip init.qemu_scratch_hook "no $KERNEL (make kernel) or no image with an init hook"
+	skip init.qemu_scratch_readonly_root "no $KERNEL (make kernel) or no image with an init hook"
+else
+	truncate -s 16M "$T/scratch.ext4"
+	mkfs.ext4 -q -F "$T/scratch.ext4"
+	qemu_start "$T/qemu-scratch.log" "$T/qfn.ext4" "kindling.scratch=/dev/vdb" \
+		-drive id=s,file="$T/scratch.ext4",format=raw,if=none -device virtio-blk-device,drive=s
+	qemu_ready "$T/qemu-scratch.log"
+	want='warm x "y"
+tmp x "y"
+/dev/vdb /scratch ext4 rw,noatime'
+	call POST /invoke -d ''
+	code=$CODE body=$(body)
+	call POST /shutdown
+	qemu_end
+	console=$(tr -d '\r' <"$T/qemu-scratch.log" | grep '^kindling-init: ' | sed -n '/^kindling-init: ready$/q; s/done in [0-9]* ms$/done in N ms/; p')
+	want_console='kindling-init: scratch: /dev/vdb mounted on /scratch
+kindling-init: running init hook /function/warm (timeout 30 s)
+kindling-init: init: warming x "y" in /function
+kindling-init: init hook done in N ms'
+	if [ "$code" = 200 ] && [ "$body" = "$want" ] && [ "$console" = "$want_console" ] && [ "$rc" = 0 ] &&
+		[ "$(img_cat "$T/scratch.ext4" /warm)" = 'warm x "y"' ] && [ "$(img_cat "$T/scratch.ext4" /invoked)" = invoked ]; then
+		pass init.qemu_scratch_hook
+	else
+		fail init.qemu_scratch_hook "invoke $code '$(echo "$body" | tr '\n' '|')', qemu exit $rc; console: $(echo "$console" | tr '\n' '|')"
+	fi
+
+	# A read-only root without /scratch: fatal, and the VM powers itself off.
+	cp "$T/qfn.ext4" "$T/noscratch.ext4"
+	debugfs -w -R "rmdir /scratch" "$T/noscratch.ext4" >/dev/null 2>&1
+	qemu_start "$T/qemu-noscratch.log" "$T/noscratch.ext4" "kindling.scratch=/dev/vdb" \
+		-drive id=s,file="$T/scratch.ext4",format=raw,if=none -device virtio-blk-device,drive=s
+	qemu_end
+	if ! img_has "$T/noscratch.ext4" /scratch && [ "$rc" = 0 ] &&
+		tr -d '\r' <"$T/qemu-noscratch.log" | grep -qx 'kindling-init: FATAL: kindling.scratch=/dev/vdb: the root filesystem is read-only and has no /scratch to mount it on (guest/mkfunction.sh images have one)' &&
+		! grep -q '^kindling-init: ready' "$T/qemu-noscratch.log"; then
+		pass init.qemu_scratch_readonly_root
+	else
+		fail init.qemu_scratch_readonly_root "qemu exit $rc; console: $(grep kindling-init "$T/qemu-noscratch.log" | tail -n 3 | tr '\n' ' ')"
 	fi
 fi

@@ -72,6 +72,20 @@ TEST(init_cmdline_ip)
 	CHECK(kcmdline_parse_ip("10.0.0.2::::bad_host!", &ic) == -EINVAL);
 }
 
+TEST(init_cmdline_scratch_dev)
+{
+	static const char *const bad[] = { "", "/dev/vd", "/dev/vdA", "/dev/vdb1", "/dev/vdaa", "vdb", "/dev/sda",
+					   "/dev/vd{", "/dev/../dev/vdb", "/dev/vdb/", " /dev/vdb", "/dev/xvdb" };
+
+	CHECK(kcmdline_scratch_dev_valid("/dev/vda") && kcmdline_scratch_dev_valid("/dev/vdb"));
+	CHECK(kcmdline_scratch_dev_valid("/dev/vdz"));
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (kcmdline_scratch_dev_valid(bad[i]))
+			printf("  accepted: '%s'\n", bad[i]);
+		CHECK(!kcmdline_scratch_dev_valid(bad[i]));
+	}
+}
+
 TEST(init_fnconfig_full)
 {
 	struct fnconfig fc;
@@ -87,6 +101,33 @@ TEST(init_fnconfig_full)
 	CHECK(!strcmp(fc.env[1], "_X1=\xc3\xa9\n\"q\"\xf0\x9f\x98\x80"));
 	CHECK(fc.env[2] == NULL);
 	CHECK(fc.timeout_s == 7); /* the command line wins */
+	fnconfig_free(&fc);
+}
+
+TEST(init_fnconfig_init_hook)
+{
+	struct fnconfig fc;
+	char err[256];
+
+	CHECK(parse_json(&fc, "{\"handler\": \"/function/run\", \"init\": [\"/function/warm\", \"--fill\", \"\"]}") == 0);
+	CHECK(fnconfig_finish(&fc, "", err, sizeof(err)) == 0);
+	CHECK(fc.ninit == 3 && !strcmp(fc.init_argv[0], "/function/warm"));
+	CHECK(!strcmp(fc.init_argv[1], "--fill") && !strcmp(fc.init_argv[2], "") && fc.init_argv[3] == NULL);
+	CHECK(fc.nargs == 0 && fc.argv[1] == NULL); /* the handler's args are its own */
+	fnconfig_free(&fc);
+	CHECK(parse_json(&fc, "{\"handler\": \"/function/run\"}") == 0);
+	CHECK(fc.ninit == 0 && fc.init_argv[0] == NULL); /* no hook */
+	fnconfig_free(&fc);
+	/* The message names the problem and points at the offending value. */
+	fnconfig_init(&fc);
+	CHECK(fnconfig_parse(&fc, "{\"init\": [\"warm\"]}", 18, err, sizeof(err)) == -EINVAL);
+	CHECK(!strcmp(err, "function.json: init's program is not an absolute path at byte 10"));
+	fnconfig_free(&fc);
+	CHECK(fnconfig_parse(&fc, "{\"init\": []}", 12, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "init is empty") != NULL);
+	fnconfig_free(&fc);
+	CHECK(fnconfig_parse(&fc, "{\"init\": \"/bin/true\"}", 21, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "init must be an array of strings") != NULL);
 	fnconfig_free(&fc);
 }
 
@@ -120,6 +161,9 @@ TEST(init_fnconfig_rejects)
 		"{\"timeout_s\":0}", "{\"timeout_s\":-1}", "{\"timeout_s\":1.5}", "{\"timeout_s\":1e3}",
 		"{\"timeout_s\":3601}", "{\"timeout_s\":99999999999999999999}", "{\"timeout_s\":01}",
 		"{\"timeout_s\":\"5\"}", "{\"handler\":null}",
+		"{\"init\":\"/bin/true\"}", "{\"init\":[]}", "{\"init\":[\"true\"]}", "{\"init\":[\"\"]}",
+		"{\"init\":[\"/a\",1]}", "{\"init\":[1]}", "{\"init\":{}}", "{\"init\":null}",
+		"{\"init\":[\"/a\",]}", "{\"init\":[\"/a\"],\"init\":[\"/b\"]}", "{\"init\":[\"/a\" \"b\"]}",
 		"{\"handler\":\"a\tb\"}",          /* raw control character */
 		"{\"handler\":\"\\u0000\"}",       /* NUL cannot be in a C string */
 		"{\"handler\":\"\\ud800\"}",       /* lone surrogate */
@@ -158,6 +202,15 @@ TEST(init_fnconfig_bounds)
 	for (int i = 0; i <= FN_MAX_ARGS; i++)
 		p += sprintf(p, "%s\"a%d\"", i ? "," : "", i);
 	strcpy(p, "]}");
+	CHECK(json_ok(big) == -EINVAL);
+	/* The init hook: its path and at most FN_MAX_ARGS args. */
+	p = big + sprintf(big, "{\"init\":[\"/warm\"");
+	for (int i = 0; i < FN_MAX_ARGS; i++)
+		p += sprintf(p, ",\"a%d\"", i);
+	strcpy(p, "]}");
+	CHECK(parse_json(&fc, big) == 0 && fc.ninit == FN_MAX_ARGS + 1 && fc.init_argv[FN_MAX_ARGS + 1] == NULL);
+	fnconfig_free(&fc);
+	strcpy(p, ",\"one-too-many\"]}");
 	CHECK(json_ok(big) == -EINVAL);
 	free(big);
 	/* A whole file over the limit is refused before parsing. */
