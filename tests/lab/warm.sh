@@ -12,7 +12,8 @@ T=$(mktemp -d)
 PIDS=()
 trap 'stop_pids; rm -rf "$T"' EXIT
 K=build/kindling
-CASES="cold_then_warm_same_output warm_breakdown cold_snapshot_breakdown restore_message fresh_entropy
+CASES="cold_then_warm_same_output warm_breakdown cold_snapshot_breakdown working_set_recorded
+	working_set_prefetched restore_message fresh_entropy
 	wall_clock concurrent_build repeat_cold_json repeat_warm_json repeat_table damaged_state damaged_mem
 	stale_rootfs scratch_cold scratch_warm_as_snapshotted scratch_instances_apart scratch_image_untouched
 	scratch_damaged_disk nothing_left"
@@ -84,6 +85,25 @@ else
 fi
 check lab.warm.cold_snapshot_breakdown stored "$S" w_cold
 check lab.warm.warm_breakdown is_warm w_warm
+# The first warm run recorded its working set next to the snapshot; the next one prefetches
+# it, and its vCPUs fault on fewer pages during the invocation.
+faults() { sed -n 's/^warm start: .*; invocation faults \([0-9]*\).*/\1/p' "$T/$1.err"; }
+if grep -q "^working set: [1-9][0-9]* of [0-9]* pages ([0-9]* ranges) recorded in [0-9.]* ms as $S/[0-9a-f]*/wset" "$T/w_warm.err" &&
+	! grep -q 'working set prefetched' "$T/w_warm.err" && [ -s "$(entry "$S")/wset" ]; then
+	pass lab.warm.working_set_recorded
+else
+	fail lab.warm.working_set_recorded "$(grep -E '^(warm|working)' "$T/w_warm.err" | tr '\n' ' ')"
+fi
+run w_pref "$S" "$T/wordfreq.ext4" examples/wordfreq/input.txt --verbose
+f_rec=$(faults w_warm) f_pref=$(faults w_pref)
+echo "  invocation faults: ${f_rec:-?} recording, ${f_pref:-?} prefetched; $(grep -o 'prefetch: [^\r]*' "$T/w_pref.err" | head -n 1)"
+if [ $rc = 0 ] && cmp -s "$T/w_pref.out" examples/wordfreq/expected.txt && grep -q '(working set prefetched)' "$T/w_pref.err" &&
+	grep -q 'kindling: prefetch: [1-9][0-9]* pages in [0-9]* ranges' "$T/w_pref.err" && [ -n "$f_rec" ] && [ -n "$f_pref" ] &&
+	[ "$f_pref" -le $((f_rec / 2)) ]; then
+	pass lab.warm.working_set_prefetched
+else
+	fail lab.warm.working_set_prefetched "rc=$rc faults ${f_rec:-?} -> ${f_pref:-?}: $(grep -v 'diag:' "$T/w_pref.err" | tail -n 6 | tr '\n' ' ')"
+fi
 
 # --- fresh identity: two instances restored from one snapshot at once ---------------------
 I=$T/isnaps
@@ -158,8 +178,10 @@ assert h["guest_kernel_minsn"] is None, h
 assert d["percentiles"] == "nearest-rank"
 r = d["runs"]
 assert (r["requested"], r["cold"], r["warm"], r["failed"], r["differing"]) == (cold + warm, cold, warm, 0, 0), r
-names = {"cold": ("vmm_setup_ms", "boot_to_ready_ms", "invocation_ms", "teardown_ms", "total_ms"),
-         "warm": ("restore_ms", "restore_message_ms", "invocation_ms", "teardown_ms", "total_ms")}
+names = {"cold": ("vmm_setup_ms", "boot_to_ready_ms", "invocation_ms", "teardown_ms", "total_ms",
+                  "invocation_faults"),
+         "warm": ("restore_ms", "restore_message_ms", "invocation_ms", "teardown_ms", "total_ms",
+                  "invocation_faults")}
 for kind, n in (("cold", cold), ("warm", warm)):
     assert set(d["phases"][kind]) == set(names[kind]), d["phases"][kind].keys()
     for p in names[kind]:
