@@ -97,6 +97,21 @@ static int set_addr(int sock, unsigned long req, const char *ifname, const char 
 	return ioctl(sock, req, &ifr) < 0 ? -errno : 0;
 }
 
+/* The guest's address resolves to its fixed MAC for good: a restored guest is not asked. */
+static int set_guest_neigh(int sock, const char *ifname)
+{
+	static const unsigned char mac[6] = GUEST_MAC;
+	struct arpreq req = { .arp_flags = ATF_PERM | ATF_COM };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&req.arp_pa;
+
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, GUEST_IP, &sin->sin_addr);
+	req.arp_ha.sa_family = ARPHRD_ETHER;
+	memcpy(req.arp_ha.sa_data, mac, sizeof(mac));
+	snprintf(req.arp_dev, sizeof(req.arp_dev), "%s", ifname);
+	return ioctl(sock, SIOCSARP, &req) < 0 ? -errno : 0;
+}
+
 static int set_mac(int sock, const char *ifname)
 {
 	static const unsigned char mac[6] = TAP_MAC;
@@ -145,7 +160,8 @@ static int setup_network(char *err, size_t errlen)
 		return errorf_errno(err, errlen, errno, "cannot configure %s: socket", TAP_NAME);
 	if ((r = link_up(sock, "lo")) || (r = set_mac(sock, TAP_NAME)) ||
 	    (r = set_addr(sock, SIOCSIFADDR, TAP_NAME, HOST_IP)) ||
-	    (r = set_addr(sock, SIOCSIFNETMASK, TAP_NAME, NETMASK)) || (r = link_up(sock, TAP_NAME)))
+	    (r = set_addr(sock, SIOCSIFNETMASK, TAP_NAME, NETMASK)) || (r = link_up(sock, TAP_NAME)) ||
+	    (r = set_guest_neigh(sock, TAP_NAME)))
 		errorf_errno(err, errlen, -r, "cannot configure %s", TAP_NAME);
 	close(sock);
 	return r;

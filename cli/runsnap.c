@@ -19,7 +19,7 @@
 #include "routes.h" /* KINDLING_VERSION */
 #include "snapfile.h" /* snap_crc64, snap_fsync_path */
 
-#define KEY_FORMAT "kindling run snapshot 1"
+#define KEY_FORMAT "kindling run snapshot 2"
 #define TMP_PREFIX ".tmp-"
 #define DEAD_PREFIX ".dead-"
 /* The key file: the key, then three identity lines of at most this length each. */
