@@ -68,7 +68,8 @@ static void usage(FILE *f)
 		"--resume is given, for a client of --api-sock to resume (PATCH /vm). --restore-drive\n"
 		"opens the snapshot's drive ID at PATH instead of the path the snapshot records (same\n"
 		"size and read-only mode). --prefetch populates the guest pages WSET lists (a working\n"
-		"set, \"" WSETFILE_MAGIC " 1 N\" then N lines \"START_PAGE COUNT\") while the vCPUs start.\n"
+		"set, \"" WSETFILE_MAGIC " 2 N\" then N lines \"START_PAGE COUNT\", or \"START_PAGE COUNT w\"\n"
+		"for pages the guest writes, populated writable) while the vCPUs start.\n"
 		"Default command line: \"" DEFAULT_BOOT_ARGS "\"\n");
 }
 

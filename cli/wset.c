@@ -20,6 +20,10 @@
 #define PAGE 4096u
 #define PM_PRESENT (1ull << 63)
 #define PM_SWAPPED (1ull << 62)
+/* A file page (or shared anonymous). Clear on a present page of a private file mapping: an
+ * anonymous copy, made when the page was written (copy-on-write); clear too on a swapped-out
+ * page there, which can only be such a copy (file pages are dropped, not swapped). */
+#define PM_FILE (1ull << 61)
 /* pagemap entries read at once: 64 KiB. */
 #define PM_CHUNK 8192
 /* More mappings of one file than any VMM makes (it maps guest RAM once). */
@@ -107,7 +111,22 @@ static int find_vmas(pid_t pid, const struct file_id *id, struct vma **out, int 
 	return 0;
 }
 
-static int add_page(struct range_list *l, uint64_t page)
+static int add_range(struct range_list *l, struct wset_range r)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct wset_range *n = realloc(l->r, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->r = n;
+		l->cap = cap;
+	}
+	l->r[l->n++] = r;
+	return 0;
+}
+
+static int add_page(struct range_list *l, uint64_t page, bool written)
 {
 	struct wset_range *last = l->n ? &l->r[l->n - 1] : NULL;
 
@@ -115,22 +134,13 @@ static int add_page(struct range_list *l, uint64_t page)
 		last->count++;
 		return 0;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct wset_range *r = realloc(l->r, cap * sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		l->r = r;
-		l->cap = cap;
-	}
-	l->r[l->n++] = (struct wset_range){ .start = (uint32_t)page, .count = 1 };
-	return 0;
+	return add_range(l, (struct wset_range){ .start = (uint32_t)page, .count = 1, .written = written });
 }
 
-/* The present pages of one mapping, as file pages, appended to l in order. */
-static int scan_vma(int pm, const char *pm_path, const struct vma *v, uint64_t *buf, struct range_list *l,
-		    uint64_t *present, char *err, size_t errlen)
+/* The present pages of one mapping, as file pages, appended in order to rd (file pages: read
+ * at most) or wr (private copies: written). */
+static int scan_vma(int pm, const char *pm_path, const struct vma *v, uint64_t *buf, struct range_list *rd,
+		    struct range_list *wr, uint64_t *present, char *err, size_t errlen)
 {
 	uint64_t npages = (v->end - v->start) / PAGE, first = v->offset / PAGE;
 
@@ -149,9 +159,11 @@ static int scan_vma(int pm, const char *pm_path, const struct vma *v, uint64_t *
 		if (got == 0 || got % sizeof(uint64_t))
 			return errorf(err, errlen, -EIO, "%s: short read", pm_path);
 		for (size_t i = 0; i < (size_t)got / sizeof(uint64_t); i++) {
+			bool written = !(buf[i] & PM_FILE);
+
 			if (!(buf[i] & (PM_PRESENT | PM_SWAPPED)))
 				continue;
-			if (add_page(l, first + done + i))
+			if (add_page(written ? wr : rd, first + done + i, written))
 				return errorf(err, errlen, -ENOMEM, "out of memory");
 			(*present)++;
 		}
@@ -190,10 +202,41 @@ static void normalize(struct range_list *l)
 	l->n = out + 1;
 }
 
+/* Into out, sorted: the ranges of wr, and those of rd less the pages wr has (a file page read
+ * through one mapping and written through another was written). Both normalized. */
+static int combine(const struct range_list *rd, const struct range_list *wr, struct range_list *out)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < wr->n; i++)
+		if (add_range(out, wr->r[i]))
+			return -ENOMEM;
+	for (size_t i = 0; i < rd->n; i++) {
+		uint64_t cur = rd->r[i].start, end = cur + rd->r[i].count;
+
+		while (j < wr->n && (uint64_t)wr->r[j].start + wr->r[j].count <= cur)
+			j++;
+		for (size_t k = j; k < wr->n && wr->r[k].start < end; k++) {
+			if (wr->r[k].start > cur &&
+			    add_range(out, (struct wset_range){ .start = (uint32_t)cur,
+								.count = (uint32_t)(wr->r[k].start - cur) }))
+				return -ENOMEM;
+			if ((uint64_t)wr->r[k].start + wr->r[k].count > cur)
+				cur = (uint64_t)wr->r[k].start + wr->r[k].count;
+		}
+		if (cur < end &&
+		    add_range(out, (struct wset_range){ .start = (uint32_t)cur, .count = (uint32_t)(end - cur) }))
+			return -ENOMEM;
+	}
+	if (out->n)
+		qsort(out->r, out->n, sizeof(*out->r), by_start); /* disjoint: by start is enough */
+	return 0;
+}
+
 int wset_record(pid_t pid, const char *mem_path, const char *out_path, struct wset_stats *st, char *err,
 		size_t errlen)
 {
-	struct range_list l = { 0 };
+	struct range_list rd = { 0 }, wr = { 0 }, l = { 0 };
 	struct wset_stats s = { 0 };
 	struct file_id id = { 0 };
 	char pm_path[64];
@@ -229,12 +272,19 @@ int wset_record(pid_t pid, const char *mem_path, const char *out_path, struct ws
 	}
 	for (int i = 0; i < s.mappings && !r; i++) {
 		s.mapped_pages += (v[i].end - v[i].start) / PAGE;
-		r = scan_vma(pm, pm_path, &v[i], buf, &l, &s.pages, err, errlen);
+		r = scan_vma(pm, pm_path, &v[i], buf, &rd, &wr, &s.pages, err, errlen);
 	}
 	if (r)
 		goto out;
-	normalize(&l);
+	normalize(&rd);
+	normalize(&wr);
+	if (combine(&rd, &wr, &l)) {
+		r = errorf(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
 	s.ranges = l.n;
+	for (size_t i = 0; i < wr.n; i++)
+		s.written += wr.r[i].count;
 	r = wsetfile_write(out_path, l.r, l.n, err, errlen);
 	if (!r && st)
 		*st = s;
@@ -243,6 +293,8 @@ out:
 		close(pm);
 	free(buf);
 	free(l.r);
+	free(wr.r);
+	free(rd.r);
 	free(v);
 	return r;
 }

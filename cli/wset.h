@@ -11,6 +11,7 @@
 struct wset_stats {
 	uint64_t mapped_pages; /* pages of the memory file the VMM maps */
 	uint64_t pages;        /* ... of which present (or swapped out): the working set */
+	uint64_t written;      /* ... of which written (private copies): the written ranges' pages */
 	size_t ranges;         /* the ranges written */
 	int mappings;          /* the memory file's mappings (VMAs) found */
 };
@@ -18,7 +19,8 @@ struct wset_stats {
 /* Writes to out_path (atomically: wsetfile_write) the working set of VMM pid restored over
  * the memory file mem_path: the pages of its mappings of that file that are present in
  * memory or swapped out (/proc/PID/pagemap bits 63 and 62; no PFNs, so no CAP_SYS_ADMIN),
- * as file pages (page P = byte P * 4096 of mem_path). The mappings are those /proc/PID/maps
+ * as file pages (page P = byte P * 4096 of mem_path); those whose entry is not a file page
+ * (bit 61 clear: the private copy a write made) as written ranges. The mappings are those /proc/PID/maps
  * shows with the file's device and inode (or its inode and canonical path, for file systems
  * whose maps show another device number than stat, such as btrfs subvolumes). Needs
  * ptrace-read access to pid (same user, dumpable). Returns 0 or -errno with the reason in

@@ -1,5 +1,5 @@
 /* The prefetch thread (prefetch.h). Under its seccomp filter (SECCOMP_PREFETCH) from its first
- * instruction of its own: madvise, write (the log line), clock_gettime and what a thread's
+ * instruction of its own: madvise (any advice), write (the log line), clock_gettime and what a thread's
  * exit takes. It allocates nothing. */
 #include "prefetch.h"
 
@@ -12,15 +12,38 @@
 #include "vmm_seccomp.h"
 
 #define PAGE WSETFILE_PAGE_SIZE
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 static bool stopping(const struct prefetch *pf)
 {
 	return __atomic_load_n(&pf->stop, __ATOMIC_RELAXED);
 }
 
-/* One chunk: 0, or -errno (with the fallback from MADV_POPULATE_READ made once). */
-static int populate(struct prefetch *pf, uint8_t *p, size_t len)
+static const char *advice_name(const struct prefetch *pf, bool written)
 {
+	if (written && !pf->no_write)
+		return "MADV_POPULATE_WRITE";
+	return pf->willneed ? "MADV_WILLNEED" : "MADV_POPULATE_READ";
+}
+
+/* One chunk: 0, or -errno (with the fallbacks from MADV_POPULATE_WRITE and
+ * MADV_POPULATE_READ made once each). */
+static int populate(struct prefetch *pf, uint8_t *p, size_t len, bool written)
+{
+	/* Writable: the private copy made now, not at the guest's first write (KVM's write
+	 * fault copies even a page already mapped read-only). The copy holds what the file
+	 * has: nothing changes for the guest, it would have made that copy itself. */
+	if (written && !pf->no_write) {
+		if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -errno;
+		pf->no_write = true;
+		log_info("prefetch: MADV_POPULATE_WRITE is not supported here (Linux 5.14+): written pages "
+			 "populated for reading");
+	}
 	for (;;) {
 		if (madvise(p, len, pf->willneed ? MADV_WILLNEED : MADV_POPULATE_READ) == 0)
 			return 0;
@@ -51,24 +74,27 @@ static void *run(void *arg)
 
 		while (done < r->count && !stopping(pf)) {
 			uint64_t n = r->count - done < PREFETCH_CHUNK_PAGES ? r->count - done : PREFETCH_CHUNK_PAGES;
-			int e = populate(pf, pf->base + ((uint64_t)r->start + done) * PAGE, (size_t)(n * PAGE));
+			int e = populate(pf, pf->base + ((uint64_t)r->start + done) * PAGE, (size_t)(n * PAGE),
+					 r->written);
 
 			if (e) {
 				pf->error = e;
-				log_warn("prefetch: madvise(%s) of pages %llu-%llu: %s; stopped",
-					 pf->willneed ? "MADV_WILLNEED" : "MADV_POPULATE_READ",
+				log_warn("prefetch: madvise(%s) of pages %llu-%llu: %s; stopped", advice_name(pf, r->written),
 					 (unsigned long long)(r->start + done), (unsigned long long)(r->start + done + n - 1),
 					 strerror(-e));
 				break;
 			}
 			done += n;
 			pf->pages_done += n;
+			if (r->written)
+				pf->written_done += n;
 		}
 		if (done == r->count)
 			pf->ranges_done++;
 	}
-	log_info("prefetch: %llu pages in %zu ranges in %.1f ms%s%s", (unsigned long long)pf->pages_done,
-		 pf->ranges_done, (double)(now_ns() - t0) / 1e6, pf->willneed ? " (MADV_WILLNEED)" : "",
+	log_info("prefetch: %llu pages in %zu ranges (%llu written) in %.1f ms%s%s", (unsigned long long)pf->pages_done,
+		 pf->ranges_done, (unsigned long long)pf->written_done, (double)(now_ns() - t0) / 1e6,
+		 pf->willneed ? " (MADV_WILLNEED)" : "",
 		 stopping(pf) && pf->ranges_done < pf->nr ? " (stopped early)" : "");
 	__atomic_store_n(&pf->finished, true, __ATOMIC_RELEASE);
 	return NULL;

@@ -28,15 +28,18 @@ struct prefetch {
 	pthread_t thread;
 	/* What the thread did, for prefetch_stop's caller (read after the join). */
 	uint64_t pages_done;
+	uint64_t written_done; /* ... of which in written ranges */
 	size_t ranges_done;
 	bool willneed; /* MADV_POPULATE_READ was refused (Linux < 5.14): MADV_WILLNEED instead */
+	bool no_write; /* MADV_POPULATE_WRITE was refused: written ranges populated as read ones */
 	int error;     /* 0, or the -errno that stopped it */
 };
 
 /* Starts the thread over w's ranges of m's RAM mapping (every range must lie within
- * m->ram_size: wsetfile_check_pages). It madvise()s each range (MADV_POPULATE_READ; with
- * MADV_WILLNEED where that is refused), logs "prefetch: N pages in R ranges in X ms" at Info
- * and exits; nobody waits for it. It takes no signal. w's ranges must outlive the thread
+ * m->ram_size: wsetfile_check_pages). It madvise()s each range: MADV_POPULATE_WRITE for a
+ * written one (breaking copy-on-write ahead of the vCPUs: the pages the guest writes anyway;
+ * as a read one where that is refused), MADV_POPULATE_READ for a read one (MADV_WILLNEED where
+ * that is refused); logs "prefetch: N pages in R ranges (W written) in X ms" at Info and exits; nobody waits for it. It takes no signal. w's ranges must outlive the thread
  * (prefetch_stop). Returns 0 or -errno (-EINVAL for a range outside RAM; the thread could not
  * be started otherwise); pf is then not started, and prefetch_stop on it is a no-op. */
 int prefetch_start(struct prefetch *pf, const struct guest_mem *m, const struct wsetfile *w, bool seccomp)

@@ -69,7 +69,8 @@ static const struct rule {
 						     * thread's exit may take glibc's stack lock */
 	{ SCMP_SYS(write), ALL | PREFETCH, ANY },   /* log lines; eventfds; console bytes to stdout */
 	{ SCMP_SYS(madvise), ALL | PREFETCH, ANY }, /* malloc trimming; a thread frees its stack at exit;
-						     * prefetch: MADV_POPULATE_READ or MADV_WILLNEED */
+						     * prefetch: MADV_POPULATE_WRITE, _READ or
+						     * MADV_WILLNEED (any advice: not filtered) */
 	{ SCMP_SYS(exit), ALL | PREFETCH, ANY },    /* thread exit (vCPU/API/console threads end on stop) */
 	{ SCMP_SYS(rt_sigreturn), ALL | PREFETCH, ANY }, /* return from the vCPU kick handler (SIGRTMIN);
 							  * prefetch: from SIGSYS in SECCOMP_TRAP mode */

@@ -17,9 +17,11 @@
  * reading stops there and nothing can overflow. */
 #define MAX_DIGITS 10
 
-/* A decimal number at *p ended by term, which is consumed. NULL on success, else what is
- * wrong with it. */
-static const char *parse_num(const char **p, const char *end, char term, uint64_t max, uint64_t *out)
+/* A decimal number at *p ended by term, or by ' ' too where alt_space (COUNT, which a " w"
+ * may follow); the terminator is consumed, (*p)[-1] tells which. NULL on success, else what
+ * is wrong with it. */
+static const char *parse_num(const char **p, const char *end, char term, bool alt_space, uint64_t max,
+			     uint64_t *out)
 {
 	const char *s = *p;
 	uint64_t v = 0;
@@ -38,29 +40,28 @@ static const char *parse_num(const char **p, const char *end, char term, uint64_
 		return "a number is too large";
 	if (s == end)
 		return term == '\n' ? "the line does not end with a newline" : "the line ends early";
-	if (*s != term)
+	if (*s != term && !(alt_space && *s == ' '))
 		return term == '\n' ? "unexpected characters at the end of the line" : "fields must be separated by one space";
 	*p = s + 1;
 	*out = v;
 	return NULL;
 }
 
-static int parse_header(const char **p, const char *end, uint64_t *nr, char *err, size_t errlen)
+static int parse_header(const char **p, const char *end, uint64_t *version, uint64_t *nr, char *err, size_t errlen)
 {
 	static const char magic[] = WSETFILE_MAGIC " ";
 	const char *why;
-	uint64_t version;
 
 	if ((size_t)(end - *p) < sizeof(magic) - 1 || memcmp(*p, magic, sizeof(magic) - 1))
 		return errorf(err, errlen, -EINVAL, "line 1: not a working-set file (no \"%s\" header)", WSETFILE_MAGIC);
 	*p += sizeof(magic) - 1;
-	if ((why = parse_num(p, end, ' ', UINT32_MAX, &version)))
+	if ((why = parse_num(p, end, ' ', false, UINT32_MAX, version)))
 		return errorf(err, errlen, -EINVAL, "line 1: the format version: %s (expected \"%s %d N\")", why,
 			      WSETFILE_MAGIC, WSETFILE_VERSION);
-	if (version != WSETFILE_VERSION)
-		return errorf(err, errlen, -EINVAL, "line 1: format version %llu is not supported (only %d)",
-			      (unsigned long long)version, WSETFILE_VERSION);
-	if ((why = parse_num(p, end, '\n', UINT32_MAX, nr)))
+	if (*version != 1 && *version != WSETFILE_VERSION)
+		return errorf(err, errlen, -EINVAL, "line 1: format version %llu is not supported (only 1 and %d)",
+			      (unsigned long long)*version, WSETFILE_VERSION);
+	if ((why = parse_num(p, end, '\n', false, UINT32_MAX, nr)))
 		return errorf(err, errlen, -EINVAL, "line 1: the range count: %s (expected \"%s %d N\")", why,
 			      WSETFILE_MAGIC, WSETFILE_VERSION);
 	if (*nr > WSETFILE_MAX_RANGES)
@@ -72,7 +73,7 @@ static int parse_header(const char **p, const char *end, uint64_t *nr, char *err
 int wsetfile_parse(const char *buf, size_t len, uint64_t max_pages, struct wsetfile *w, char *err, size_t errlen)
 {
 	const char *p = buf, *end = buf + len, *why;
-	uint64_t nr, prev_end = 0, pages = 0;
+	uint64_t version, nr, prev_end = 0, pages = 0, written = 0;
 	struct wset_range *r;
 	int e;
 
@@ -82,7 +83,7 @@ int wsetfile_parse(const char *buf, size_t len, uint64_t max_pages, struct wsetf
 	if (len > WSETFILE_MAX_SIZE)
 		return errorf(err, errlen, -EFBIG, "%zu bytes, more than the %u a working-set file may have", len,
 			      WSETFILE_MAX_SIZE);
-	e = parse_header(&p, end, &nr, err, errlen);
+	e = parse_header(&p, end, &version, &nr, err, errlen);
 	if (e)
 		return e;
 	/* Each range line takes at least 4 bytes ("0 1\n"): a count the file cannot hold is a
@@ -96,16 +97,35 @@ int wsetfile_parse(const char *buf, size_t len, uint64_t max_pages, struct wsetf
 	for (uint64_t i = 0; i < nr; i++) {
 		unsigned long long line = i + 2;
 		uint64_t start, count;
+		bool w_field = false;
 
 		if (p == end) {
 			e = errorf(err, errlen, -EINVAL, "line %llu: the file ends after %llu of the %llu ranges announced "
 				   "(truncated?)", line, (unsigned long long)i, (unsigned long long)nr);
 			goto fail;
 		}
-		if ((why = parse_num(&p, end, ' ', UINT32_MAX, &start)) ||
-		    (why = parse_num(&p, end, '\n', UINT32_MAX, &count))) {
-			e = errorf(err, errlen, -EINVAL, "line %llu: %s (expected \"START COUNT\")", line, why);
+		if ((why = parse_num(&p, end, ' ', false, UINT32_MAX, &start)) ||
+		    (why = parse_num(&p, end, '\n', version > 1, UINT32_MAX, &count))) {
+			e = errorf(err, errlen, -EINVAL, "line %llu: %s (expected \"START COUNT\"%s)", line, why,
+				   version > 1 ? " or \"START COUNT w\"" : "");
 			goto fail;
+		}
+		if (p[-1] == ' ') {
+			/* Exactly "w\n": the only third field there is. */
+			if (p == end || *p != 'w') {
+				e = errorf(err, errlen, -EINVAL, "line %llu: the field after COUNT can only be \"w\" "
+					   "(written)", line);
+				goto fail;
+			}
+			p++;
+			if (p == end || *p != '\n') {
+				e = errorf(err, errlen, -EINVAL, "line %llu: %s", line,
+					   p == end ? "the line does not end with a newline"
+						    : "unexpected characters at the end of the line");
+				goto fail;
+			}
+			p++;
+			w_field = true;
 		}
 		if (count == 0) {
 			e = errorf(err, errlen, -EINVAL, "line %llu: a range of 0 pages", line);
@@ -123,9 +143,10 @@ int wsetfile_parse(const char *buf, size_t len, uint64_t max_pages, struct wsetf
 				   (unsigned long long)max_pages);
 			goto fail;
 		}
-		r[i] = (struct wset_range){ .start = (uint32_t)start, .count = (uint32_t)count };
+		r[i] = (struct wset_range){ .start = (uint32_t)start, .count = (uint32_t)count, .written = w_field };
 		prev_end = start + count;
 		pages += count;
+		written += w_field ? count : 0;
 	}
 	if (p != end) {
 		e = errorf(err, errlen, -EINVAL, "line %llu: more lines than the %llu ranges announced",
@@ -135,6 +156,7 @@ int wsetfile_parse(const char *buf, size_t len, uint64_t max_pages, struct wsetf
 	w->ranges = r;
 	w->nr = nr;
 	w->pages = pages;
+	w->written = written;
 	return 0;
 fail:
 	free(r);
@@ -231,13 +253,13 @@ int wsetfile_format(const struct wset_range *r, size_t nr, char **buf, size_t *l
 				      i, r[i].start, r[i].count);
 		prev_end = (uint64_t)r[i].start + r[i].count;
 	}
-	cap = 32 + 20 * nr + 1; /* + 1: snprintf's NUL */
+	cap = 32 + 22 * nr + 1; /* + 1: snprintf's NUL */
 	b = malloc(cap);
 	if (!b)
 		return errorf(err, errlen, -ENOMEM, "out of memory");
 	n = (size_t)snprintf(b, cap, "%s %d %zu\n", WSETFILE_MAGIC, WSETFILE_VERSION, nr);
 	for (size_t i = 0; i < nr; i++)
-		n += (size_t)snprintf(b + n, cap - n, "%u %u\n", r[i].start, r[i].count);
+		n += (size_t)snprintf(b + n, cap - n, "%u %u%s\n", r[i].start, r[i].count, r[i].written ? " w" : "");
 	*buf = b;
 	*len = n;
 	return 0;

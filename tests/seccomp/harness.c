@@ -171,9 +171,11 @@ static void allowed_prefetch(void)
 	struct timespec ts;
 
 	need(madvise(ram, RAM_PAGES * 4096, MADV_POPULATE_READ) == 0 || errno == EINVAL, "madvise(POPULATE_READ)");
+	need(madvise(ram, RAM_PAGES * 4096, MADV_POPULATE_WRITE) == 0 || errno == EINVAL,
+	     "madvise(POPULATE_WRITE)");
 	need(madvise(ram, RAM_PAGES * 4096, MADV_WILLNEED) == 0, "madvise(WILLNEED)");
 	need(clock_gettime(CLOCK_REALTIME, &ts) == 0 && clock_gettime(CLOCK_MONOTONIC, &ts) == 0, "clock_gettime");
-	log_info("seccomp-harness: prefetch: %d pages in %d ranges in %.1f ms", RAM_PAGES, 1, 0.0);
+	log_info("seccomp-harness: prefetch: %d pages in %d ranges (%d written) in %.1f ms", RAM_PAGES, 1, 0, 0.0);
 }
 
 static void allowed_api(void)

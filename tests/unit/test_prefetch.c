@@ -1,7 +1,7 @@
 /* The prefetch thread (vmm/prefetch.c) without its seccomp filter (tests/seccomp/harness.c and
  * build/tests/vmm-threads run it under the filter): the pages of a working set end up mapped
  * in a MAP_PRIVATE file mapping of "guest RAM", and no other page does, as the recorder
- * (cli/wset.c) sees it; a set past RAM is refused; stop is safe at any time. */
+ * (cli/wset.c) sees it: read ranges as file pages, written ones as private copies; a set past RAM is refused; stop is safe at any time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include "wsetfile.h"
 
 #define PG 4096
-#define RAM_PAGES 1024
+#define RAM_PAGES 2048
 
 /* "Guest RAM": RAM_PAGES of a fresh sparse file mapped MAP_PRIVATE (as mem_map_fd does), with
  * nothing of it in the page cache and no readahead, so that only populated pages get mapped. */
@@ -40,10 +40,13 @@ static int map_ram(const char *path, struct guest_mem *m)
 
 TEST(prefetch_populates_the_working_set)
 {
-	/* A range longer than a chunk (PREFETCH_CHUNK_PAGES), single pages, the last page. */
-	static const struct wset_range want[] = { { 3, 1 }, { 100, 700 }, { 900, 2 }, { 1023, 1 } };
+	/* Ranges longer than a chunk (PREFETCH_CHUNK_PAGES) of both kinds, single pages, a written
+	 * range touching a read one on each side, the last page written. */
+	static const struct wset_range want[] = { { 3, 1, false },    { 5, 2, true },	   { 100, 700, false },
+						  { 800, 600, true }, { 1400, 1, false }, { 1500, 2, true },
+						  { 1600, 3, false }, { 2047, 1, true } };
 	char dir[] = "/tmp/kindling-prefetch-XXXXXX", mem[64], out[64], err[512];
-	struct wsetfile w = { .ranges = (struct wset_range *)want, .nr = 4, .pages = 704 }, got;
+	struct wsetfile w = { .ranges = (struct wset_range *)want, .nr = 8, .pages = 1310, .written = 605 }, got;
 	struct wset_stats st;
 	struct prefetch pf;
 	struct guest_mem m;
@@ -57,16 +60,20 @@ TEST(prefetch_populates_the_working_set)
 		usleep(1000);
 	CHECK(prefetch_finished(&pf));
 	prefetch_stop(&pf);
-	printf("  %llu pages in %zu ranges%s, error %d\n", (unsigned long long)pf.pages_done, pf.ranges_done,
-	       pf.willneed ? " (MADV_WILLNEED)" : "", pf.error);
-	CHECK(pf.error == 0 && !pf.willneed);
-	CHECK(pf.pages_done == 704 && pf.ranges_done == 4);
+	printf("  %llu pages in %zu ranges (%llu written)%s%s, error %d\n", (unsigned long long)pf.pages_done,
+	       pf.ranges_done, (unsigned long long)pf.written_done, pf.willneed ? " (MADV_WILLNEED)" : "",
+	       pf.no_write ? " (no MADV_POPULATE_WRITE)" : "", pf.error);
+	CHECK(pf.error == 0 && !pf.willneed && !pf.no_write);
+	CHECK(pf.pages_done == 1310 && pf.written_done == 605 && pf.ranges_done == 8);
 	/* Mapped in this process (present in its page table), and nothing else. */
 	CHECK(wset_record(getpid(), mem, out, &st, err, sizeof(err)) == 0);
 	CHECK(wsetfile_read(out, &got, err, sizeof(err)) == 0);
 	for (size_t i = 0; i < got.nr; i++)
-		printf("  mapped: %u+%u\n", got.ranges[i].start, got.ranges[i].count);
-	CHECK(got.nr == 4 && memcmp(got.ranges, want, sizeof(want)) == 0);
+		printf("  mapped: %u+%u%s\n", got.ranges[i].start, got.ranges[i].count, got.ranges[i].written ? " w" : "");
+	CHECK(got.nr == 8 && got.pages == 1310 && got.written == 605 && st.written == 605);
+	for (size_t i = 0; i < got.nr && i < 8; i++)
+		CHECK(got.ranges[i].start == want[i].start && got.ranges[i].count == want[i].count &&
+		      got.ranges[i].written == want[i].written);
 	wsetfile_free(&got);
 	prefetch_stop(&pf); /* again: a no-op */
 	munmap(m.map, m.map_size);
@@ -77,7 +84,7 @@ TEST(prefetch_populates_the_working_set)
 
 TEST(prefetch_refuses_ranges_past_ram)
 {
-	static const struct wset_range past[] = { { 0, 1 }, { 1023, 2 } };
+	static const struct wset_range past[] = { { 0, 1, false }, { 2047, 2, true } };
 	struct wsetfile w = { .ranges = (struct wset_range *)past, .nr = 2, .pages = 3 }, empty = { 0 };
 	char dir[] = "/tmp/kindling-prefetch-XXXXXX", mem[64];
 	struct prefetch pf, zero = { 0 };

@@ -195,7 +195,7 @@ TEST(restore_drive_load_refuses_unknown_id_first)
 TEST(restore_prefetch_past_ram_is_not_fatal)
 {
 	static struct vmm v;
-	static const struct wset_range past[] = { { 16380, 5 } };
+	static const struct wset_range past[] = { { 16380, 5, false } };
 	const struct wsetfile w = { .ranges = (struct wset_range *)past, .nr = 1, .pages = 5 };
 	char dir[] = "/tmp/kindling-rdrive-XXXXXX", state[64], err[600];
 	struct snapshot_load_params p = { .backend = SNAPSHOT_MEM_FILE, .backend_path = "/nonexistent/mem",

@@ -32,9 +32,24 @@ static int sparse_file(const char *path, int n)
 	return fd;
 }
 
+/* Field by field: a struct wset_range has padding, which memcmp would compare. */
+static bool same_ranges(const struct wsetfile *w, const struct wset_range *r, size_t nr)
+{
+	if (w->nr != nr)
+		return false;
+	for (size_t i = 0; i < nr; i++)
+		if (w->ranges[i].start != r[i].start || w->ranges[i].count != r[i].count ||
+		    w->ranges[i].written != r[i].written)
+			return false;
+	return true;
+}
+
 TEST(wset_record_own_private_mapping)
 {
-	static const struct wset_range want[] = { { 0, 3 }, { 10, 1 }, { 30, 2 }, { 40, 1 }, { 50, 1 }, { 63, 1 } };
+	/* Read pages are file pages, written ones private copies: separate ranges, even where
+	 * they touch (30 read, 31 written). */
+	static const struct wset_range want[] = { { 0, 3, false },  { 10, 1, true },  { 30, 1, false }, { 31, 1, true },
+						  { 40, 1, false }, { 50, 1, true }, { 63, 1, false } };
 	char dir[] = "/tmp/kindling-wset-XXXXXX", mem[64], other[64], link[64], out[64], err[512];
 	volatile uint8_t *m, *o;
 	struct wset_stats st;
@@ -71,15 +86,15 @@ TEST(wset_record_own_private_mapping)
 	CHECK(sum == 0);
 
 	CHECK(wset_record(getpid(), mem, out, &st, err, sizeof(err)) == 0);
-	printf("  recorded %llu of %llu pages in %zu ranges over %d mappings\n", (unsigned long long)st.pages,
-	       (unsigned long long)st.mapped_pages, st.ranges, st.mappings);
+	printf("  recorded %llu of %llu pages (%llu written) in %zu ranges over %d mappings\n",
+	       (unsigned long long)st.pages, (unsigned long long)st.mapped_pages, (unsigned long long)st.written,
+	       st.ranges, st.mappings);
 	CHECK(st.mappings == 3 && st.mapped_pages == 64);
 	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0);
 	for (size_t i = 0; i < w.nr; i++)
-		printf("  range %u+%u\n", w.ranges[i].start, w.ranges[i].count);
-	CHECK(w.nr == sizeof(want) / sizeof(want[0]) && st.ranges == w.nr);
-	CHECK(memcmp(w.ranges, want, sizeof(want)) == 0);
-	CHECK(w.pages == 9 && st.pages == 9);
+		printf("  range %u+%u%s\n", w.ranges[i].start, w.ranges[i].count, w.ranges[i].written ? " w" : "");
+	CHECK(same_ranges(&w, want, sizeof(want) / sizeof(want[0])) && st.ranges == w.nr);
+	CHECK(w.pages == 9 && st.pages == 9 && w.written == 3 && st.written == 3);
 	wsetfile_free(&w);
 
 	/* Through a symbolic link: the same file (same device and inode). */
@@ -94,7 +109,7 @@ TEST(wset_record_own_private_mapping)
 	CHECK(strstr(err, "/proc/1073741808/maps") != NULL);
 	CHECK(wset_record(getpid(), "/nonexistent/mem", out, &st, err, sizeof(err)) == -ENOENT);
 	CHECK(wset_record(getpid(), mem, "/nonexistent/dir/out", &st, err, sizeof(err)) == -ENOENT);
-	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0 && w.nr == 6);
+	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0 && w.nr == 7);
 	wsetfile_free(&w);
 
 	/* Nothing touched: an empty working set, still a valid file. */
@@ -105,7 +120,7 @@ TEST(wset_record_own_private_mapping)
 	close(fd);
 	CHECK(m != MAP_FAILED);
 	CHECK(wset_record(getpid(), mem, out, &st, err, sizeof(err)) == 0);
-	CHECK(st.pages == 0 && st.ranges == 0 && st.mappings == 1);
+	CHECK(st.pages == 0 && st.written == 0 && st.ranges == 0 && st.mappings == 1);
 	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0 && w.nr == 0);
 	wsetfile_free(&w);
 	munmap((void *)m, 64 * PG);
@@ -114,6 +129,48 @@ TEST(wset_record_own_private_mapping)
 	unlink(other);
 	unlink(mem);
 	CHECK(rmdir(dir) == 0); /* no temporary file left behind */
+}
+
+/* The file mapped twice: a page read through one mapping and written through the other was
+ * written; the read ranges around it are cut. */
+TEST(wset_record_written_wins_over_read)
+{
+	static const struct wset_range want[] = { { 4, 1, false }, { 5, 1, true }, { 6, 2, false }, { 8, 1, true } };
+	char dir[] = "/tmp/kindling-wset-XXXXXX", mem[64], out[64], err[512];
+	volatile uint8_t *a, *b;
+	struct wset_stats st;
+	struct wsetfile w;
+	uint8_t sum = 0;
+	int fd;
+
+	CHECK(mkdtemp(dir));
+	snprintf(mem, sizeof(mem), "%s/mem", dir);
+	snprintf(out, sizeof(out), "%s/out.wset", dir);
+	fd = sparse_file(mem, 16);
+	CHECK(fd >= 0);
+	a = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	b = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	CHECK(a != MAP_FAILED && b != MAP_FAILED);
+	CHECK(madvise((void *)a, 16 * PG, MADV_RANDOM) == 0 && madvise((void *)b, 16 * PG, MADV_RANDOM) == 0);
+	for (int i = 4; i < 8; i++)
+		sum += a[i * PG];
+	b[5 * PG] = 1;
+	b[8 * PG] = 2;
+	sum += b[7 * PG];
+	CHECK(sum == 0);
+	CHECK(wset_record(getpid(), mem, out, &st, err, sizeof(err)) == 0);
+	CHECK(wsetfile_read(out, &w, err, sizeof(err)) == 0);
+	for (size_t i = 0; i < w.nr; i++)
+		printf("  range %u+%u%s\n", w.ranges[i].start, w.ranges[i].count, w.ranges[i].written ? " w" : "");
+	CHECK(same_ranges(&w, want, sizeof(want) / sizeof(want[0])));
+	CHECK(w.pages == 5 && w.written == 2 && st.written == 2 && st.mappings == 2);
+	wsetfile_free(&w);
+	munmap((void *)a, 16 * PG);
+	munmap((void *)b, 16 * PG);
+	unlink(out);
+	unlink(mem);
+	rmdir(dir);
 }
 
 TEST(wset_faults_counts_own_faults)
