@@ -14,6 +14,7 @@
 #include "log.h"
 #include "snapfile.h"
 #include "util.h"
+#include "wholefile.h"
 
 /* ---- CRC-64/XZ: reflected ECMA-182 polynomial, one table built on first use. */
 
@@ -149,57 +150,15 @@ fail:
 
 int snapfile_read(const char *path, struct snapfile *s, char *err, size_t errlen)
 {
-	struct stat st;
-	uint8_t *buf;
-	size_t len, got = 0;
-	int fd, e;
+	void *buf;
+	size_t len;
+	int e;
 
 	memset(s, 0, sizeof(*s));
-	/* Refuse what is plainly not a file without opening it (opening some devices acts on
-	 * them); the fstat below is the check that counts, on what was actually opened. */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return errorf(err, errlen, -EINVAL, "the state file %s is not a regular file", path);
-	/* O_NONBLOCK: a FIFO must not block the open (nor the read: it is refused first). */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errorf_errno(err, errlen, errno, "cannot open the state file %s", path);
-	if (fstat(fd, &st) < 0) {
-		e = errno;
-		close(fd);
-		return errorf_errno(err, errlen, e, "cannot stat the state file %s", path);
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return errorf(err, errlen, -EINVAL, "the state file %s is not a regular file", path);
-	}
-	if ((uint64_t)st.st_size > SNAPFILE_MAX_SIZE) {
-		close(fd);
-		return errorf(err, errlen, -EFBIG, "the state file %s is %llu bytes, over the limit of %u", path,
-			      (unsigned long long)st.st_size, SNAPFILE_MAX_SIZE);
-	}
-	len = (size_t)st.st_size;
-	buf = malloc(len ? len : 1);
-	if (!buf) {
-		close(fd);
-		return errorf(err, errlen, -ENOMEM, "out of memory");
-	}
-	while (got < len) {
-		ssize_t r = read(fd, buf + got, len - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e = errno;
-			close(fd);
-			free(buf);
-			return errorf_errno(err, errlen, e, "cannot read the state file %s", path);
-		}
-		if (r == 0)
-			break; /* shrank while being read: the CRC will say so */
-		got += (size_t)r;
-	}
-	close(fd);
-	e = snapfile_decode(buf, got, s, err, errlen);
+	e = wholefile_read(path, "the state file", SNAPFILE_MAX_SIZE, &buf, &len, err, errlen);
+	if (e)
+		return e;
+	e = snapfile_decode(buf, len, s, err, errlen);
 	free(buf);
 	if (e)
 		return errwrap(err, errlen, e, "%s", path);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "wholefile.h"
 
 /* Numbers are at most 9 digits (WSETFILE_MAX_PAGES); one more is already too large, so
  * reading stops there and nothing can overflow. */
@@ -165,54 +166,14 @@ fail:
 
 int wsetfile_read(const char *path, struct wsetfile *w, char *err, size_t errlen)
 {
-	struct stat st;
-	size_t len, got = 0;
-	char *buf;
-	int fd, e;
+	void *buf;
+	size_t len;
+	int e;
 
 	memset(w, 0, sizeof(*w));
-	/* As snapfile_read: what is plainly not a file is not even opened (opening some
-	 * devices acts on them); the fstat is the check that counts. */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return errorf(err, errlen, -EINVAL, "%s: not a regular file", path);
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errorf_errno(err, errlen, errno, "%s", path);
-	if (fstat(fd, &st) < 0) {
-		e = errno;
-		close(fd);
-		return errorf_errno(err, errlen, e, "%s", path);
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return errorf(err, errlen, -EINVAL, "%s: not a regular file", path);
-	}
-	if ((uint64_t)st.st_size > WSETFILE_MAX_SIZE) {
-		close(fd);
-		return errorf(err, errlen, -EFBIG, "%s: %llu bytes, more than the %u a working-set file may have", path,
-			      (unsigned long long)st.st_size, WSETFILE_MAX_SIZE);
-	}
-	len = (size_t)st.st_size;
-	buf = malloc(len ? len : 1);
-	if (!buf) {
-		close(fd);
-		return errorf(err, errlen, -ENOMEM, "out of memory");
-	}
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			e = n < 0 ? errno : EIO;
-			close(fd);
-			free(buf);
-			return n < 0 ? errorf_errno(err, errlen, e, "%s: read failed", path)
-				     : errorf(err, errlen, -EIO, "%s: the file shrank while read", path);
-		}
-		got += (size_t)n;
-	}
-	close(fd);
+	e = wholefile_read(path, "the working-set file", WSETFILE_MAX_SIZE, &buf, &len, err, errlen);
+	if (e)
+		return e;
 	e = wsetfile_parse(buf, len, WSETFILE_MAX_PAGES, w, err, errlen);
 	free(buf);
 	if (e)
