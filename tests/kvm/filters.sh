@@ -272,12 +272,12 @@ fi
 if [ ! -x "$VT" ]; then
 	fail threads.prefetch.built "$VT is missing (make unit)"
 else
-	printf 'KINDLING-WSET 1 3\n0 16\n100 1000\n4095 1\n' >"$T/p.wset"
+	printf 'KINDLING-WSET 2 3\n0 16\n100 1000 w\n4095 1\n' >"$T/p.wset"
 	timeout "$(scaled 30)" "$VT" --prefetch "$T/p.wset" spin >"$T/p.out" 2>"$T/p.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	for _ in $(seq 100); do grep -q 'prefetch: ' "$T/p.err" && break; sleep 0.05; done
-	check threads.prefetch.logged grep -q 'prefetch: 1017 pages in 3 ranges in' "$T/p.err"
+	check threads.prefetch.logged grep -q 'prefetch: 1017 pages in 3 ranges (1000 written) in' "$T/p.err"
 	stop_within threads.prefetch.sigterm "$VPID" 2000
 fi
 

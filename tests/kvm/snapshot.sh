@@ -246,7 +246,7 @@ expect_error snapshot.restore_drive_other_size "saved with a writable disk of 20
 # the restored guest runs; a set past the snapshot's RAM (full.state: 64 MiB, 16384 pages) is
 # a warning, not a failed restore; the thread's filter kills the VMM on a forbidden call
 # (build/kindling-seccomp-test, KINDLING_SECCOMP_SELFTEST=prefetch).
-printf 'KINDLING-WSET 1 2\n0 16\n256 64\n' >"$T/ok.wset"
+printf 'KINDLING-WSET 2 2\n0 16\n256 64 w\n' >"$T/ok.wset"
 printf 'KINDLING-WSET 1 1\n16383 2\n' >"$T/past.wset"
 # restore_bg BINARY ARGS...: BINARY --restore full.state, resumed, in the background ($VPID).
 restore_bg() {
@@ -258,7 +258,7 @@ restore_bg() {
 restore_bg "$K" --prefetch "$T/ok.wset"
 for _ in $(seq 50); do grep -q 'prefetch: ' "$T/vmm.err" && break; sleep 0.1; done
 sleep 0.5
-if running "$VPID" && grep -q 'prefetch: 80 pages in 2 ranges in [0-9.]* ms' "$T/vmm.err"; then
+if running "$VPID" && grep -q 'prefetch: 80 pages in 2 ranges (64 written) in [0-9.]* ms' "$T/vmm.err"; then
 	pass snapshot.prefetch_populates
 else
 	fail snapshot.prefetch_populates "$(tail -n 3 "$T/vmm.err")"
