@@ -1,6 +1,7 @@
 /* The legacy devices Linux needs: an 8250 UART, an i8042 (for reset), a read-only CMOS RTC
- * (the time of day at boot), and Firecracker's boot timer port. Each is a struct device (device.h): its guest-visible registers in one
- * plain *_state struct, saved as is, apart from its lock and callbacks. */
+ * (the time of day at boot), and Firecracker's boot timer port. Each is a struct device
+ * (device.h): its guest-visible registers in one plain *_state struct, saved as is, apart
+ * from its lock and callbacks. */
 #ifndef KINDLING_DEVICES_H
 #define KINDLING_DEVICES_H
 

@@ -83,17 +83,18 @@ static void civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d)
 	*y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-/* Reads the clock into the time registers. With the lock held. */
+/* Sets the time registers to now (>= 0). With the lock held. */
 static void latch(struct rtc *c, int64_t now)
 {
-	int64_t s = now < 0 ? 0 : now / NS_PER_S, days = s / 86400, y;
+	int64_t s = now / NS_PER_S, days = s / 86400, y;
 	unsigned sod = (unsigned)(s % 86400), m, d;
 
 	civil_from_days(days, &y, &m, &d);
 	c->regs[REG_SECONDS] = bcd(sod % 60);
 	c->regs[REG_MINUTES] = bcd(sod / 60 % 60);
 	c->regs[REG_HOURS] = bcd(sod / 3600);
-	c->regs[REG_WEEKDAY] = bcd((unsigned)((days + 4) % 7) + 1); /* 1970-01-01 was a Thursday; Sunday is 1 */
+	/* 1970-01-01 was a Thursday; Sunday is 1. */
+	c->regs[REG_WEEKDAY] = bcd((unsigned)((days + 4) % 7) + 1);
 	c->regs[REG_MDAY] = bcd(d);
 	c->regs[REG_MONTH] = bcd(m);
 	c->regs[REG_YEAR] = bcd((unsigned)(y % 100));
@@ -116,6 +117,8 @@ static uint8_t reg_read(struct rtc *c, uint8_t reg)
 	case REG_CENTURY: {
 		int64_t now = c->clock(c->clock_opaque);
 
+		if (now < 0) /* a host clock before 1970 reads as 1970: no negative times below */
+			now = 0;
 		if (reg == REG_SECONDS || !c->latched || now < c->latched_ns || now - c->latched_ns >= NS_PER_S)
 			latch(c, now);
 		return reg == REG_CENTURY ? c->century : c->regs[reg];
