@@ -8,7 +8,8 @@
  *            virtio block/net back-ends, serial input, metrics timer, pause/resume, teardown.
  *            It opens nothing after boot.
  *   vcpu     KVM_RUN and the exit handlers: port and MMIO devices, virtio-mmio registers
- *            (device activation included), vm_stop, the boot timer.
+ *            (device activation included), vm_stop, the boot timer, the RTC (its time is
+ *            clock_gettime(CLOCK_REALTIME), done in the vDSO or by the rule below).
  *   console  drains the serial output buffer to stdout (vmm/outbuf.c).
  *   uffd     with a snapshot loaded with the Uffd backend: watches the page-fault handler
  *            and, if it dies or goes silent, stops the VM and fences its RAM (vmm/snapuffd.c).
@@ -76,7 +77,8 @@ static const struct rule {
 							  * prefetch: from SIGSYS in SECCOMP_TRAP mode */
 	{ SCMP_SYS(restart_syscall), ALL, ANY }, /* a futex wait interrupted by a signal */
 	{ SCMP_SYS(clock_gettime), ALL | PREFETCH, ANY }, /* now_ns/cpu_now_ns (CPU clocks bypass the
-							   * vDSO), timeouts; log file timestamps */
+							   * vDSO), timeouts; log file timestamps;
+							   * the RTC's time (vCPUs) */
 	{ SCMP_SYS(gettimeofday), ALL, ANY },    /* metrics timestamps, when the vDSO falls back */
 	{ SCMP_SYS(sched_yield), ALL, ANY },     /* glibc lock back-off */
 	{ SCMP_SYS(rt_sigprocmask), ALL | PREFETCH, ANY }, /* glibc blocks signals in a thread that exits,

@@ -9,8 +9,10 @@
  *   2. counts the online CPUs;
  *   3. writes one byte to I/O port 0x3f0, the VMM's "boot timer" port (the
  *      first byte written there makes the VMM log boot_to_init_ms);
- *   4. prints `cmdline: <contents of /proc/cmdline>` and
- *      `KINDLING-BOOT-OK cpus=N` on stdout (/dev/console);
+ *   4. prints `cmdline: <contents of /proc/cmdline>`, `clock: <seconds since 1970>`
+ *      (the guest's wall clock, CLOCK_REALTIME: what the kernel got from kvmclock or
+ *      the RTC at boot, moved on since) and `KINDLING-BOOT-OK cpus=N` on stdout
+ *      (/dev/console);
  *   5. syncs and reboots. With `reboot=k` on the kernel command line the
  *      kernel resets through the keyboard controller, which the VMM turns
  *      into a clean exit with status 0.
@@ -34,6 +36,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BOOT_TIMER_PORT 0x3f0
@@ -114,6 +117,12 @@ int main(void)
 	read_cmdline(cmdline, sizeof(cmdline));
 
 	printf("cmdline: %s\n", cmdline);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("clock: %lld\n", (long long)ts.tv_sec);
+	}
 	if (has_word(cmdline, "kindling.test=panic")) {
 		printf("KINDLING-TEST-PANIC: PID 1 exits with status 1\n");
 		fflush(stdout);

@@ -37,7 +37,7 @@ expect_error cli.bad_drive_id "API Resource IDs can only contain" --kernel "$G/h
 expect_error cli.no_api_nothing_to_run "needs --config-file" --no-api
 
 if ! kvm_usable; then
-	for t in hello64 pvh bzimage smp2 boot_timer_off flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault \
+	for t in hello64 pvh bzimage smp2 boot_timer_off rtc flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault \
 		vmm_create_no_boot state_roundtrip state_roundtrip_smp2 restore_run restore_run_smp2 \
 		snapshot_counting snapshot_counting_smp2 snapshot_load_paused snapshot_same_three_times \
 		snapshot_mem_of_another snapshot_mem_missing snapshot_diff_merged snapshot_diff_alone_refused \
@@ -80,6 +80,21 @@ check kvm.mem_split_above_4g test $rc -eq 0 -a "$(cat "$T/bigmem.out")" = KINDLI
 
 run notimer --kernel "$G/hello64.elf"
 check kvm.boot_timer_off test $rc -eq 0 -a "$(grep -c boot_to_init_ms "$T/notimer.err")" = 0
+
+# The CMOS RTC (issue 16): tests/guests/rtc.S prints what it read: the host's UTC time, a
+# status that never shows an update in progress (A ORed over 1000 reads), and A and B as
+# they were after the guest wrote them (writes are ignored).
+t0=$(date -u +%s)
+run rtc --kernel "$G/rtc.elf"
+t1=$(date -u +%s)
+line=$(grep -a '^KINDLING-RTC ' "$T/rtc.out")
+rtc_t=$(date -u -d "$(echo "$line" | cut -d' ' -f2,3)" +%s 2>/dev/null)
+if [ $rc -eq 0 ] && [ -n "$rtc_t" ] && [ "$rtc_t" -ge $((t0 - 1)) ] && [ "$rtc_t" -le $((t1 + 1)) ] &&
+	[ "$(echo "$line" | cut -d' ' -f4-)" = "A=26 B=02 C=00 D=80 WA=26 WB=02" ]; then
+	pass kvm.rtc
+else
+	fail kvm.rtc "rc=$rc line='$line' host time $t0..$t1 $(head -c 300 "$T/rtc.err")"
+fi
 
 # 256 KiB of console output into a pipe nobody reads: the VM must still finish promptly.
 start=$(date +%s%N)

@@ -598,6 +598,7 @@ TEST(device_list_save_restore_whole_list)
 	struct serial *s[2];
 	struct i8042 *k[2];
 	struct boot_timer *bt[2];
+	struct rtc *rc[2];
 	struct virtio_mmio *tb[2], *tn[2];
 	struct device_list l[2] = { { .n = 0 }, { .n = 0 } };
 	uint8_t *a = NULL, *b = NULL, one = 1;
@@ -611,6 +612,7 @@ TEST(device_list_save_restore_whole_list)
 
 		CHECK(serial_create(NULL, NULL, NULL, &s[i]) == 0 && device_add(&l[i], &s[i]->device) == 0);
 		CHECK(i8042_create(NULL, NULL, NULL, NULL, &k[i]) == 0 && device_add(&l[i], &k[i]->device) == 0);
+		CHECK(rtc_create(NULL, NULL, &rc[i]) == 0 && device_add(&l[i], &rc[i]->device) == 0);
 		CHECK(boot_timer_create(0, 0, &bt[i]) == 0 && device_add(&l[i], &bt[i]->device) == 0);
 		tb[i] = calloc(1, sizeof(*tb[i]));
 		tn[i] = calloc(1, sizeof(*tn[i]));
@@ -625,6 +627,7 @@ TEST(device_list_save_restore_whole_list)
 	CHECK(serial_input(s[0], (const uint8_t *)"abc", 3) == 3);
 	CHECK(i8042_ctrl_alt_del(k[0]) == 0);
 	boot_timer_io(bt[0], 0, &one, 1, true);
+	rtc_io(rc[0], 0, &(uint8_t){ 0x0b }, 1, true);
 	tn[0]->st.queue_sel = 1;
 
 	n = device_list_save_size(&l[0]);
@@ -637,6 +640,7 @@ TEST(device_list_save_restore_whole_list)
 	CHECK(device_list_restore(&l[1], a, n, err, sizeof(err)) == 0);
 	CHECK(device_list_save(&l[1], b, n) == 0 && !memcmp(a, b, n));
 	CHECK(serial_rx_free(s[1]) == SERIAL_FIFO - 3 && k[1]->st.nr_keys == 7 && bt[1]->st.fired);
+	CHECK(rc[1]->st.index == 0x0b);
 	/* Cut short, with bytes left over, or with two devices' blobs swapped: refused. */
 	CHECK(device_list_restore(&l[1], a, n - 1, err, sizeof(err)) == -EINVAL);
 	CHECK(device_list_restore(&l[1], a, n + 1, err, sizeof(err)) == -EINVAL && strstr(err, "after the last"));
@@ -657,6 +661,73 @@ TEST(device_list_save_restore_whole_list)
 	net_pair_done(&q);
 }
 
+/* A snapshot made before the RTC existed (its blob goes UART, i8042, boot timer, ...)
+ * restores into today's list (UART, i8042, RTC, boot timer, ...), the RTC left as created,
+ * whether the blob goes on after it or ends there; an RTC blob at its place is restored
+ * (and a damaged one refused); an older build's list, without an RTC, refuses a blob with
+ * one. */
+TEST(device_list_restore_snapshot_older_than_rtc)
+{
+	struct serial *s[4];
+	struct i8042 *k[4];
+	struct rtc *c[4];
+	struct boot_timer *bt[4];
+	/* 0: a list from before the RTC; 1: today's; 2, 3: the same without the boot timer. */
+	struct device_list l[4] = { { .n = 0 }, { .n = 0 }, { .n = 0 }, { .n = 0 } };
+	uint8_t *old = NULL, *now = NULL, *cut = NULL, one = 1;
+	size_t n_old, n_now, n_cut;
+	char err[256];
+
+	for (int i = 0; i < 4; i++) {
+		CHECK(serial_create(NULL, NULL, NULL, &s[i]) == 0 && device_add(&l[i], &s[i]->device) == 0);
+		CHECK(i8042_create(NULL, NULL, NULL, NULL, &k[i]) == 0 && device_add(&l[i], &k[i]->device) == 0);
+		c[i] = NULL;
+		if (i != 0) {
+			CHECK(rtc_create(NULL, NULL, &c[i]) == 0 && device_add(&l[i], &c[i]->device) == 0);
+			rtc_io(c[i], 0, &(uint8_t){ (uint8_t)(0x30 + i) }, 1, true);
+		}
+		if (i < 2)
+			CHECK(boot_timer_create(0, 0, &bt[i]) == 0 && device_add(&l[i], &bt[i]->device) == 0);
+	}
+	CHECK(serial_input(s[0], (const uint8_t *)"old", 3) == 3);
+	boot_timer_io(bt[0], 0, &one, 1, true);
+	n_old = device_list_save_size(&l[0]);
+	n_now = device_list_save_size(&l[1]);
+	CHECK(n_now == n_old + sizeof(struct device_state_hdr) + sizeof(struct rtc_state));
+	old = calloc(1, n_old);
+	now = calloc(1, n_now);
+	CHECK(old && now && device_list_save(&l[0], old, n_old) == 0 && device_list_save(&l[1], now, n_now) == 0);
+
+	/* The old blob: the RTC is passed over, the boot timer after it restored. */
+	CHECK(device_list_restore(&l[1], old, n_old, err, sizeof(err)) == 0);
+	CHECK(serial_rx_free(s[1]) == SERIAL_FIFO - 3 && bt[1]->st.fired && c[1]->st.index == 0x31);
+	/* The old blob without its boot timer, into a list whose RTC is last: blobs end there. */
+	n_cut = device_save_size(&s[0]->device) + device_save_size(&k[0]->device);
+	CHECK(device_list_restore(&l[2], old, n_cut, err, sizeof(err)) == 0 && c[2]->st.index == 0x32);
+	CHECK(serial_rx_free(s[2]) == SERIAL_FIFO - 3);
+	/* Today's blob: the RTC's index restored too. */
+	CHECK(device_list_restore(&l[3], now, n_cut + device_save_size(&c[1]->device), err, sizeof(err)) == 0);
+	CHECK(c[3]->st.index == 0x31);
+	/* An RTC blob with a damaged header or state is refused as the RTC's, not passed over. */
+	cut = malloc(n_now);
+	CHECK(cut);
+	memcpy(cut, now, n_now);
+	cut[n_cut] ^= 0x01; /* its magic */
+	CHECK(device_list_restore(&l[1], cut, n_now, err, sizeof(err)) == -EINVAL && strstr(err, "rtc rtc"));
+	memcpy(cut, now, n_now);
+	cut[n_cut + sizeof(struct device_state_hdr)] = 0x80; /* its index */
+	CHECK(device_list_restore(&l[1], cut, n_now, err, sizeof(err)) == -EINVAL && strstr(err, "NMI"));
+	/* Cut inside the RTC's header: refused, not taken for "no RTC". */
+	CHECK(device_list_restore(&l[2], now, n_cut + 10, err, sizeof(err)) == -EINVAL);
+	/* A list without the RTC (an older build) refuses a blob that has one, naming it. */
+	CHECK(device_list_restore(&l[0], now, n_now, err, sizeof(err)) == -EINVAL && strstr(err, "of a rtc device"));
+	free(old);
+	free(now);
+	free(cut);
+	for (int i = 0; i < 4; i++)
+		device_list_destroy(&l[i]);
+}
+
 /* devices_setup puts the legacy devices on the list and on the port bus (no KVM: a VM
  * with only its buses), and the list releases them (ASan checks nothing leaks). */
 TEST(device_legacy_setup_on_the_list)
@@ -671,13 +742,32 @@ TEST(device_legacy_setup_on_the_list)
 	bus_init(&vm.pio, "pio");
 	vm.cfg.boot_timer = true;
 	CHECK(devices_setup(&vm, &l, NULL, now_ns(), cpu_now_ns(), err, sizeof(err)) == 0);
-	CHECK(l.n == 3 && devices_serial(&l) && devices_i8042(&l));
+	CHECK(l.n == 4 && devices_serial(&l) && devices_i8042(&l));
 	CHECK(device_find(&l, DEVICE_BOOT_TIMER, "boot-timer"));
+	/* The RTC on 0x70/0x71: an index, then its register (D: the time is valid). */
+	CHECK(device_find(&l, DEVICE_RTC, "rtc"));
+	v = 0x0d;
+	CHECK(bus_access(&vm.pio, RTC_INDEX_PORT, &v, 1, true) == 0);
+	CHECK(bus_access(&vm.pio, RTC_DATA_PORT, &v, 1, false) == 0 && v == 0x80);
+	v = 1;
 	CHECK(bus_access(&vm.pio, BOOT_TIMER_PORT, &v, 1, true) == 0);
 	CHECK(container_of(device_find(&l, DEVICE_BOOT_TIMER, NULL), struct boot_timer, device)->st.fired == 1);
 	v = 0x5a;
 	CHECK(bus_access(&vm.pio, SERIAL_PORT + 7, &v, 1, true) == 0);
 	CHECK(devices_serial(&l)->st.scr == 0x5a);
+	/* Without the boot timer: the other three. */
+	{
+		struct device_list l3 = { .n = 0 };
+		static struct vm vm3;
+
+		memset(&vm3, 0, sizeof(vm3));
+		vm3.vm_fd = -1;
+		bus_init(&vm3.pio, "pio");
+		CHECK(devices_setup(&vm3, &l3, NULL, 0, 0, err, sizeof(err)) == 0);
+		CHECK(l3.n == 3 && device_find(&l3, DEVICE_RTC, NULL) && !device_find(&l3, DEVICE_BOOT_TIMER, NULL));
+		device_list_destroy(&l3);
+		bus_destroy(&vm3.pio);
+	}
 	/* A second set on the same bus collides, and says where. */
 	{
 		struct device_list l2 = { .n = 0 };

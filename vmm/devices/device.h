@@ -13,6 +13,7 @@
 #ifndef KINDLING_DEVICE_H
 #define KINDLING_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ enum device_kind {
 	DEVICE_VIRTIO_MMIO = 4,
 	DEVICE_VIRTIO_BLK = 5,
 	DEVICE_VIRTIO_NET = 6,
+	DEVICE_RTC = 7,
 };
 
 #define DEVICE_ID_MAX 80 /* bytes, NUL included: a config id (64 characters) fits */
@@ -49,6 +51,10 @@ _Static_assert(sizeof(struct device_state_hdr) == 104, "the saved header has no 
 struct device_ops {
 	uint16_t kind;
 	uint16_t version;
+	/* A device added after snapshots without it were made (the RTC): where a list's blob has
+	 * none of it (the next blob is another kind's, or there is none), the list restores
+	 * with this device left as created. */
+	bool optional_in_snapshot;
 	/* Size of the state that follows the header (fixed for a given device). */
 	size_t (*save_size)(const struct device *d);
 	/* Writes the state (save_size bytes) into buf. */
@@ -102,8 +108,10 @@ int device_restore(struct device *d, const void *buf, size_t len, char *err, siz
 
 /* The whole list as one blob: its devices' blobs one after the other, in list order (what
  * a snapshot holds). Restore walks the blobs with their headers' lengths and hands each to
- * the device at the same position, which checks that it is its own; a blob that ends early
- * or has bytes left over is refused. A refusal part way leaves the devices before it
+ * the device at the same position, which checks that it is its own (a device whose ops say
+ * optional_in_snapshot is passed over when the blob there is another kind's or the blobs
+ * have ended: snapshots made before it existed); a blob that ends early or has bytes left
+ * over is refused. A refusal part way leaves the devices before it
  * restored: the VM being restored is not to be started then. */
 size_t device_list_save_size(const struct device_list *l);
 int device_list_save(const struct device_list *l, void *buf, size_t len) __attribute__((warn_unused_result));

@@ -1,5 +1,5 @@
-/* Makes the legacy devices, puts them on the device list and wires them onto the VM's
- * port bus. */
+/* Makes the legacy devices (UART, i8042, RTC, boot timer), puts them on the device list and
+ * wires them onto the VM's port bus. */
 #include "devices.h"
 
 #include <errno.h>
@@ -35,6 +35,7 @@ int devices_setup(struct vm *vm, struct device_list *list, struct outbuf *out, u
 {
 	struct serial *s;
 	struct i8042 *k;
+	struct rtc *c;
 	struct boot_timer *t;
 	int r;
 
@@ -48,6 +49,11 @@ int devices_setup(struct vm *vm, struct device_list *list, struct outbuf *out, u
 	r = bus_register(&vm->pio, I8042_DATA_PORT, 5, i8042_io, k, "i8042");
 	if (r)
 		return errorf(err, errlen, r, "i8042 at port 0x%x: %s", I8042_DATA_PORT, strerror(-r));
+	if ((r = rtc_create(NULL, NULL, &c)) || (r = add(list, &c->device, err, errlen)))
+		return r == -ENOMEM ? errorf(err, errlen, r, "RTC: out of memory") : r;
+	r = bus_register(&vm->pio, RTC_INDEX_PORT, 2, rtc_io, c, "rtc");
+	if (r)
+		return errorf(err, errlen, r, "RTC at port 0x%x: %s", RTC_INDEX_PORT, strerror(-r));
 	if (!vm->cfg.boot_timer)
 		return 0;
 	if ((r = boot_timer_create(t0_wall_ns, t0_cpu_ns, &t)) || (r = add(list, &t->device, err, errlen)))

@@ -1,6 +1,7 @@
-/* The legacy devices Linux needs: an 8250 UART, an i8042 (for reset), and Firecracker's
- * boot timer port. Each is a struct device (device.h): its guest-visible registers in one
- * plain *_state struct, saved as is, apart from its lock and callbacks. */
+/* The legacy devices Linux needs: an 8250 UART, an i8042 (for reset), a read-only CMOS RTC
+ * (the time of day at boot), and Firecracker's boot timer port. Each is a struct device
+ * (device.h): its guest-visible registers in one plain *_state struct, saved as is, apart
+ * from its lock and callbacks. */
 #ifndef KINDLING_DEVICES_H
 #define KINDLING_DEVICES_H
 
@@ -19,6 +20,8 @@ struct vm;
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT 0x64
 #define BOOT_TIMER_PORT 0x3f0
+#define RTC_INDEX_PORT 0x70
+#define RTC_DATA_PORT 0x71
 
 /* Raises or lowers an interrupt line; NULL for tests without a VM. */
 typedef void (*irq_fn)(void *opaque, int irq, int level);
@@ -90,6 +93,42 @@ int i8042_create(void (*reset)(void *), void *reset_opaque, irq_fn irq, void *ir
 int i8042_ctrl_alt_del(struct i8042 *k) __attribute__((warn_unused_result));
 void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
+/* CMOS RTC (an MC146818 as PC firmware leaves it: 24-hour BCD, no interrupts), read-only:
+ * its time registers give the host's UTC time, its status says the time is valid and never
+ * being updated, so a kernel without kvmclock reads the time at once instead of polling an
+ * absent RTC for a second. The guest cannot set it. Only the selected register is state; the
+ * time is the host's clock. */
+#define RTC_STATE_VERSION 1
+struct rtc_state {
+	uint8_t index; /* the register port 0x70 selected (< 0x80: the NMI-mask bit is dropped) */
+	uint8_t pad[7];
+};
+
+/* The host's wall clock, UTC: nanoseconds since 1970 (clock_gettime(CLOCK_REALTIME) unless a
+ * test injects another). */
+typedef int64_t (*rtc_clock_fn)(void *opaque);
+
+struct rtc {
+	struct device device;
+	struct rtc_state st; /* under lock */
+	pthread_mutex_t lock;
+	rtc_clock_fn clock;
+	void *clock_opaque;
+	/* The time a read of the seconds register took (BCD, by register; under lock): the
+	 * other time registers report it while it is under a second old, so a reader that
+	 * starts with the seconds (as Linux and PC firmware do) gets one consistent time. */
+	bool latched;
+	int64_t latched_ns;
+	uint8_t regs[10];
+	uint8_t century;
+};
+
+/* clock NULL: the host's CLOCK_REALTIME. */
+void rtc_init(struct rtc *c, rtc_clock_fn clock, void *clock_opaque);
+int rtc_create(rtc_clock_fn clock, void *clock_opaque, struct rtc **out) __attribute__((warn_unused_result));
+/* Ports RTC_INDEX_PORT (offset 0) and RTC_DATA_PORT (offset 1). */
+void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
 /* Boot timer: the first byte the guest writes logs the time since VM creation began (t0).
  * Only whether it fired and what it measured are state; t0 is the host's clock. */
 #define BOOT_TIMER_STATE_VERSION 1
@@ -113,7 +152,7 @@ int boot_timer_create(uint64_t t0_wall_ns, uint64_t t0_cpu_ns, struct boot_timer
 	__attribute__((warn_unused_result));
 void boot_timer_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
-/* Creates the UART, the i8042 and (if the VM's config asks) the boot timer, adds them to
+/* Creates the UART, the i8042, the RTC and (if the VM's config asks) the boot timer, adds them to
  * `list` and registers them on the VM's port bus. t0 is when VM creation began. On failure
  * what was made stays on the list, for device_list_destroy. */
 int devices_setup(struct vm *vm, struct device_list *list, struct outbuf *out, uint64_t t0_wall_ns,
