@@ -11,7 +11,9 @@
  *   2. ioperm + one byte written to port 0x3f0 (the boot-timer port of tests/guests/boot-init.c,
  *      unclaimed on QEMU microvm): the meter counts the device accesses traced before it;
  *   3. prints `BOOTMETER-TSC <decimal>` on fd 1 (the kernel's /dev/console);
- *   4. reboot(RESTART): with `reboot=t` the kernel triple-faults, and QEMU's -no-reboot ends.
+ *   4. mounts proc and prints `BOOTMETER-UPTIME <its /proc/uptime>`: the second number is the
+ *      time the CPU was idle (10 ms resolution), which the TSC figure includes;
+ *   5. reboot(RESTART): with `reboot=t` the kernel triple-faults, and QEMU's -no-reboot ends.
  *      Should that return, PID 1 exits and the kernel panics (panic=-1 reboots at once).
  *
  * Freestanding (no libc): nothing runs before the rdtsc, the binary is a few hundred bytes,
@@ -23,7 +25,10 @@
 #define MARK_PORT 0x3f0
 #define MARK_VALUE 0x4d /* 'M' */
 
+#define SYS_read 0
 #define SYS_write 1
+#define SYS_open 2
+#define SYS_mount 165
 #define SYS_exit 60
 #define SYS_reboot 169
 #define SYS_ioperm 173
@@ -48,6 +53,15 @@ static long sys3(long nr, long a, long b, long c)
 {
 	long ret;
 	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return ret;
+}
+
+static long sys5(long nr, long a, long b, long c, long d, long e)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8) : "rcx", "r11", "memory");
 	return ret;
 }
 
@@ -81,6 +95,18 @@ void meter_main(uint64_t tsc)
 		line[len++] = digits[--n];
 	line[len++] = '\n';
 	sys3(SYS_write, 1, (long)line, len);
+
+	static const char uptime[] = "BOOTMETER-UPTIME ";
+	char buf[96];
+	long fd, got = 0;
+	sys5(SYS_mount, (long)"proc", (long)"/proc", (long)"proc", 0, 0);
+	fd = sys3(SYS_open, (long)"/proc/uptime", 0, 0);
+	if (fd >= 0)
+		got = sys3(SYS_read, fd, (long)buf, sizeof(buf));
+	if (got > 0) {
+		sys3(SYS_write, 1, (long)uptime, sizeof(uptime) - 1);
+		sys3(SYS_write, 1, (long)buf, got);
+	}
 
 	sys4(SYS_reboot, REBOOT_MAGIC1, REBOOT_MAGIC2, REBOOT_CMD_RESTART, 0);
 	for (;;)
