@@ -26,6 +26,8 @@ command -v gzip >/dev/null || die "gzip not found"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# INIT_CFLAGS is a list of flags: split on purpose.
+# shellcheck disable=SC2086
 "$CC" -static -O2 -s -Wall -Wextra ${INIT_CFLAGS:-} -o "$tmp/init" "$src" \
     || die "compiling $src failed (static glibc needed: libc6-dev)"
 
