@@ -133,12 +133,16 @@ fuzz: fuzz-build
 kernel: deps
 	@guest/kernel/build.sh $(BUILD)/guest
 
-initramfs: $(BUILD)/guest/test-initramfs.cpio.gz
+initramfs: $(BUILD)/guest/test-initramfs.cpio.gz $(BUILD)/guest/bootmeter-initramfs.cpio.gz
 $(BUILD)/guest/test-initramfs.cpio.gz: tests/guests/boot-init.c tests/guests/mkinitramfs.sh
 	@tests/guests/mkinitramfs.sh $@
 # The guest of the snapshot lab bench (benches/snaplab.py).
 $(BUILD)/guest/snapguest-initramfs.cpio.gz: benches/snapguest.c tests/guests/mkinitramfs.sh
 	@INIT_SRC=benches/snapguest.c tests/guests/mkinitramfs.sh $@
+# The boot meter's /init (benches/bootmeter.sh): freestanding, rdtsc as its first instruction.
+$(BUILD)/guest/bootmeter-initramfs.cpio.gz: benches/bootmeter-init.c tests/guests/mkinitramfs.sh
+	@INIT_SRC=benches/bootmeter-init.c INIT_CFLAGS="-nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie" \
+		tests/guests/mkinitramfs.sh $@
 
 unit: $(BUILD)/tests/unit
 

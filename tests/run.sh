@@ -1,13 +1,13 @@
 #!/bin/bash
 # Runs every test suite and counts their PASS/FAIL/SKIP lines. Ends with the plain line
 # "N passed, N failed, N skipped"; exits non-zero on any failure.
-#   tests/run.sh [unit|host|virtio-host|filters|fuzz-smoke|api|fc-compat|init|jailer|lab-infra|lab]...   (default: all)
+#   tests/run.sh [unit|host|virtio-host|filters|fuzz-smoke|bootmeter|api|fc-compat|init|jailer|lab-infra|lab]...   (default: all)
 set -u
 cd "$(dirname "$0")/.."
 LOG=build/test.log
 mkdir -p build
 : >"$LOG"
-suites=${*:-unit host virtio-host filters fuzz-smoke api fc-compat init jailer lab-infra lab}
+suites=${*:-unit host virtio-host filters fuzz-smoke bootmeter api fc-compat init jailer lab-infra lab}
 
 # run_suite NAME CMD...: streams the suite's output; a suite that dies without reporting
 # its cases counts as one failure. Its lines join the counted log only once it has ended,
@@ -57,6 +57,7 @@ for s in $suites; do
 	virtio-host) run_suite virtio-host tests/kvm/virtio.sh ;;
 	filters) run_suite filters tests/kvm/filters.sh ;;
 	fuzz-smoke) run_suite fuzz-smoke fuzz/run.sh 5 ;;
+	bootmeter) run_suite bootmeter tests/bench/bootmeter.sh ;;
 	api) run_suite api tests/api/api.sh ;;
 	fc-compat) run_suite fc-compat tests/api/fc_compat.sh ;;
 	jailer) run_suite jailer tests/jailer/jailer.sh ;;

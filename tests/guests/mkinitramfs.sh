@@ -1,8 +1,8 @@
 #!/bin/bash
-# [INIT_SRC=FILE.c] tests/guests/mkinitramfs.sh [OUT]
+# [INIT_SRC=FILE.c] [INIT_CFLAGS=FLAGS] tests/guests/mkinitramfs.sh [OUT]
 #
 # Builds the Kindling test initramfs: tests/guests/boot-init.c compiled with
-# gcc -static as /init (or INIT_SRC), plus /dev, /dev/console (char 5:1), /proc and /sys,
+# gcc -static as /init (or INIT_SRC, with INIT_CFLAGS added, e.g. -nostdlib), plus /dev, /dev/console (char 5:1), /proc and /sys,
 # packed as a gzip'd "newc" cpio archive.
 # Default OUT: <repo>/build/guest/test-initramfs.cpio.gz
 #
@@ -26,7 +26,9 @@ command -v gzip >/dev/null || die "gzip not found"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$CC" -static -O2 -s -Wall -Wextra -o "$tmp/init" "$src" \
+# INIT_CFLAGS is a list of flags: split on purpose.
+# shellcheck disable=SC2086
+"$CC" -static -O2 -s -Wall -Wextra ${INIT_CFLAGS:-} -o "$tmp/init" "$src" \
     || die "compiling $src failed (static glibc needed: libc6-dev)"
 
 # --- minimal newc cpio writer ----------------------------------------------
