@@ -29,6 +29,21 @@ bool rate_limiter_config_enabled(const struct rl_config *c)
 	return rate_limiter_bucket_enabled(&c->bandwidth) || rate_limiter_bucket_enabled(&c->ops);
 }
 
+void rate_limiter_config_update(struct rl_config *c, const struct rl_update *u)
+{
+	static const struct rl_bucket_config none;
+
+	if (u->set_bandwidth)
+		c->bandwidth = rate_limiter_bucket_enabled(&u->bandwidth) ? u->bandwidth : none;
+	if (u->set_ops)
+		c->ops = rate_limiter_bucket_enabled(&u->ops) ? u->ops : none;
+}
+
+struct rl_update rate_limiter_config_as_update(const struct rl_config *c)
+{
+	return (struct rl_update){ .set_bandwidth = true, .set_ops = true, .bandwidth = c->bandwidth, .ops = c->ops };
+}
+
 /* A new bucket, full, as TokenBucket::new; a disabled config gives a disabled bucket. */
 static void bucket_init(struct token_bucket *b, const struct rl_bucket_config *c, uint64_t now)
 {

@@ -93,6 +93,12 @@ bool rate_limiter_bucket_enabled(const struct rl_bucket_config *b);
 /* Whether either bucket of c exists. */
 bool rate_limiter_config_enabled(const struct rl_config *c);
 
+/* Applies u to a limiter config (PATCH merges bucket by bucket): a set bucket replaces c's,
+ * as given if it is enabled, else by zeros; the others stay. */
+void rate_limiter_config_update(struct rl_config *c, const struct rl_update *u);
+/* The update that sets both buckets to c's (the limiter a device starts with). */
+struct rl_update rate_limiter_config_as_update(const struct rl_config *c);
+
 /* A limiter of c, both buckets full, at time now_ns. c NULL or all zero: no limit. */
 void rate_limiter_init(struct rate_limiter *rl, const struct rl_config *c, uint64_t now_ns);
 /* Whether it limits anything (a bucket exists, or a block set before a PATCH removed the
