@@ -284,6 +284,8 @@ static void blk_metrics(struct device *d, struct cJSON *out)
 	device_metric(o, "write_bytes", b->stats.write_bytes);
 	device_metric(o, "io_errors", b->stats.io_errors);
 	device_metric(o, "no_status", b->stats.no_status);
+	device_metric(o, "rate_limiter_event_count", b->stats.rate_limiter_event_count);
+	device_metric(o, "rate_limiter_throttled_events", b->stats.rate_limiter_throttled_events);
 	device_metric(o, "device_errors", b->dev.errors);
 }
 

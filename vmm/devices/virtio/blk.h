@@ -32,6 +32,8 @@ struct virtio_blk_stats {
 	uint64_t reads, writes, flushes, read_bytes, write_bytes;
 	uint64_t io_errors;    /* requests answered with IOERR or UNSUPP */
 	uint64_t no_status;    /* requests without a writable status byte: returned unanswered */
+	/* Firecracker's names: the limiter's timer fired; a request was held back by it. */
+	uint64_t rate_limiter_event_count, rate_limiter_throttled_events;
 };
 
 #define VIRTIO_BLK_STATE_VERSION 1
