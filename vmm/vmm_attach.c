@@ -67,6 +67,8 @@ static int attach_drive(struct vmm *v, const struct drive_config *d, char *err, 
 	int r;
 
 	r = virtio_blk_create(d->path, d->read_only, d->id, &v->vm.mem, &b, err, errlen);
+	if (!r && (r = virtio_blk_watch_timer(b, &v->loop, err, errlen)))
+		b->dev.ops->destroy(&b->dev);
 	if (!r) {
 		virtio_blk_set_writeback(b, d->cache_writeback);
 		r = attach(v, &b->dev, &b->device, err, errlen);
