@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 
 const char *body_type_name(enum ftype t)
 {
@@ -189,26 +190,127 @@ static int check_int(const cJSON *m, const char *tok, size_t toklen, enum ftype 
 	return 0;
 }
 
-/* Firecracker's RateLimiterConfig; kindling has no limiter yet, so only empty ones pass. */
-static int check_rate_limiter(const cJSON *m, char *why, size_t whylen, bool *serde)
+/* Keeps the exact text of an integer that was checked (cJSON's double loses the digits
+ * past 2^53) in its item's valuestring, which cJSON_Delete frees. body_get_u64 reads it. */
+static int keep_digits(cJSON *m, const char *tok, size_t toklen)
 {
-	const cJSON *b;
+	char *s = cJSON_malloc(toklen + 1);
 
-	if (!cJSON_IsObject(m))
-		return errorf(why, whylen, -EINVAL, "invalid type: %s, expected struct RateLimiterConfig",
-			     cJSON_IsArray(m) ? "sequence" : cJSON_IsString(m) ? "string" : "a scalar");
-	cJSON_ArrayForEach(b, m) {
-		if (strcmp(b->string, "bandwidth") && strcmp(b->string, "ops"))
-			return errorf(why, whylen, -EINVAL, "unknown field `%s`, expected `bandwidth` or `ops`", b->string);
-		if (!cJSON_IsNull(b)) {
-			*serde = false;
-			return errorf(why, whylen, -EINVAL,
-				      "Rate limiters are not supported by kindling yet: '%s' must be null, or the "
-				     "limiter {} (no limit).",
-				      m->string);
+	if (!s)
+		return -ENOMEM;
+	memcpy(s, tok, toklen);
+	s[toklen] = 0;
+	m->valuestring = s;
+	return 0;
+}
+
+bool body_get_u64(const cJSON *m, uint64_t *out)
+{
+	if (!cJSON_IsNumber(m))
+		return false;
+	if (m->valuestring)
+		*out = strtoull(m->valuestring, NULL, 10);
+	else
+		*out = m->valuedouble <= 0 ? 0 : m->valuedouble >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)m->valuedouble;
+	return true;
+}
+
+/* Firecracker's TokenBucketConfig {size, one_time_burst: Option, refill_time}: serde
+ * ignores unknown members here (no deny_unknown_fields), and notices a missing one at the
+ * closing brace, whose position counts from doc. */
+static int check_bucket(const char *doc, cJSON *b, const char *tok, size_t toklen, char *why, size_t whylen)
+{
+	static const char *const names[] = { "size", "one_time_burst", "refill_time" };
+	cJSON *f;
+	int line, col;
+
+	if (!cJSON_IsObject(b)) {
+		char what[64];
+
+		describe(b, tok, toklen, what, sizeof(what));
+		return errorf(why, whylen, -EINVAL, "invalid type: %s, expected struct TokenBucketConfig", what);
+	}
+	cJSON_ArrayForEach(f, b) {
+		const char *ftok;
+		size_t flen = 0;
+		size_t i;
+		int r;
+
+		for (i = 0; i < ARRAY_SIZE(names) && strcmp(f->string, names[i]); i++)
+			;
+		if (i == ARRAY_SIZE(names))
+			continue;
+		for (cJSON *d = f->next; d; d = d->next)
+			if (!strcmp(d->string, f->string))
+				return errorf(why, whylen, -EINVAL, "duplicate field `%s`", f->string);
+		if (i == 1 && cJSON_IsNull(f))
+			continue;
+		ftok = raw_member(tok, tok + toklen, f->string, &flen);
+		if ((r = check_int(f, ftok, flen, F_U64, why, whylen)))
+			return r;
+		if (keep_digits(f, ftok, flen))
+			return errorf(why, whylen, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names); i += 2) {
+		if (!cJSON_GetObjectItemCaseSensitive(b, names[i])) {
+			position(doc, (size_t)(tok + toklen - doc), &line, &col);
+			return errorf(why, whylen, -EINVAL, "missing field `%s` at line %d column %d", names[i], line, col);
 		}
 	}
 	return 0;
+}
+
+/* Firecracker's RateLimiterConfig {bandwidth, ops}, both Option<TokenBucketConfig>, with
+ * deny_unknown_fields. tok is m's text inside doc. */
+static int check_rate_limiter(const char *doc, cJSON *m, const char *tok, size_t toklen, char *why, size_t whylen)
+{
+	cJSON *b;
+
+	if (!cJSON_IsObject(m)) {
+		char what[64];
+
+		describe(m, tok, toklen, what, sizeof(what));
+		return errorf(why, whylen, -EINVAL, "invalid type: %s, expected struct RateLimiterConfig", what);
+	}
+	cJSON_ArrayForEach(b, m) {
+		const char *btok;
+		size_t blen = 0;
+		int r;
+
+		if (strcmp(b->string, "bandwidth") && strcmp(b->string, "ops"))
+			return errorf(why, whylen, -EINVAL, "unknown field `%.64s`, expected `bandwidth` or `ops`", b->string);
+		for (cJSON *d = b->next; d; d = d->next)
+			if (!strcmp(d->string, b->string))
+				return errorf(why, whylen, -EINVAL, "duplicate field `%s`", b->string);
+		if (cJSON_IsNull(b))
+			continue;
+		btok = raw_member(tok, tok + toklen, b->string, &blen);
+		if ((r = check_bucket(doc, b, btok, blen, why, whylen)))
+			return r;
+	}
+	return 0;
+}
+
+static void get_bucket(const cJSON *m, const char *name, bool *set, struct rl_bucket_config *out)
+{
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(m, name);
+
+	*set = cJSON_IsObject(b);
+	memset(out, 0, sizeof(*out));
+	if (!*set)
+		return;
+	body_get_u64(cJSON_GetObjectItemCaseSensitive(b, "size"), &out->size);
+	body_get_u64(cJSON_GetObjectItemCaseSensitive(b, "one_time_burst"), &out->one_time_burst);
+	body_get_u64(cJSON_GetObjectItemCaseSensitive(b, "refill_time"), &out->refill_time);
+}
+
+bool body_get_rate_limiter(const cJSON *o, const char *key, struct rl_update *out)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	get_bucket(m, "bandwidth", &out->set_bandwidth, &out->bandwidth);
+	get_bucket(m, "ops", &out->set_ops, &out->ops);
+	return cJSON_IsObject(m);
 }
 
 /* body_parse of [body, body + len), which lies inside doc: positions count from doc. */
@@ -287,8 +389,10 @@ static cJSON *parse_in(const char *doc, const char *body, size_t len, const stru
 				goto bad;
 			break;
 		case F_RATE_LIMITER:
-			if (check_rate_limiter(m, why, whylen, serde))
+			if (check_rate_limiter(doc, m, tok, toklen, why, whylen)) {
+				*serde = strcmp(why, "out of memory") != 0;
 				goto bad;
+			}
 			break;
 		case F_MEM_BACKEND:
 			if (!cJSON_IsObject(m)) {

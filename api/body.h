@@ -7,6 +7,9 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "ratelimit.h"
 
 enum ftype {
 	F_STR,
@@ -16,7 +19,7 @@ enum ftype {
 	F_U32,
 	F_U64,
 	F_USIZE,
-	F_RATE_LIMITER, /* null, {} or {"bandwidth": null, "ops": null}: no limiter */
+	F_RATE_LIMITER, /* Firecracker's RateLimiterConfig (null: none); body_get_rate_limiter reads it */
 	F_UNSUPPORTED,	/* a feature kindling lacks: only null (or absence) is accepted */
 	F_MEM_BACKEND,	/* /snapshot/load's nested MemBackendConfig: checked with body_parse_member */
 };
@@ -47,6 +50,15 @@ cJSON *body_parse_member(const char *body, size_t len, const char *key, const st
  * NULL if there is none. The text must be JSON that cJSON accepted. */
 const char *body_member_text(const char *text, size_t len, const char *key, size_t *outlen);
 const char *body_element_text(const char *text, size_t len, int index, size_t *outlen);
+
+/* The rate limiter member key of an object body_parse accepted, as Firecracker reads it: a
+ * bucket given (not null) is set, with its values (one_time_burst 0 when null or absent); a
+ * bucket with size or refill_time 0 removes the limit. Returns whether key is an object
+ * (null or absent: no limiter given, nothing set; {}: given, nothing set). */
+bool body_get_rate_limiter(const cJSON *o, const char *key, struct rl_update *out);
+/* An integer member's value, exact to the last digit for those body_parse checked inside a
+ * rate limiter (others as cJSON's double has it). false if m is not a number. */
+bool body_get_u64(const cJSON *m, uint64_t *out);
 
 /* How serde names an integer type ("u8", "usize", ...). */
 const char *body_type_name(enum ftype t);

@@ -99,6 +99,15 @@ static int op_patch_drive(void *opaque, const struct drive_config *d, char *err,
 	return errorf(err, errlen, -ENOTSUP, "changing a drive's backing file after boot is not supported yet");
 }
 
+static int op_patch_rate_limiter(void *opaque, bool net, const char *id, int which, const struct rl_update *u,
+				 char *err, size_t errlen)
+{
+	struct control *c = opaque;
+
+	return vmm_set_rate_limiter(c->vmm, net ? DEVICE_VIRTIO_NET : DEVICE_VIRTIO_BLK, id,
+				    which ? DEVICE_LIMITER_TX : DEVICE_LIMITER_RX, u, err, errlen);
+}
+
 static int op_snapshot_create(void *opaque, const struct snapshot_create_params *p, char *err, size_t errlen)
 {
 	struct control *c = opaque;
@@ -125,6 +134,7 @@ const struct api_ops control_ops = {
 	.logger = op_logger,
 	.metrics = op_metrics,
 	.patch_drive = op_patch_drive,
+	.patch_rate_limiter = op_patch_rate_limiter,
 	.snapshot_create = op_snapshot_create,
 	.snapshot_load = op_snapshot_load,
 };

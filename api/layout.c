@@ -16,6 +16,42 @@ static cJSON *str_or_null(const char *v)
 	return v ? cJSON_CreateString(v) : cJSON_CreateNull();
 }
 
+/* An integer as JSON, exact past 2^53 (cJSON prints doubles). */
+static cJSON *u64_json(uint64_t v)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
+	return cJSON_CreateRaw(s);
+}
+
+/* Firecracker's TokenBucketConfig (null when there is no bucket). */
+static cJSON *bucket_json(const struct rl_bucket_config *b)
+{
+	cJSON *o;
+
+	if (!rate_limiter_bucket_enabled(b))
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "size", u64_json(b->size));
+	cJSON_AddItemToObject(o, "one_time_burst", b->one_time_burst ? u64_json(b->one_time_burst) : cJSON_CreateNull());
+	cJSON_AddItemToObject(o, "refill_time", u64_json(b->refill_time));
+	return o;
+}
+
+/* Firecracker's RateLimiterConfig as GET /vm/config shows it: null without any bucket. */
+static cJSON *limiter_json(const struct rl_config *c)
+{
+	cJSON *o;
+
+	if (!rate_limiter_config_enabled(c))
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "bandwidth", bucket_json(&c->bandwidth));
+	cJSON_AddItemToObject(o, "ops", bucket_json(&c->ops));
+	return o;
+}
+
 /* Firecracker's VmmConfig, key for key: sections kindling lacks are null, as are logger and
  * metrics (Firecracker does not report them either). */
 char *api_vm_config_json(const struct api *a)
@@ -39,7 +75,7 @@ char *api_vm_config_json(const struct api *a)
 		cJSON_AddStringToObject(j, "cache_type", d->cache_writeback ? "Writeback" : "Unsafe");
 		cJSON_AddBoolToObject(j, "is_read_only", d->read_only);
 		cJSON_AddStringToObject(j, "path_on_host", d->path);
-		cJSON_AddNullToObject(j, "rate_limiter");
+		cJSON_AddItemToObject(j, "rate_limiter", limiter_json(&d->rate_limiter));
 		cJSON_AddStringToObject(j, "io_engine", "Sync");
 		cJSON_AddNullToObject(j, "socket");
 		cJSON_AddItemToArray(drives, j);
@@ -63,8 +99,8 @@ char *api_vm_config_json(const struct api *a)
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3],
 			 n->mac[4], n->mac[5]);
 		cJSON_AddItemToObject(j, "guest_mac", str_or_null(n->has_mac ? mac : NULL));
-		cJSON_AddNullToObject(j, "rx_rate_limiter");
-		cJSON_AddNullToObject(j, "tx_rate_limiter");
+		cJSON_AddItemToObject(j, "rx_rate_limiter", limiter_json(&n->rx_rate_limiter));
+		cJSON_AddItemToObject(j, "tx_rate_limiter", limiter_json(&n->tx_rate_limiter));
 		cJSON_AddItemToArray(nets, j);
 	}
 	for (const char *const *k = (const char *const[]){ "vsock", "logger", "metrics", "mmds-config", "entropy", NULL };

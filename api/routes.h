@@ -37,6 +37,11 @@ struct api_ops {
 	int (*logger)(void *opaque, const struct logger_config *lc, char *err, size_t errlen);
 	int (*metrics)(void *opaque, const char *path, char *err, size_t errlen);
 	int (*patch_drive)(void *opaque, const struct drive_config *d, char *err, size_t errlen);
+	/* PATCH /drives (net false, which 0) and /network-interfaces (net true, which 0 for RX,
+	 * 1 for TX) after boot: the running device's limiter changes as u says (struct
+	 * rl_update). The route merges u into the API's config once this succeeded. */
+	int (*patch_rate_limiter)(void *opaque, bool net, const char *id, int which, const struct rl_update *u,
+				  char *err, size_t errlen);
 	/* vmm_snapshot_create / vmm_snapshot_load (vmm/snapshot.h); the routes check the
 	 * order (state, boot-specific configuration) first. A failed load leaves the VMM as it
 	 * was (not started). */

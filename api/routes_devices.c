@@ -34,6 +34,17 @@ static int copy_id(char *dst, size_t size, const char *id, char *err, size_t err
 	return 0;
 }
 
+/* A rate limiter of a PUT body: its enabled buckets, zeros for the others. */
+static struct rl_config limiter(const cJSON *o, const char *key)
+{
+	struct rl_config c = { 0 };
+	struct rl_update u;
+
+	body_get_rate_limiter(o, key, &u);
+	rate_limiter_config_update(&c, &u);
+	return c;
+}
+
 /* ---- /drives ---- */
 
 cJSON *api_drive_body(const char *body, size_t len, char *err, size_t errlen)
@@ -77,6 +88,7 @@ int api_drive_apply(struct api *a, const cJSON *o, char *err, size_t errlen)
 	}
 	d.path = (char *)api_get_str(o, "path_on_host");
 	d.partuuid = (char *)api_get_str(o, "partuuid");
+	d.rate_limiter = limiter(o, "rate_limiter");
 	return config_set_drive(&a->cfg, &d, err, errlen);
 }
 
@@ -98,6 +110,55 @@ void route_put_drive(struct route_ctx *c)
 
 #define ERR_PATCH_DRIVE "Drive config error: Unable to patch the block device: "
 
+/* The drive's new backing file (PATCH path_on_host): checked, handed to the VMM, then
+ * recorded. 0, or a fault answered. */
+static int patch_drive_path(struct route_ctx *c, int idx, const char *path)
+{
+	struct vmm_config *cfg = &c->a->cfg;
+	struct drive_config d;
+	char err[1024] = "";
+	char *copy;
+	int r;
+
+	if ((r = config_check_path(path, !cfg->drives[idx].read_only))) {
+		api_fault(c->resp, 400,
+			  ERR_PATCH_DRIVE "Device manager error: Virtio backend error: Error manipulating the backing "
+					  "file: %s (os error %d) %s Please verify the request arguments.",
+			  strerror(-r), -r, path);
+		return r;
+	}
+	d = cfg->drives[idx];
+	d.path = (char *)path;
+	if ((r = c->a->ops->patch_drive(c->a->opaque, &d, err, sizeof(err)))) {
+		api_fault(c->resp, 400, ERR_PATCH_DRIVE "%s Please verify the request arguments.", err);
+		return r;
+	}
+	if (!(copy = strdup(path))) {
+		api_fault(c->resp, 500, "Out of memory.");
+		return -ENOMEM;
+	}
+	free(cfg->drives[idx].path);
+	cfg->drives[idx].path = copy;
+	return 0;
+}
+
+/* A limiter PATCH: the running device first, then the API's config (merged bucket by
+ * bucket). A limiter without buckets ({}) changes nothing. 0, or -errno with err set. */
+static int patch_limiter(struct api *a, bool net, const char *id, int which, const struct rl_update *u,
+			 struct rl_config *cfg, char *err, size_t errlen)
+{
+	int r;
+
+	if (!u->set_bandwidth && !u->set_ops)
+		return 0;
+	if (!a->ops->patch_rate_limiter)
+		return errorf(err, errlen, -ENOTSUP, "rate limiters cannot be changed here.");
+	if ((r = a->ops->patch_rate_limiter(a->opaque, net, id, which, u, err, errlen)))
+		return r;
+	rate_limiter_config_update(cfg, u);
+	return 0;
+}
+
 void route_patch_drive(struct route_ctx *c)
 {
 	static const struct field f[] = {
@@ -106,10 +167,11 @@ void route_patch_drive(struct route_ctx *c)
 		{ "rate_limiter", F_RATE_LIMITER, false, true },
 	};
 	struct vmm_config *cfg = &c->a->cfg;
-	struct drive_config d;
+	struct rl_update u;
 	char err[1024] = "";
 	const char *path;
-	int idx, r;
+	bool has_limiter;
+	int idx;
 	cJSON *o = api_body(c->body, c->len, f, ARRAY_SIZE(f), err, sizeof(err));
 
 	if (!o) {
@@ -129,31 +191,21 @@ void route_patch_drive(struct route_ctx *c)
 		goto out;
 	}
 	path = api_get_str(o, "path_on_host");
-	if (!path) {
-		api_no_content(c->resp); /* nothing to change */
-		goto out;
-	}
-	if ((r = config_check_path(path, !cfg->drives[idx].read_only))) {
+	has_limiter = body_get_rate_limiter(o, "rate_limiter", &u);
+	/* Firecracker takes a PATCH with neither for one of a vhost-user drive, which
+	 * kindling's (virtio) drives are not. */
+	if (!path && !has_limiter) {
 		api_fault(c->resp, 400,
-			  ERR_PATCH_DRIVE "Device manager error: Virtio backend error: Error manipulating the backing "
-					  "file: %s (os error %d) %s Please verify the request arguments.",
-			  strerror(-r), -r, path);
+			  ERR_PATCH_DRIVE "Device manager error: Running method expected different backend. Please "
+					  "verify the request arguments.");
 		goto out;
 	}
-	d = cfg->drives[idx];
-	d.path = (char *)path;
-	if (c->a->ops->patch_drive(c->a->opaque, &d, err, sizeof(err))) {
+	if (path && patch_drive_path(c, idx, path))
+		goto out;
+	if (patch_limiter(c->a, false, c->id, 0, &u, &cfg->drives[idx].rate_limiter, err, sizeof(err))) {
 		api_fault(c->resp, 400, ERR_PATCH_DRIVE "%s Please verify the request arguments.", err);
 		goto out;
 	}
-	char *copy = strdup(path);
-
-	if (!copy) {
-		api_fault(c->resp, 500, "Out of memory.");
-		goto out;
-	}
-	free(cfg->drives[idx].path);
-	cfg->drives[idx].path = copy;
 	api_no_content(c->resp);
 out:
 	cJSON_Delete(o);
@@ -194,6 +246,8 @@ int api_net_apply(struct api *a, const cJSON *o, char *err, size_t errlen)
 	if ((r = config_check_tap_name(s, err, errlen)))
 		return r;
 	snprintf(n.host_dev_name, sizeof(n.host_dev_name), "%s", s);
+	n.rx_rate_limiter = limiter(o, "rx_rate_limiter");
+	n.tx_rate_limiter = limiter(o, "tx_rate_limiter");
 	return config_set_net(&a->cfg, &n, err, errlen);
 }
 
@@ -221,17 +275,35 @@ void route_patch_net(struct route_ctx *c)
 		{ "tx_rate_limiter", F_RATE_LIMITER, false, true },
 	};
 	char err[1024];
+	struct rl_update rx, tx;
+	struct net_config *n;
+	int idx;
 	cJSON *o = api_body(c->body, c->len, f, ARRAY_SIZE(f), err, sizeof(err));
 
-	if (!o)
+	if (!o) {
 		api_fault(c->resp, 400, "%s", err);
-	else if (!body_id_matches(c, o, "iface_id"))
-		; /* faulted */
-	else if (api_state(c->a) == VMM_NOT_STARTED)
+		return;
+	}
+	if (!body_id_matches(c, o, "iface_id"))
+		goto out;
+	if (api_state(c->a) == VMM_NOT_STARTED) {
 		api_fault(c->resp, 400, ERR_BEFORE_BOOT);
-	else if (config_find_net(&c->a->cfg, c->id) < 0)
+		goto out;
+	}
+	idx = config_find_net(&c->a->cfg, c->id);
+	if (idx < 0) {
 		api_fault(c->resp, 400, "Network config error: no network interface with id '%s'.", c->id);
-	else
-		api_no_content(c->resp); /* only empty rate limiters get here: nothing to change */
+		goto out;
+	}
+	n = &c->a->cfg.nets[idx];
+	body_get_rate_limiter(o, "rx_rate_limiter", &rx);
+	body_get_rate_limiter(o, "tx_rate_limiter", &tx);
+	if (patch_limiter(c->a, true, c->id, 0, &rx, &n->rx_rate_limiter, err, sizeof(err)) ||
+	    patch_limiter(c->a, true, c->id, 1, &tx, &n->tx_rate_limiter, err, sizeof(err))) {
+		api_fault(c->resp, 400, "Network config error: Unable to update the net device: %s", err);
+		goto out;
+	}
+	api_no_content(c->resp);
+out:
 	cJSON_Delete(o);
 }

@@ -75,6 +75,12 @@ static int some_load(void *o, const struct snapshot_load_params *p, char *e, siz
 	return 0;
 }
 
+static int ok_patch_rl(void *o, bool net, const char *id, int which, const struct rl_update *u, char *e, size_t n)
+{
+	(void)o, (void)net, (void)id, (void)which, (void)u, (void)e, (void)n;
+	return 0;
+}
+
 static const struct api_ops ops = {
 	.state = get_state,
 	.start = ok_start,
@@ -84,6 +90,7 @@ static const struct api_ops ops = {
 	.logger = ok_logger,
 	.metrics = ok_metrics,
 	.patch_drive = ok_patch,
+	.patch_rate_limiter = ok_patch_rl,
 	.snapshot_create = ok_create,
 	.snapshot_load = some_load,
 };

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "loader.h"
+#include "ratelimit.h"
 
 /* Firecracker's limit is 19 devices in all (IRQs 5-23); vm_alloc_device enforces it. */
 #define CONFIG_MAX_DEVICES 19
@@ -36,6 +37,7 @@ struct drive_config {
 	bool is_root;
 	bool cache_writeback; /* cache_type Writeback: the guest may flush (VIRTIO_BLK_F_FLUSH) */
 	char *partuuid; /* root=PARTUUID=... instead of /dev/vda */
+	struct rl_config rate_limiter; /* a bucket that is not enabled is all zero */
 };
 
 struct net_config {
@@ -43,6 +45,7 @@ struct net_config {
 	char host_dev_name[IFNAMSIZ];
 	uint8_t mac[6];
 	bool has_mac;
+	struct rl_config rx_rate_limiter, tx_rate_limiter; /* as drive_config's */
 };
 
 struct vmm_config {

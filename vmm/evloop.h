@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define EVLOOP_MAX 64
+/* 19 devices of up to 5 fds each (a network interface: 2 kicks, the tap, 2 rate limiter
+ * timers), plus the API, signals, stdin, timers. */
+#define EVLOOP_MAX 128
 
 typedef void (*evloop_fn)(void *opaque, uint32_t events);
 

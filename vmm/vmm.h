@@ -128,6 +128,13 @@ int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, s
 struct cJSON;
 void vmm_device_metrics(struct vmm *v, struct cJSON *out);
 
+/* Changes a rate limiter of the drive (kind DEVICE_VIRTIO_BLK) or network interface
+ * (DEVICE_VIRTIO_NET) with config id `id`, through its device's set_rate_limiter op: at
+ * build, and for PATCH after boot. -ENODEV without such a device. A device whose limiters
+ * are not wired yet keeps going unlimited: a warning, and 0. */
+int vmm_set_rate_limiter(struct vmm *v, unsigned kind, const char *id, enum device_limiter which,
+			 const struct rl_update *u, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Pauses or resumes the vCPUs of a started VM (VMM_RUNNING <-> VMM_PAUSED). */
 int vmm_pause(struct vmm *v, bool pause, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Queues Ctrl+Alt+Del on the i8042: -ENODEV without a VM, -EBUSY if its queue is full. */

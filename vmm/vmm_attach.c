@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "ratelimit.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
@@ -47,18 +48,35 @@ static int attach(struct vmm *v, struct virtio_device *dev, struct device *d, ch
 	return 0;
 }
 
+/* The limiter a device starts with, if one is configured. */
+static int set_limiter(struct vmm *v, unsigned kind, const char *id, enum device_limiter which,
+		       const struct rl_config *c, char *err, size_t errlen)
+{
+	struct rl_update u = rate_limiter_config_as_update(c);
+	int r;
+
+	if (!rate_limiter_config_enabled(c))
+		return 0;
+	r = vmm_set_rate_limiter(v, kind, id, which, &u, err, errlen);
+	return r ? errwrap(err, errlen, r, "%s %s", kind == DEVICE_VIRTIO_BLK ? "drive" : "network interface", id) : 0;
+}
+
 static int attach_drive(struct vmm *v, const struct drive_config *d, char *err, size_t errlen)
 {
 	struct virtio_blk *b;
 	int r;
 
 	r = virtio_blk_create(d->path, d->read_only, d->id, &v->vm.mem, &b, err, errlen);
+	if (!r && (r = virtio_blk_watch_timer(b, &v->loop, err, errlen)))
+		b->dev.ops->destroy(&b->dev);
 	if (!r) {
 		virtio_blk_set_writeback(b, d->cache_writeback);
 		r = attach(v, &b->dev, &b->device, err, errlen);
 	}
 	if (!r)
 		v->io_fds.blk[v->io_fds.nr_blk++] = b->fd;
+	if (!r)
+		r = set_limiter(v, DEVICE_VIRTIO_BLK, d->id, DEVICE_LIMITER_DRIVE, &d->rate_limiter, err, errlen);
 	return r;
 }
 
@@ -102,6 +120,12 @@ int vmm_attach_devices(struct vmm *v, const struct vmm_config *cfg, char *err, s
 			r = attach(v, &n->dev, &n->device, err, errlen);
 		if (!r)
 			v->io_fds.tap[v->io_fds.nr_tap++] = n->tap;
+		if (!r)
+			r = set_limiter(v, DEVICE_VIRTIO_NET, cfg->nets[i].id, DEVICE_LIMITER_RX,
+					&cfg->nets[i].rx_rate_limiter, err, errlen);
+		if (!r)
+			r = set_limiter(v, DEVICE_VIRTIO_NET, cfg->nets[i].id, DEVICE_LIMITER_TX,
+					&cfg->nets[i].tx_rate_limiter, err, errlen);
 	}
 	if (r)
 		vmm_detach_devices(v);

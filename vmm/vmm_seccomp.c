@@ -111,12 +111,13 @@ static const struct rule {
 	{ SCMP_SYS(fdatasync), VMM, BLK_FD },    /* virtio-blk flush */
 	{ SCMP_SYS(readv), VMM, TAP_FD },        /* virtio-net RX from the tap */
 	{ SCMP_SYS(writev), VMM, TAP_FD },       /* virtio-net TX to the tap */
+	{ SCMP_SYS(timerfd_settime), VMM, ANY }, /* a device's rate limiter timer (made before boot) */
 	/* --- VMM thread: API requests after boot ---------------------------------------------- */
 	{ SCMP_SYS(newfstatat), VMM, ANY },      /* PATCH /drives checks the new path (stat) */
 	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */
 	{ SCMP_SYS(faccessat), VMM, ANY },
 	{ SCMP_SYS(faccessat2), VMM, ANY },
-	/* No fcntl or timerfd_*: PUT /logger and PUT /metrics, which opened their output and
+	/* No fcntl or timerfd_create: PUT /logger and PUT /metrics, which opened their output and
 	 * started the metrics timer, are refused after boot (as in Firecracker). openat only
 	 * creates new files (CREATE_NEW): an open of an existing one would let a write reach
 	 * /proc/self/mem. */

@@ -80,11 +80,19 @@ expect initrd_missing 400 PUT /boot-source "{\"kernel_image_path\": \"$PWD/build
 expect drive_missing_file 400 PUT /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "/nope.ext4", "is_root_device": true, "is_read_only": false}'
 expect drive_id_mismatch 400 PUT /drives/rootfs "{\"drive_id\": \"other\", \"path_on_host\": \"$T/d1\", \"is_root_device\": true}"
 expect drive_bad_id 400 PUT '/drives/a-b' "{\"drive_id\": \"a-b\", \"path_on_host\": \"$T/d1\", \"is_root_device\": false}"
-expect drive_rate_limiter 400 PUT /drives/d1 "{\"drive_id\": \"d1\", \"path_on_host\": \"/etc/hostname\", \"is_root_device\": false, \"is_read_only\": true, \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}"
+expect drive_rate_limiter_bad 400 PUT /drives/d1 "{\"drive_id\": \"d1\", \"path_on_host\": \"/etc/hostname\", \"is_root_device\": false, \"is_read_only\": true, \"rate_limiter\": {\"bandwidth\": {\"size\": 1}}}"
+check api.drive_rate_limiter_bad_words grep -q 'missing field `refill_time` at line 1 column 140' "$T/body"
 truncate -s 1M "$T/d1" "$T/d2"
 expect drive_put 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/d1\", \"is_root_device\": true, \"is_read_only\": false}"
 expect second_root_refused 400 PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$T/d2\", \"is_root_device\": true, \"is_read_only\": false}"
 expect drive_update 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/d2\", \"is_root_device\": true, \"is_read_only\": true, \"rate_limiter\": null}"
+expect drive_rate_limiter 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/d2\", \"is_root_device\": true, \"is_read_only\": true, \"rate_limiter\": {\"bandwidth\": {\"size\": 10485760, \"one_time_burst\": 524288000, \"refill_time\": 100}, \"ops\": {\"size\": 0, \"refill_time\": 100}}}"
+req GET /vm/config
+check api.drive_rate_limiter_reported grep -q '"rate_limiter":{"bandwidth":{"size":10485760,"one_time_burst":524288000,"refill_time":100},"ops":null}' "$T/body"
+expect drive_rate_limiter_patch_pre_boot 400 PATCH /drives/rootfs '{"drive_id": "rootfs", "rate_limiter": {}}'
+expect drive_rate_limiter_off 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/d2\", \"is_root_device\": true, \"is_read_only\": true, \"rate_limiter\": {}}"
+req GET /vm/config
+check api.drive_rate_limiter_off_reported grep -q '"rate_limiter":null' "$T/body"
 expect net_bad_mac 400 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "zz:00:00:00:00:01"}'
 expect net_put 204 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
 expect net_dup_tap 400 PUT /network-interfaces/eth1 '{"iface_id": "eth1", "host_dev_name": "tap0"}'
@@ -154,6 +162,14 @@ echo '{"boot-source": {"kernel_image_path": "/etc/hostname"}, "bogus": 1}' >"$T/
 check api.config_file_unknown_section grep -q "unknown section 'bogus'" "$T/cf.err"
 "$K" --no-api >/dev/null 2>"$T/cf.err"
 check api.no_api_needs_config grep -q "needs --config-file" "$T/cf.err"
+# Rate limiters in a config file: the API's checks; a good one gets as far as the kernel.
+truncate -s 1M "$T/rl.img"
+echo "{\"boot-source\": {\"kernel_image_path\": \"/etc/hostname\"}, \"drives\": [{\"drive_id\": \"d\", \"path_on_host\": \"$T/rl.img\", \"is_root_device\": true, \"rate_limiter\": {\"ops\": {\"size\": 100, \"refill_time\": 100}, \"bandwidth\": null}}], \"network-interfaces\": [{\"iface_id\": \"n\", \"host_dev_name\": \"kfcrl0\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 10485760, \"refill_time\": 100, \"one_time_burst\": 524288000}}}]}" >"$T/rl.json"
+"$K" --no-api --config-file "$T/rl.json" >/dev/null 2>"$T/cf.err"
+check api.config_file_rate_limiter grep -q "not a kernel" "$T/cf.err"
+sed 's/"refill_time": 100}, "bandwidth"/"refill_time": 1.5}, "bandwidth"/' "$T/rl.json" >"$T/rl-bad.json"
+"$K" --no-api --config-file "$T/rl-bad.json" >/dev/null 2>"$T/cf.err"
+check api.config_file_rate_limiter_bad grep -q '/drives/d: An error occurred when deserializing the json body of a request: invalid type: floating point `1.5`, expected u64.' "$T/cf.err"
 
 # Snapshots (issue 12): every wrong order and bad body answers before the VMM is reached;
 # a failed load is a 400 that leaves the VMM serving, unlike Firecracker, which exits.

@@ -169,12 +169,34 @@ fc api_cpu_config.bad 400 -- PUT /cpu-config '{"foo": false}'
 differs api_cpu_config.template "custom CPU templates are not implemented" 400 "not supported by kindling" -- PUT /cpu-config '{"cpuid_modifiers": []}'
 
 spawn
+fc rate_limiters_api_config.drive_bw 204 -- PUT /drives/bw "{\"drive_id\": \"bw\", \"path_on_host\": \"$T/scratch\", \"is_read_only\": false, \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {\"size\": 1000000, \"refill_time\": 100}}}"
+fc rate_limiters_api_config.drive_ops 204 -- PUT /drives/ops "{\"drive_id\": \"ops\", \"path_on_host\": \"$T/otherscratch\", \"is_read_only\": false, \"is_root_device\": false, \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 100}}}"
+fc rate_limiters_api_config.drive_bwops 204 -- PUT /drives/bwops "{\"drive_id\": \"bwops\", \"path_on_host\": \"$T/rootfs.ext4\", \"is_read_only\": false, \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {\"size\": 1000000, \"refill_time\": 100}, \"ops\": {\"size\": 1, \"refill_time\": 100}}}"
 fc rate_limiters_api_config.empty 204 -- PUT /drives/nada "{\"drive_id\": \"nada\", \"path_on_host\": \"$T/scratch\", \"is_read_only\": false, \"is_root_device\": false, \"rate_limiter\": {}}"
 fc rate_limiters_api_config.null_buckets 204 -- PUT /drives/nada2 "{\"drive_id\": \"nada2\", \"path_on_host\": \"$T/otherscratch\", \"is_read_only\": false, \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": null, \"ops\": null}}"
-differs rate_limiters_api_config.drive_bw "rate limiters are not implemented yet" 400 "Rate limiters are not supported by kindling yet" -- PUT /drives/bw "{\"drive_id\": \"bw\", \"path_on_host\": \"$T/scratch\", \"is_read_only\": false, \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {\"size\": 1000000, \"refill_time\": 100}}}"
-differs rate_limiters_api_config.drive_ops "rate limiters are not implemented yet" 400 "Rate limiters are not supported by kindling yet" -- PUT /drives/ops "{\"drive_id\": \"ops\", \"path_on_host\": \"$T/scratch\", \"is_read_only\": false, \"is_root_device\": false, \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 100}}}"
-differs rate_limiters_api_config.net_tx "rate limiters are not implemented yet" 400 "Rate limiters are not supported by kindling yet" -- PUT /network-interfaces/1 '{"iface_id": "1", "guest_mac": "06:00:00:00:00:01", "host_dev_name": "tap1", "tx_rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 100}}}'
-fc rate_limiters_api_config.net_empty 204 -- PUT /network-interfaces/2 '{"iface_id": "2", "guest_mac": "06:00:00:00:00:02", "host_dev_name": "tap2", "rx_rate_limiter": {}, "tx_rate_limiter": null}'
+fc rate_limiters_api_config.net_tx 204 -- PUT /network-interfaces/1 '{"iface_id": "1", "guest_mac": "06:00:00:00:00:01", "host_dev_name": "tap1", "tx_rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 100}}}'
+fc rate_limiters_api_config.net_rx 204 -- PUT /network-interfaces/2 '{"iface_id": "2", "guest_mac": "06:00:00:00:00:02", "host_dev_name": "tap2", "rx_rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 100}}}'
+fc rate_limiters_api_config.net_rx_tx 204 -- PUT /network-interfaces/3 '{"iface_id": "3", "guest_mac": "06:00:00:00:00:03", "host_dev_name": "tap3", "rx_rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 100}, "ops": {"size": 1, "refill_time": 100}}, "tx_rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 100}, "ops": {"size": 1, "refill_time": 100}}}'
+fc rate_limiters_api_config.net_empty 204 -- PUT /network-interfaces/4 '{"iface_id": "4", "guest_mac": "06:00:00:00:00:04", "host_dev_name": "tap4", "rx_rate_limiter": {}, "tx_rate_limiter": null}'
+# serde's refusals of a RateLimiterConfig (deny_unknown_fields) and its TokenBucketConfigs.
+fc rate_limiter_config.unknown_field 400 "unknown field \`burst\`, expected \`bandwidth\` or \`ops\`" -- PUT /drives/bad "{\"drive_id\": \"bad\", \"path_on_host\": \"$T/scratch\", \"is_root_device\": false, \"rate_limiter\": {\"burst\": {}}}"
+fc rate_limiter_config.missing_refill_time 400 "missing field \`refill_time\`" -- PUT /drives/bad "{\"drive_id\": \"bad\", \"path_on_host\": \"$T/scratch\", \"is_root_device\": false, \"rate_limiter\": {\"ops\": {\"size\": 1}}}"
+fc rate_limiter_config.negative_size 400 "invalid value: integer \`-1\`, expected u64" -- PUT /network-interfaces/5 '{"iface_id": "5", "host_dev_name": "tap5", "rx_rate_limiter": {"ops": {"size": -1, "refill_time": 1}}}'
+fc rate_limiter_config.bucket_type 400 "expected struct TokenBucketConfig" -- PUT /network-interfaces/5 '{"iface_id": "5", "host_dev_name": "tap5", "tx_rate_limiter": {"ops": [1, 2]}}'
+# test_get_full_config: a limiter as given, one_time_burst and a missing bucket as null.
+req GET /vm/config
+check fc.get_full_config.rate_limiters python3 - "$T/body" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+d = {x["drive_id"]: x["rate_limiter"] for x in c["drives"]}
+n = {x["iface_id"]: (x["rx_rate_limiter"], x["tx_rate_limiter"]) for x in c["network-interfaces"]}
+b = {"size": 1000000, "one_time_burst": None, "refill_time": 100}
+o = {"size": 1, "one_time_burst": None, "refill_time": 100}
+sys.exit(not (d == {"bw": {"bandwidth": b, "ops": None}, "ops": {"bandwidth": None, "ops": o},
+                    "bwops": {"bandwidth": b, "ops": o}, "nada": None, "nada2": None}
+              and n == {"1": (None, {"bandwidth": b, "ops": None}), "2": ({"bandwidth": b, "ops": None}, None),
+                        "3": ({"bandwidth": b, "ops": o}, {"bandwidth": b, "ops": o}), "4": (None, None)}))
+EOF
 differs rate_limiters_api_config.entropy "the entropy device is not implemented" 400 "not supported by kindling" -- PUT /entropy '{"rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 100}}}'
 
 spawn
@@ -225,7 +247,8 @@ differs load_snapshot_failure_handling "a failed load answers 400 and the proces
 req GET /
 check fc.load_snapshot_failure_handling.still_serving test "$code" = 200
 
-# test_get_full_config, without the devices kindling lacks (balloon, vsock, MMDS, limiters).
+# test_get_full_config, without the devices kindling lacks (balloon, vsock, MMDS); its rate
+# limiters are checked above (get_full_config.rate_limiters).
 spawn
 req GET /vm/config
 json_eq get_full_config.fresh_instance '{"boot-source": {"kernel_image_path": "", "initrd_path": None, "boot_args": None}, "drives": [], "machine-config": {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "track_dirty_pages": False, "huge_pages": "None"}, "cpu-config": None, "balloon": None, "network-interfaces": [], "vsock": None, "logger": None, "metrics": None, "mmds-config": None, "entropy": None}'
@@ -420,6 +443,11 @@ fc drive_patch.unknown_field 400 "unknown field \`is_read_only\`" -- PATCH /driv
 fc drive_patch.io_engine 400 "unknown field \`io_engine\`" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar", "io_engine": "Sync"}'
 fc drive_patch.is_root_device 400 "unknown field \`is_root_device\`" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar", "is_root_device": false}'
 fc drive_patch.missing_path 400 "No such file or directory (os error 2) foo.bar Please verify the request arguments" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar"}'
+fc drive_patch.no_fields 400 "Unable to patch the block device: Device manager error: Running method expected different backend. Please verify the request arguments" -- PATCH /drives/rootfs '{"drive_id": "rootfs"}'
+fc drive_patch.rate_limiter 204 -- PATCH /drives/rootfs '{"drive_id": "rootfs", "rate_limiter": {"bandwidth": {"size": 5000, "refill_time": 100}, "ops": {"size": 500, "refill_time": 100}}}'
+fc drive_patch.rate_limiter_bad_path 400 "No such file or directory" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar", "rate_limiter": {"bandwidth": {"size": 5000, "refill_time": 100}, "ops": {"size": 500, "refill_time": 100}}}'
+req GET /vm/config
+check fc.drive_patch.vm_config python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["drives"][0]; sys.exit(d["rate_limiter"] != {"bandwidth": {"size": 5000, "one_time_burst": None, "refill_time": 100}, "ops": {"size": 500, "one_time_burst": None, "refill_time": 100}})' "$T/body"
 fc api_version.post_boot 200 -- GET /version
 fc cli_metrics_path.flush 204 -- PUT /actions '{"action_type": "FlushMetrics"}'
 fc send_ctrl_alt_del 204 -- PUT /actions '{"action_type": "SendCtrlAltDel"}'

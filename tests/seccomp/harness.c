@@ -214,8 +214,11 @@ static void allowed_vmm(void)
 	need(stat(path, &st) == 0 && access(path, R_OK | W_OK) == 0, "stat/access");
 	need(open(path, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES, "open(read) refused with EACCES");
 	need(unlink(path) == 0, "unlink");
-	/* The metrics timer fd exists from before boot; the VMM thread only reads it. */
+	/* The metrics timer fd exists from before boot; the VMM thread only reads it. A
+	 * device's rate limiter timer (also made before boot) is armed and disarmed. */
 	need(read(tfd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN, "read(timerfd)");
+	need(timerfd_settime(tfd, 0, &(struct itimerspec){ .it_value = { 1000, 0 } }, NULL) == 0 &&
+	     timerfd_settime(tfd, 0, &(struct itimerspec){ 0 }, NULL) == 0, "timerfd_settime");
 	need(close(tfd) == 0, "close");
 	if (kvm.vm_fd >= 0)
 		need(ioctl(kvm.vm_fd, KVM_IRQ_LINE, &irq) == 0, "ioctl(KVM_IRQ_LINE)");

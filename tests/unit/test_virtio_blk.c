@@ -1,9 +1,14 @@
-/* virtio-block request parsing and I/O over fake guest memory and a temporary image. */
+/* virtio-block request parsing and I/O over fake guest memory and a temporary image; its
+ * rate limiter on a fake clock. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #include "test.h"
 #include "util.h"
@@ -271,5 +276,158 @@ TEST(blk_cache_type_flush_feature)
 	CHECK(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
 	virtio_blk_set_writeback(t.b, false);
 	CHECK(!(t.b->dev.st.device_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)));
+	bt_done(&t);
+}
+
+/* ---- the rate limiter (rate_limiter on PUT/PATCH /drives) ---- */
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+/* n read requests of len bytes each, request i at descriptors 3i..3i+2 with areas of its
+ * own, made available; the device as a driver left it after DRIVER_OK. */
+static void queue_reads(struct bt *t, int n, uint32_t len)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t base = FAKE_DATA + 0x4000 * (uint64_t)i;
+		uint32_t h[4] = { VIRTIO_BLK_T_IN, 0, (uint32_t)i, 0 };
+
+		memcpy(t->f.ram + base, h, sizeof(h));
+		fake_desc(&t->f, (uint16_t)(3 * i), base, 16, R, (uint16_t)(3 * i + 1));
+		fake_desc(&t->f, (uint16_t)(3 * i + 1), base + 0x1000, len, W | R, (uint16_t)(3 * i + 2));
+		fake_desc(&t->f, (uint16_t)(3 * i + 2), base + 0x800, 1, W, 0);
+		fake_avail(&t->f, (uint16_t)(3 * i));
+	}
+	t->b->dev.st.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			      VIRTIO_STATUS_DRIVER_OK;
+	t->b->dev.queues[0].st.ready = 1;
+}
+
+static int set_limiter(struct bt *t, uint64_t bw, uint64_t bw_ms, uint64_t ops, uint64_t ops_ms)
+{
+	struct rl_update u = { true, true, { bw, 0, bw_ms }, { ops, 0, ops_ms } };
+	char err[128];
+
+	return t->b->device.ops->set_rate_limiter(&t->b->device, DEVICE_LIMITER_DRIVE, &u, err, sizeof(err));
+}
+
+/* The timer's remaining time in ms (0: disarmed). */
+static uint64_t timer_ms(struct bt *t)
+{
+	struct itimerspec its;
+
+	if (timerfd_gettime(t->b->timer_fd, &its) < 0)
+		return UINT64_MAX;
+	return (uint64_t)its.it_value.tv_sec * 1000 + (uint64_t)(its.it_value.tv_nsec + 999999) / 1000000;
+}
+
+/* An ops limiter of 2 per 100 ms: two reads served, the third goes back to the ring and the
+ * timer is armed for the 50 ms one op takes; kicks meanwhile serve nothing; each firing of
+ * the timer serves what was earned. */
+TEST(blk_rate_limiter_ops_throttle_and_resume)
+{
+	struct bt t;
+
+	CHECK(bt_setup(&t, false) == 0);
+	t.b->clock = fake_clock;
+	fake_now = 1000000000;
+	CHECK(set_limiter(&t, 0, 0, 2, 100) == 0);
+	queue_reads(&t, 4, 512);
+	t.b->dev.ops->queue_notify(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == 2 && t.b->throttled && t.b->stats.rate_limiter_throttled_events == 1);
+	CHECK(t.b->stats.reads == 2 && t.b->dev.queues[0].st.inflight == 0);
+	CHECK(timer_ms(&t) > 40 && timer_ms(&t) <= 50);
+	t.b->dev.ops->queue_notify(&t.b->dev, 0); /* a kick while held back */
+	CHECK(fake_used_idx(&t.f) == 2 && t.b->stats.rate_limiter_throttled_events == 2);
+	fake_now += 50000000;
+	virtio_blk_timer_fired(t.b);
+	CHECK(fake_used_idx(&t.f) == 3 && t.b->throttled && t.b->stats.rate_limiter_event_count == 1);
+	fake_now += 50000000;
+	virtio_blk_timer_fired(t.b);
+	CHECK(fake_used_idx(&t.f) == 4 && !t.b->throttled && t.b->stats.rate_limiter_event_count == 2);
+	CHECK(t.b->stats.reads == 4 && t.f.ram[FAKE_DATA + 0x4000 * 3 + 0x1000] == 'd');
+	bt_done(&t);
+}
+
+/* A read larger than the bandwidth bucket passes as an over-consumption and holds the next
+ * one back for (excess / size) refill times; a PATCH removing the limit lets it through at
+ * the next timer. A drive has one limiter. */
+TEST(blk_rate_limiter_overconsumption_and_patch)
+{
+	struct bt t;
+	struct rl_update off = { .set_bandwidth = true };
+	char err[128];
+
+	CHECK(bt_setup(&t, false) == 0);
+	t.b->clock = fake_clock;
+	fake_now = 1000000000;
+	CHECK(set_limiter(&t, 512, 100, 0, 0) == 0);
+	queue_reads(&t, 3, 1536);
+	t.b->dev.ops->queue_notify(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == 1 && t.b->throttled && timer_ms(&t) > 190 && timer_ms(&t) <= 200);
+	CHECK(t.b->device.ops->set_rate_limiter(&t.b->device, DEVICE_LIMITER_TX, &off, err, sizeof(err)) == -EINVAL);
+	CHECK(t.b->device.ops->set_rate_limiter(&t.b->device, DEVICE_LIMITER_DRIVE, &off, err, sizeof(err)) == 0);
+	/* The block in force stays until it ends (as in Firecracker), then nothing limits. */
+	fake_now += 100000000;
+	virtio_blk_timer_fired(t.b);
+	CHECK(fake_used_idx(&t.f) == 1 && t.b->throttled);
+	fake_now += 100000000;
+	virtio_blk_timer_fired(t.b);
+	CHECK(fake_used_idx(&t.f) == 3 && !t.b->throttled);
+	bt_done(&t);
+}
+
+/* Flushes and ID requests cost an op and no bytes; a chain without a status byte is
+ * answered at once, uncharged. A reset forgets a held-back request's timer. */
+TEST(blk_rate_limiter_costs_and_reset)
+{
+	struct bt t;
+
+	CHECK(bt_setup(&t, false) == 0);
+	t.b->clock = fake_clock;
+	fake_now = 1000000000;
+	CHECK(set_limiter(&t, 1, 1000, 1, 1000) == 0);
+	header(&t, VIRTIO_BLK_T_GET_ID, 0);
+	chain3(&t, 20, W);
+	queue_reads(&t, 0, 0);
+	fake_avail(&t.f, 0);
+	t.b->dev.ops->queue_notify(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == 1 && !t.b->throttled && t.b->limiter.ops.budget == 0 &&
+	      t.b->limiter.bandwidth.budget == 1);
+	fake_desc(&t.f, 1, BUF, 20, R, 2); /* nothing device-writable: no status byte */
+	fake_desc(&t.f, 2, ST, 1, 0, 0);
+	fake_avail(&t.f, 0);
+	t.b->dev.ops->queue_notify(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == 2 && !t.b->throttled && t.b->stats.no_status == 1);
+	chain3(&t, 20, W);
+	fake_avail(&t.f, 0);
+	t.b->dev.ops->queue_notify(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == 2 && t.b->throttled && timer_ms(&t) > 900);
+	t.b->dev.ops->reset(&t.b->dev);
+	CHECK(!t.b->throttled && timer_ms(&t) == 0);
+	bt_done(&t);
+}
+
+/* On the real clock: the timer the device arms fires when the tokens are there. */
+TEST(blk_rate_limiter_timer_fires)
+{
+	struct bt t;
+	struct pollfd p;
+	uint64_t t0 = now_ns(), n;
+
+	CHECK(bt_setup(&t, false) == 0);
+	CHECK(set_limiter(&t, 0, 0, 1, 20) == 0);
+	queue_reads(&t, 2, 512);
+	t.b->dev.ops->queue_notify(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == 1 && t.b->throttled);
+	p = (struct pollfd){ .fd = t.b->timer_fd, .events = POLLIN };
+	CHECK(poll(&p, 1, 1000) == 1 && read(t.b->timer_fd, &n, sizeof(n)) == sizeof(n));
+	CHECK(now_ns() - t0 >= 19000000);
+	virtio_blk_timer_fired(t.b);
+	CHECK(fake_used_idx(&t.f) == 2 && !t.b->throttled);
 	bt_done(&t);
 }

@@ -21,6 +21,15 @@
 
 struct cJSON;
 struct device;
+struct rl_update;
+
+/* Which rate limiter of a device set_rate_limiter changes: a drive has one, a network
+ * interface one per direction. */
+enum device_limiter {
+	DEVICE_LIMITER_DRIVE = 0,
+	DEVICE_LIMITER_RX = 0,
+	DEVICE_LIMITER_TX = 1,
+};
 
 enum device_kind {
 	DEVICE_UART = 1,
@@ -65,6 +74,12 @@ struct device_ops {
 		__attribute__((warn_unused_result));
 	/* Adds the device's counters to a metrics object (optional). */
 	void (*metrics)(struct device *d, struct cJSON *out);
+	/* Changes one of the device's rate limiters (vmm/ratelimit.h) as u says: with both
+	 * buckets set when the VM is built (the configured limiter), with the buckets a PATCH
+	 * gives after boot. On the VMM thread; the device takes its own lock. Optional: NULL
+	 * for a device without limiters (or whose limiters are not wired yet). */
+	int (*set_rate_limiter)(struct device *d, enum device_limiter which, const struct rl_update *u, char *err,
+				size_t errlen) __attribute__((warn_unused_result));
 	/* Writes diagnostic lines to fd, for SIGUSR1 (optional). */
 	void (*diag)(struct device *d, int fd);
 	/* Releases the wiring and the device itself. */

@@ -8,7 +8,10 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "ratelimit.h"
 #include "virtio.h"
+
+struct evloop;
 
 #define VIRTIO_BLK_QUEUE_SIZE 256
 #define VIRTIO_BLK_SECTOR 512
@@ -32,6 +35,8 @@ struct virtio_blk_stats {
 	uint64_t reads, writes, flushes, read_bytes, write_bytes;
 	uint64_t io_errors;    /* requests answered with IOERR or UNSUPP */
 	uint64_t no_status;    /* requests without a writable status byte: returned unanswered */
+	/* Firecracker's names: the limiter's timer fired; a request was held back by it. */
+	uint64_t rate_limiter_event_count, rate_limiter_throttled_events;
 };
 
 #define VIRTIO_BLK_STATE_VERSION 1
@@ -52,6 +57,14 @@ struct virtio_blk {
 	char id[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_stats stats;
 	struct ratelimit rl;
+	/* Firecracker's rate limiter (rate_limiter on PUT/PATCH /drives), under dev.lock. A
+	 * request it holds back goes back to the ring and the queue stops until timer_fd
+	 * fires; kicks meanwhile only count. */
+	struct rate_limiter limiter;
+	uint64_t (*clock)(void); /* monotonic ns: now_ns, or a test's */
+	int timer_fd;            /* made with the device (no timerfd_create after boot) */
+	struct evloop *loop;     /* where timer_fd is watched, once virtio_blk_watch_timer ran */
+	bool throttled;          /* the queue waits for timer_fd */
 	struct virtq_chain chain;               /* scratch of the queue worker */
 	struct iovec data[VIRTQ_MAX_CHAIN];     /* scratch: the data part of a request */
 };
@@ -63,6 +76,13 @@ int virtio_blk_create(const char *path, bool read_only, const char *id, const st
 /* cache_type "Writeback": offer VIRTIO_BLK_F_FLUSH, so the guest flushes (fdatasync here).
  * Before the guest negotiates features. */
 void virtio_blk_set_writeback(struct virtio_blk *b, bool writeback);
+
+/* Watches the rate limiter's timer on loop (the event loop thread then resumes a throttled
+ * queue when it fires). Without it (tests), virtio_blk_timer_fired does that. */
+int virtio_blk_watch_timer(struct virtio_blk *b, struct evloop *loop, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* The rate limiter's timer fired: the queue goes on where the limiter stopped it. */
+void virtio_blk_timer_fired(struct virtio_blk *b);
 
 /* Carries out one request chain; returns the number of bytes written into it (status
  * included), i.e. the used length. Exposed for tests and fuzzing. */

@@ -368,6 +368,10 @@ static void net_metrics(struct device *d, struct cJSON *out)
 	device_metric(o, "rx_stalls", n->stats.rx_stalls);
 	device_metric(o, "rx_dropped", n->stats.rx_dropped);
 	device_metric(o, "tx_dropped", n->stats.tx_dropped);
+	device_metric(o, "rx_event_rate_limiter_count", n->stats.rx_event_rate_limiter_count);
+	device_metric(o, "rx_rate_limiter_throttled", n->stats.rx_rate_limiter_throttled);
+	device_metric(o, "tx_rate_limiter_event_count", n->stats.tx_rate_limiter_event_count);
+	device_metric(o, "tx_rate_limiter_throttled", n->stats.tx_rate_limiter_throttled);
 	device_metric(o, "device_errors", n->dev.errors);
 }
 

@@ -41,6 +41,9 @@ struct virtio_net_stats {
 	uint64_t rx_dropped; /* frames that did not fit the buffer the guest posted */
 	uint64_t tx_dropped; /* frames shorter than the header or longer than VIRTIO_NET_MAX_TX, or
 				refused by the tap */
+	/* Firecracker's names: a limiter's timer fired; a frame was held back by a limiter. */
+	uint64_t rx_event_rate_limiter_count, rx_rate_limiter_throttled;
+	uint64_t tx_rate_limiter_event_count, tx_rate_limiter_throttled;
 };
 
 #define VIRTIO_NET_STATE_VERSION 1
