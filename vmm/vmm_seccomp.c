@@ -111,7 +111,9 @@ static const struct rule {
 	{ SCMP_SYS(fdatasync), VMM, BLK_FD },    /* virtio-blk flush */
 	{ SCMP_SYS(readv), VMM, TAP_FD },        /* virtio-net RX from the tap */
 	{ SCMP_SYS(writev), VMM, TAP_FD },       /* virtio-net TX to the tap */
-	{ SCMP_SYS(timerfd_settime), VMM, ANY }, /* a device's rate limiter timer (made before boot) */
+	/* A device's rate limiter timer (made before boot): armed by the VMM thread, disarmed on
+	 * a device reset, which a vCPU's MMIO write does. */
+	{ SCMP_SYS(timerfd_settime), VMM | VCPU, ANY },
 	/* --- VMM thread: API requests after boot ---------------------------------------------- */
 	{ SCMP_SYS(newfstatat), VMM, ANY },      /* PATCH /drives checks the new path (stat) */
 	{ SCMP_SYS(access), VMM, ANY },          /* ... and its permissions */

@@ -44,7 +44,7 @@ static struct kvm kvm = { -1, -1, NULL };
 /* "Guest RAM" for the prefetch kind: a file mapped MAP_PRIVATE, as a restore maps it. */
 #define RAM_PAGES 16
 static uint8_t *ram;
-static int efd, epfd, listen_fd, sp[2], pfd[2], file_fd, tfd;
+static int efd, epfd, listen_fd, sp[2], pfd[2], file_fd, tfd, vtfd;
 static pthread_t peer;
 static volatile sig_atomic_t kicks;
 
@@ -96,6 +96,7 @@ static int setup(void)
 	close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	timerfd_settime(tfd, 0, &its, NULL);
+	vtfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK); /* a device's limiter timer */
 	snprintf(path, sizeof(path), "%s/disk", tmpdir);
 	file_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	unlink(path); /* a disk image nobody else sees; the fd keeps it */
@@ -234,6 +235,8 @@ static void allowed_vcpu(void)
 
 	/* The RTC's time, as the system call the vDSO falls back to. */
 	need(syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts) == 0, "clock_gettime(REALTIME)");
+	/* A driver resetting a rate-limited virtio device disarms its timer. */
+	need(timerfd_settime(vtfd, 0, &(struct itimerspec){ 0 }, NULL) == 0, "timerfd_settime(disarm)");
 
 	if (kvm.run) {
 		kvm.run->immediate_exit = 1;
