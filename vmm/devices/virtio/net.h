@@ -47,7 +47,9 @@ struct virtio_net_stats {
 	uint64_t tx_rate_limiter_event_count, tx_rate_limiter_throttled;
 };
 
-#define VIRTIO_NET_STATE_VERSION 1
+/* Version 2 appends the RX then the TX rate limiter (struct rate_limiter_state each) after
+ * the virtio state; version 1 (snapshots 1.0), without them, still restores, unlimited. */
+#define VIRTIO_NET_STATE_VERSION 2
 /* The net device's part of its saved state, after the common virtio state. */
 struct virtio_net_state {
 	uint8_t mac[6]; /* as the guest read it from the config space */
