@@ -333,6 +333,17 @@ static int check_all(const struct snapfile *s, char *err, size_t errlen)
 
 /* ---- Encoding. */
 
+static void enc_limiter(struct wr *w, const struct rl_config *c)
+{
+	const struct rl_bucket_config *b[2] = { &c->bandwidth, &c->ops };
+
+	for (int i = 0; i < 2; i++) {
+		wr_u64(w, b[i]->size);
+		wr_u64(w, b[i]->one_time_burst);
+		wr_u64(w, b[i]->refill_time);
+	}
+}
+
 static void enc_config(struct wr *w, const struct snap_config *c)
 {
 	wr_u32(w, (uint32_t)c->vcpu_count);
@@ -361,6 +372,13 @@ static void enc_config(struct wr *w, const struct snap_config *c)
 		wr_u8(w, n->has_mac);
 		wr_bytes(w, n->mac, 6);
 		wr_u8(w, 0);
+	}
+	/* 1.1: the rate limiters. */
+	for (int i = 0; i < c->nr_drives; i++)
+		enc_limiter(w, &c->drives[i].rate_limiter);
+	for (int i = 0; i < c->nr_nets; i++) {
+		enc_limiter(w, &c->nets[i].rx_rate_limiter);
+		enc_limiter(w, &c->nets[i].tx_rate_limiter);
 	}
 }
 
@@ -478,7 +496,21 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
 
 /* ---- Decoding. */
 
-static int dec_config(struct rd *r, struct snap_config *c)
+static int dec_limiter(struct rd *r, struct rl_config *c)
+{
+	struct rl_bucket_config *b[2] = { &c->bandwidth, &c->ops };
+	int e;
+
+	for (int i = 0; i < 2; i++) {
+		if ((e = rd_uint(r, &b[i]->size, 8)) || (e = rd_uint(r, &b[i]->one_time_burst, 8)) ||
+		    (e = rd_uint(r, &b[i]->refill_time, 8)))
+			return e;
+	}
+	return 0;
+}
+
+/* minor: the file's; a 1.0 config has no rate limiters (none configured). */
+static int dec_config(struct rd *r, struct snap_config *c, uint16_t minor)
 {
 	uint64_t x = 0;
 	uint32_t n = 0;
@@ -520,6 +552,16 @@ static int dec_config(struct rd *r, struct snap_config *c)
 		if ((e = rd_str(r, nc->id, sizeof(nc->id), NULL, "a network interface id")) ||
 		    (e = rd_str(r, nc->host_dev_name, sizeof(nc->host_dev_name), NULL, "a tap name")) ||
 		    (e = rd_bool(r, &nc->has_mac, "has_mac")) || (e = rd_bytes(r, nc->mac, 6)) || (e = rd_zero(r, 1)))
+			return e;
+	}
+	if (minor < 1)
+		return 0;
+	for (int i = 0; i < c->nr_drives; i++) {
+		if ((e = dec_limiter(r, &c->drives[i].rate_limiter)))
+			return e;
+	}
+	for (int i = 0; i < c->nr_nets; i++) {
+		if ((e = dec_limiter(r, &c->nets[i].rx_rate_limiter)) || (e = dec_limiter(r, &c->nets[i].tx_rate_limiter)))
 			return e;
 	}
 	return 0;
@@ -695,7 +737,7 @@ static int dec_body(const uint8_t *buf, size_t body, struct snapfile *s, char *e
 
 		switch (t) {
 		case SNAP_SEC_CONFIG:
-			e = dec_config(&r, &s->config);
+			e = dec_config(&r, &s->config, s->minor);
 			break;
 		case SNAP_SEC_MEMORY:
 			if (!(e = rd_uint(&r, &s->mem.ram_size, 8)) && !(e = rd_uint(&r, &x, 1)))

@@ -4,7 +4,7 @@
  * bounded before any allocation, then every value checked. No KVM here: the glue
  * (snapshot.c) fills and consumes struct snapfile.
  *
- * Format 1.0. All integers are little-endian, written field by field. Raw KVM structures
+ * Format 1.1 (1.0 files still read). All integers are little-endian, written field by field. Raw KVM structures
  * (kvm_regs, kvm_xsave, kvm_irqchip, ...) are stored as their bytes (x86-64 is little-endian)
  * behind a u32 size, and refused when that size is not this build's sizeof.
  *
@@ -31,6 +31,11 @@
  *              u8 0, u32 nr_drives, u32 nr_nets; per drive: str id, str path, u8 read_only,
  *              u8 is_root, u8 cache_writeback, u8 0; per net: str id, str tap name,
  *              u8 has_mac, mac[6], u8 0. A str is u32 length (its NUL included) + bytes.
+ *              Since 1.1: per drive its rate_limiter, then per net its rx_rate_limiter and
+ *              tx_rate_limiter, each 6 u64: bandwidth size, one_time_burst, refill_time,
+ *              ops size, one_time_burst, refill_time (zeros: no bucket). A 1.0 file has
+ *              none: no limiters. (The limiters' state is in the devices' blobs, virtio-blk
+ *              and virtio-net state version 2; a 1.0 file holds version 1, without it.)
  *   2 VM       raw kvm_irqchip PIC master, PIC slave, IOAPIC; kvm_pit_state2; kvm_clock_data
  *   3 VCPUS    u32 nr_cpus; per vCPU: raw kvm_regs, kvm_sregs, kvm_xsave, kvm_xcrs,
  *              kvm_debugregs, kvm_lapic_state, kvm_mp_state, kvm_vcpu_events; u32 tsc_khz,
@@ -52,7 +57,7 @@
 
 #define SNAPFILE_MAGIC "KNDLSNAP"
 #define SNAPFILE_MAJOR 1
-#define SNAPFILE_MINOR 0
+#define SNAPFILE_MINOR 1
 #define SNAPFILE_ARCH_X86_64 62
 #define SNAPFILE_HDR_SIZE 128
 #define SNAPFILE_SECTION_ENTRY 24

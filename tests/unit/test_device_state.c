@@ -401,7 +401,8 @@ TEST(device_virtio_blk_refuses_corrupt_blobs)
 	      -EINVAL); /* another disk */
 	CHECK(restore_patched(&p.fresh->device, blob, n, bs + offsetof(struct virtio_blk_state, read_only), 2) ==
 	      -EINVAL);
-	CHECK(restore_patched(&p.fresh->device, blob, n, n - 1, 'x') == -EINVAL); /* path not terminated */
+	/* path not terminated (the limiter's state follows it) */
+	CHECK(restore_patched(&p.fresh->device, blob, n, n - 1 - sizeof(struct rate_limiter_state), 'x') == -EINVAL);
 	/* After the refusals the device is reset, and a good blob brings it back. */
 	CHECK(p.fresh->dev.st.status == 0);
 	CHECK(restore_patched(&p.fresh->device, blob, n, n, 0) == 0 && p.fresh->dev.st.status == 15);
@@ -526,9 +527,122 @@ TEST(device_virtio_net_roundtrip_active_queues)
 	CHECK(s->mac[5] == 7 && !strcmp(((const struct device_state_hdr *)blob)->id, "eth0"));
 	CHECK(p.fresh->dev.st.status == 15 && p.fresh->dev.queues[VIRTIO_NET_TXQ].st.last_avail == 1);
 	CHECK(restore_patched(&p.fresh->device, blob, n, ns + offsetof(struct virtio_net_state, pad), 1) == -EINVAL);
-	CHECK(restore_patched(&p.fresh->device, blob, n, n - 1, 'x') == -EINVAL); /* tap name not terminated */
+	/* tap name not terminated (the limiters' state follows it) */
+	CHECK(restore_patched(&p.fresh->device, blob, n, n - 1 - 2 * sizeof(struct rate_limiter_state), 'x') == -EINVAL);
 	CHECK(restore_patched(&p.fresh->device, blob, n, 4, DEVICE_VIRTIO_BLK) == -EINVAL);
 	flip_every_byte(&p.fresh->device, blob, n);
+	free(blob);
+	net_pair_done(&p);
+}
+
+/* ---- the rate limiters' state (virtio-blk and virtio-net state version 2) ---- */
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+/* blob (version 2, `ls` limiter states at its end) as version 1 wrote it: without them. */
+static void as_version_1(uint8_t *blob, size_t *n, int ls)
+{
+	struct device_state_hdr h;
+
+	memcpy(&h, blob, sizeof(h));
+	*n -= (size_t)ls * sizeof(struct rate_limiter_state);
+	h.version = 1;
+	h.len = (uint32_t)*n;
+	memcpy(blob, &h, sizeof(h));
+}
+
+/* The drive's limiter travels in its state, budget and burst left included, re-based on the
+ * restoring clock; a version 1 blob (a 1.0 snapshot) restores and keeps the drive's
+ * limiter as built; a limiter state out of range is refused. */
+TEST(device_virtio_blk_limiter_roundtrip_and_version_1)
+{
+	struct blk_pair p;
+	struct rl_update u = { true, true, { 1000, 500, 100 }, { 10, 0, 1000 } };
+	struct rate_limiter_state ls;
+	char err[128];
+	uint8_t *blob;
+	size_t n;
+
+	CHECK(blk_pair_setup(&p) == 0);
+	CHECK(blk_activate_and_read(&p) == 0);
+	p.b->clock = p.fresh->clock = fake_clock;
+	fake_now = 5000000000ull;
+	CHECK(p.b->device.ops->set_rate_limiter(&p.b->device, DEVICE_LIMITER_DRIVE, &u, err, sizeof(err)) == 0);
+	CHECK(rate_limiter_consume(&p.b->limiter, 700, 3, fake_now) == 0);
+	blob = save(&p.b->device, &n);
+	CHECK(blob && ((const struct device_state_hdr *)blob)->version == 2);
+	CHECK(n == HDR + virtio_save_size(&p.b->dev) + sizeof(ls));
+	memcpy(&ls, blob + n - sizeof(ls), sizeof(ls));
+	CHECK(ls.bandwidth.size == 1000 && ls.bandwidth.one_time_burst == 0 && ls.bandwidth.budget == 800 &&
+	      ls.bandwidth.initial_burst == 500 && ls.ops.size == 10 && ls.ops.budget == 7);
+	fake_now = 1000;
+	CHECK(device_restore(&p.fresh->device, blob, n, err, sizeof(err)) == 0);
+	CHECK(p.fresh->limiter.bandwidth.enabled && p.fresh->limiter.bandwidth.budget == 800 &&
+	      p.fresh->limiter.ops.budget == 7 && p.fresh->limiter.bandwidth.initial_burst == 500);
+	CHECK(p.fresh->dev.queues[0].st.last_avail == 1);
+	/* Out of range: a budget over the bucket's size. */
+	CHECK(restore_patched(&p.fresh->device, blob, n, n - sizeof(ls) + offsetof(struct rate_limiter_state, ops) +
+				  offsetof(struct token_bucket_state, budget), 11) == -EINVAL);
+	/* Version 1: no limiter in the blob; the fresh drive's (none) stays. */
+	rate_limiter_init(&p.fresh->limiter, NULL, 0);
+	as_version_1(blob, &n, 1);
+	CHECK(device_restore(&p.fresh->device, blob, n, err, sizeof(err)) == 0);
+	CHECK(!p.fresh->limiter.bandwidth.enabled && !p.fresh->limiter.ops.enabled);
+	CHECK(p.fresh->dev.st.status == 15 && p.fresh->dev.queues[0].st.last_avail == 1);
+	/* Version 1 at version 2's length, and version 3: refused. */
+	CHECK(device_restore(&p.fresh->device, blob, n + sizeof(ls), err, sizeof(err)) == -EINVAL);
+	CHECK(restore_patched(&p.fresh->device, blob, n, offsetof(struct device_state_hdr, version), 3) == -EINVAL);
+	CHECK(restore_patched(&p.fresh->device, blob, n, offsetof(struct device_state_hdr, version), 0) == -EINVAL);
+	free(blob);
+	blk_pair_done(&p);
+}
+
+/* The interface's RX and TX limiters travel in its state; version 1 still restores. */
+TEST(device_virtio_net_limiters_roundtrip_and_version_1)
+{
+	struct net_pair p;
+	struct rl_update rx = { true, false, { 4096, 0, 100 }, { 0 } }, tx = { false, true, { 0 }, { 100, 20, 1000 } };
+	struct rate_limiter_state ls[2];
+	char err[128];
+	uint8_t *blob;
+	size_t n;
+
+	CHECK(net_pair_setup(&p) == 0);
+	p.n->clock = p.fresh->clock = fake_clock;
+	fake_now = 7000000000ull;
+	CHECK(p.n->device.ops->set_rate_limiter(&p.n->device, DEVICE_LIMITER_RX, &rx, err, sizeof(err)) == 0);
+	CHECK(p.n->device.ops->set_rate_limiter(&p.n->device, DEVICE_LIMITER_TX, &tx, err, sizeof(err)) == 0);
+	CHECK(rate_limiter_consume(&p.n->lim[DEVICE_LIMITER_RX].rl, 96, 1, fake_now) == 0);
+	CHECK(rate_limiter_consume(&p.n->lim[DEVICE_LIMITER_TX].rl, 96, 25, fake_now) == 0);
+	fake_now += 10 * RATE_LIMITER_NS_PER_MS;
+	blob = save(&p.n->device, &n);
+	CHECK(blob && ((const struct device_state_hdr *)blob)->version == 2);
+	memcpy(ls, blob + n - sizeof(ls), sizeof(ls));
+	CHECK(ls[0].bandwidth.size == 4096 && ls[0].bandwidth.budget == 4000 && ls[0].ops.size == 0);
+	CHECK(ls[0].bandwidth.elapsed_ns == 10 * RATE_LIMITER_NS_PER_MS);
+	CHECK(ls[1].bandwidth.size == 0 && ls[1].ops.size == 100 && ls[1].ops.one_time_burst == 0 &&
+	      ls[1].ops.budget == 95 && ls[1].ops.initial_burst == 20);
+	fake_now = 3000000000ull; /* another host's clock */
+	CHECK(device_restore(&p.fresh->device, blob, n, err, sizeof(err)) == 0);
+	CHECK(p.fresh->lim[DEVICE_LIMITER_RX].rl.bandwidth.enabled && !p.fresh->lim[DEVICE_LIMITER_RX].rl.ops.enabled);
+	CHECK(p.fresh->lim[DEVICE_LIMITER_TX].rl.ops.enabled && !p.fresh->lim[DEVICE_LIMITER_TX].rl.bandwidth.enabled);
+	CHECK(p.fresh->dev.queues[VIRTIO_NET_TXQ].st.last_avail == 1);
+	/* The 10 ms before the save count: 409.6 bytes earned back, the 96 taken refilled. */
+	CHECK(rate_limiter_consume(&p.fresh->lim[DEVICE_LIMITER_RX].rl, 4096, 0, fake_now) == 0);
+	CHECK(rate_limiter_consume(&p.fresh->lim[DEVICE_LIMITER_RX].rl, 1, 0, fake_now) != 0);
+	/* Version 1: restores, the fresh interface's limiters (none) stay. */
+	rate_limiter_init(&p.fresh->lim[DEVICE_LIMITER_RX].rl, NULL, 0);
+	rate_limiter_init(&p.fresh->lim[DEVICE_LIMITER_TX].rl, NULL, 0);
+	as_version_1(blob, &n, 2);
+	CHECK(device_restore(&p.fresh->device, blob, n, err, sizeof(err)) == 0);
+	CHECK(!rate_limiter_active(&p.fresh->lim[DEVICE_LIMITER_RX].rl, fake_now) &&
+	      !rate_limiter_active(&p.fresh->lim[DEVICE_LIMITER_TX].rl, fake_now));
+	CHECK(p.fresh->dev.st.status == 15 && p.fresh->st.mac[5] == 7);
 	free(blob);
 	net_pair_done(&p);
 }

@@ -66,6 +66,9 @@ static int make(struct snapfile *s)
 	strcpy(s->config.nets[0].host_dev_name, "tap_a");
 	s->config.nets[0].has_mac = true;
 	memcpy(s->config.nets[0].mac, "\x06\x00\xac\x10\x00\x02", 6);
+	s->config.drives[1].rate_limiter = (struct rl_config){ { 1u << 20, 50u << 20, 100 }, { 200, 0, 1000 } };
+	s->config.nets[0].rx_rate_limiter.bandwidth = (struct rl_bucket_config){ 10u << 20, 0, 100 };
+	s->config.nets[0].tx_rate_limiter.ops = (struct rl_bucket_config){ UINT64_MAX, 1, UINT64_MAX };
 	s->kvm = calloc(1, sizeof(*s->kvm));
 	s->devices_len = 300;
 	s->devices = malloc(s->devices_len);
@@ -193,7 +196,11 @@ TEST(snapfile_roundtrip)
 	     d.config.boot_timer && !d.config.smt && d.devices_len == 300 && !memcmp(d.devices, s.devices, 300) &&
 	     d.mem.ram_size == 128ull << 20 && d.kvm->nr_cpus == 2 &&
 	     !memcmp(&d.kvm->cpus[1].xsave, &s.kvm->cpus[1].xsave, sizeof(struct kvm_xsave)) &&
-	     d.kvm->cpus[1].msrs[2].data == 0x5001 && d.kvm->kvm.clock.clock == 123456789;
+	     d.kvm->cpus[1].msrs[2].data == 0x5001 && d.kvm->kvm.clock.clock == 123456789 &&
+	     !memcmp(&d.config.drives[1].rate_limiter, &s.config.drives[1].rate_limiter, sizeof(struct rl_config)) &&
+	     !rate_limiter_config_enabled(&d.config.drives[0].rate_limiter) &&
+	     !memcmp(&d.config.nets[0].rx_rate_limiter, &s.config.nets[0].rx_rate_limiter, sizeof(struct rl_config)) &&
+	     !memcmp(&d.config.nets[0].tx_rate_limiter, &s.config.nets[0].tx_rate_limiter, sizeof(struct rl_config));
 	if (ok)
 		ok = snapfile_encode(&d, &b, &nb, err, sizeof(err)) == 0 && nb == na && !memcmp(a, b, na);
 	snapfile_free(&s);
@@ -221,6 +228,51 @@ TEST(snapfile_encode_refuses_invalid)
 	e = snapfile_encode(&s, &buf, &len, err, sizeof(err));
 	snapfile_free(&s);
 	CHECK(e == -EINVAL && strstr(err, "device state"));
+}
+
+/* A 1.0 file (no rate limiters in its config) still reads, with no limiters; the same
+ * bytes labelled 1.1 are refused (the config section ends early). */
+TEST(snapfile_reads_1_0_without_limiters)
+{
+	const size_t cut = 4 * 6 * 8; /* 2 drives' limiters, a net's two */
+	uint8_t *buf;
+	size_t len, cfg, cfg_len = 0, end;
+	struct snapfile d;
+	char err[256] = "";
+	int ok = 1;
+
+	CHECK(encoded(&buf, &len) == 0);
+	cfg = sec(buf, SNAP_SEC_CONFIG);
+	for (uint32_t i = 0; i < (uint32_t)le(buf + 92, 4); i++) {
+		uint8_t *e = buf + HDR + i * ENT;
+
+		if (le(e, 4) == SNAP_SEC_CONFIG) {
+			cfg_len = (size_t)le(e + 16, 8);
+			put(e + 16, cfg_len - cut, 8);
+		} else if (le(e + 8, 8) > cfg) {
+			put(e + 8, le(e + 8, 8) - cut, 8);
+		}
+	}
+	end = cfg + cfg_len;
+	memmove(buf + end - cut, buf + end, len - end);
+	len -= cut;
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "config");
+	put(buf + 10, 0, 2);
+	recrc(buf, len);
+	if (snapfile_decode(buf, len, &d, err, sizeof(err)) == 0) {
+		ok &= d.minor == 0 && d.config.nr_drives == 2 && d.config.nr_nets == 1 &&
+		      !rate_limiter_config_enabled(&d.config.drives[1].rate_limiter) &&
+		      !rate_limiter_config_enabled(&d.config.nets[0].rx_rate_limiter) &&
+		      !rate_limiter_config_enabled(&d.config.nets[0].tx_rate_limiter) &&
+		      !strcmp(d.config.nets[0].host_dev_name, "tap_a");
+		snapfile_free(&d);
+	} else {
+		printf("  1.0 refused: %s\n", err);
+		ok = 0;
+	}
+	free(buf);
+	CHECK(ok);
 }
 
 TEST(snapfile_empty_short_and_truncated)
@@ -299,17 +351,17 @@ TEST(snapfile_header_refusals)
 	buf[0] = 'K';
 	put(buf + 8, 2, 2);
 	recrc(buf, len);
-	ok &= refused_with(buf, len, "format 2.0 is newer than this build's 1.0");
+	ok &= refused_with(buf, len, "format 2.1 is newer than this build's 1.1");
 	put(buf + 8, 1, 2);
-	put(buf + 10, 1, 2);
+	put(buf + 10, 2, 2);
 	recrc(buf, len);
-	ok &= refused_with(buf, len, "format 1.1 is newer than this build's 1.0");
+	ok &= refused_with(buf, len, "format 1.2 is newer than this build's 1.1");
 	put(buf + 8, 0, 2);
 	put(buf + 10, 9, 2);
 	recrc(buf, len);
 	ok &= refused_with(buf, len, "format 0.9 is older");
 	put(buf + 8, 1, 2);
-	put(buf + 10, 0, 2);
+	put(buf + 10, SNAPFILE_MINOR, 2);
 	put(buf + 12, 183, 4); /* EM_AARCH64 */
 	recrc(buf, len);
 	ok &= refused_with(buf, len, "architecture 183");

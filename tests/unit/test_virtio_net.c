@@ -1,8 +1,10 @@
 /* virtio-net over a SOCK_SEQPACKET socket standing in for the tap: TX and RX framing,
- * size limits, and RX that waits (never blocks) when the guest posts no buffers. */
+ * size limits, RX that waits (never blocks) when the guest posts no buffers, and the RX and
+ * TX rate limiters on a fake clock. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -193,5 +195,165 @@ TEST(net_rx_mergeable_buffers)
 	CHECK(send(t.peer, frame, 100, 0) == 100);
 	virtio_net_tap_ready(t.n);
 	CHECK(fake_used_idx(&t.rx) == 3 && t.n->rx_waiting);
+	nt_done(&t);
+}
+
+/* ---- the rate limiters (rx_rate_limiter / tx_rate_limiter) ---- */
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static int net_limiter(struct nt *t, enum device_limiter which, bool set_bw, uint64_t bw, uint64_t bw_ms,
+		       bool set_ops, uint64_t ops, uint64_t ops_ms)
+{
+	struct rl_update u = { set_bw, set_ops, { bw, 0, bw_ms }, { ops, 0, ops_ms } };
+	char err[128];
+
+	return t->n->device.ops->set_rate_limiter(&t->n->device, which, &u, err, sizeof(err));
+}
+
+/* A limiter's timer's remaining time in ms (0: disarmed). */
+static uint64_t net_timer_ms(struct nt *t, enum device_limiter which)
+{
+	struct itimerspec its;
+
+	if (timerfd_gettime(t->n->lim[which].timer_fd, &its) < 0)
+		return UINT64_MAX;
+	return (uint64_t)its.it_value.tv_sec * 1000 + (uint64_t)its.it_value.tv_nsec / 1000000;
+}
+
+/* TX frame i (12-byte header + 60 bytes) at descriptors 2i, 2i+1, made available. */
+static void queue_tx(struct nt *t, int i)
+{
+	uint64_t base = FAKE_DATA + 0x200 * (uint64_t)i;
+
+	memset(t->rx.ram + base, 0, 12);
+	memset(t->rx.ram + base + 0x100, 0x10 + i, 60);
+	fake_desc(&t->tx, (uint16_t)(2 * i), base, 12, R, (uint16_t)(2 * i + 1));
+	fake_desc(&t->tx, (uint16_t)(2 * i + 1), base + 0x100, 60, 0, 0);
+	fake_avail(&t->tx, (uint16_t)(2 * i));
+}
+
+/* TX at 1 op per 100 ms: the first frame goes, the second goes back to the ring with the
+ * timer armed; a kick meanwhile only counts; the timer's firing sends it. */
+TEST(net_tx_rate_limiter_throttle_and_resume)
+{
+	struct nt t;
+	uint8_t buf[128];
+
+	CHECK(nt_setup(&t) == 0);
+	t.n->clock = fake_clock;
+	fake_now = 1000000000;
+	CHECK(net_limiter(&t, DEVICE_LIMITER_TX, true, 0, 0, true, 1, 100) == 0);
+	queue_tx(&t, 0);
+	queue_tx(&t, 1);
+	virtio_process(&t.n->dev, VIRTIO_NET_TXQ);
+	CHECK(fake_used_idx(&t.tx) == 1 && t.n->stats.tx_frames == 1);
+	CHECK(t.n->lim[DEVICE_LIMITER_TX].throttled && t.n->stats.tx_rate_limiter_throttled == 1);
+	CHECK(net_timer_ms(&t, DEVICE_LIMITER_TX) > 90 && net_timer_ms(&t, DEVICE_LIMITER_TX) <= 100);
+	CHECK(recv(t.peer, buf, sizeof(buf), 0) == 72 && buf[12] == 0x10);
+	CHECK(recv(t.peer, buf, sizeof(buf), 0) == -1 && errno == EAGAIN);
+	virtio_kick(&t.n->dev, VIRTIO_NET_TXQ);
+	virtio_process(&t.n->dev, VIRTIO_NET_TXQ);
+	CHECK(fake_used_idx(&t.tx) == 1 && t.n->stats.tx_rate_limiter_throttled == 2);
+	fake_now += 100 * RATE_LIMITER_NS_PER_MS;
+	virtio_net_timer_fired(t.n, DEVICE_LIMITER_TX);
+	CHECK(fake_used_idx(&t.tx) == 2 && !t.n->lim[DEVICE_LIMITER_TX].throttled);
+	CHECK(t.n->stats.tx_rate_limiter_event_count == 1 && t.n->stats.tx_frames == 2);
+	CHECK(recv(t.peer, buf, sizeof(buf), 0) == 72 && buf[12] == 0x11);
+	/* TX is charged the whole chain, header included: 72 bytes of a 100-byte bucket. */
+	CHECK(net_limiter(&t, DEVICE_LIMITER_TX, true, 100, 1000, true, 0, 0) == 0);
+	queue_tx(&t, 2);
+	queue_tx(&t, 3);
+	virtio_process(&t.n->dev, VIRTIO_NET_TXQ);
+	CHECK(fake_used_idx(&t.tx) == 3 && t.n->lim[DEVICE_LIMITER_TX].rl.bandwidth.budget == 28);
+	CHECK(t.n->lim[DEVICE_LIMITER_TX].throttled && t.n->stats.tx_rate_limiter_throttled == 3);
+	/* RX is not limited by TX's limiter. */
+	CHECK(!t.n->lim[DEVICE_LIMITER_RX].throttled && net_timer_ms(&t, DEVICE_LIMITER_RX) == 0);
+	nt_done(&t);
+}
+
+/* RX at 100 bytes per 100 ms: a 72-byte frame passes, the next is read, refused and kept
+ * (the tap no longer polled, kicks and spurious readiness only count), then delivered by
+ * the timer. */
+TEST(net_rx_rate_limiter_stops_polling)
+{
+	struct nt t;
+	uint8_t frame[72];
+
+	CHECK(nt_setup(&t) == 0);
+	t.n->clock = fake_clock;
+	fake_now = 1000000000;
+	CHECK(net_limiter(&t, DEVICE_LIMITER_RX, true, 100, 100, true, 0, 0) == 0);
+	for (int i = 0; i < 4; i++) {
+		fake_desc(&t.rx, (uint16_t)i, FAKE_DATA + 0x800 * (uint64_t)i, 2048, W, 0);
+		fake_avail(&t.rx, (uint16_t)i);
+	}
+	memset(frame, 0, 12);
+	for (int i = 0; i < 3; i++) {
+		memset(frame + 12, 0x20 + i, 60);
+		CHECK(send(t.peer, frame, sizeof(frame), 0) == 72);
+	}
+	virtio_kick(&t.n->dev, VIRTIO_NET_RXQ);
+	virtio_process(&t.n->dev, VIRTIO_NET_RXQ);
+	CHECK(fake_used_idx(&t.rx) == 1 && t.n->stats.rx_frames == 1 && t.rx.ram[FAKE_DATA + 12] == 0x20);
+	CHECK(t.n->lim[DEVICE_LIMITER_RX].throttled && t.n->stats.rx_rate_limiter_throttled == 1);
+	CHECK(!t.n->tap_polled && t.n->rx_deferred == 72);
+	CHECK(net_timer_ms(&t, DEVICE_LIMITER_RX) > 0 && net_timer_ms(&t, DEVICE_LIMITER_RX) <= 100);
+	/* The buffers gathered for the refused frame went back to the ring. */
+	CHECK(t.n->dev.queues[VIRTIO_NET_RXQ].st.inflight == 0);
+	virtio_net_tap_ready(t.n);
+	virtio_kick(&t.n->dev, VIRTIO_NET_RXQ);
+	virtio_process(&t.n->dev, VIRTIO_NET_RXQ);
+	CHECK(fake_used_idx(&t.rx) == 1 && !t.n->tap_polled && t.n->stats.rx_rate_limiter_throttled == 2);
+	/* 72 of 100 bytes earned back in 72 ms: the deferred frame goes, the third waits. */
+	fake_now += 72 * RATE_LIMITER_NS_PER_MS;
+	virtio_net_timer_fired(t.n, DEVICE_LIMITER_RX);
+	CHECK(fake_used_idx(&t.rx) == 2 && t.n->stats.rx_event_rate_limiter_count == 1);
+	CHECK(t.rx.ram[FAKE_DATA + 0x800 + 12] == 0x21 && t.rx.ram[FAKE_DATA + 0x800 + 71] == 0x21);
+	CHECK(t.n->lim[DEVICE_LIMITER_RX].throttled && !t.n->tap_polled && t.n->rx_deferred == 72);
+	/* A PATCH removing the bandwidth bucket lets the rest through at the next firing (the
+	 * wait already set stays: it ends first). */
+	CHECK(net_limiter(&t, DEVICE_LIMITER_RX, true, 0, 0, false, 0, 0) == 0);
+	fake_now += net_timer_ms(&t, DEVICE_LIMITER_RX) * RATE_LIMITER_NS_PER_MS + RATE_LIMITER_NS_PER_MS;
+	virtio_net_timer_fired(t.n, DEVICE_LIMITER_RX);
+	CHECK(fake_used_idx(&t.rx) == 3 && t.n->stats.rx_frames == 3 && t.n->rx_deferred == 0);
+	CHECK(t.rx.ram[FAKE_DATA + 0x1000 + 12] == 0x22 && t.n->tap_polled);
+	/* A reset forgets the timers. */
+	CHECK(send(t.peer, frame, sizeof(frame), 0) == 72 && send(t.peer, frame, sizeof(frame), 0) == 72);
+	fake_avail(&t.rx, 0);
+	CHECK(net_limiter(&t, DEVICE_LIMITER_RX, false, 0, 0, true, 1, 1000) == 0);
+	virtio_net_tap_ready(t.n);
+	CHECK(t.n->lim[DEVICE_LIMITER_RX].throttled);
+	virtio_set_status(&t.n->dev, 0);
+	CHECK(!t.n->lim[DEVICE_LIMITER_RX].throttled && net_timer_ms(&t, DEVICE_LIMITER_RX) == 0 && !t.n->rx_deferred);
+	nt_done(&t);
+}
+
+/* PATCH changes a running limiter in place: a set bucket is replaced (full), the other
+ * keeps its budget; a 0-size bucket removes the limit. A net device has RX and TX only. */
+TEST(net_rate_limiter_patch_in_place)
+{
+	struct nt t;
+	struct rl_update u = { 0 };
+	char err[128];
+
+	CHECK(nt_setup(&t) == 0);
+	t.n->clock = fake_clock;
+	fake_now = 1000000000;
+	CHECK(net_limiter(&t, DEVICE_LIMITER_TX, true, 1000, 100, true, 2, 1000) == 0);
+	queue_tx(&t, 0);
+	virtio_process(&t.n->dev, VIRTIO_NET_TXQ);
+	CHECK(t.n->lim[DEVICE_LIMITER_TX].rl.ops.budget == 1 && t.n->lim[DEVICE_LIMITER_TX].rl.bandwidth.budget == 928);
+	CHECK(net_limiter(&t, DEVICE_LIMITER_TX, true, 5000, 100, false, 0, 0) == 0);
+	CHECK(t.n->lim[DEVICE_LIMITER_TX].rl.ops.budget == 1 && t.n->lim[DEVICE_LIMITER_TX].rl.bandwidth.budget == 5000);
+	CHECK(net_limiter(&t, DEVICE_LIMITER_TX, false, 0, 0, true, 0, 0) == 0);
+	CHECK(!t.n->lim[DEVICE_LIMITER_TX].rl.ops.enabled && t.n->lim[DEVICE_LIMITER_TX].rl.bandwidth.enabled);
+	CHECK(!t.n->lim[DEVICE_LIMITER_RX].rl.bandwidth.enabled && !t.n->lim[DEVICE_LIMITER_RX].rl.ops.enabled);
+	CHECK(t.n->device.ops->set_rate_limiter(&t.n->device, (enum device_limiter)2, &u, err, sizeof(err)) == -EINVAL);
 	nt_done(&t);
 }

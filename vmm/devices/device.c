@@ -121,6 +121,7 @@ int device_restore(struct device *d, const void *buf, size_t len, char *err, siz
 	const char *kind = device_kind_name(d->ops->kind);
 	size_t want = device_save_size(d);
 	struct device_state_hdr h;
+	bool old;
 	int r;
 
 	if (len < sizeof(h))
@@ -132,9 +133,13 @@ int device_restore(struct device *d, const void *buf, size_t len, char *err, siz
 	if (h.kind != d->ops->kind)
 		return errorf(err, errlen, -EINVAL, "%s %s: saved state is of a %s device", kind, d->id,
 			      device_kind_name(h.kind));
-	if (h.version != d->ops->version)
+	if (h.version != d->ops->version && (!d->ops->restore_old || h.version < d->ops->min_version ||
+					      h.version > d->ops->version))
 		return errorf(err, errlen, -EINVAL, "%s %s: saved state version %u, this build reads %u", kind, d->id,
 			      h.version, d->ops->version);
+	old = h.version != d->ops->version;
+	if (old)
+		want = sizeof(h) + d->ops->old_save_size(d, h.version);
 	if (h.len != len || len != want)
 		return errorf(err, errlen, -EINVAL, "%s %s: saved state of %u bytes (%zu given), expected %zu", kind,
 			      d->id, h.len, len, want);
@@ -145,7 +150,10 @@ int device_restore(struct device *d, const void *buf, size_t len, char *err, siz
 	if (h.addr != d->addr || h.irq != d->irq)
 		return errorf(err, errlen, -EINVAL, "%s %s: saved at 0x%llx irq %d, this device is at 0x%llx irq %d",
 			      kind, d->id, (unsigned long long)h.addr, h.irq, (unsigned long long)d->addr, d->irq);
-	r = d->ops->restore(d, (const uint8_t *)buf + sizeof(h), err, errlen);
+	if (old)
+		r = d->ops->restore_old(d, h.version, (const uint8_t *)buf + sizeof(h), err, errlen);
+	else
+		r = d->ops->restore(d, (const uint8_t *)buf + sizeof(h), err, errlen);
 	return r ? errwrap(err, errlen, r, "%s %s", kind, d->id) : 0;
 }
 

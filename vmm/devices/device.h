@@ -72,6 +72,13 @@ struct device_ops {
 	 * field is out of range, leaving the device usable (a virtio device reset). */
 	int (*restore)(struct device *d, const void *buf, char *err, size_t errlen)
 		__attribute__((warn_unused_result));
+	/* Older state versions the device still reads (optional: restore_old NULL reads only
+	 * `version`). A blob of version v, min_version <= v < version, holds old_save_size(v)
+	 * bytes of state, which restore_old checks and loads as restore does. */
+	uint16_t min_version;
+	size_t (*old_save_size)(const struct device *d, uint16_t v);
+	int (*restore_old)(struct device *d, uint16_t v, const void *buf, char *err, size_t errlen)
+		__attribute__((warn_unused_result));
 	/* Adds the device's counters to a metrics object (optional). */
 	void (*metrics)(struct device *d, struct cJSON *out);
 	/* Changes one of the device's rate limiters (vmm/ratelimit.h) as u says: with both
@@ -117,7 +124,7 @@ size_t device_save_size(const struct device *d);
 /* Writes the blob; -ENOSPC if len is smaller than device_save_size(). */
 int device_save(struct device *d, void *buf, size_t len) __attribute__((warn_unused_result));
 /* Checks the header against this device (magic, kind, version, length, id, address, IRQ),
- * then has the device check and load its state. */
+ * then has the device check and load its state (an older version's through restore_old). */
 int device_restore(struct device *d, const void *buf, size_t len, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 

@@ -359,20 +359,53 @@ static struct virtio_blk *device_to_blk(const struct device *d)
 	return container_of(d, struct virtio_blk, device);
 }
 
+/* The saved state: the virtio device's, then (version 2) the limiter's. */
 static size_t blk_device_save_size(const struct device *d)
 {
-	return virtio_save_size(&device_to_blk(d)->dev);
+	return virtio_save_size(&device_to_blk(d)->dev) + sizeof(struct rate_limiter_state);
 }
 
 static void blk_device_save(struct device *d, void *buf)
 {
-	virtio_save(&device_to_blk(d)->dev, buf);
+	struct virtio_blk *b = device_to_blk(d);
+	struct rate_limiter_state ls;
+
+	virtio_save(&b->dev, buf);
+	rate_limiter_save(&b->limiter, b->clock(), &ls);
+	memcpy((uint8_t *)buf + virtio_save_size(&b->dev), &ls, sizeof(ls));
 }
 
 static int blk_device_restore(struct device *d, const void *buf, char *err, size_t errlen)
 {
 	struct virtio_blk *b = device_to_blk(d);
+	struct rate_limiter_state ls;
+	struct rate_limiter lim;
+	int r;
 
+	disarm_timer(b);
+	memcpy(&ls, (const uint8_t *)buf + virtio_save_size(&b->dev), sizeof(ls));
+	r = rate_limiter_restore(&lim, &ls, b->clock(), err, errlen);
+	if (r)
+		return errwrap(err, errlen, r, "rate limiter");
+	r = virtio_restore(&b->dev, buf, virtio_save_size(&b->dev), err, errlen);
+	if (!r)
+		b->limiter = lim;
+	return r;
+}
+
+/* Version 1: no limiter saved; the one the drive was built with (none, from a 1.0
+ * snapshot's config) stays. */
+static size_t blk_device_old_save_size(const struct device *d, uint16_t v)
+{
+	(void)v;
+	return virtio_save_size(&device_to_blk(d)->dev);
+}
+
+static int blk_device_restore_old(struct device *d, uint16_t v, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_blk *b = device_to_blk(d);
+
+	(void)v;
 	disarm_timer(b);
 	return virtio_restore(&b->dev, buf, virtio_save_size(&b->dev), err, errlen);
 }
@@ -424,6 +457,9 @@ static const struct device_ops blk_device_ops = {
 	.save_size = blk_device_save_size,
 	.save = blk_device_save,
 	.restore = blk_device_restore,
+	.min_version = 1,
+	.old_save_size = blk_device_old_save_size,
+	.restore_old = blk_device_restore_old,
 	.metrics = blk_metrics,
 	.set_rate_limiter = blk_set_rate_limiter,
 	.diag = blk_diag,

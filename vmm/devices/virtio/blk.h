@@ -39,7 +39,9 @@ struct virtio_blk_stats {
 	uint64_t rate_limiter_event_count, rate_limiter_throttled_events;
 };
 
-#define VIRTIO_BLK_STATE_VERSION 1
+/* Version 2 appends the rate limiter (struct rate_limiter_state) after the virtio state;
+ * version 1 (snapshots 1.0), without it, still restores, with no limiter. */
+#define VIRTIO_BLK_STATE_VERSION 2
 /* The block device's part of its saved state, after the common virtio state: the disk it
  * was taken with. */
 struct virtio_blk_state {

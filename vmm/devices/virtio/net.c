@@ -1,5 +1,6 @@
 /* virtio-net device with a TAP backend. RX never blocks: without guest buffers the tap is
- * left unpolled (frames wait in its queue) until the driver posts buffers and kicks. */
+ * left unpolled (frames wait in its queue) until the driver posts buffers and kicks; nor
+ * while the RX rate limiter holds a frame back (until its timer fires). */
 #include "net.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -32,6 +34,34 @@ static void set_polling(struct virtio_net *n, bool on)
 	n->tap_polled = on;
 	if (n->loop && evloop_rearm(n->loop, n->tap, on ? EPOLLIN : 0))
 		log_debug("%s: tap rearm failed", n->dev.name);
+}
+
+/* ---- the rate limiters ---- */
+
+static bool limited(const struct rate_limiter *rl)
+{
+	return rl->bandwidth.enabled || rl->ops.enabled || rl->blocked_until_ns;
+}
+
+static void arm_timer(struct virtio_net *n, struct virtio_net_limiter *l, uint64_t ns)
+{
+	struct itimerspec its = { .it_value = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) } };
+
+	l->throttled = true;
+	if (timerfd_settime(l->timer_fd, 0, &its, NULL) < 0) {
+		int e = errno;
+
+		log_ratelimited(&n->rl, LOG_ERROR, "%s: cannot arm a rate limiter's timer: %s", n->dev.name, strerror(e));
+	}
+}
+
+static void disarm_timer(struct virtio_net *n, struct virtio_net_limiter *l)
+{
+	struct itimerspec off = { 0 };
+
+	l->throttled = false;
+	if (l->timer_fd >= 0 && timerfd_settime(l->timer_fd, 0, &off, NULL) < 0)
+		log_debug("%s: cannot disarm a rate limiter's timer: %s", n->dev.name, strerror(errno));
 }
 
 /* Gives back every chain popped ahead and not filled (they are the latest pops). */
@@ -144,6 +174,55 @@ static void rx_deliver(struct virtio_net *n, uint32_t len)
 	n->stats.rx_bytes += len - VIRTIO_NET_HDR_LEN;
 }
 
+/* RX under a limiter. The limiter charges the frame as read from the tap (virtio-net
+ * header included), as Firecracker does, and the size is known only once read. Reading
+ * straight into the guest's buffers, as the unlimited path does, would hand over a frame
+ * the limiter then refuses; so, as Firecracker, the frame is read into rx_frame first, and
+ * copied into the buffers once admitted. A refused frame waits there, the tap unpolled and
+ * kicks only counted, until the timer fires: a flood at a low limit costs one read and one
+ * timer per admitted frame, never a busy poll. The copy is paid only while limited.
+ * Called with buffers gathered for the largest frame; returns 1 for a frame delivered,
+ * 0 for one dropped, -1 to stop (refused, or nothing to read). */
+static int rx_limited(struct virtio_net *n)
+{
+	struct virtio_net_limiter *l = &n->lim[DEVICE_LIMITER_RX];
+	uint32_t len = n->rx_deferred;
+	uint64_t wait;
+
+	if (!len) {
+		ssize_t r = read(n->tap, n->rx_frame, sizeof(n->rx_frame));
+
+		if (r < 0) {
+			int e = errno;
+
+			if (e != EAGAIN && e != EINTR)
+				log_ratelimited(&n->rl, LOG_ERROR, "%s: tap read: %s", n->dev.name, strerror(e));
+			return -1;
+		}
+		if ((size_t)r < VIRTIO_NET_HDR_LEN) {
+			n->stats.rx_dropped++;
+			return 0;
+		}
+		len = (uint32_t)r;
+	}
+	wait = limited(&l->rl) ? rate_limiter_consume(&l->rl, len, 1, n->clock()) : 0;
+	if (wait) {
+		n->rx_deferred = len;
+		n->stats.rx_rate_limiter_throttled++;
+		set_polling(n, false);
+		arm_timer(n, l, wait);
+		return -1;
+	}
+	n->rx_deferred = 0;
+	if (len > n->rx_cap) {
+		n->stats.rx_dropped++;
+		return 0;
+	}
+	iov_put(n->rx_iov, 0, n->rx_frame, len);
+	rx_deliver(n, len);
+	return 1;
+}
+
 static void rx_process(struct virtio_net *n)
 {
 	struct virtio_device *dev = &n->dev;
@@ -169,6 +248,14 @@ static void rx_process(struct virtio_net *n)
 			set_polling(n, false);
 			break;
 		}
+		if (n->rx_deferred || limited(&n->lim[DEVICE_LIMITER_RX].rl)) {
+			int k = rx_limited(n);
+
+			if (k < 0)
+				break;
+			frames += (unsigned)k;
+			continue;
+		}
 		len = readv(n->tap, n->rx_iov, n->rx_niov);
 		if (len < 0) {
 			int e = errno; /* the rate limiter reads the clock first */
@@ -188,6 +275,25 @@ static void rx_process(struct virtio_net *n)
 	rx_unpop_all(n);
 }
 
+/* The TX limiter's word on the frame just popped, charged its whole chain (virtio-net
+ * header included) and one op, as Firecracker does. false when it must wait: the chain goes
+ * back to the ring and the timer is armed (notifications stay off until it fires). */
+static bool tx_admit(struct virtio_net *n, struct virtq *q)
+{
+	struct virtio_net_limiter *l = &n->lim[DEVICE_LIMITER_TX];
+	uint64_t wait;
+
+	if (!limited(&l->rl))
+		return true;
+	wait = rate_limiter_consume(&l->rl, n->chain.out_len, 1, n->clock());
+	if (!wait)
+		return true;
+	virtq_unpop(q);
+	n->stats.tx_rate_limiter_throttled++;
+	arm_timer(n, l, wait);
+	return false;
+}
+
 static void tx_process(struct virtio_net *n)
 {
 	struct virtio_device *dev = &n->dev;
@@ -203,6 +309,8 @@ static void tx_process(struct virtio_net *n)
 				n->stats.tx_dropped++;
 				log_ratelimited(&n->rl, LOG_WARN, "%s: TX frame of %u bytes dropped", dev->name,
 						c->out_len);
+			} else if (!tx_admit(n, q)) {
+				break;
 			} else if (writev(n->tap, c->iov, c->nout) < 0) {
 				int e = errno; /* the rate limiter reads the clock first */
 
@@ -223,7 +331,7 @@ static void tx_process(struct virtio_net *n)
 			virtio_fail(dev, "TX queue: %s", q->error);
 			break;
 		}
-		if (!virtq_enable_notify(q))
+		if (n->lim[DEVICE_LIMITER_TX].throttled || !virtq_enable_notify(q))
 			break;
 	}
 	virtq_publish(q);
@@ -233,11 +341,53 @@ static void tx_process(struct virtio_net *n)
 void virtio_net_tap_ready(struct virtio_net *n)
 {
 	pthread_mutex_lock(&n->dev.lock);
-	if (virtio_active(&n->dev) && n->dev.queues[VIRTIO_NET_RXQ].st.ready)
+	if (virtio_active(&n->dev) && n->dev.queues[VIRTIO_NET_RXQ].st.ready && !n->lim[DEVICE_LIMITER_RX].throttled)
 		rx_process(n);
 	else
-		set_polling(n, false); /* reset or broken: stop until activated again */
+		set_polling(n, false); /* reset, broken or throttled: stop until activated or resumed */
 	pthread_mutex_unlock(&n->dev.lock);
+}
+
+void virtio_net_timer_fired(struct virtio_net *n, enum device_limiter which)
+{
+	struct virtio_device *dev = &n->dev;
+
+	pthread_mutex_lock(&dev->lock);
+	n->lim[which].throttled = false;
+	if (which == DEVICE_LIMITER_TX) {
+		n->stats.tx_rate_limiter_event_count++;
+		if (virtio_active(dev) && dev->queues[VIRTIO_NET_TXQ].st.ready)
+			tx_process(n);
+	} else {
+		n->stats.rx_event_rate_limiter_count++;
+		if (virtio_active(dev) && dev->queues[VIRTIO_NET_RXQ].st.ready) {
+			n->rx_waiting = false;
+			set_polling(n, true);
+			rx_process(n);
+		}
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static void on_timer(struct virtio_net *n, enum device_limiter which)
+{
+	uint64_t k;
+
+	if (read(n->lim[which].timer_fd, &k, sizeof(k)) != sizeof(k))
+		return; /* disarmed since it fired: nothing to resume */
+	virtio_net_timer_fired(n, which);
+}
+
+static void on_rx_timer(void *opaque, uint32_t events)
+{
+	(void)events;
+	on_timer(opaque, DEVICE_LIMITER_RX);
+}
+
+static void on_tx_timer(void *opaque, uint32_t events)
+{
+	(void)events;
+	on_timer(opaque, DEVICE_LIMITER_TX);
 }
 
 static void on_tap(void *opaque, uint32_t events)
@@ -257,8 +407,14 @@ static void net_notify(struct virtio_device *dev, int q)
 {
 	struct virtio_net *n = to_net(dev);
 
-	if (q == VIRTIO_NET_TXQ) {
+	/* Held back by a limiter: its timer resumes the direction; a kick meanwhile only
+	 * counts, as in Firecracker. */
+	if (q == VIRTIO_NET_TXQ && n->lim[DEVICE_LIMITER_TX].throttled) {
+		n->stats.tx_rate_limiter_throttled++;
+	} else if (q == VIRTIO_NET_TXQ) {
 		tx_process(n);
+	} else if (n->lim[DEVICE_LIMITER_RX].throttled) {
+		n->stats.rx_rate_limiter_throttled++;
 	} else if (n->rx_waiting) {
 		n->rx_waiting = false;
 		set_polling(n, true);
@@ -288,8 +444,14 @@ static int net_activate(struct virtio_device *dev)
 
 static void net_reset(struct virtio_device *dev)
 {
-	/* The tap callback disarms itself once it sees the device inactive. */
-	to_net(dev)->rx_waiting = false;
+	struct virtio_net *n = to_net(dev);
+
+	/* The tap callback disarms itself once it sees the device inactive. What a limiter
+	 * held back was the old driver's: no timers, and the deferred frame is dropped. */
+	n->rx_waiting = false;
+	n->rx_deferred = 0;
+	disarm_timer(n, &n->lim[DEVICE_LIMITER_RX]);
+	disarm_timer(n, &n->lim[DEVICE_LIMITER_TX]);
 }
 
 static void net_config_read(struct virtio_device *dev, uint32_t off, uint8_t *data, uint32_t len)
@@ -330,6 +492,13 @@ static void net_destroy(struct virtio_device *dev)
 			evloop_del(n->loop, n->tap);
 		close(n->tap);
 	}
+	for (int i = 0; i < 2; i++) {
+		if (n->lim[i].timer_fd < 0)
+			continue;
+		if (n->timer_loop)
+			evloop_del(n->timer_loop, n->lim[i].timer_fd);
+		close(n->lim[i].timer_fd);
+	}
 	virtio_cleanup(dev);
 	free(n);
 }
@@ -339,21 +508,89 @@ static struct virtio_net *device_to_net(const struct device *d)
 	return container_of(d, struct virtio_net, device);
 }
 
+/* The saved state: the virtio device's, then (version 2) the RX and TX limiters'. A frame
+ * the RX limiter held back is not saved (nor is it by Firecracker): it is lost, as a frame
+ * may be on any network. */
 static size_t net_device_save_size(const struct device *d)
 {
-	return virtio_save_size(&device_to_net(d)->dev);
+	return virtio_save_size(&device_to_net(d)->dev) + 2 * sizeof(struct rate_limiter_state);
 }
 
 static void net_device_save(struct device *d, void *buf)
 {
-	virtio_save(&device_to_net(d)->dev, buf);
+	struct virtio_net *n = device_to_net(d);
+	uint8_t *p = (uint8_t *)buf + virtio_save_size(&n->dev);
+	uint64_t now = n->clock();
+
+	virtio_save(&n->dev, buf);
+	for (int i = 0; i < 2; i++) {
+		struct rate_limiter_state ls;
+
+		rate_limiter_save(&n->lim[i].rl, now, &ls);
+		memcpy(p + i * sizeof(ls), &ls, sizeof(ls));
+	}
+}
+
+static void net_quiesce(struct virtio_net *n)
+{
+	n->rx_deferred = 0;
+	disarm_timer(n, &n->lim[DEVICE_LIMITER_RX]);
+	disarm_timer(n, &n->lim[DEVICE_LIMITER_TX]);
 }
 
 static int net_device_restore(struct device *d, const void *buf, char *err, size_t errlen)
 {
 	struct virtio_net *n = device_to_net(d);
+	const uint8_t *p = (const uint8_t *)buf + virtio_save_size(&n->dev);
+	struct rate_limiter lim[2];
+	uint64_t now = n->clock();
+	int r;
 
+	net_quiesce(n);
+	for (int i = 0; i < 2; i++) {
+		struct rate_limiter_state ls;
+
+		memcpy(&ls, p + i * sizeof(ls), sizeof(ls));
+		r = rate_limiter_restore(&lim[i], &ls, now, err, errlen);
+		if (r)
+			return errwrap(err, errlen, r, "%s rate limiter", i == DEVICE_LIMITER_RX ? "RX" : "TX");
+	}
+	r = virtio_restore(&n->dev, buf, virtio_save_size(&n->dev), err, errlen);
+	if (!r) {
+		n->lim[DEVICE_LIMITER_RX].rl = lim[DEVICE_LIMITER_RX];
+		n->lim[DEVICE_LIMITER_TX].rl = lim[DEVICE_LIMITER_TX];
+	}
+	return r;
+}
+
+/* Version 1: no limiters saved; those the interface was built with (none, from a 1.0
+ * snapshot's config) stay. */
+static size_t net_device_old_save_size(const struct device *d, uint16_t v)
+{
+	(void)v;
+	return virtio_save_size(&device_to_net(d)->dev);
+}
+
+static int net_device_restore_old(struct device *d, uint16_t v, const void *buf, char *err, size_t errlen)
+{
+	struct virtio_net *n = device_to_net(d);
+
+	(void)v;
+	net_quiesce(n);
 	return virtio_restore(&n->dev, buf, virtio_save_size(&n->dev), err, errlen);
+}
+
+static int net_set_rate_limiter(struct device *d, enum device_limiter which, const struct rl_update *u, char *err,
+				size_t errlen)
+{
+	struct virtio_net *n = device_to_net(d);
+
+	if (which != DEVICE_LIMITER_RX && which != DEVICE_LIMITER_TX)
+		return errorf(err, errlen, -EINVAL, "a network interface has an RX and a TX rate limiter");
+	pthread_mutex_lock(&n->dev.lock);
+	rate_limiter_update(&n->lim[which].rl, u, n->clock());
+	pthread_mutex_unlock(&n->dev.lock);
+	return 0;
 }
 
 static void net_metrics(struct device *d, struct cJSON *out)
@@ -392,7 +629,11 @@ static const struct device_ops net_device_ops = {
 	.save_size = net_device_save_size,
 	.save = net_device_save,
 	.restore = net_device_restore,
+	.min_version = 1,
+	.old_save_size = net_device_old_save_size,
+	.restore_old = net_device_restore_old,
 	.metrics = net_metrics,
+	.set_rate_limiter = net_set_rate_limiter,
 	.diag = net_diag,
 	.destroy = net_device_destroy,
 };
@@ -420,11 +661,23 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 		return errorf(err, errlen, -ENOMEM, "net %s: out of memory", id);
 	}
 	n->tap = fd;
+	n->clock = now_ns;
+	/* Made now whether or not limiters are configured: a PATCH after boot may add one, and
+	 * the VMM thread's filter has no timerfd_create (as Firecracker). */
+	for (int i = 0; i < 2; i++) {
+		rate_limiter_init(&n->lim[i].rl, NULL, 0);
+		n->lim[i].timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	}
 	device_init(&n->device, &net_device_ops, id, 0, DEVICE_NO_IRQ);
 	snprintf(name, sizeof(name), "virtio-net %s", id);
 	r = virtio_init(&n->dev, &net_ops, VIRTIO_ID_NET, name, mem, 2);
 	if (r) {
 		errorf(err, errlen, r, "%s: %s", name, strerror(-r));
+		goto fail;
+	}
+	if (n->lim[0].timer_fd < 0 || n->lim[1].timer_fd < 0) {
+		r = -errno;
+		errorf(err, errlen, r, "%s: timerfd_create: %s", name, strerror(-r));
 		goto fail;
 	}
 	n->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
@@ -452,6 +705,14 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 			goto fail;
 		}
 		n->loop = loop;
+		n->timer_loop = loop;
+		r = evloop_add(loop, n->lim[DEVICE_LIMITER_RX].timer_fd, EPOLLIN, on_rx_timer, n);
+		if (!r)
+			r = evloop_add(loop, n->lim[DEVICE_LIMITER_TX].timer_fd, EPOLLIN, on_tx_timer, n);
+		if (r) {
+			errorf(err, errlen, r, "%s: cannot watch the rate limiters' timers: %s", name, strerror(-r));
+			goto fail;
+		}
 	}
 	*out = n;
 	return 0;

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "device.h"
+#include "ratelimit.h"
 #include "virtio.h"
 
 struct evloop;
@@ -46,12 +47,21 @@ struct virtio_net_stats {
 	uint64_t tx_rate_limiter_event_count, tx_rate_limiter_throttled;
 };
 
-#define VIRTIO_NET_STATE_VERSION 1
+/* Version 2 appends the RX then the TX rate limiter (struct rate_limiter_state each) after
+ * the virtio state; version 1 (snapshots 1.0), without them, still restores, unlimited. */
+#define VIRTIO_NET_STATE_VERSION 2
 /* The net device's part of its saved state, after the common virtio state. */
 struct virtio_net_state {
 	uint8_t mac[6]; /* as the guest read it from the config space */
 	uint8_t pad[2];
 	char ifname[IFNAMSIZ]; /* the host's tap, NUL-terminated and zero-padded ("" for a plain fd) */
+};
+
+/* One direction's rate limiter (rx_rate_limiter / tx_rate_limiter), under dev.lock. */
+struct virtio_net_limiter {
+	struct rate_limiter rl;
+	int timer_fd;   /* made with the device (no timerfd_create after boot) */
+	bool throttled; /* the direction waits for timer_fd */
 };
 
 struct virtio_net {
@@ -76,6 +86,14 @@ struct virtio_net {
 	int rx_niov;
 	uint32_t rx_cap;
 	struct iovec rx_iov[VIRTIO_NET_RX_IOV];
+	/* Rate limiters, indexed by enum device_limiter (DEVICE_LIMITER_RX, _TX). */
+	struct virtio_net_limiter lim[2];
+	uint64_t (*clock)(void); /* monotonic ns: now_ns, or a test's */
+	struct evloop *timer_loop; /* where the timers are watched (loop goes NULL if the tap fails) */
+	/* RX under a limiter goes through this buffer (see rx_limited in net.c): a frame read
+	 * from the tap and refused by the limiter waits here (rx_deferred bytes) for the timer. */
+	uint32_t rx_deferred;
+	uint8_t rx_frame[VIRTIO_NET_MAX_RX];
 };
 
 /* Opens the tap named in cfg and registers it (unarmed) on loop. loop may be NULL for
@@ -92,5 +110,9 @@ int virtio_net_create_fd(int fd, const char *id, const uint8_t *mac, bool guest_
 
 /* Event loop side: the tap is readable. */
 void virtio_net_tap_ready(struct virtio_net *n);
+
+/* A rate limiter's timer fired (which: DEVICE_LIMITER_RX or _TX): that direction goes on
+ * where its limiter stopped it. The event loop calls it; tests without a loop call it. */
+void virtio_net_timer_fired(struct virtio_net *n, enum device_limiter which);
 
 #endif
