@@ -14,6 +14,8 @@
 #include "log.h"
 #include "runner.h"
 #include "snapmem.h"
+#include "snapauth.h"
+#include "snapinfo.h"
 #include "snapshot.h"
 #include "vmm.h"
 #include "wsetfile.h"
@@ -38,6 +40,7 @@ struct cli {
 	struct snapshot_drive_path drive_paths[CONFIG_MAX_DRIVES]; /* --restore-drive ID=PATH... */
 	int nr_drive_paths;
 	const char *prefetch; /* --prefetch FILE: a working set (vmm/wsetfile.h) */
+	const char *snapshot_key; /* --snapshot-key FILE: sign snapshots, load only signed ones */
 	const char *boot_flag; /* the last flag that configures a boot (excluded by --restore) */
 };
 
@@ -57,7 +60,8 @@ static void usage(FILE *f)
 		"       kindling --version\n"
 		"common options: [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
 		"                [--log-path FILE [--show-level] [--show-log-origin]] [--metrics-path FILE]\n"
-		"                [--no-seccomp]   (log and metrics files must exist, as in Firecracker)\n"
+		"                [--no-seccomp] [--snapshot-key FILE]\n"
+		"                (log and metrics files must exist, as in Firecracker)\n"
 		"\n"
 		"Runs one microVM with the serial console on stdin/stdout, configured through\n"
 		"Firecracker's HTTP API on a Unix socket, a Firecracker-layout JSON config file, or\n"
@@ -70,6 +74,10 @@ static void usage(FILE *f)
 		"size and read-only mode). --prefetch populates the guest pages WSET lists (a working\n"
 		"set, \"" WSETFILE_MAGIC " 2 N\" then N lines \"START_PAGE COUNT\", or \"START_PAGE COUNT w\"\n"
 		"for pages the guest writes, populated writable) while the vCPUs start.\n"
+		"--snapshot-key FILE (32-64 secret bytes, mode 0600 or stricter): snapshots this VMM\n"
+		"creates are signed (an HMAC-SHA256 of the state file, SHA-256 digests of the memory\n"
+		"in 2 MiB chunks), and it loads only snapshots signed with this key, checked in full\n"
+		"before any vCPU runs; without it, a signed snapshot is refused.\n"
 		"Default command line: \"" DEFAULT_BOOT_ARGS "\"\n");
 }
 
@@ -170,6 +178,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		{ "resume", no_argument, NULL, 'r' },
 		{ "restore-drive", required_argument, NULL, 'D' },
 		{ "prefetch", required_argument, NULL, 'F' },
+		{ "snapshot-key", required_argument, NULL, 'K' },
 		/* Passed by Firecracker's jailer; timing hints only. */
 		{ "start-time-us", required_argument, NULL, 'T' },
 		{ "start-time-cpu-us", required_argument, NULL, 'T' },
@@ -230,6 +239,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 			break;
 		case 'F':
 			cli->prefetch = optarg;
+			break;
+		case 'K':
+			cli->snapshot_key = optarg;
 			break;
 		case 'D':
 			if (snapshot_add_drive_path(cli->drive_paths, &cli->nr_drive_paths, optarg, err, sizeof(err))) {
@@ -391,11 +403,14 @@ static int load_config_file(struct control *ctl, const char *path, char *err, si
 	return r;
 }
 
-/* kindling snapshot merge BASE DIFF: folds a diff snapshot's memory file into its base's. */
+/* kindling snapshot merge BASE DIFF: folds a diff snapshot's memory file into its base's.
+ * kindling snapshot info STATE [--snapshot-key FILE] [--mem FILE]: what a state file is. */
 static int snapshot_tool(int argc, char **argv)
 {
 	char err[600];
 
+	if (argc >= 3 && !strcmp(argv[1], "info"))
+		return snapinfo_main(argc - 1, argv + 1);
 	if (argc == 4 && !strcmp(argv[1], "merge")) {
 		if (snapmem_merge(argv[2], argv[3], err, sizeof(err))) {
 			fprintf(stderr, "kindling snapshot merge: %s\n", err);
@@ -403,7 +418,10 @@ static int snapshot_tool(int argc, char **argv)
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: kindling snapshot merge BASE_MEM DIFF_MEM\n"
+	fprintf(stderr, "usage: kindling snapshot info STATE [--snapshot-key FILE] [--mem MEM]\n"
+			"  prints a state file's version, id, CPU, sizes, whether it is signed, and the\n"
+			"  checks it passes (CRC; the MAC with the key; the memory digests with --mem)\n"
+			"       kindling snapshot merge BASE_MEM DIFF_MEM\n"
 			"  folds a Diff snapshot's memory file into the memory file of the snapshot it was\n"
 			"  taken on top of, in place; BASE_MEM then goes with the Diff's state file\n");
 	return 2;
@@ -414,6 +432,7 @@ int main(int argc, char **argv)
 	/* Large (VM context, console buffer, API connections): keep off the stack. */
 	static struct vmm vmm;
 	static struct control ctl;
+	static struct snapauth_key snapshot_key;
 	struct vmm_config flags;
 	struct wsetfile wset = { 0 };
 	struct cli cli = { 0 };
@@ -441,11 +460,18 @@ int main(int argc, char **argv)
 		config_free(&flags);
 		return 0;
 	}
+	/* Read before anything starts: a key that cannot be used is said at once. */
+	if (cli.snapshot_key && snapauth_key_read(cli.snapshot_key, &snapshot_key, err, sizeof(err))) {
+		log_error("--snapshot-key: %s", err);
+		config_free(&flags);
+		return 2;
+	}
 	if (vmm_init(&vmm, err, sizeof(err))) {
 		log_error("%s", err);
 		goto out_flags;
 	}
 	vmm.t_main_ns = t_main;
+	vmm.snapshot_key = cli.snapshot_key ? &snapshot_key : NULL;
 	vmm.seccomp = !cli.no_seccomp;
 	if (cli.no_seccomp)
 		log_warn("--no-seccomp: the seccomp filters are OFF; a compromised VMM can make any system call. "

@@ -13,6 +13,7 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "raw KVM structures are stored as x86-64's bytes");
 
 #define CRC_SIZE 8
+#define MAC_SIZE SNAPAUTH_DIGEST
 #define PAGE_SIZE_4K 4096u
 
 /* ---- Little-endian writer: a growing buffer; an allocation failure is reported at the end. */
@@ -328,6 +329,9 @@ static int check_all(const struct snapfile *s, char *err, size_t errlen)
 	if (!e && (s->devices_len > SNAPFILE_MAX_DEVICES || (s->devices_len && !s->devices)))
 		e = errorf(err, errlen, -EINVAL, "device state of %zu bytes, the limit is %u", s->devices_len,
 			   SNAPFILE_MAX_DEVICES);
+	if (!e && s->is_signed && (!s->digests || s->nr_chunks != snapauth_nr_chunks(s->mem.ram_size)))
+		e = errorf(err, errlen, -EINVAL, "%u memory digests for %llu bytes of RAM (in chunks of %u)",
+			   s->nr_chunks, (unsigned long long)s->mem.ram_size, SNAPAUTH_CHUNK);
 	return e;
 }
 
@@ -429,12 +433,14 @@ static void enc_header(uint8_t *h, const struct snapfile *s, uint32_t nr_section
 	for (int i = 0; i < SNAP_CPU_WORDS; i++)
 		put_le(h + 56 + 4 * i, s->cpu.words[i], 4);
 	put_le(h + 92, nr_sections, 4);
-	/* 96..127 reserved: zero. */
+	put_le(h + 96, s->is_signed ? SNAPFILE_F_SIGNED : 0, 4);
+	/* 100..127 reserved: zero. */
 }
 
 int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
-	uint8_t hdr[SNAPFILE_HDR_SIZE] = { 0 }, table[SNAP_SEC_COUNT * SNAPFILE_SECTION_ENTRY] = { 0 };
+	uint8_t hdr[SNAPFILE_HDR_SIZE] = { 0 }, table[SNAP_SEC_MAX * SNAPFILE_SECTION_ENTRY] = { 0 };
+	int nr = s->is_signed ? SNAP_SEC_MAX : SNAP_SEC_COUNT;
 	struct wr w = { 0 };
 	int e;
 
@@ -443,10 +449,12 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
 	e = check_all(s, err, errlen);
 	if (e)
 		return errwrap(err, errlen, e, "cannot save this state");
-	enc_header(hdr, s, SNAP_SEC_COUNT);
+	if (s->sign_key && !s->is_signed)
+		return errorf(err, errlen, -EINVAL, "cannot sign a state file not marked signed");
+	enc_header(hdr, s, (uint32_t)nr);
 	wr_bytes(&w, hdr, sizeof(hdr));
-	wr_bytes(&w, table, sizeof(table));
-	for (int t = 1; t <= SNAP_SEC_COUNT; t++) {
+	wr_bytes(&w, table, (size_t)nr * SNAPFILE_SECTION_ENTRY);
+	for (int t = 1; t <= nr; t++) {
 		size_t start = w.len;
 		uint8_t *ent;
 
@@ -469,6 +477,13 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
 			wr_u8(&w, s->mem.diff);
 			wr_bytes(&w, (uint8_t[7]){ 0 }, 7);
 			break;
+		case SNAP_SEC_AUTH:
+			/* Last: its MAC ends up right before the CRC (snapfile.h). */
+			wr_u32(&w, SNAPAUTH_CHUNK);
+			wr_u32(&w, s->nr_chunks);
+			wr_bytes(&w, s->digests, (size_t)s->nr_chunks * SNAPAUTH_DIGEST);
+			wr_bytes(&w, s->mac, MAC_SIZE);
+			break;
 		}
 		if (w.oom)
 			break;
@@ -478,6 +493,8 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
 		put_le(ent + 8, start, 8);
 		put_le(ent + 16, w.len - start, 8);
 	}
+	if (!w.oom && s->sign_key)
+		snapauth_hmac(s->sign_key, w.buf, w.len - MAC_SIZE, w.buf + w.len - MAC_SIZE);
 	if (!w.oom)
 		wr_u64(&w, snap_crc64(0, w.buf, w.len));
 	if (w.oom) {
@@ -624,9 +641,9 @@ static int dec_vcpus(struct rd *r, struct vmm_kvm_state *k)
 	return 0;
 }
 
-static const char *const section_names[SNAP_SEC_COUNT + 1] = {
-	[SNAP_SEC_CONFIG] = "config", [SNAP_SEC_VM] = "VM", [SNAP_SEC_VCPUS] = "vCPUs",
-	[SNAP_SEC_DEVICES] = "devices", [SNAP_SEC_MEMORY] = "memory",
+static const char *const section_names[SNAP_SEC_MAX + 1] = {
+	[SNAP_SEC_CONFIG] = "config", [SNAP_SEC_VM] = "VM",	      [SNAP_SEC_VCPUS] = "vCPUs",
+	[SNAP_SEC_DEVICES] = "devices", [SNAP_SEC_MEMORY] = "memory", [SNAP_SEC_AUTH] = "auth",
 };
 
 struct section {
@@ -636,8 +653,8 @@ struct section {
 
 /* The section table: known types, each once, inside the body, back to back after the table
  * with no gap and nothing left over. sec[type] gets each section. */
-static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, struct section sec[SNAP_SEC_COUNT + 1], char *err,
-		     size_t errlen)
+static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, bool is_signed, struct section sec[SNAP_SEC_MAX + 1],
+		     char *err, size_t errlen)
 {
 	struct section order[SNAPFILE_MAX_SECTIONS];
 	uint64_t at = SNAPFILE_HDR_SIZE + (uint64_t)nr * SNAPFILE_SECTION_ENTRY;
@@ -648,7 +665,7 @@ static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, struct sectio
 		const uint8_t *ent = buf + SNAPFILE_HDR_SIZE + (size_t)i * SNAPFILE_SECTION_ENTRY;
 		struct section s = { (uint32_t)get_le(ent, 4), get_le(ent + 8, 8), get_le(ent + 16, 8) };
 
-		if (s.type < 1 || s.type > SNAP_SEC_COUNT)
+		if (s.type < 1 || s.type > SNAP_SEC_MAX)
 			return errorf(err, errlen, -EINVAL, "unknown section type %u", s.type);
 		if (get_le(ent + 4, 4))
 			return errorf(err, errlen, -EINVAL, "%s section: unknown flags", section_names[s.type]);
@@ -670,6 +687,10 @@ static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, struct sectio
 		if (!sec[t].type)
 			return errorf(err, errlen, -EINVAL, "%s section missing", section_names[t]);
 	}
+	if (is_signed != !!sec[SNAP_SEC_AUTH].type)
+		return errorf(err, errlen, -EINVAL, is_signed ? "signed, but no auth section" : "auth section in an unsigned file");
+	if (is_signed && sec[SNAP_SEC_AUTH].off + sec[SNAP_SEC_AUTH].len != body)
+		return errorf(err, errlen, -EINVAL, "the auth section is not the last one");
 	for (uint32_t i = 0; i < nr; i++) {
 		if (order[i].off < at)
 			return errorf(err, errlen, -EINVAL, "%s section overlaps %s", section_names[order[i].type],
@@ -687,8 +708,8 @@ static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, struct sectio
 
 static int dec_header(const uint8_t *b, struct snapfile *s, uint32_t *nr, char *err, size_t errlen)
 {
-	static const uint8_t zero[32];
-	uint32_t arch;
+	static const uint8_t zero[28];
+	uint32_t arch, flags;
 
 	if (memcmp(b, SNAPFILE_MAGIC, 8))
 		return errorf(err, errlen, -EINVAL, "not a Kindling state file (wrong magic)");
@@ -715,18 +736,49 @@ static int dec_header(const uint8_t *b, struct snapfile *s, uint32_t *nr, char *
 	*nr = (uint32_t)get_le(b + 92, 4);
 	if (*nr < 1 || *nr > SNAPFILE_MAX_SECTIONS)
 		return errorf(err, errlen, -EINVAL, "%u sections, outside 1..%d", *nr, SNAPFILE_MAX_SECTIONS);
-	if (memcmp(b + 96, zero, sizeof(zero)))
+	flags = (uint32_t)get_le(b + 96, 4);
+	if ((flags & ~SNAPFILE_F_SIGNED) || (flags && s->minor < 2))
+		return errorf(err, errlen, -EINVAL, "unknown header flags 0x%x in format %u.%u", flags, s->major, s->minor);
+	s->is_signed = flags & SNAPFILE_F_SIGNED;
+	if (memcmp(b + 100, zero, sizeof(zero)))
 		return errorf(err, errlen, -EINVAL, "reserved header bytes are not zero");
+	return 0;
+}
+
+/* The auth section: the digests' count is checked against the RAM size by check_all. */
+static int dec_auth(const uint8_t *p, size_t len, struct snapfile *s, char *err, size_t errlen)
+{
+	struct rd r = { p, len, 0, "auth", err, errlen };
+	uint32_t chunk = 0, n = 0;
+	size_t bytes;
+	int e;
+
+	if ((e = rd_u32(&r, &chunk)) || (e = rd_u32(&r, &n)))
+		return e;
+	if (chunk != SNAPAUTH_CHUNK)
+		return errorf(err, errlen, -EINVAL, "auth section: chunk size %u, this build's is %u", chunk,
+			      SNAPAUTH_CHUNK);
+	bytes = (size_t)n * SNAPAUTH_DIGEST;
+	if (n > snapauth_nr_chunks((uint64_t)CONFIG_MEM_MIB_MAX << 20) || len - r.off != bytes + MAC_SIZE)
+		return errorf(err, errlen, -EINVAL, "auth section: %zu bytes for %u digests and a MAC", len - r.off, n);
+	s->digests = malloc(bytes ? bytes : 1);
+	if (!s->digests)
+		return errorf(err, errlen, -ENOMEM, "out of memory");
+	s->nr_chunks = n;
+	memcpy(s->digests, p + r.off, bytes);
+	memcpy(s->mac, p + r.off + bytes, MAC_SIZE);
 	return 0;
 }
 
 static int dec_body(const uint8_t *buf, size_t body, struct snapfile *s, char *err, size_t errlen)
 {
-	struct section sec[SNAP_SEC_COUNT + 1] = { 0 };
+	struct section sec[SNAP_SEC_MAX + 1] = { 0 };
 	uint32_t nr = 0;
 	int e;
 
-	if ((e = dec_header(buf, s, &nr, err, errlen)) || (e = dec_table(buf, body, nr, sec, err, errlen)))
+	if ((e = dec_header(buf, s, &nr, err, errlen)) || (e = dec_table(buf, body, nr, s->is_signed, sec, err, errlen)))
+		return e;
+	if (s->is_signed && (e = dec_auth(buf + sec[SNAP_SEC_AUTH].off, sec[SNAP_SEC_AUTH].len, s, err, errlen)))
 		return e;
 	/* In dependency order: the checks of later sections use the config. */
 	static const int order[] = { SNAP_SEC_CONFIG, SNAP_SEC_MEMORY, SNAP_SEC_VM, SNAP_SEC_VCPUS, SNAP_SEC_DEVICES };
@@ -798,6 +850,46 @@ int snapfile_decode(const uint8_t *buf, size_t len, struct snapfile *s, char *er
 	return e;
 }
 
+int snapfile_check_auth(const uint8_t *buf, size_t len, const struct snapauth_key *key, bool *is_signed, char *err,
+			size_t errlen)
+{
+	struct snapfile h = { 0 };
+	uint8_t mac[MAC_SIZE];
+	uint32_t nr = 0;
+	size_t body;
+	int e;
+
+	if (is_signed)
+		*is_signed = false;
+	if (len > SNAPFILE_MAX_SIZE)
+		return errorf(err, errlen, -EFBIG, "the state file is %zu bytes, over the limit of %u", len,
+			      SNAPFILE_MAX_SIZE);
+	if (!len)
+		return errorf(err, errlen, -EINVAL, "the state file is empty");
+	if (len < SNAPFILE_HDR_SIZE + MAC_SIZE + CRC_SIZE)
+		return errorf(err, errlen, -EINVAL, "the state file is too short (%zu bytes)", len);
+	body = len - CRC_SIZE;
+	if (snap_crc64(0, buf, body) != get_le(buf + body, 8))
+		return errorf(err, errlen, -EINVAL, "state file CRC mismatch: the file is corrupt or truncated");
+	e = dec_header(buf, &h, &nr, err, errlen);
+	if (e)
+		return e;
+	if (is_signed)
+		*is_signed = h.is_signed;
+	if (!h.is_signed && key)
+		return errorf(err, errlen, -EACCES, "the state file is not signed, and this VMM has a --snapshot-key: "
+						    "refusing an unsigned snapshot");
+	if (h.is_signed && !key)
+		return errorf(err, errlen, -EACCES, "the state file is signed: loading it needs its --snapshot-key");
+	if (!h.is_signed)
+		return 0;
+	snapauth_hmac(key, buf, body - MAC_SIZE, mac);
+	if (snapauth_digest_cmp(mac, buf + body - MAC_SIZE))
+		return errorf(err, errlen, -EACCES, "the state file's MAC does not match: it was modified, or signed "
+						    "with another key");
+	return 0;
+}
+
 void snapfile_free(struct snapfile *s)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(s->config.drives); i++) {
@@ -806,5 +898,6 @@ void snapfile_free(struct snapfile *s)
 	}
 	free(s->kvm);
 	free(s->devices);
+	free(s->digests);
 	memset(s, 0, sizeof(*s));
 }

@@ -4,7 +4,8 @@
  * bounded before any allocation, then every value checked. No KVM here: the glue
  * (snapshot.c) fills and consumes struct snapfile.
  *
- * Format 1.1 (1.0 files still read). All integers are little-endian, written field by field. Raw KVM structures
+ * Format 1.2 (1.1: the rate limiters in CONFIG; 1.2: signing. A reader reads every older
+ * minor; an older reader refuses a newer minor). All integers are little-endian, written field by field. Raw KVM structures
  * (kvm_regs, kvm_xsave, kvm_irqchip, ...) are stored as their bytes (x86-64 is little-endian)
  * behind a u32 size, and refused when that size is not this build's sizeof.
  *
@@ -20,7 +21,8 @@
  *   52      4     stepping
  *   56      36    the 9 CPUID feature words the guest saw, in enum snap_cpu_word's order
  *   92      4     number of sections (1..SNAPFILE_MAX_SECTIONS)
- *   96      32    reserved, zero
+ *   96      4     flags (1.1): bit 0 SIGNED; other bits zero (in 1.0 files the whole u32 is 0)
+ *   100     28    reserved, zero
  *   128     24*n  section table: u32 type, u32 flags (0), u64 offset, u64 length
  *   ...           the sections, back to back in table order after the table: no gap, no
  *                 overlap, nothing after the last one
@@ -42,6 +44,14 @@
  *              u32 nr_msrs; per MSR: u32 index, u32 0, u64 data
  *   4 DEVICES  device_list_save()'s blob, opaque here (device_list_restore checks it)
  *   5 MEMORY   u64 ram_size (bytes), u8 type (0 Full, 1 Diff), 7 bytes 0
+ *   6 AUTH     (1.1) present exactly when the header says SIGNED, and then the last section:
+ *              u32 chunk size (SNAPAUTH_CHUNK), u32 nr_chunks (RAM size / chunk, rounded up),
+ *              nr_chunks SHA-256 digests of the RAM the memory file gives the guest (holes and
+ *              the zero tail as zeros; a diff's digests are of the whole RAM, as merged),
+ *              then a 32-byte HMAC-SHA256. Being last, the MAC is always the 32 bytes
+ *              before the CRC, and it covers every byte before it (header, table, every
+ *              section, the digests): file[0, len - 40). A checker needs nothing but the
+ *              CRC and the fixed header (SIGNED) to find and check it, before any parsing.
  *
  * What stays fixed across every future version, so that any reader can refuse a newer file
  * clearly: the magic and version at the start, and the trailing CRC-64/XZ over the rest. */
@@ -53,11 +63,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "snapauth.h"
 #include "vmm.h"
 
 #define SNAPFILE_MAGIC "KNDLSNAP"
 #define SNAPFILE_MAJOR 1
-#define SNAPFILE_MINOR 1
+#define SNAPFILE_MINOR 2
+#define SNAPFILE_F_SIGNED 1u /* header flags: since 1.2 */
 #define SNAPFILE_ARCH_X86_64 62
 #define SNAPFILE_HDR_SIZE 128
 #define SNAPFILE_SECTION_ENTRY 24
@@ -78,7 +90,9 @@ enum snap_section {
 	SNAP_SEC_VCPUS = 3,
 	SNAP_SEC_DEVICES = 4,
 	SNAP_SEC_MEMORY = 5,
-	SNAP_SEC_COUNT = 5,
+	SNAP_SEC_COUNT = 5, /* the sections every file has */
+	SNAP_SEC_AUTH = 6,  /* signed files only */
+	SNAP_SEC_MAX = 6,
 };
 
 /* The CPUID feature words of the identity record. */
@@ -132,6 +146,14 @@ struct snapfile {
 	uint8_t *devices;          /* heap, devices_len bytes */
 	size_t devices_len;
 	struct snap_mem mem;
+	/* Signing (1.1). Encode signs when sign_key is set (with digests, nr_chunks) and writes
+	 * mac as it is otherwise; decode fills is_signed, nr_chunks, digests (heap), mac, and
+	 * does not check the MAC (snapfile_check_auth does, before decode). */
+	bool is_signed;
+	uint32_t nr_chunks;
+	uint8_t (*digests)[32];
+	uint8_t mac[32];
+	const struct snapauth_key *sign_key; /* not owned */
 };
 
 /* Every function returning int gives 0 or -errno with a one-line reason in err: -EINVAL for
@@ -146,6 +168,12 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
  * the file's content (release it with snapfile_free); on failure s holds nothing to free. */
 int snapfile_decode(const uint8_t *buf, size_t len, struct snapfile *s, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* The signing rule, on a whole state file before it is decoded: the CRC, the fixed header,
+ * then: signed and key: the MAC must match; signed without a key, or a key and not signed:
+ * refused; neither: 0. -EINVAL (corrupt, unsigned/unexpected) or -EACCES (MAC mismatch or
+ * no key) with the reason in err. *is_signed (if not NULL) tells which the file says. */
+int snapfile_check_auth(const uint8_t *buf, size_t len, const struct snapauth_key *key, bool *is_signed, char *err,
+			size_t errlen) __attribute__((warn_unused_result));
 /* Encodes s into a temporary file next to path (O_EXCL, mode 0600), fsyncs it and its
  * directory if sync, and renames it to path. On failure nothing is left: neither the
  * temporary file nor a new file under path. A file already under path stays as it was,
@@ -155,8 +183,10 @@ int snapfile_decode(const uint8_t *buf, size_t len, struct snapfile *s, char *er
 int snapfile_write(const char *path, const struct snapfile *s, bool sync, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 /* Reads a regular file of at most SNAPFILE_MAX_SIZE bytes (never blocking on a FIFO or
- * reading a device) and decodes it. System calls: newfstatat, openat, read, close. */
-int snapfile_read(const char *path, struct snapfile *s, char *err, size_t errlen) __attribute__((warn_unused_result));
+ * reading a device), applies snapfile_check_auth with key (NULL: no key), and decodes it.
+ * System calls: newfstatat, openat, read, close. */
+int snapfile_read(const char *path, const struct snapauth_key *key, struct snapfile *s, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 /* Releases what decode (or the caller) allocated: kvm, devices, drive paths. s is zeroed. */
 void snapfile_free(struct snapfile *s);
 

@@ -148,7 +148,7 @@ fail:
 	return e;
 }
 
-int snapfile_read(const char *path, struct snapfile *s, char *err, size_t errlen)
+int snapfile_read(const char *path, const struct snapauth_key *key, struct snapfile *s, char *err, size_t errlen)
 {
 	void *buf;
 	size_t len;
@@ -158,7 +158,9 @@ int snapfile_read(const char *path, struct snapfile *s, char *err, size_t errlen
 	e = wholefile_read(path, "the state file", SNAPFILE_MAX_SIZE, &buf, &len, err, errlen);
 	if (e)
 		return e;
-	e = snapfile_decode(buf, len, s, err, errlen);
+	e = snapfile_check_auth(buf, len, key, NULL, err, errlen);
+	if (!e)
+		e = snapfile_decode(buf, len, s, err, errlen);
 	free(buf);
 	if (e)
 		return errwrap(err, errlen, e, "%s", path);

@@ -49,6 +49,9 @@ struct vmm {
 	struct snapuffd *uffd; /* a snapshot loaded with the Uffd backend: its handler (snapuffd.c) */
 	struct prefetch *prefetch; /* a snapshot loaded with --prefetch: its thread (prefetch.c), joined
 				    * before guest RAM goes */
+	/* --snapshot-key: snapshots are signed at create and must be signed with it at load
+	 * (snapauth.h); NULL: unsigned, and a signed one is refused. Not owned. */
+	const struct snapauth_key *snapshot_key;
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };

@@ -351,11 +351,24 @@ TEST(snapfile_header_refusals)
 	buf[0] = 'K';
 	put(buf + 8, 2, 2);
 	recrc(buf, len);
-	ok &= refused_with(buf, len, "format 2.1 is newer than this build's 1.1");
+	ok &= refused_with(buf, len, "format 2.2 is newer than this build's 1.2");
 	put(buf + 8, 1, 2);
+	put(buf + 10, 3, 2);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "format 1.3 is newer than this build's 1.2");
+	/* 1.2's header flags: unknown bits refused, and none at all in a 1.0 or 1.1 file. */
+	put(buf + 10, 2, 2);
+	put(buf + 96, 2, 4);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "unknown header flags 0x2");
+	put(buf + 10, 1, 2);
+	put(buf + 96, 1, 4);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "unknown header flags 0x1 in format 1.1");
 	put(buf + 10, 2, 2);
 	recrc(buf, len);
-	ok &= refused_with(buf, len, "format 1.2 is newer than this build's 1.1");
+	ok &= refused_with(buf, len, "signed, but no auth section");
+	put(buf + 96, 0, 4);
 	put(buf + 8, 0, 2);
 	put(buf + 10, 9, 2);
 	recrc(buf, len);
@@ -653,7 +666,7 @@ TEST(snapfile_write_read)
 	CHECK(make(&s) == 0);
 	ok = snapfile_write(path, &s, true, err, sizeof(err)) == 0 && stat(path, &st) == 0 &&
 	     (st.st_mode & 0777) == 0600 && entries(dir) == 1;
-	ok = ok && snapfile_read(path, &d, err, sizeof(err)) == 0;
+	ok = ok && snapfile_read(path, NULL, &d, err, sizeof(err)) == 0;
 	if (ok) {
 		ok = snapfile_encode(&s, &a, &na, err, sizeof(err)) == 0 &&
 		     snapfile_encode(&d, &b, &nb, err, sizeof(err)) == 0 && na == nb && !memcmp(a, b, na);
@@ -683,7 +696,7 @@ TEST(snapfile_write_read)
 	/* An invalid state is refused before any file is made. */
 	s.kvm->nr_cpus = 0;
 	ok = ok && snapfile_write(path, &s, false, err, sizeof(err)) == -EINVAL && entries(dir) == 2;
-	ok = ok && snapfile_read(path, &d, err, sizeof(err)) == 0;
+	ok = ok && snapfile_read(path, NULL, &d, err, sizeof(err)) == 0;
 	if (ok)
 		snapfile_free(&d);
 	snapfile_free(&s);
@@ -707,23 +720,23 @@ TEST(snapfile_read_refusals)
 	CHECK(scratch(dir, sizeof(dir)) == 0);
 	/* A FIFO with no writer: refused at once, never blocking. */
 	snprintf(p, sizeof(p), "%s/fifo", dir);
-	ok &= mkfifo(p, 0600) == 0 && snapfile_read(p, &s, err, sizeof(err)) == -EINVAL &&
+	ok &= mkfifo(p, 0600) == 0 && snapfile_read(p, NULL, &s, err, sizeof(err)) == -EINVAL &&
 	      strstr(err, "not a regular file");
 	unlink(p);
-	ok &= snapfile_read("/dev/zero", &s, err, sizeof(err)) == -EINVAL && strstr(err, "not a regular file");
-	ok &= snapfile_read(dir, &s, err, sizeof(err)) == -EINVAL && strstr(err, "not a regular file");
+	ok &= snapfile_read("/dev/zero", NULL, &s, err, sizeof(err)) == -EINVAL && strstr(err, "not a regular file");
+	ok &= snapfile_read(dir, NULL, &s, err, sizeof(err)) == -EINVAL && strstr(err, "not a regular file");
 	snprintf(p, sizeof(p), "%s/dangling", dir);
-	ok &= symlink("/nonexistent/kindling-state", p) == 0 && snapfile_read(p, &s, err, sizeof(err)) == -ENOENT &&
+	ok &= symlink("/nonexistent/kindling-state", p) == 0 && snapfile_read(p, NULL, &s, err, sizeof(err)) == -ENOENT &&
 	      strstr(err, "cannot open");
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/empty", dir);
 	fd = open(p, O_CREAT | O_WRONLY, 0600);
-	ok &= fd >= 0 && snapfile_read(p, &s, err, sizeof(err)) == -EINVAL && strstr(err, "empty");
+	ok &= fd >= 0 && snapfile_read(p, NULL, &s, err, sizeof(err)) == -EINVAL && strstr(err, "empty");
 	/* Over the cap (sparse): refused by its size, before any read. */
-	ok &= ftruncate(fd, SNAPFILE_MAX_SIZE + 1) == 0 && snapfile_read(p, &s, err, sizeof(err)) == -EFBIG &&
+	ok &= ftruncate(fd, SNAPFILE_MAX_SIZE + 1) == 0 && snapfile_read(p, NULL, &s, err, sizeof(err)) == -EFBIG &&
 	      strstr(err, "over the limit");
 	/* At the cap: read, and refused by the CRC. */
-	ok &= ftruncate(fd, SNAPFILE_MAX_SIZE) == 0 && snapfile_read(p, &s, err, sizeof(err)) == -EINVAL &&
+	ok &= ftruncate(fd, SNAPFILE_MAX_SIZE) == 0 && snapfile_read(p, NULL, &s, err, sizeof(err)) == -EINVAL &&
 	      strstr(err, "CRC mismatch") && strstr(err, p);
 	if (fd >= 0)
 		close(fd);

@@ -1,0 +1,194 @@
+/* Authenticated snapshots' crypto and checks (snapauth.h). */
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co: the small, fast path (snapauth.h) */
+#include "snapauth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define HMAC_BLOCK 64
+
+int snapauth_key_read(const char *path, struct snapauth_key *key, char *err, size_t errlen)
+{
+	uint8_t buf[SNAPAUTH_KEY_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd, e;
+
+	memset(key, 0, sizeof(*key));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return errorf_errno(err, errlen, errno, "cannot open the snapshot key %s", path);
+	if (fstat(fd, &st) < 0) {
+		e = errorf_errno(err, errlen, errno, "cannot stat the snapshot key %s", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		e = errorf(err, errlen, -EINVAL, "the snapshot key %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		e = errorf(err, errlen, -EINVAL,
+			   "the snapshot key %s is accessible to its group or others (mode %04o): chmod 600 it",
+			   path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0) {
+		e = errorf_errno(err, errlen, errno, "cannot read the snapshot key %s", path);
+		goto out;
+	}
+	if (n < SNAPAUTH_KEY_MIN || n > SNAPAUTH_KEY_MAX) {
+		e = errorf(err, errlen, -EINVAL, "the snapshot key %s is %s%zd bytes long: it must be %d to %d bytes",
+			   path, n > SNAPAUTH_KEY_MAX ? "over " : "", n > SNAPAUTH_KEY_MAX ? (ssize_t)SNAPAUTH_KEY_MAX : n,
+			   SNAPAUTH_KEY_MIN, SNAPAUTH_KEY_MAX);
+		goto out;
+	}
+	memcpy(key->bytes, buf, (size_t)n);
+	key->len = (size_t)n;
+	e = 0;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return e;
+}
+
+void snapauth_sha256(const void *p, size_t n, uint8_t out[SNAPAUTH_DIGEST])
+{
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, p, n);
+	SHA256_Final(out, &c);
+}
+
+/* RFC 2104: H((K ^ opad) || H((K ^ ipad) || m)); keys here are at most one block long. */
+void snapauth_hmac(const struct snapauth_key *key, const void *p, size_t n, uint8_t out[SNAPAUTH_DIGEST])
+{
+	uint8_t pad[HMAC_BLOCK], inner[SNAPAUTH_DIGEST];
+	SHA256_CTX c;
+
+	memset(pad, 0, sizeof(pad));
+	memcpy(pad, key->bytes, key->len);
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] ^= 0x36;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof(pad));
+	SHA256_Update(&c, p, n);
+	SHA256_Final(inner, &c);
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] ^= 0x36 ^ 0x5c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof(pad));
+	SHA256_Update(&c, inner, sizeof(inner));
+	SHA256_Final(out, &c);
+	explicit_bzero(pad, sizeof(pad));
+	explicit_bzero(&c, sizeof(c));
+}
+
+int snapauth_digest_cmp(const uint8_t a[SNAPAUTH_DIGEST], const uint8_t b[SNAPAUTH_DIGEST])
+{
+	uint8_t d = 0;
+
+	for (int i = 0; i < SNAPAUTH_DIGEST; i++)
+		d |= a[i] ^ b[i];
+	return d != 0;
+}
+
+uint32_t snapauth_nr_chunks(uint64_t ram_size)
+{
+	return (uint32_t)((ram_size + SNAPAUTH_CHUNK - 1) / SNAPAUTH_CHUNK);
+}
+
+static size_t chunk_len(uint64_t ram_size, uint32_t i)
+{
+	uint64_t off = (uint64_t)i * SNAPAUTH_CHUNK;
+
+	return ram_size - off < SNAPAUTH_CHUNK ? (size_t)(ram_size - off) : SNAPAUTH_CHUNK;
+}
+
+void snapauth_digest_ram(const uint8_t *ram, uint64_t ram_size, uint8_t (*out)[SNAPAUTH_DIGEST])
+{
+	uint32_t n = snapauth_nr_chunks(ram_size);
+
+	for (uint32_t i = 0; i < n; i++)
+		snapauth_sha256(ram + (uint64_t)i * SNAPAUTH_CHUNK, chunk_len(ram_size, i), out[i]);
+}
+
+static int read_at(int fd, uint8_t *p, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) /* shorter than snapmem_open saw: changed under us */
+			return -EIO;
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Whether [off, off+len) of fd is one hole (reads as zeros without being read). */
+static bool is_hole(int fd, uint64_t off, size_t len)
+{
+	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+
+	return d < 0 ? errno == ENXIO : (uint64_t)d >= off + len;
+}
+
+int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST],
+			char *err, size_t errlen)
+{
+	uint32_t n = snapauth_nr_chunks(ram_size);
+	uint8_t *buf = malloc(SNAPAUTH_CHUNK), *zero = calloc(1, SNAPAUTH_CHUNK), d[SNAPAUTH_DIGEST],
+		zd[SNAPAUTH_DIGEST];
+	int e = 0;
+
+	if (!buf || !zero) {
+		e = errorf(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!zero_from || zero_from > ram_size)
+		zero_from = ram_size;
+	snapauth_sha256(zero, SNAPAUTH_CHUNK, zd);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = (uint64_t)i * SNAPAUTH_CHUNK;
+		size_t len = chunk_len(ram_size, i), from_file = 0;
+
+		if (off < zero_from)
+			from_file = zero_from - off < len ? (size_t)(zero_from - off) : len;
+		if (len == SNAPAUTH_CHUNK && (!from_file || is_hole(fd, off, from_file))) {
+			memcpy(d, zd, sizeof(d));
+		} else {
+			e = read_at(fd, buf, from_file, (off_t)off);
+			if (e) {
+				errorf_errno(err, errlen, -e, "cannot read chunk %u of the memory file", i);
+				goto out;
+			}
+			memset(buf + from_file, 0, len - from_file);
+			snapauth_sha256(buf, len, d);
+		}
+		if (snapauth_digest_cmp(d, digests[i])) {
+			e = errorf(err, errlen, -EBADMSG,
+				   "memory file chunk %u (bytes %llu..%llu) does not match the signed state file's "
+				   "digest: the memory file was modified, or belongs to another snapshot",
+				   i, (unsigned long long)off, (unsigned long long)(off + len - 1));
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	free(zero);
+	return e;
+}
