@@ -26,7 +26,9 @@ CASES="create_full create_diff load_paused load_machine_config postload_instance
 	restore_cli_paused_api uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_handshake_taken
 	uffd_handler_killed uffd_count_snapshot uffd_count_served uffd_handler_silent restore_drive_create
 	restore_drive_config restore_drive_resume restore_drive_unknown_id restore_drive_other_size
-	prefetch_populates prefetch_past_ram_warns prefetch_selftest_kills"
+	prefetch_populates prefetch_past_ram_warns prefetch_selftest_kills signed_create signed_info signed_restore
+	signed_no_key signed_other_key signed_key_for_unsigned signed_state_flip_16 signed_state_flip_200
+	signed_state_flip_middle signed_state_flip_mac signed_mem_flip_0 signed_mem_flip_1m"
 if ! kvm_usable || [ ! -f "$G/spin.elf" ] || [ ! -f "$G/count.elf" ]; then
 	for t in $CASES; do skip "snapshot.$t" "no usable /dev/kvm on this host"; done
 	exit 0
@@ -289,4 +291,65 @@ else
 		fail snapshot.prefetch_selftest_kills "rc=$rc $(tail -n 3 "$T/vmm.err")"
 	fi
 fi
+
+# Issue 14: signed snapshots. A VMM given --snapshot-key signs its snapshot; a VMM with the
+# same key restores it and the guest runs; without the key, with another key, or with a key
+# for an unsigned snapshot: refused. One flipped byte in the state file (header, section
+# table, a section, the MAC) or in the memory file: refused before any vCPU runs (the CRC or
+# the MAC for the state file, the chunk digests for memory).
+head -c 32 /dev/urandom >"$T/k1"
+head -c 48 /dev/urandom >"$T/k2"
+chmod 600 "$T/k1" "$T/k2"
+spawn --snapshot-key "$T/k1"
+req PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+req PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
+req PUT /actions '{"action_type": "InstanceStart"}'
+req PATCH /vm '{"state": "Paused"}'
+want signed_create 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/signed.state\", \"mem_file_path\": \"$T/signed.mem\"}"
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+"$K" snapshot info "$T/signed.state" --snapshot-key "$T/k1" --mem "$T/signed.mem" >"$T/info.out" 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q '^signed: yes' "$T/info.out"; then pass snapshot.signed_info; else
+	fail snapshot.signed_info "rc=$rc $(head -c 400 "$T/info.out" | tr '\n' ' ')"; fi
+restore_signed() {
+	timeout "$(scaled 120)" "$K" --restore "$1" --mem "$2" --resume --no-api --snapshot-key "$T/k1" \
+		>"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+}
+restore_signed "$T/signed.state" "$T/signed.mem"
+sleep "$(scaled 1)"
+if running "$VPID"; then pass snapshot.signed_restore; else
+	fail snapshot.signed_restore "$(tail -n 3 "$T/vmm.err")"; fi
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+expect_error snapshot.signed_no_key "the state file is signed: loading it needs its --snapshot-key" \
+	--restore "$T/signed.state" --mem "$T/signed.mem" --resume --no-api
+expect_error snapshot.signed_other_key "the state file's MAC does not match" \
+	--restore "$T/signed.state" --mem "$T/signed.mem" --resume --no-api --snapshot-key "$T/k2"
+expect_error snapshot.signed_key_for_unsigned "refusing an unsigned snapshot" \
+	--restore "$T/full.state" --mem "$T/full.mem" --resume --no-api --snapshot-key "$T/k1"
+# flip FILE OFFSET OUT: a copy of FILE with the byte at OFFSET inverted.
+flip() {
+	local b
+	cp --sparse=always "$1" "$3"
+	b=$(od -An -tu1 -j "$2" -N 1 "$1" | tr -d ' ')
+	printf "\\$(printf %o $((255 - b)))" | dd of="$3" bs=1 seek="$2" conv=notrunc status=none
+}
+# refused NAME STATE MEM: the load is refused (exit 1, a message) and no vCPU ran (at Info,
+# one that did would have logged restore_ms).
+refused() {
+	"$K" --restore "$2" --mem "$3" --resume --no-api --snapshot-key "$T/k1" --level Info >"$T/out" 2>"$T/err" </dev/null
+	rc=$?
+	if [ $rc = 1 ] && [ -s "$T/err" ] && ! grep -q 'restore_ms' "$T/err"; then pass "snapshot.$1"; else
+		fail "snapshot.$1" "rc=$rc $(head -c 300 "$T/err")"; fi
+}
+size=$(stat -c %s "$T/signed.state")
+for at in 16:16 200:200 middle:$((size / 2)) mac:$((size - 20)); do
+	flip "$T/signed.state" "${at#*:}" "$T/flipped.state"
+	refused "signed_state_flip_${at%%:*}" "$T/flipped.state" "$T/signed.mem"
+done
+for at in 0:0 1m:1048576; do
+	flip "$T/signed.mem" "${at#*:}" "$T/flipped.mem"
+	refused "signed_mem_flip_${at%%:*}" "$T/signed.state" "$T/flipped.mem"
+done
 exit 0
