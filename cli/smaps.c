@@ -1,0 +1,97 @@
+/* A VMM's memory, told apart into guest RAM and the VMM's own, from /proc/PID/smaps (see
+ * smaps.h). */
+#include "smaps.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "log.h"
+
+int smaps_file_id(const char *path, struct smaps_file *f)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	*f = (struct smaps_file){ .maj = major(st.st_dev), .min = minor(st.st_dev), .ino = st.st_ino, .path = path };
+	return 0;
+}
+
+/* A mapping's first line, "START-END PERMS OFFSET MAJ:MIN INODE [PATH]": true, and whether it
+ * maps f in *guest. Field lines ("Rss:   4 kB") do not parse as one. */
+static bool header(const char *line, const struct smaps_file *f, bool *guest)
+{
+	unsigned long long start, end, off, ino;
+	unsigned maj, min;
+	const char *path;
+	size_t len;
+	int n = 0;
+
+	if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu %n", &start, &end, &off, &maj, &min, &ino, &n) < 6 || !n)
+		return false;
+	*guest = false;
+	if (ino != f->ino || !ino)
+		return true;
+	if (maj == f->maj && min == f->min) {
+		*guest = true;
+		return true;
+	}
+	path = line + n;
+	len = strcspn(path, "\n");
+	*guest = f->path && len == strlen(f->path) && !memcmp(path, f->path, len);
+	return true;
+}
+
+/* "NAME:   VALUE kB" into *kib when line is that field. */
+static bool field(const char *line, const char *name, uint64_t *kib)
+{
+	size_t n = strlen(name);
+	unsigned long long v;
+
+	if (strncmp(line, name, n) || line[n] != ':' || sscanf(line + n + 1, "%llu kB", &v) != 1)
+		return false;
+	*kib = v;
+	return true;
+}
+
+int smaps_density_read(const char *smaps_path, const struct smaps_file *f, struct smaps_density *d, char *err,
+		       size_t errlen)
+{
+	FILE *in = fopen(smaps_path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool guest = false, seen = false;
+	uint64_t v;
+	int r = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (!in)
+		return errorf_errno(err, errlen, errno, "%s", smaps_path);
+	while (getline(&line, &cap, in) > 0) {
+		if (header(line, f, &guest)) {
+			seen = true;
+			d->guest_mappings += guest;
+		} else if (!seen) {
+			continue; /* not smaps: caught below */
+		} else if (field(line, "Rss", &v)) {
+			*(guest ? &d->guest_rss_kib : &d->vmm_rss_kib) += v;
+		} else if (guest && field(line, "Pss", &v)) {
+			d->guest_pss_kib += v;
+		} else if (guest && field(line, "Private_Dirty", &v)) {
+			d->guest_private_dirty_kib += v;
+		}
+	}
+	if (ferror(in))
+		r = errorf(err, errlen, -EIO, "%s: read failed", smaps_path);
+	else if (!d->guest_mappings)
+		r = errorf(err, errlen, -ENOENT, "%s: no mapping of the snapshot's memory file%s", smaps_path,
+			   seen ? "" : " (no mapping at all)");
+	fclose(in);
+	free(line);
+	return r;
+}
