@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #define RUNNER_MAX_REPEAT 10000
+#define RUNNER_MAX_CLONES 256
 
 struct run_opts {
 	const char *kernel;
@@ -22,6 +23,8 @@ struct run_opts {
 	bool verbose;
 	int repeat; /* --repeat N; 0: not given (one run, no summary) */
 	bool json;  /* the summary as JSON on stdout, in place of the function's output */
+	int clones; /* --clones N: N warm instances at once from the snapshot; 0: not given */
+	const char *outputs; /* --outputs DIR: clone K's output also as DIR/clone-K.out */
 };
 
 /* Parses argv (argv[0] is "run") into o: 0, or -errno with the reason in err ("" after

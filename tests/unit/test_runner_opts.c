@@ -136,3 +136,43 @@ TEST(runner_opts_scratch)
 	unlink(empty);
 	CHECK(rmdir(dir) == 0);
 }
+
+/* --clones N: 1..256, only with --snapshot-dir, not with --repeat; --outputs only with it. */
+TEST(runner_opts_clones)
+{
+	static const char *const bad[] = { "0", "257", "-1", "", "3x", NULL };
+	struct run_opts o;
+	char err[256];
+
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ NULL }) == 0);
+	CHECK(o.clones == 0 && !o.outputs);
+	CHECK(parse_with(&o, err, sizeof(err),
+			 (const char *const[]){ "--clones", "10", "--snapshot-dir", "/tmp/s", "--json", NULL }) == 0);
+	CHECK(o.clones == 10 && o.json && !strcmp(o.snap_dir, "/tmp/s"));
+	CHECK(parse_with(&o, err, sizeof(err),
+			 (const char *const[]){ "--clones=256", "--snapshot-dir", "/tmp/s", "--outputs", "/tmp", NULL }) == 0);
+	CHECK(o.clones == 256 && !strcmp(o.outputs, "/tmp"));
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--clones", "1", "--snapshot-dir", "/tmp/s", NULL }) ==
+	      0);
+	CHECK(o.clones == 1);
+	for (const char *const *b = bad; *b; b++) {
+		err[0] = 0;
+		CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--clones", *b, "--snapshot-dir", "/tmp/s", NULL }) !=
+		      0);
+		CHECK(strstr(err, "--clones must be 1..256"));
+	}
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--clones", "2", NULL }) != 0);
+	CHECK(strstr(err, "--clones needs --snapshot-dir"));
+	CHECK(parse_with(&o, err, sizeof(err),
+			 (const char *const[]){ "--clones", "2", "--repeat", "2", "--snapshot-dir", "/tmp/s", NULL }) != 0);
+	CHECK(strstr(err, "--clones and --repeat do not go together"));
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ "--outputs", "/tmp", NULL }) != 0);
+	CHECK(strstr(err, "--outputs goes with --clones"));
+	CHECK(parse_with(&o, err, sizeof(err),
+			 (const char *const[]){ "--clones", "2", "--snapshot-dir", "/tmp/s", "--outputs", "/proc/self/exe",
+						NULL }) != 0);
+	CHECK(strstr(err, "must be a writable directory"));
+	/* The next parse forgets them. */
+	CHECK(parse_with(&o, err, sizeof(err), (const char *const[]){ NULL }) == 0);
+	CHECK(o.clones == 0 && !o.outputs);
+}
