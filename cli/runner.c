@@ -28,6 +28,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "runner_child.h"
+#include "runner_clones.h"
 #include "runner_snap.h"
 #include "runstats.h"
 #include "wset.h"
@@ -134,8 +135,7 @@ static int link_up(int sock, const char *ifname)
 	return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
 }
 
-/* A private network namespace holding one persistent tap with the host side's address. */
-static int setup_network(char *err, size_t errlen)
+int runner_setup_network(char *err, size_t errlen)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
 	int tun, sock, r;
@@ -167,15 +167,7 @@ static int setup_network(char *err, size_t errlen)
 	return r;
 }
 
-/* A run's own copy of the scratch disk, in a private directory. */
-struct scratch_copy {
-	char dir[32]; /* "": none */
-	char path[48];
-};
-
-/* Makes c a copy of src (the scratch image, or a snapshot's disk): 0, or -errno with a
- * message. */
-static int scratch_make(struct scratch_copy *c, const char *src, bool verbose)
+int runner_scratch_make(struct scratch_copy *c, const char *src, bool verbose)
 {
 	enum fcopy_how how;
 	uint64_t copied, t0 = now_ns();
@@ -201,7 +193,7 @@ static int scratch_make(struct scratch_copy *c, const char *src, bool verbose)
 	return 0;
 }
 
-static void scratch_remove(struct scratch_copy *c)
+void runner_scratch_remove(struct scratch_copy *c)
 {
 	if (!c->dir[0])
 		return;
@@ -272,7 +264,7 @@ static int start_warm(const struct run_opts *o, struct runner_snap *s, const cha
 		return 1;
 	}
 	*t_ready = now_ns();
-	r = runner_snap_restore_msg(s, o->boot_timeout_s, err, sizeof(err));
+	r = runner_snap_restore_msg(s, NULL, o->boot_timeout_s, err, sizeof(err));
 	if (r)
 		log_error("run: %s", err);
 	return r;
@@ -361,22 +353,22 @@ static void run_once(const struct run_opts *o, struct runner_snap *snap, const c
 	int r;
 
 	*res = (struct run_result){ .status = RUNNER_FAILED };
-	if (setup_network(err, sizeof(err))) {
+	if (runner_setup_network(err, sizeof(err))) {
 		log_error("run: %s", err);
 		goto out;
 	}
 	r = 1;
 	if (snap && snap->usable) {
-		r = o->scratch ? scratch_make(&scratch, snap->entry.disk, o->verbose) : 0;
+		r = o->scratch ? runner_scratch_make(&scratch, snap->entry.disk, o->verbose) : 0;
 		if (r)
 			goto out;
 		r = start_warm(o, snap, o->scratch ? scratch.path : NULL, &c, &t_ready);
 		if (r > 0)
-			scratch_remove(&scratch);
+			runner_scratch_remove(&scratch);
 	}
 	res->warm = r == 0;
 	if (r > 0) {
-		r = o->scratch ? scratch_make(&scratch, o->scratch, o->verbose) : 0;
+		r = o->scratch ? runner_scratch_make(&scratch, o->scratch, o->verbose) : 0;
 		if (!r)
 			r = start_cold(o, snap, o->scratch ? scratch.path : NULL, &c, &t_ready);
 	}
@@ -412,7 +404,7 @@ out:
 		runner_child_stop(&c, o->verbose);
 	if (snap)
 		runner_snap_end(snap);
-	scratch_remove(&scratch);
+	runner_scratch_remove(&scratch);
 	t_end = now_ns();
 	if (!t_invoked)
 		return;
@@ -482,6 +474,32 @@ static int summarize(const struct run_opts *o, const struct runstats *s)
 	return r;
 }
 
+/* --clones: the snapshot first (a cold run stores it when there is none), then the clones. */
+static int clones_main(struct run_opts *o, struct runner_snap *snap, const char *kernel, const char *rootfs,
+		       const char *input, size_t input_len)
+{
+	struct run_result res;
+
+	runner_child_catch_signals();
+	if (!snap->usable) {
+		run_once(o, snap, input, input_len, now_ns(), false, true, &res);
+		httpc_free(&res.resp);
+		if (!res.answered) {
+			log_error("run: the cold run that was to store the snapshot failed");
+			return runner_interrupted ? 128 + runner_interrupted : RUNNER_FAILED;
+		}
+		if (find_snapshot(o, snap, kernel, rootfs))
+			return RUNNER_FAILED;
+		if (!snap->usable) {
+			log_error("run: no snapshot to clone: the cold run did not store one (see above)");
+			return RUNNER_FAILED;
+		}
+	}
+	if (runner_interrupted)
+		return 128 + runner_interrupted;
+	return runner_clones(o, snap, input, input_len);
+}
+
 int runner_main(int argc, char **argv)
 {
 	/* Static: the key and the paths are large. */
@@ -515,6 +533,11 @@ int runner_main(int argc, char **argv)
 	if ((r = read_input(o.input, &input, &input_len))) {
 		log_error("run: input %s: %s", o.input ? o.input : "(stdin)", strerror(-r));
 		return RUNNER_FAILED;
+	}
+	if (o.clones) {
+		status = clones_main(&o, &snap, kernel, rootfs, input, input_len);
+		free(input);
+		return status;
 	}
 	runs = o.repeat ? o.repeat : 1;
 	if (runstats_init(&stats, runs)) {

@@ -162,11 +162,11 @@ out:
 	return r;
 }
 
-int runner_snap_restore_msg(struct runner_snap *s, int timeout_s, char *err, size_t errlen)
+int runner_snap_restore_msg(struct runner_snap *s, const char *hostname, int timeout_s, char *err, size_t errlen)
 {
 	struct httpc_response resp;
 	char body[512], rm[300];
-	int n = restoremsg_build(body, sizeof(body), NULL, NULL, NULL), r;
+	int n = restoremsg_build(body, sizeof(body), hostname, NULL, NULL), r;
 
 	if (n < 0)
 		return errorf(err, errlen, n, "cannot build the restore message: %s", strerror(-n));

@@ -50,10 +50,11 @@ int runner_snap_begin(struct runner_snap *s, char *err, size_t errlen) __attribu
 int runner_snap_take(struct runner_snap *s, bool *running, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* After a restore: POSTs kindling-init's /restore with fresh entropy and the wall clock.
+/* After a restore: POSTs kindling-init's /restore with fresh entropy, the wall clock and
+ * hostname (NULL: the guest keeps its own).
  * -errno (err) when the guest did not take it; the entry is then removed too (a guest that
  * cannot be given fresh identity is not to be restored again). */
-int runner_snap_restore_msg(struct runner_snap *s, int timeout_s, char *err, size_t errlen)
+int runner_snap_restore_msg(struct runner_snap *s, const char *hostname, int timeout_s, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Discards what is under way and the API socket's directory. */

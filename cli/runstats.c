@@ -247,7 +247,7 @@ static cJSON *host_string(const char *s)
 	return cJSON_CreateString(buf);
 }
 
-static cJSON *host_json(const struct runstats_host *h)
+cJSON *runstats_host_json(const struct runstats_host *h)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -302,7 +302,7 @@ char *runstats_json(const struct runstats *s, const struct runstats_host *h)
 	cJSON *root = cJSON_CreateObject();
 	char *text = NULL;
 
-	if (add(root, "host", host_json(h)) && add(root, "runs", runs_json(s)) &&
+	if (add(root, "host", runstats_host_json(h)) && add(root, "runs", runs_json(s)) &&
 	    add(root, "percentiles", cJSON_CreateString("nearest-rank")) && add(root, "phases", phases_json(s)))
 		text = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);

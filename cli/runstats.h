@@ -71,6 +71,11 @@ void runstats_host_read(struct runstats_host *h, const char *cpuinfo, const char
 /* The table (kind, phase, n, p50, p90, p99, min, max in ms) of every kind that has runs. */
 int runstats_print_table(FILE *f, const struct runstats *s) __attribute__((warn_unused_result));
 
+/* The host facts as the JSON object the summary's "host" is (NULL: out of memory); also for
+ * `kindling run --clones --json`. */
+struct cJSON;
+struct cJSON *runstats_host_json(const struct runstats_host *h);
+
 /* The summary as one JSON object (README.md, `kindling run --repeat`): malloc'd text without
  * a final line break, or NULL when out of memory. Host strings that are not UTF-8 have their
  * stray bytes replaced by '?'. */
