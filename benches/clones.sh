@@ -1,0 +1,192 @@
+#!/bin/bash
+# Clones (issue 14), inside one KVM lab run, with the demo's function (examples/wordfreq):
+# `kindling run --snapshot-dir DIR --clones N` for N = 1, 10, 50, against fresh boots and
+# against QEMU microvm restoring one migration file N times at once. Prints:
+#   kindling.clones_N_ms              fan-out start -> the Nth clone answered (N = 1, 10, 50)
+#   kindling.clone_start_rate         clones answering per second per core (N = 50)
+#   kindling.cold_start_rate          fresh boots per second per core (`--repeat 3` cold totals)
+#   kindling.clone_vs_cold_rate_ratio target >= 10
+#   kindling.clone_private_kib        mean guest private dirty per clone after one invocation
+#                                     (N = 50), target <= 2048 + the pages the invocation wrote
+#   kindling.clone_vmm_rss_kib        mean VMM RSS beyond guest memory per clone (N = 50)
+#   qemu.clone_start_rate             QEMU restores answering per second per core (N = 50)
+#   kindling_vs_qemu.clone_start_rate_ratio  target >= 5
+# Lab figures are inflated by emulation: compare them with each other, not with targets.
+set -eu -o pipefail
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+NS=${KINDLING_CLONES_NS:-"1 10 50"}
+if [ -z "${KINDLING_IN_LAB:-}" ]; then
+	exec env KINDLING_IN_LAB=1 KINDLING_CLONES_NS="$NS" tests/lab/run -- benches/clones.sh
+fi
+kvm_usable || { echo "clones.sh: no usable /dev/kvm" >&2; exit 1; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+IN=examples/wordfreq/input.txt
+CORES=$(nproc)
+NMAX=$(echo "$NS" | tr ' ' '\n' | sort -n | tail -n 1)
+guest/mkfunction.sh build/examples/wordfreq "$T/fn.ext4" >/dev/null
+cp build/guest/vmlinux "$T/"
+# krun NAME SECONDS ARGS...: kindling run ... --json; the JSON in $T/NAME.json.
+krun() {
+	local name=$1 secs=$2
+	shift 2
+	if ! deadline "$secs" build/kindling run --kernel "$T/vmlinux" --rootfs "$T/fn.ext4" --input "$IN" --json "$@" \
+		>"$T/$name.json" 2>"$T/$name.err" </dev/null; then
+		echo "clones.sh: kindling run $*: failed" >&2
+		grep -v 'diag:' "$T/$name.err" | tail -n 20 >&2
+		exit 1
+	fi
+	grep -E '^(cold|warm) |^clones' "$T/$name.err" | sed 's/^/  /' >&2
+}
+# Fresh boots: the cold rate from the total of each of 3 runs (one at a time: one core's).
+krun cold 900 --repeat 3
+cold_ms=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["phases"]["cold"]["total_ms"]["p50"])' "$T/cold.json")
+# The snapshot, stored by one cold run (and its working set recorded by one warm run).
+krun store 600 --snapshot-dir "$T/snaps"
+krun record 600 --snapshot-dir "$T/snaps"
+for n in $NS; do
+	krun "c$n" 1800 --snapshot-dir "$T/snaps" --clones "$n"
+	python3 - "$T/c$n.json" "$n" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))["clones"]
+n = int(sys.argv[2])
+assert (c["requested"], c["answered"], c["failed"], c["differing"]) == (n, n, 0, 0), c
+assert c["mean_guest_private_dirty_kib"] is not None, c
+EOF
+done
+# fig N FIELD: the "clones" object's FIELD in N's JSON.
+fig() {
+	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["clones"][sys.argv[2]])' "$T/c$1.json" "$2"
+}
+
+# QEMU: boot the function once, migrate it to a file once ready (as benches/warmstart.sh);
+# then restore it NMAX times at once, each in a network namespace of its own with its own
+# QMP socket, console and output (W), all reading the one migration file.
+cat >"$T/qemu.sh" <<'QEOF'
+set -eu
+T=$1 IN=$2 mode=$3 W=$4
+ip link set lo up
+ip tuntap add kt0 mode tap
+# The MAC kindling run gives its tap: the restored guest's neighbour entry holds.
+ip link set kt0 address 02:4b:4e:00:00:01
+ip addr add 172.31.255.1/30 dev kt0
+ip link set kt0 up
+args=(-M microvm,x-option-roms=off,rtc=off,acpi=off -enable-kvm -cpu host -m 128 -smp 1
+	-nodefaults -no-user-config -nographic -serial file:"$W/q.console" -no-reboot
+	-kernel "$T/vmlinux" -append "console=ttyS0 reboot=t panic=1 pci=off quiet tsc=reliable no_timer_check root=/dev/vda ro ip=172.31.255.2::172.31.255.1:255.255.255.252:function:eth0:off kindling.port=8080"
+	-drive id=rootfs,file="$T/fn.ext4",format=raw,if=none,readonly=on -device virtio-blk-device,drive=rootfs
+	-netdev tap,id=n0,ifname=kt0,script=no,downscript=no -device virtio-net-device,netdev=n0
+	-qmp unix:"$W/qmp.sock",server=on,wait=off)
+if [ "$mode" = snapshot ]; then
+	qemu-system-x86_64 "${args[@]}" &
+else
+	qemu-system-x86_64 "${args[@]}" -incoming "exec:cat $T/qemu.mig" &
+fi
+qpid=$!
+trap 'kill $qpid 2>/dev/null || true' EXIT
+python3 "$T/qmp.py" "$mode" "$T" "$IN" "$qpid" "$W"
+kill $qpid
+wait $qpid || true
+QEOF
+cat >"$T/qmp.py" <<'PEOF'
+import base64, json, os, socket, sys, time, urllib.request
+mode, T, IN, qpid, W = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+URL = "http://172.31.255.2:8080"
+def alive():
+    try:
+        os.kill(qpid, 0)
+        return True
+    except OSError:
+        return False
+def post(path, body, timeout=60):
+    req = urllib.request.Request(URL + path, data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.read()
+def until_up(deadline):
+    while time.monotonic() < deadline:
+        if not alive():
+            sys.exit("qemu exited; console: %s" % open(W + "/q.console", errors="replace").read()[-500:])
+        try:
+            urllib.request.urlopen(URL + "/health", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.01)
+    sys.exit("qemu: the function did not answer in time")
+def qmp(cmds):
+    s = socket.socket(socket.AF_UNIX)
+    for _ in range(500):
+        try:
+            s.connect(W + "/qmp.sock")
+            break
+        except OSError:
+            time.sleep(0.01)
+    f = s.makefile("rw")
+    json.loads(f.readline())
+    out = []
+    for c in [{"execute": "qmp_capabilities"}] + cmds:
+        f.write(json.dumps(c) + "\n")
+        f.flush()
+        while True:
+            m = json.loads(f.readline())
+            if "return" in m or "error" in m:
+                out.append(m)
+                break
+    s.close()
+    return out[1:]
+if mode == "snapshot":
+    until_up(time.monotonic() + 300)
+    time.sleep(0.5)
+    qmp([{"execute": "migrate", "arguments": {"uri": "exec:cat > %s/qemu.mig" % T}}])
+    deadline = time.monotonic() + 120
+    while qmp([{"execute": "query-migrate"}])[0]["return"].get("status") != "completed":
+        if time.monotonic() > deadline:
+            sys.exit("qemu: migration to a file did not complete")
+        time.sleep(0.05)
+else:
+    until_up(time.monotonic() + 300)
+    # The restore message kindling run sends: fresh entropy and the wall clock.
+    msg = {"entropy": base64.b64encode(os.urandom(64)).decode(), "time_ns": time.time_ns()}
+    st, _ = post("/restore", json.dumps(msg).encode())
+    assert st == 200, st
+    st, out = post("/invoke", open(IN, "rb").read())
+    # When this instance answered, for the fan-out's last answer.
+    open(W + "/q.at", "w").write("%d\n" % time.time_ns())
+    open(W + "/q.out", "wb").write(out)
+PEOF
+mkdir -p "$T/q0"
+deadline 600 unshare -n bash "$T/qemu.sh" "$T" "$IN" snapshot "$T/q0"
+[ -s "$T/qemu.mig" ] || { echo "clones.sh: no QEMU migration file" >&2; exit 1; }
+pids=()
+t0=$(date +%s%N)
+for i in $(seq "$NMAX"); do
+	mkdir -p "$T/q$i"
+	deadline_bg 900 unshare -n bash "$T/qemu.sh" "$T" "$IN" restore "$T/q$i" 2>"$T/q$i/err"
+	pids+=($!)
+done
+for p in "${pids[@]}"; do reap "$p" 920 || true; done
+last=0
+for i in $(seq "$NMAX"); do
+	if ! cmp -s "$T/q$i/q.out" examples/wordfreq/expected.txt || [ ! -s "$T/q$i/q.at" ]; then
+		echo "clones.sh: qemu restore $i: no or wrong output; $(tail -n 3 "$T/q$i/err" | tr '\n' ' ')" >&2
+		exit 1
+	fi
+	at=$(cat "$T/q$i/q.at")
+	[ "$at" -gt "$last" ] && last=$at
+done
+q_ms=$(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+echo "  qemu: $NMAX restores answered in $q_ms ms" >&2
+
+for n in $NS; do
+	printf 'kindling.clones_%s_ms %.1f ms\n' "$n" "$(fig "$n" last_answer_ms)"
+done
+k_ms=$(fig "$NMAX" last_answer_ms) priv=$(fig "$NMAX" mean_guest_private_dirty_kib) rss=$(fig "$NMAX" mean_vmm_rss_kib)
+awk -v n="$NMAX" -v k="$k_ms" -v c="$cold_ms" -v q="$q_ms" -v cores="$CORES" -v p="$priv" -v r="$rss" 'BEGIN {
+	kr = n / (k / 1000) / cores; cr = 1 / (c / 1000) / cores; qr = n / (q / 1000) / cores
+	printf "kindling.clone_start_rate %.3f clones/s/core\n", kr
+	printf "kindling.cold_start_rate %.3f boots/s/core\n", cr
+	printf "kindling.clone_vs_cold_rate_ratio %.3f ratio\n", kr / cr
+	printf "kindling.clone_private_kib %.0f KiB\n", p
+	printf "kindling.clone_vmm_rss_kib %.0f KiB\n", r
+	printf "qemu.clone_start_rate %.3f restores/s/core\n", qr
+	printf "kindling_vs_qemu.clone_start_rate_ratio %.3f ratio\n", kr / qr }'
