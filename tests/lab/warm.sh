@@ -16,7 +16,7 @@ CASES="cold_then_warm_same_output warm_breakdown cold_snapshot_breakdown working
 	working_set_prefetched restore_message fresh_entropy
 	wall_clock concurrent_build repeat_cold_json repeat_warm_json repeat_table damaged_state damaged_mem
 	stale_rootfs scratch_cold scratch_warm_as_snapshotted scratch_instances_apart scratch_image_untouched
-	scratch_damaged_disk nothing_left"
+	scratch_damaged_disk clones_answer clones_fresh_entropy clones_wall_clock clones_density nothing_left"
 
 if ! kvm_usable || [ "$(id -u)" != 0 ]; then
 	for t in $CASES; do skip "lab.warm.$t" "needs root and /dev/kvm"; done
@@ -326,6 +326,62 @@ if [ -n "$e" ] && [ -s "$e/disk" ]; then
 	fi
 else
 	fail lab.warm.scratch_damaged_disk "no snapshot entry with a disk in $X: $(ls -a "$X" "$e" 2>&1 | tr '\n' ' ')"
+fi
+
+# --- ten clones of one snapshot at once: each answers, with its own entropy -----------------
+# I holds ident's snapshot (stored above). Its outputs differ by design (entropy, clock), so
+# the run exits 125 as --repeat does for differing outputs: 9 differ from clone 1's, none failed.
+CO=$T/clone-out
+mkdir -p "$CO"
+t0=$(date +%s)
+run cl "$I" "$T/ident.ext4" "$T/in.txt" --clones 10 --outputs "$CO"
+t1=$(date +%s)
+grep -E '^clones' "$T/cl.err" | sed 's/^/  /'
+ok=1
+for k in $(seq 10); do
+	grep -q "^clone $k: exit 0; warm start: restore [0-9.]* ms, restore message [0-9.]* ms, invocation [0-9.]* ms" "$T/cl.err" &&
+		[ "$(wc -l <"$CO/clone-$k.out")" = 2 ] || ok=0
+done
+if [ $ok = 1 ] && [ $rc = 125 ] && grep -q 'of 10 clones, 0 failed and 9 gave another output' "$T/cl.err" &&
+	grep -q '^clones: 10 answered in [0-9.]* ms (first answer at [0-9.]* ms, last at [0-9.]* ms), [0-9.]* clones/s$' "$T/cl.err" &&
+	cmp -s "$T/cl.out" "$CO/clone-1.out"; then
+	pass lab.warm.clones_answer
+else
+	fail lab.warm.clones_answer "rc=$rc $(grep -v 'diag:' "$T/cl.err" | tail -n 8 | tr '\n' ' ')"
+fi
+rnds=$(for k in $(seq 10); do sed -n 1p "$CO/clone-$k.out" 2>/dev/null; done)
+if [ "$(echo "$rnds" | grep -cE '^[0-9a-f]{32}$')" = 10 ] && [ "$(echo "$rnds" | sort -u | wc -l)" = 10 ]; then
+	pass lab.warm.clones_fresh_entropy
+else
+	fail lab.warm.clones_fresh_entropy "$(echo "$rnds" | tr '\n' ' ')"
+fi
+ok=1
+for k in $(seq 10); do
+	g=$(sed -n 2p "$CO/clone-$k.out" 2>/dev/null)
+	case $g in '' | *[!0-9]*) ok=0; continue ;; esac
+	[ "$g" -ge $((t0 - 1)) ] && [ "$g" -le $((t1 + 1)) ] || ok=0
+done
+if [ $ok = 1 ]; then
+	pass lab.warm.clones_wall_clock
+else
+	fail lab.warm.clones_wall_clock "host $t0..$t1, guests $(for k in $(seq 10); do sed -n 2p "$CO/clone-$k.out" 2>/dev/null; done | tr '\n' ' ')"
+fi
+# Density: every clone measured; guest memory shared (PSS well under the 128 MiB of RAM,
+# private dirty under it too), the VMM's own RSS present and under 64 MiB.
+density_ok() {
+	local k line
+	for k in $(seq 10); do
+		line=$(grep "^clone $k: vmm_rss_kib " "$T/cl.err") || return 1
+		echo "$line" | awk '{ gsub(",", ""); v = $4; p = $6; d = $8
+			exit !(v > 0 && v < 65536 && p > 0 && p < 131072 && d > 0 && d <= p + 4 && d < 131072) }' || return 1
+	done
+	grep -q '^clones mean: vmm_rss_kib [0-9]*, guest_pss_kib [0-9]*, guest_private_dirty_kib [0-9]*$' "$T/cl.err"
+}
+grep -E '^clones mean' "$T/cl.err" | sed 's/^/  /'
+if density_ok; then
+	pass lab.warm.clones_density
+else
+	fail lab.warm.clones_density "$(grep -E 'vmm_rss_kib|memory figures' "$T/cl.err" | head -n 4 | tr '\n' ' ')"
 fi
 
 sleep 1
