@@ -95,6 +95,27 @@ nc 10.77.0.1 7002 </dev/null >/tmp/down.bin
 echo "KV-DOWN-SHA $(sha256sum </tmp/down.bin | cut -d' ' -f1) $(wc -c </tmp/down.bin)"
 finish
 EOF
+cat >"$T/root/t/flood.sh" <<'EOF'
+#!/bin/sh
+. /t/lib.sh
+ip link set lo up
+# Three UDP floods to the host's side of the tap, where a socket is bound and never read:
+# the TX ring is refilled as fast as the device drains it, for as long as the guest runs.
+for i in 1 2 3; do (while :; do nc -u 10.77.0.1 9999 </dev/zero; done) >/dev/null 2>&1 & done
+sleep 2
+echo KV-FLOOD-STARTED
+# Meanwhile the block device keeps serving reads (the cache dropped each time).
+i=0
+while [ $i -lt 10 ]; do
+	echo 3 >/proc/sys/vm/drop_caches
+	n=$(dd if=/dev/vdb bs=64k 2>/dev/null | wc -c) && echo "KV-READ $i $n"
+	i=$((i + 1))
+	sleep 1
+done
+echo KV-READS-DONE
+sleep 30
+finish
+EOF
 chmod 755 "$T"/root/t/*.sh
 guest/mkrootfs.sh -s 64 "$T/root.img" "$T/root"
 truncate -s 4M "$T/b.img"
@@ -182,4 +203,40 @@ up_bytes=$(cut -d' ' -f2 "$T/peer/sink.0" 2>/dev/null)
 check lab.virtio.net_100mib_guest_to_host test -n "$up_want" -a "$up_want" = "$up_got" -a "$up_bytes" = 104857600
 check lab.virtio.net_100mib_host_to_guest has net "^KV-DOWN-SHA $down_want 104857600"
 has net '^KV-DONE' || show net
+# --- boot 5: fairness (issue 15): the guest floods virtio-net TX while the API answers --
+# The host binds the flood's UDP port and never reads it (no ICMP back to stop the guest's
+# nc). Bound: each of 20 GET / over the API socket within 100 ms (scaled), while the flood
+# runs; the block device keeps serving reads of its 4 MiB drive meanwhile. Before the
+# queue budget one TX callback could hold the event loop for as long as the guest refilled.
+python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.0.1", 9999)); time.sleep(600)' &
+sink=$!
+S=$T/api.sock
+deadline_bg 240 "$K" --api-sock "$S" >"$T/flood.out" 2>"$T/flood.err" </dev/null
+kpid=$!
+for _ in $(seq 50); do [ -S "$S" ] && break; sleep 0.1; done
+api() { curl -s -m 30 -o /dev/null -w '%{http_code}' --unix-socket "$S" -X "$1" "http://localhost$2" ${3:+-d "$3"}; }
+codes="$(api PUT /boot-source "{\"kernel_image_path\": \"$PWD/$KERNEL\", \"boot_args\": \"$BASE init=/t/flood.sh ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off\"}")"
+codes="$codes $(api PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/root.img\", \"is_root_device\": true, \"is_read_only\": true}")"
+codes="$codes $(api PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$T/b.img\", \"is_root_device\": false, \"is_read_only\": true}")"
+codes="$codes $(api PUT /network-interfaces/net0 "{\"iface_id\": \"net0\", \"host_dev_name\": \"$TAP\", \"guest_mac\": \"02:4b:4e:00:00:02\"}")"
+codes="$codes $(api PUT /actions '{"action_type": "InstanceStart"}')"
+check lab.virtio.fairness_configured test "$codes" = "204 204 204 204 204"
+for _ in $(seq 240); do has flood '^KV-FLOOD-STARTED' && break; kill -0 $kpid 2>/dev/null || break; sleep 0.5; done
+bound_ms=$(scaled 100)
+worst=0
+for _ in $(seq 20); do
+	ms=$(curl -s -m 30 -o /dev/null -w '%{time_total}' --unix-socket "$S" http://localhost/ | awk '{ printf "%d", $1 * 1000 }')
+	[ "${ms:-99999}" -gt "$worst" ] && worst=${ms:-99999}
+	sleep 0.1
+done
+echo "  fairness: worst GET / of 20 under a TX flood: $worst ms (bound $bound_ms ms)"
+for _ in $(seq 60); do has flood '^KV-READS-DONE' && break; kill -0 $kpid 2>/dev/null || break; sleep 0.5; done
+check lab.virtio.fairness_flood_ran has flood '^KV-FLOOD-STARTED'
+check lab.virtio.fairness_api_latency test "$worst" -le "$bound_ms"
+check lab.virtio.fairness_blk_reads_served test "$(grep -c '^KV-READ [0-9]* 4194304' "$T/flood.out")" -ge 8
+pkill -KILL -P $kpid 2>/dev/null
+wait $kpid 2>/dev/null
+kill $sink 2>/dev/null
+has flood '^KV-READS-DONE' || show flood
 exit 0

@@ -665,11 +665,13 @@ TEST(device_list_metrics_shape)
 	CHECK(j);
 	CHECK(!strcmp(j, "{\"block\":{\"virtio-blk rootfs\":{\"read_count\":0,\"write_count\":0,\"flush_count\":0,"
 			 "\"read_bytes\":0,\"write_bytes\":0,\"io_errors\":0,\"no_status\":0,"
-			 "\"rate_limiter_event_count\":0,\"rate_limiter_throttled_events\":0,\"device_errors\":0}},"
+			 "\"rate_limiter_event_count\":0,\"rate_limiter_throttled_events\":0,\"budget_yields\":0,"
+			 "\"device_errors\":0}},"
 			 "\"net\":{\"virtio-net eth0\":{\"rx_packets_count\":0,\"rx_bytes_count\":0,"
 			 "\"tx_packets_count\":1,\"tx_bytes_count\":60,\"rx_stalls\":1,\"rx_dropped\":0,"
 			 "\"tx_dropped\":0,\"rx_event_rate_limiter_count\":0,\"rx_rate_limiter_throttled\":0,"
-			 "\"tx_rate_limiter_event_count\":0,\"tx_rate_limiter_throttled\":0,\"device_errors\":0}}}"));
+			 "\"tx_rate_limiter_event_count\":0,\"tx_rate_limiter_throttled\":0,\"rx_budget_yields\":0,"
+			 "\"tx_budget_yields\":0,\"device_errors\":0}}}"));
 	free(j);
 	cJSON_Delete(o);
 	/* The list owns them now: it destroys both. */

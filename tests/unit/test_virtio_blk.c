@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -429,5 +430,181 @@ TEST(blk_rate_limiter_timer_fires)
 	CHECK(now_ns() - t0 >= 19000000);
 	virtio_blk_timer_fired(t.b);
 	CHECK(fake_used_idx(&t.f) == 2 && !t.b->throttled);
+	bt_done(&t);
+}
+
+/* ---- fairness: a queue callback handles at most VIRTIO_QUEUE_BUDGET chains ---- */
+
+#include <sys/epoll.h>
+
+#include "evloop.h"
+
+/* A 256-entry ring whose every available entry names the read at head 0 (a driver may
+ * post the same chain again once it is used); the device as a driver left it. */
+static int bt_big_ring(struct bt *t)
+{
+	struct virtq *q = &t->b->dev.queues[0];
+
+	t->f.size = 256;
+	fake_queue(&t->f, q);
+	if (virtq_enable(q, &t->f.mem, false, false))
+		return -1;
+	header(t, VIRTIO_BLK_T_IN, 1);
+	chain3(t, 512, W);
+	t->b->dev.st.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			      VIRTIO_STATUS_DRIVER_OK;
+	q->st.ready = 1;
+	return 0;
+}
+
+/* Keeps the ring full, as a guest refilling it as fast as it is drained, up to `total`
+ * chains posted in all, and kicks as a driver does unless the device said not to (used
+ * ring flags; no EVENT_IDX here); returns how many were posted. */
+static unsigned refill(struct bt *t, unsigned posted, unsigned total)
+{
+	unsigned before = posted;
+	uint16_t flags;
+
+	while (posted < total && (uint16_t)(t->f.avail_idx - fake_used_idx(&t->f)) < t->f.size) {
+		fake_avail(&t->f, 0);
+		posted++;
+	}
+	memcpy(&flags, t->f.ram + FAKE_USED, 2);
+	if (posted != before && !(flags & VIRTQ_USED_F_NO_NOTIFY))
+		virtio_kick(&t->b->dev, 0);
+	return posted;
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* A ring kept full: each callback serves the budget and no more, re-kicks its own notify
+ * eventfd (notifications stay off), and once the guest stops every chain is served. */
+TEST(blk_budget_yields_and_loses_nothing)
+{
+	const unsigned total = 20 * 256;
+	struct bt t;
+	unsigned posted = 0, calls = 0;
+	uint16_t before;
+
+	CHECK(bt_setup(&t, false) == 0);
+	CHECK(bt_big_ring(&t) == 0);
+	posted = refill(&t, posted, total);
+	CHECK(posted == 256);
+	virtio_process(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == VIRTIO_QUEUE_BUDGET && t.b->stats.budget_yields == 1);
+	CHECK(readable(t.b->dev.notify_fd[0]));
+	while (readable(t.b->dev.notify_fd[0]) && calls++ < 1000) {
+		posted = refill(&t, posted, total);
+		before = fake_used_idx(&t.f);
+		virtio_process(&t.b->dev, 0);
+		CHECK((uint16_t)(fake_used_idx(&t.f) - before) <= VIRTIO_QUEUE_BUDGET);
+	}
+	CHECK(posted == total && t.b->stats.reads == total);
+	CHECK(fake_used_idx(&t.f) == (uint16_t)total && t.b->dev.queues[0].st.inflight == 0);
+	CHECK(t.b->stats.budget_yields >= total / VIRTIO_QUEUE_BUDGET - 1);
+	CHECK(t.f.ram[BUF] == 'b' && t.b->stats.io_errors == 0);
+	bt_done(&t);
+}
+
+/* Throttled by the limiter first: no yield, the timer brings the queue back. */
+TEST(blk_budget_throttled_queue_not_yielded)
+{
+	struct bt t;
+
+	CHECK(bt_setup(&t, false) == 0);
+	CHECK(bt_big_ring(&t) == 0);
+	t.b->clock = fake_clock;
+	fake_now = 1000000000;
+	CHECK(set_limiter(&t, 0, 0, 100, 100) == 0);
+	CHECK(refill(&t, 0, 256) == 256);
+	virtio_process(&t.b->dev, 0);
+	CHECK(fake_used_idx(&t.f) == 100 && t.b->throttled && t.b->stats.budget_yields == 0);
+	CHECK(!readable(t.b->dev.notify_fd[0]));
+	bt_done(&t);
+}
+
+struct fair {
+	struct evloop loop;
+	struct bt *t;
+	int api_fd;
+	unsigned posted, total, batches, api_served, api_since, starved, max_batch;
+};
+
+/* The guest keeps the ring full before every batch; a batch with no API turn since the
+ * previous one is starvation. */
+static void fair_on_blk(void *opaque, uint32_t events)
+{
+	struct fair *s = opaque;
+	uint16_t before = fake_used_idx(&s->t->f);
+	unsigned n;
+
+	(void)events;
+	s->posted = refill(s->t, s->posted, s->total);
+	if (s->batches++ && !s->api_since)
+		s->starved++;
+	s->api_since = 0;
+	virtio_process(&s->t->b->dev, 0);
+	n = (uint16_t)(fake_used_idx(&s->t->f) - before);
+	if (n > s->max_batch)
+		s->max_batch = n;
+	s->posted = refill(s->t, s->posted, s->total);
+	if (s->posted == s->total && fake_used_idx(&s->t->f) == (uint16_t)s->total)
+		evloop_quit(&s->loop);
+}
+
+/* An API client that always has the next request ready. */
+static void fair_on_api(void *opaque, uint32_t events)
+{
+	struct fair *s = opaque;
+	uint64_t v = 1;
+
+	(void)events;
+	if (read(s->api_fd, &v, sizeof(v)) == sizeof(v) && write(s->api_fd, &v, sizeof(v)) == sizeof(v)) {
+		s->api_served++;
+		s->api_since++;
+	}
+}
+
+static void fair_on_watchdog(void *opaque, uint32_t events)
+{
+	(void)events;
+	evloop_quit(&((struct fair *)opaque)->loop);
+}
+
+/* On the real event loop: a guest refilling its block ring as fast as it is drained, an
+ * always-busy API fd. The API is served between every two batches, no batch passes the
+ * budget, and every chain posted is served. */
+TEST(blk_budget_evloop_serves_others_between_batches)
+{
+	struct itimerspec five = { .it_value = { 5, 0 } };
+	struct fair s = { .total = 40 * 256 };
+	struct bt t;
+	uint64_t one = 1;
+	int wd;
+
+	CHECK(bt_setup(&t, false) == 0);
+	CHECK(bt_big_ring(&t) == 0);
+	s.t = &t;
+	CHECK(evloop_init(&s.loop) == 0);
+	s.api_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	wd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	CHECK(s.api_fd >= 0 && wd >= 0 && timerfd_settime(wd, 0, &five, NULL) == 0);
+	CHECK(evloop_add(&s.loop, t.b->dev.notify_fd[0], EPOLLIN, fair_on_blk, &s) == 0);
+	CHECK(evloop_add(&s.loop, s.api_fd, EPOLLIN, fair_on_api, &s) == 0);
+	CHECK(evloop_add(&s.loop, wd, EPOLLIN, fair_on_watchdog, &s) == 0);
+	CHECK(write(s.api_fd, &one, sizeof(one)) == sizeof(one));
+	virtio_kick(&t.b->dev, 0);
+	CHECK(evloop_run(&s.loop) == 0);
+	CHECK(s.posted == s.total && fake_used_idx(&t.f) == (uint16_t)s.total && t.b->stats.reads == s.total);
+	CHECK(s.max_batch <= VIRTIO_QUEUE_BUDGET && s.batches >= s.total / VIRTIO_QUEUE_BUDGET);
+	CHECK(s.starved == 0 && s.api_served >= s.batches - 1);
+	evloop_destroy(&s.loop);
+	close(s.api_fd);
+	close(wd);
 	bt_done(&t);
 }

@@ -37,6 +37,7 @@ struct virtio_blk_stats {
 	uint64_t no_status;    /* requests without a writable status byte: returned unanswered */
 	/* Firecracker's names: the limiter's timer fired; a request was held back by it. */
 	uint64_t rate_limiter_event_count, rate_limiter_throttled_events;
+	uint64_t budget_yields; /* batches cut short by the budget with requests left */
 };
 
 /* Version 2 appends the rate limiter (struct rate_limiter_state) after the virtio state;

@@ -45,6 +45,9 @@ struct virtio_net_stats {
 	/* Firecracker's names: a limiter's timer fired; a frame was held back by a limiter. */
 	uint64_t rx_event_rate_limiter_count, rx_rate_limiter_throttled;
 	uint64_t tx_rate_limiter_event_count, tx_rate_limiter_throttled;
+	/* Callbacks cut short by the budget (virtio.h's VIRTIO_QUEUE_BUDGET) with frames left
+	 * (RX: perhaps, the tap is not asked). */
+	uint64_t rx_budget_yields, tx_budget_yields;
 };
 
 /* Version 2 appends the RX then the TX rate limiter (struct rate_limiter_state each) after

@@ -201,6 +201,20 @@ void virtio_kick(struct virtio_device *dev, int q)
 		log_debug("%s: notify eventfd: %s", dev->name, strerror(errno));
 }
 
+/* The yield re-kicks the queue's own notify eventfd rather than queueing a callback on the
+ * event loop: the queue comes back through virtio_process, which takes the lock and checks
+ * the device is still active and the queue ready (a reset or restore in between needs no
+ * cancelling, a destroyed device's fd leaves the loop with it); it works from every caller
+ * (a kick, a rate limiter's timer); and epoll serves level-triggered fds in turn (one
+ * that stays ready goes to the back of the ready list), so every fd ready meanwhile (the
+ * API's, the signalfd, other queues) is served before this queue's next batch. The
+ * notifications stay off: the guest need not kick a queue the device will come back to.
+ * The VMM thread may write eventfds (it raises interrupts through irqfds the same way). */
+void virtio_yield(struct virtio_device *dev, int q)
+{
+	virtio_kick(dev, q);
+}
+
 uint32_t virtio_interrupt_status(struct virtio_device *dev)
 {
 	return __atomic_load_n(&dev->st.interrupt_status, __ATOMIC_SEQ_CST);

@@ -122,6 +122,17 @@ bool virtio_queue_writable(struct virtio_device *dev, int q, bool ready_reg);
 void virtio_queue_set_ready(struct virtio_device *dev, int q, bool ready);
 /* The driver kicked q through a register instead of an ioeventfd (no lock needed). */
 void virtio_kick(struct virtio_device *dev, int q);
+/* Chains or frames one queue callback handles before it yields, so that a guest refilling
+ * a ring as fast as it is drained cannot keep the event loop thread on one queue: the
+ * API, signals and other devices get their turn between two batches. Half a ring (256
+ * descriptors at most): a driver that fills its ring is served in two turns of the loop,
+ * and a turn costs an eventfd write, an epoll_wait and a read (a few microseconds) against
+ * a hundred-odd writev/preadv calls; as vhost-net's 256-packet weight, it bounds the time
+ * others wait to about one batch per busy queue. */
+#define VIRTIO_QUEUE_BUDGET 128
+/* A queue's callback spent its budget with work left (lock held): come back to q after
+ * the event loop has served the other ready fds. */
+void virtio_yield(struct virtio_device *dev, int q);
 /* The driver read / acknowledged the interrupt status (no lock needed). */
 uint32_t virtio_interrupt_status(struct virtio_device *dev);
 void virtio_interrupt_ack(struct virtio_device *dev, uint32_t bits);
