@@ -60,108 +60,17 @@ fig() {
 	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["clones"][sys.argv[2]])' "$T/c$1.json" "$2"
 }
 
-# QEMU: boot the function once, migrate it to a file once ready (as benches/warmstart.sh);
-# then restore it NMAX times at once, each in a network namespace of its own with its own
-# QMP socket, console and output (W), all reading the one migration file.
-cat >"$T/qemu.sh" <<'QEOF'
-set -eu
-T=$1 IN=$2 mode=$3 W=$4
-ip link set lo up
-ip tuntap add kt0 mode tap
-# The MAC kindling run gives its tap: the restored guest's neighbour entry holds.
-ip link set kt0 address 02:4b:4e:00:00:01
-ip addr add 172.31.255.1/30 dev kt0
-ip link set kt0 up
-args=(-M microvm,x-option-roms=off,rtc=off,acpi=off -enable-kvm -cpu host -m 128 -smp 1
-	-nodefaults -no-user-config -nographic -serial file:"$W/q.console" -no-reboot
-	-kernel "$T/vmlinux" -append "console=ttyS0 reboot=t panic=1 pci=off quiet tsc=reliable no_timer_check root=/dev/vda ro ip=172.31.255.2::172.31.255.1:255.255.255.252:function:eth0:off kindling.port=8080"
-	-drive id=rootfs,file="$T/fn.ext4",format=raw,if=none,readonly=on -device virtio-blk-device,drive=rootfs
-	-netdev tap,id=n0,ifname=kt0,script=no,downscript=no -device virtio-net-device,netdev=n0
-	-qmp unix:"$W/qmp.sock",server=on,wait=off)
-if [ "$mode" = snapshot ]; then
-	qemu-system-x86_64 "${args[@]}" &
-else
-	qemu-system-x86_64 "${args[@]}" -incoming "exec:cat $T/qemu.mig" &
-fi
-qpid=$!
-trap 'kill $qpid 2>/dev/null || true' EXIT
-python3 "$T/qmp.py" "$mode" "$T" "$IN" "$qpid" "$W"
-kill $qpid
-wait $qpid || true
-QEOF
-cat >"$T/qmp.py" <<'PEOF'
-import base64, json, os, socket, sys, time, urllib.request
-mode, T, IN, qpid, W = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-URL = "http://172.31.255.2:8080"
-def alive():
-    try:
-        os.kill(qpid, 0)
-        return True
-    except OSError:
-        return False
-def post(path, body, timeout=60):
-    req = urllib.request.Request(URL + path, data=body, method="POST")
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.status, r.read()
-def until_up(deadline):
-    while time.monotonic() < deadline:
-        if not alive():
-            sys.exit("qemu exited; console: %s" % open(W + "/q.console", errors="replace").read()[-500:])
-        try:
-            urllib.request.urlopen(URL + "/health", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.01)
-    sys.exit("qemu: the function did not answer in time")
-def qmp(cmds):
-    s = socket.socket(socket.AF_UNIX)
-    for _ in range(500):
-        try:
-            s.connect(W + "/qmp.sock")
-            break
-        except OSError:
-            time.sleep(0.01)
-    f = s.makefile("rw")
-    json.loads(f.readline())
-    out = []
-    for c in [{"execute": "qmp_capabilities"}] + cmds:
-        f.write(json.dumps(c) + "\n")
-        f.flush()
-        while True:
-            m = json.loads(f.readline())
-            if "return" in m or "error" in m:
-                out.append(m)
-                break
-    s.close()
-    return out[1:]
-if mode == "snapshot":
-    until_up(time.monotonic() + 300)
-    time.sleep(0.5)
-    qmp([{"execute": "migrate", "arguments": {"uri": "exec:cat > %s/qemu.mig" % T}}])
-    deadline = time.monotonic() + 120
-    while qmp([{"execute": "query-migrate"}])[0]["return"].get("status") != "completed":
-        if time.monotonic() > deadline:
-            sys.exit("qemu: migration to a file did not complete")
-        time.sleep(0.05)
-else:
-    until_up(time.monotonic() + 300)
-    # The restore message kindling run sends: fresh entropy and the wall clock.
-    msg = {"entropy": base64.b64encode(os.urandom(64)).decode(), "time_ns": time.time_ns()}
-    st, _ = post("/restore", json.dumps(msg).encode())
-    assert st == 200, st
-    st, out = post("/invoke", open(IN, "rb").read())
-    # When this instance answered, for the fan-out's last answer.
-    open(W + "/q.at", "w").write("%d\n" % time.time_ns())
-    open(W + "/q.out", "wb").write(out)
-PEOF
+# QEMU: boot the function once, migrate it to a file once ready (benches/qemufn.sh); then
+# restore it NMAX times at once, each in a network namespace of its own with its own QMP
+# socket, console and output (W), all reading the one migration file.
 mkdir -p "$T/q0"
-deadline 600 unshare -n bash "$T/qemu.sh" "$T" "$IN" snapshot "$T/q0"
+deadline 600 unshare -n bash benches/qemufn.sh "$T" "$IN" snapshot "$T/q0"
 [ -s "$T/qemu.mig" ] || { echo "clones.sh: no QEMU migration file" >&2; exit 1; }
 pids=()
 t0=$(date +%s%N)
 for i in $(seq "$NMAX"); do
 	mkdir -p "$T/q$i"
-	deadline_bg 900 unshare -n bash "$T/qemu.sh" "$T" "$IN" restore "$T/q$i" 2>"$T/q$i/err"
+	deadline_bg 900 unshare -n bash benches/qemufn.sh "$T" "$IN" restore "$T/q$i" 2>"$T/q$i/err"
 	pids+=($!)
 done
 for p in "${pids[@]}"; do reap "$p" 920 || true; done
