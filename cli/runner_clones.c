@@ -512,14 +512,14 @@ int runner_clones(const struct run_opts *o, struct runner_snap *snap, const char
 	struct smaps_file mem;
 	struct fanout f;
 	uint64_t t0, deadline;
-	int n = 0, status = RUNNER_FAILED;
+	int n = 0, status = RUNNER_FAILED, e;
 
 	if (!cl) {
 		log_error("run: out of memory for %d clones", o->clones);
 		return RUNNER_FAILED;
 	}
-	if (smaps_file_id(snap->entry.mem, &mem)) {
-		log_error("run: snapshot memory file %s: %s", snap->entry.mem, strerror(errno));
+	if ((e = smaps_file_id(snap->entry.mem, &mem))) {
+		log_error("run: snapshot memory file %s: %s", snap->entry.mem, strerror(-e));
 		free(cl);
 		return RUNNER_FAILED;
 	}

@@ -18,33 +18,32 @@ int smaps_file_id(const char *path, struct smaps_file *f)
 
 	if (stat(path, &st) < 0)
 		return -errno;
-	*f = (struct smaps_file){ .maj = major(st.st_dev), .min = minor(st.st_dev), .ino = st.st_ino, .path = path };
+	*f = (struct smaps_file){ .maj = major(st.st_dev), .min = minor(st.st_dev), .ino = st.st_ino };
+	if (!realpath(path, f->path))
+		f->path[0] = 0;
 	return 0;
 }
 
-/* A mapping's first line, "START-END PERMS OFFSET MAJ:MIN INODE [PATH]": true, and whether it
- * maps f in *guest. Field lines ("Rss:   4 kB") do not parse as one. */
-static bool header(const char *line, const struct smaps_file *f, bool *guest)
+int smaps_mapping(const char *line, const struct smaps_file *f, uint64_t *start, uint64_t *end, uint64_t *offset)
 {
-	unsigned long long start, end, off, ino;
+	unsigned long long s, e, off, ino;
 	unsigned maj, min;
 	const char *path;
 	size_t len;
 	int n = 0;
 
-	if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu %n", &start, &end, &off, &maj, &min, &ino, &n) < 6 || !n)
-		return false;
-	*guest = false;
+	if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu %n", &s, &e, &off, &maj, &min, &ino, &n) < 6 || !n)
+		return -1;
+	*start = s;
+	*end = e;
+	*offset = off;
 	if (ino != f->ino || !ino)
-		return true;
-	if (maj == f->maj && min == f->min) {
-		*guest = true;
-		return true;
-	}
+		return 0;
+	if (maj == f->maj && min == f->min)
+		return 1;
 	path = line + n;
 	len = strcspn(path, "\n");
-	*guest = f->path && len == strlen(f->path) && !memcmp(path, f->path, len);
-	return true;
+	return f->path[0] && len == strlen(f->path) && !memcmp(path, f->path, len);
 }
 
 /* "NAME:   VALUE kB" into *kib when line is that field. */
@@ -66,14 +65,15 @@ int smaps_density_read(const char *smaps_path, const struct smaps_file *f, struc
 	char *line = NULL;
 	size_t cap = 0;
 	bool guest = false, seen = false;
-	uint64_t v;
-	int r = 0;
+	uint64_t v, start, end, off;
+	int r = 0, m;
 
 	memset(d, 0, sizeof(*d));
 	if (!in)
 		return errorf_errno(err, errlen, errno, "%s", smaps_path);
 	while (getline(&line, &cap, in) > 0) {
-		if (header(line, f, &guest)) {
+		if ((m = smaps_mapping(line, f, &start, &end, &off)) >= 0) {
+			guest = m;
 			seen = true;
 			d->guest_mappings += guest;
 		} else if (!seen) {

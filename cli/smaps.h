@@ -5,16 +5,18 @@
 #ifndef KINDLING_SMAPS_H
 #define KINDLING_SMAPS_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The memory file, as /proc/PID/smaps names it: device and inode (the device as maps shows
- * it can differ from stat's on overlay filesystems: then the path, when given, decides). */
+/* The memory file, as /proc/PID/maps and smaps name it: device and inode (the device as maps
+ * shows it can differ from stat's on overlay filesystems and btrfs subvolumes: then the
+ * canonical path, when known, decides). */
 struct smaps_file {
 	unsigned maj, min;
 	uint64_t ino;
-	const char *path; /* NULL: match by device and inode alone */
+	char path[PATH_MAX]; /* "": match by device and inode alone */
 };
 
 struct smaps_density {
@@ -25,8 +27,13 @@ struct smaps_density {
 	int guest_mappings;               /* how many mappings of the file there were */
 };
 
-/* Fills f from stat(path). 0 or -errno. */
+/* Fills f from stat(path) and realpath(path) (no path when that fails). 0 or -errno. */
 int smaps_file_id(const char *path, struct smaps_file *f) __attribute__((warn_unused_result));
+
+/* A mapping's first line in /proc/PID/maps or smaps, "START-END PERMS OFFSET MAJ:MIN INODE
+ * [PATH]": 1 when it maps f, 0 when it maps something else, -1 when line is not one (an
+ * smaps field line: "Rss:   4 kB"). start, end and offset (bytes) unless -1. */
+int smaps_mapping(const char *line, const struct smaps_file *f, uint64_t *start, uint64_t *end, uint64_t *offset);
 
 /* Sums smaps_path (a /proc/PID/smaps, or a copy of one) into d. 0, or -errno with the reason
  * in err; a file without any mapping of f is -ENOENT (this is not a restored VMM). */

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "smaps.h"
 #include "wsetfile.h"
 
 #define PAGE 4096u
@@ -33,41 +33,12 @@ struct vma {
 	uint64_t start, end, offset;
 };
 
-/* What identifies mem_path in /proc/PID/maps. */
-struct file_id {
-	unsigned maj, min;
-	uint64_t ino;
-	char path[PATH_MAX];
-	bool has_path;
-};
-
 struct range_list {
 	struct wset_range *r;
 	size_t n, cap;
 };
 
-/* One line of /proc/PID/maps: "START-END PERMS OFFSET MAJ:MIN INODE [PATH]". */
-static bool vma_matches(const char *line, const struct file_id *id, struct vma *v)
-{
-	unsigned long long start, end, off, ino;
-	unsigned maj, min;
-	const char *path;
-	size_t len;
-	int n = 0;
-
-	if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu %n", &start, &end, &off, &maj, &min, &ino, &n) < 6 || !n)
-		return false;
-	if (ino != id->ino || !ino)
-		return false;
-	*v = (struct vma){ .start = start, .end = end, .offset = off };
-	if (maj == id->maj && min == id->min)
-		return true;
-	path = line + n;
-	len = strcspn(path, "\n");
-	return id->has_path && len == strlen(id->path) && !memcmp(path, id->path, len);
-}
-
-static int find_vmas(pid_t pid, const struct file_id *id, struct vma **out, int *nr, char *err, size_t errlen)
+static int find_vmas(pid_t pid, const struct smaps_file *id, struct vma **out, int *nr, char *err, size_t errlen)
 {
 	char maps[64], *line = NULL;
 	size_t cap = 0;
@@ -82,7 +53,7 @@ static int find_vmas(pid_t pid, const struct file_id *id, struct vma **out, int 
 	while (getline(&line, &cap, f) > 0) {
 		struct vma one;
 
-		if (!vma_matches(line, id, &one))
+		if (smaps_mapping(line, id, &one.start, &one.end, &one.offset) != 1)
 			continue;
 		if (n == MAX_VMAS) {
 			r = errorf(err, errlen, -E2BIG, "%s: more than %d mappings of the memory file", maps, MAX_VMAS);
@@ -238,19 +209,15 @@ int wset_record(pid_t pid, const char *mem_path, const char *out_path, struct ws
 {
 	struct range_list rd = { 0 }, wr = { 0 }, l = { 0 };
 	struct wset_stats s = { 0 };
-	struct file_id id = { 0 };
+	struct smaps_file id;
 	char pm_path[64];
 	struct vma *v = NULL;
 	uint64_t *buf = NULL;
-	struct stat fs;
 	int pm = -1, r;
 
-	if (stat(mem_path, &fs) < 0)
-		return errorf_errno(err, errlen, errno, "%s", mem_path);
-	id.maj = major(fs.st_dev);
-	id.min = minor(fs.st_dev);
-	id.ino = fs.st_ino;
-	id.has_path = realpath(mem_path, id.path) != NULL;
+	r = smaps_file_id(mem_path, &id);
+	if (r)
+		return errorf_errno(err, errlen, -r, "%s", mem_path);
 	r = find_vmas(pid, &id, &v, &s.mappings, err, errlen);
 	if (r)
 		return r;

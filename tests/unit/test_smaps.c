@@ -65,7 +65,7 @@ TEST(smaps_density_sums_guest_and_vmm_apart)
 	CHECK(d.guest_private_dirty_kib == 100 + 64);
 	CHECK(d.vmm_rss_kib == 300 + 500);
 	/* Without the path, the mapping on the other device is not the file's. */
-	f.path = NULL;
+	f.path[0] = 0;
 	CHECK(smaps_density_read(path, &f, &d, err, sizeof(err)) == 0);
 	CHECK(d.guest_mappings == 1 && d.guest_rss_kib == 2048 && d.vmm_rss_kib == 300 + 64 + 500);
 	/* Another file: not a restored VMM. */
