@@ -537,9 +537,12 @@ int main(int argc, char **argv)
 			log_error("--restore %s --mem %s: %s", cli.restore, cli.mem, err);
 			goto out;
 		}
-	} else if (ctl.api.cfg.kernel_path && api_instance_start(&ctl.api, err, sizeof(err))) {
-		log_error("%s", err);
-		goto out;
+	} else if (ctl.api.cfg.kernel_path) {
+		setuptime_mark(&vmm.setup, SETUP_ARGS);
+		if (api_instance_start(&ctl.api, err, sizeof(err))) {
+			log_error("%s", err);
+			goto out;
+		}
 	}
 	ctl.serving = true;
 	status = vmm_run(&vmm);

@@ -108,8 +108,17 @@ static void *vcpu_thread(void *arg)
 		vm_stop(vm, 1, "vCPU %d: cannot install its seccomp filter", v->id);
 		return NULL;
 	}
-	if (v->id == 0 && vm->cfg.boot_timer && vm->cfg.t_main_ns)
-		log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->cfg.t_main_ns) / 1e6);
+	if (v->id == 0 && vm->cfg.boot_timer && vm->cfg.t_main_ns) {
+		char phases[400] = "";
+
+		if (vm->cfg.setup) {
+			setuptime_mark(vm->cfg.setup, SETUP_SECCOMP);
+			setuptime_format(vm->cfg.setup, now_ns(), phases, sizeof(phases));
+			log_info("vmm_setup_ms %s", phases);
+		} else {
+			log_info("vmm_setup_ms %.3f", (double)(now_ns() - vm->cfg.t_main_ns) / 1e6);
+		}
+	}
 
 	while (!__atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST)) {
 		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST)) {

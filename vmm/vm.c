@@ -118,7 +118,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return errorf(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
 
-	log_debug("setup: irqchip and PIT at %.3f ms", (double)(now_ns() - cfg->t_main_ns) / 1e6);
+	setuptime_mark(cfg->setup, SETUP_KVM);
 	if (cfg->mem_from_fd)
 		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private, cfg->mem_zero_from);
 	else
@@ -140,6 +140,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	}
 	if (cfg->dirty_log && (r = mem_track_dirty(&vm->mem)))
 		return errorf(err, errlen, r, "out of memory");
+	setuptime_mark(cfg->setup, SETUP_MEM);
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
 		return errorf(err, errlen, -errno, "eventfd: %s", strerror(errno));

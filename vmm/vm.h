@@ -11,6 +11,7 @@
 #include "boot.h"
 #include "bus.h"
 #include "mem.h"
+#include "setuptime.h"
 
 #define VM_MAX_VCPUS 32
 
@@ -91,6 +92,7 @@ struct vm_config {
 	bool boot_timer;
 	bool seccomp; /* vCPU threads install their seccomp filter */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown), for vmm_setup_ms */
+	struct setup_times *setup; /* start-up phases, logged with vmm_setup_ms; NULL: untimed */
 };
 
 struct vm {

@@ -273,7 +273,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 {
 	struct vm_config vc = { .nr_vcpus = cfg->vcpu_count, .mem_size = cfg->mem_size_mib << 20,
 				.boot_timer = cfg->boot_timer, .seccomp = v->seccomp, .t_main_ns = v->t_main_ns,
-				.dirty_log = cfg->track_dirty_pages };
+				.setup = &v->setup, .dirty_log = cfg->track_dirty_pages };
 	uint64_t t0_wall, t0_cpu;
 	int r;
 
@@ -293,7 +293,6 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 	r = vm_create(&v->vm, &vc, err, errlen);
 	if (r)
 		goto fail;
-	log_debug("setup: VM created at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
 	r = devices_setup(&v->vm, &v->devices, &v->out, t0_wall, t0_cpu, err, errlen);
 	if (r) {
 		errwrap(err, errlen, r, "cannot set up the console devices");
@@ -302,9 +301,11 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 	r = vmm_attach_devices(v, cfg, err, errlen);
 	if (r)
 		goto fail;
+	setuptime_mark(&v->setup, SETUP_DEVICES);
 	r = vm_create_vcpus(&v->vm, err, errlen);
 	if (r)
 		goto fail;
+	setuptime_mark(&v->setup, SETUP_VCPUS);
 	v->created = true;
 	v->cfg = cfg;
 	return 0;
@@ -313,53 +314,66 @@ fail:
 	return r;
 }
 
-static char *full_cmdline(const struct vmm_config *cfg, const struct vm *vm)
+static char *full_cmdline(const struct vmm_config *cfg, const char *extra)
 {
 	const char *base = cfg->boot_args ? cfg->boot_args : DEFAULT_BOOT_ARGS;
-	size_t n = strlen(base) + strlen(vm->cmdline_extra) + 1;
+	size_t n = strlen(base) + strlen(extra) + 1;
 	char *s = malloc(n);
 
 	if (s)
-		snprintf(s, n, "%s%s", base, vm->cmdline_extra);
+		snprintf(s, n, "%s%s", base, extra);
 	return s;
 }
 
-int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_files *f, char *err, size_t errlen)
+int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, const struct vmm_boot_files *f,
+		   const char *cmdline_extra, struct setup_times *st, struct boot_entry *entry, char *err,
+		   size_t errlen)
 {
 	struct kernel_info ki;
 	struct boot_config bc;
-	struct boot_entry entry;
 	char *cmdline = NULL;
 	int r;
 
-	if (!v->created || v->built)
-		return errorf(err, errlen, -EINVAL, "boot needs a created microVM that has not started");
-	r = loader_load_kernel(&v->vm.mem, f->kernel, f->kernel_size, &ki, err, errlen);
+	r = loader_load_kernel(m, f->kernel, f->kernel_size, &ki, err, errlen);
 	if (r) {
 		errwrap(err, errlen, r, "%s", cfg->kernel_path);
 		goto out;
 	}
-	log_debug("setup: kernel loaded at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
-	cmdline = full_cmdline(cfg, &v->vm);
+	setuptime_mark(st, SETUP_KERNEL);
+	cmdline = full_cmdline(cfg, cmdline_extra);
 	if (!cmdline) {
 		r = errorf(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	bc = (struct boot_config){ .cmdline = cmdline, .initrd = f->initrd, .initrd_size = f->initrd_size,
 				   .nr_vcpus = cfg->vcpu_count, .protocol = cfg->protocol };
-	r = boot_setup(&v->vm.mem, &ki, &bc, &entry, err, errlen);
+	r = boot_setup(m, &ki, &bc, entry, err, errlen);
 	if (r)
 		goto out;
-	r = vm_boot_vcpus(&v->vm, &entry, err, errlen);
-	if (r)
-		goto out;
-	log_debug("setup: vCPUs ready at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
+	setuptime_mark(st, SETUP_BOOT);
 	log_debug("booting %s via %s entry at 0x%llx, %d vCPU(s), %llu MiB, cmdline \"%s\"", cfg->kernel_path,
-		  entry.protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry.rip,
+		  entry->protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry->rip,
 		  cfg->vcpu_count, (unsigned long long)cfg->mem_size_mib, cmdline);
 out:
 	free(cmdline);
 	return r;
+}
+
+int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_files *f, char *err, size_t errlen)
+{
+	struct boot_entry entry;
+	int r;
+
+	if (!v->created || v->built)
+		return errorf(err, errlen, -EINVAL, "boot needs a created microVM that has not started");
+	r = vmm_load_guest(&v->vm.mem, cfg, f, v->vm.cmdline_extra, &v->setup, &entry, err, errlen);
+	if (r)
+		return r;
+	r = vm_boot_vcpus(&v->vm, &entry, err, errlen);
+	if (r)
+		return r;
+	setuptime_mark(&v->setup, SETUP_REGS);
+	return 0;
 }
 
 int vmm_save(struct vmm *v, struct vmm_kvm_state *st, char *err, size_t errlen)
@@ -437,6 +451,7 @@ int vmm_start_paused(struct vmm *v, bool paused, char *err, size_t errlen)
 	/* Paused: each vCPU parks before its first KVM_RUN, until vmm_pause(v, false). */
 	v->vm.pause_requested = paused;
 	v->vm.time_restore = v->restored && !paused;
+	setuptime_mark(&v->setup, SETUP_START);
 	r = vm_start(&v->vm);
 	if (r) {
 		errorf(err, errlen, r, "cannot start the vCPUs: %s", strerror(-r));
@@ -469,6 +484,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 
 	if (v->built || v->created)
 		return errorf(err, errlen, -EBUSY, "the microVM is already running");
+	setuptime_begin(&v->setup, v->t_main_ns);
 	r = config_validate(cfg, err, errlen);
 	if (r)
 		return r;
@@ -476,7 +492,7 @@ int vmm_build(struct vmm *v, const struct vmm_config *cfg, char *err, size_t err
 	r = vmm_open_boot_files(cfg, &f, err, errlen);
 	if (r)
 		return r;
-	log_debug("setup: files read at %.3f ms", (double)(now_ns() - v->t_main_ns) / 1e6);
+	setuptime_mark(&v->setup, SETUP_FILES);
 	r = vmm_create(v, cfg, NULL, err, errlen);
 	if (!r && (r = vmm_boot(v, cfg, &f, err, errlen)))
 		vmm_uncreate(v);

@@ -43,6 +43,7 @@ struct vmm {
 	bool exiting; /* the event loop should end */
 	bool seccomp; /* per-thread seccomp filters (off with --no-seccomp) */
 	uint64_t t_main_ns; /* when the process entered main() (0: unknown): setup timings */
+	struct setup_times setup; /* where the time to the first KVM_RUN goes (vmm_build) */
 	const struct vmm_config *cfg; /* what vmm_create built the VM from (kept by the caller) */
 	bool has_snapshot;       /* a snapshot was taken or loaded: a diff goes on top of it */
 	uint8_t snapshot_id[16]; /* ... this one */
@@ -86,6 +87,13 @@ int vmm_open_boot_files(const struct vmm_config *cfg, struct vmm_boot_files *f, 
 	__attribute__((warn_unused_result));
 void vmm_close_boot_files(struct vmm_boot_files *f);
 
+/* Loads the kernel, initrd and boot structures of cfg into guest RAM m, with cmdline_extra
+ * (the devices' part) after the command line, and says where the boot vCPU starts. Marks
+ * the kernel and boot phases in st (may be NULL). The part of vmm_boot that needs no KVM,
+ * so that benches/setupbench.c times the very same path. */
+int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, const struct vmm_boot_files *f,
+		   const char *cmdline_extra, struct setup_times *st, struct boot_entry *entry, char *err,
+		   size_t errlen) __attribute__((warn_unused_result));
 /* Loads the kernel, initrd and boot structures into a created VM and sets the boot
  * registers. */
 int vmm_boot(struct vmm *v, const struct vmm_config *cfg, const struct vmm_boot_files *f, char *err,
