@@ -7,10 +7,53 @@
 #   kindling.vmm_setup_ms     VMM process start -> first KVM_RUN (logged by kindling)
 #   kindling.boot_timer_ms    VM build start -> the guest's boot-timer write (logged by kindling)
 # Lab figures are inflated by emulation: only the ratio of the two VMMs means something.
+# Before the lab, on this host's own /dev/kvm (when it has one), which is real hardware
+# virtualization for everything but the guest's instructions:
+#   kindling.host_vmm_setup_ms          VMM main() -> first KVM_RUN, vmlinux + test initramfs,
+#                                       128 MiB, 1 vCPU: median of KINDLING_HOST_SETUP_RUNS (20)
+#   kindling.host_vmm_setup_<phase>_ms  the median of each phase of it (vmm/setuptime.h)
+# The guest need not boot there: each run is stopped once kindling logged the figure.
 set -eu
 cd "$(dirname "$0")/.."
 N=${KINDLING_BOOT_RUNS:-5}
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
+
+# One line "vmm_setup_ms TOTAL (args A, files B, ..., rest R)" per run in $1/h.*: medians.
+host_setup() {
+	local d=$1 n=${KINDLING_HOST_SETUP_RUNS:-20} i pid
+	cp build/guest/vmlinux build/guest/test-initramfs.cpio.gz "$d/"
+	for i in $(seq "$n"); do
+		build/kindling --kernel "$d/vmlinux" --initrd "$d/test-initramfs.cpio.gz" --boot-timer \
+			--mem-mib 128 --vcpus 1 </dev/null >/dev/null 2>"$d/h.err.$i" &
+		pid=$!
+		# At most 10 s for the line; then the VM is stopped (SIGTERM, then SIGKILL).
+		for _ in $(seq 200); do
+			grep -q 'vmm_setup_ms ' "$d/h.err.$i" && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null || true
+		timeout 5 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		grep -o 'vmm_setup_ms .*' "$d/h.err.$i" >"$d/h.$i" ||
+			{ echo "host run $i logged no vmm_setup_ms" >&2; tail -5 "$d/h.err.$i" >&2; return 1; }
+	done
+	cat "$d"/h.[0-9]* | awk '{print $2}' | median | xargs printf 'kindling.host_vmm_setup_ms %.3f ms\n'
+	# "(args 0.1, files 0.2, ...)" -> one median per phase name, in the order logged.
+	for p in $(sed 's/.*(//; s/)//; s/,//g' "$d/h.1" | awk '{for (i = 1; i < NF; i += 2) print $i}'); do
+		sed -n "s/.*[(, ]$p \([0-9.]*\).*/\1/p" "$d"/h.[0-9]* | median |
+			xargs printf "kindling.host_vmm_setup_${p}_ms %.3f ms\n"
+	done
+}
+
 if [ -z "${KINDLING_IN_LAB:-}" ]; then
+	if [ -w /dev/kvm ]; then
+		H=$(mktemp -d)
+		host_setup "$H" || { rm -rf "$H"; exit 1; }
+		rm -rf "$H"
+	else
+		echo "boot.sh: this host has no /dev/kvm: no kindling.host_vmm_setup_ms" >&2
+	fi
 	exec env KINDLING_IN_LAB=1 KINDLING_BOOT_RUNS="$N" tests/lab/run -- benches/boot.sh
 fi
 [ -w /dev/kvm ] || { echo "boot.sh: no /dev/kvm" >&2; exit 1; }
@@ -21,7 +64,6 @@ cp build/guest/vmlinux build/guest/bzImage build/guest/test-initramfs.cpio.gz "$
 cc -O2 -o "$T/timeto" benches/timeto.c
 MARK=KINDLING-BOOT-OK
 ARGS="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet tsc=reliable no_timer_check"
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
 
 for i in $(seq "$N"); do
 	# Deadlines as in the tests (tests/lib.sh): SIGUSR1 makes kindling print its vCPU state.
