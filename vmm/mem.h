@@ -24,6 +24,7 @@ struct guest_mem {
 	uint64_t ram_size; /* total bytes of RAM */
 	uint8_t *map;      /* one host mapping backing every region */
 	size_t map_size;
+	bool anon;         /* map is private anonymous memory (mem_create), not a file's */
 	/* Pages the VMM itself wrote (virtio buffers and used rings), which KVM's dirty log
 	 * does not see: one bit per 4 KiB page of RAM in mapping order. NULL unless dirty
 	 * pages are tracked (mem_track_dirty). */
@@ -36,6 +37,12 @@ int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host) __attribut
 
 /* Maps anonymous memory for the guest and lays it out. */
 int mem_create(struct guest_mem *m, uint64_t ram_size) __attribute__((warn_unused_result));
+/* Asks for transparent huge pages over anonymous RAM (mem_create's), for a VM that boots a
+ * kernel: 2 MiB per fault when the kernel and initrd are copied in (the VMM's set-up) and
+ * when the guest first touches memory, rather than 4 KiB. Best effort: a host with THP off
+ * keeps 4 KiB pages. Not for RAM a snapshot restore fills (file-backed, or served page by
+ * page through userfaultfd). */
+void mem_use_hugepages(const struct guest_mem *m);
 /* Maps ram_size bytes of fd (a memfd or a regular file at least that long) as guest RAM:
  * shared, so that the guest's writes reach fd, or private, copy-on-write over it (a
  * snapshot's memory file restored without changing it). Private with zero_from (page

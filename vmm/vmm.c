@@ -334,6 +334,7 @@ int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, cons
 	char *cmdline = NULL;
 	int r;
 
+	mem_use_hugepages(m);
 	r = loader_load_kernel(m, f->kernel, f->kernel_size, &ki, err, errlen);
 	if (r) {
 		errwrap(err, errlen, r, "%s", cfg->kernel_path);
