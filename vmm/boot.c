@@ -91,6 +91,8 @@ static int place_initrd(const struct guest_mem *m, const struct kernel_info *ki,
 			uint64_t *addr, char *err, size_t errlen)
 {
 	uint64_t top = mem_low_end(m), a;
+	uint8_t *dst;
+	int r;
 
 	if ((uint64_t)ki->initrd_addr_max + 1 < top)
 		top = (uint64_t)ki->initrd_addr_max + 1;
@@ -99,7 +101,13 @@ static int place_initrd(const struct guest_mem *m, const struct kernel_info *ki,
 	a = (top - cfg->initrd_size) & ~0xfffull;
 	if (a < ki->load_end || a < HIGHMEM_START)
 		goto toobig;
-	memcpy(mem_ptr(m, a, cfg->initrd_size), cfg->initrd, cfg->initrd_size);
+	dst = mem_ptr(m, a, cfg->initrd_size);
+	/* Read straight into guest RAM, as the loader reads the kernel (loader_pread). */
+	if (!cfg->initrd && (r = loader_pread(cfg->initrd_fd, dst, cfg->initrd_size, 0)))
+		return errorf(err, errlen, r, "cannot read the initrd: %s",
+			      r == -EIO ? "the file is shorter than when it was opened" : strerror(-r));
+	if (cfg->initrd)
+		memcpy(dst, cfg->initrd, cfg->initrd_size);
 	*addr = a;
 	return 0;
 toobig:

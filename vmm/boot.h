@@ -72,7 +72,8 @@ struct boot_entry {
 
 struct boot_config {
 	const char *cmdline;
-	const uint8_t *initrd;
+	const uint8_t *initrd; /* NULL with an initrd_size: read it from initrd_fd instead */
+	int initrd_fd;
 	size_t initrd_size;
 	int nr_vcpus;
 	enum boot_protocol protocol;

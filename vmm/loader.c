@@ -43,20 +43,57 @@ static int in_file(uint64_t off, uint64_t len, size_t size)
 	return off <= size && len <= size - off;
 }
 
-static int copy_to_guest(const struct guest_mem *m, uint64_t gpa, const uint8_t *src, uint64_t filesz,
-			 uint64_t memsz)
+int loader_pread(int fd, uint8_t *dst, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, dst, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* the file shrank since it was checked */
+		dst += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies [off, off+filesz) of the image to gpa and zeroes up to memsz. With fd >= 0 the
+ * bytes are read from fd straight into guest RAM: the kernel copies from its page cache,
+ * with no mapping of the file to fault in and walk page by page (on a nested host, memcpy
+ * from a mapped 10 MB vmlinux took 12 ms where pread takes 2; benches/setup.sh). */
+static int copy_to_guest(const struct guest_mem *m, uint64_t gpa, const uint8_t *img, int fd, uint64_t off,
+			 uint64_t filesz, uint64_t memsz)
 {
 	uint8_t *dst;
 
 	if (gpa < HIGHMEM_START)
-		return -1;
+		return -ERANGE;
 	if (!m)
 		return 0; /* loader_check_kernel: the file alone */
 	if (!(dst = mem_ptr(m, gpa, memsz)))
-		return -1;
-	memcpy(dst, src, filesz);
+		return -ERANGE;
+	if (fd >= 0) {
+		int r = loader_pread(fd, dst, filesz, off);
+
+		if (r)
+			return r;
+	} else {
+		memcpy(dst, img + off, filesz);
+	}
 	memset(dst + filesz, 0, memsz - filesz);
 	return 0;
+}
+
+/* The reason for a copy_to_guest that failed reading the file. */
+static int read_failed(int r, char *err, size_t errlen)
+{
+	if (r == -EIO)
+		return errorf(err, errlen, -EIO, "cannot read the kernel image: the file is shorter than when it was checked");
+	return errorf(err, errlen, r, "cannot read the kernel image: %s", strerror(-r));
 }
 
 /* Walks one PT_NOTE segment for Xen's PHYS32_ENTRY note. */
@@ -83,12 +120,12 @@ static uint64_t find_pvh_note(const uint8_t *p, uint64_t len)
 	return 0;
 }
 
-static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, struct kernel_info *ki,
+static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, int fd, struct kernel_info *ki,
 		    char *err, size_t errlen)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
 	uint64_t lo = UINT64_MAX, hi = 0;
-	int loads = 0;
+	int loads = 0, r;
 
 	if (size < sizeof(*eh))
 		return errorf(err, errlen, -ENOEXEC, "truncated ELF header (%zu bytes)", size);
@@ -125,10 +162,13 @@ static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, 
 			return errorf(err, errlen, -ENOEXEC, "ELF segment %d: file size exceeds memory size", i);
 		if (ph.p_memsz == 0)
 			continue;
-		if (copy_to_guest(m, ph.p_paddr, img + ph.p_offset, ph.p_filesz, ph.p_memsz))
+		r = copy_to_guest(m, ph.p_paddr, img, fd, ph.p_offset, ph.p_filesz, ph.p_memsz);
+		if (r == -ERANGE)
 			return errorf(err, errlen, -ENOEXEC,
 				    "ELF segment %d at 0x%llx (+0x%llx) is outside guest RAM above 1 MiB", i,
 				    (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
+		if (r)
+			return read_failed(r, err, errlen);
 		if (ph.p_paddr < lo)
 			lo = ph.p_paddr;
 		if (ph.p_paddr + ph.p_memsz > hi)
@@ -151,12 +191,13 @@ static int load_elf(const struct guest_mem *m, const uint8_t *img, size_t size, 
 	return 0;
 }
 
-static int load_bzimage(const struct guest_mem *m, const uint8_t *img, size_t size, struct kernel_info *ki,
+static int load_bzimage(const struct guest_mem *m, const uint8_t *img, size_t size, int fd, struct kernel_info *ki,
 			char *err, size_t errlen)
 {
 	uint32_t setup_sects, setup_size, hdr_end, init_size;
 	uint64_t load = HIGHMEM_START, runtime, need;
 	uint16_t version;
+	int r;
 
 	if (size < 0x270)
 		return errorf(err, errlen, -ENOEXEC, "truncated bzImage: %zu bytes is too short for a setup header",
@@ -199,9 +240,12 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *img, size_t si
 	if (need < runtime || (m && !mem_ptr(m, runtime, init_size ? init_size : 1)))
 		return errorf(err, errlen, -ENOEXEC, "bzImage needs RAM up to 0x%llx to decompress; guest RAM is too small",
 			    (unsigned long long)need);
-	if (copy_to_guest(m, load, img + setup_size, size - setup_size, size - setup_size))
+	r = copy_to_guest(m, load, img, fd, setup_size, size - setup_size, size - setup_size);
+	if (r == -ERANGE)
 		return errorf(err, errlen, -ENOEXEC, "bzImage kernel (%zu bytes) does not fit in guest RAM",
 			    size - setup_size);
+	if (r)
+		return read_failed(r, err, errlen);
 	ki->entry64 = load + 0x200;
 	ki->load_start = load;
 	ki->load_end = need > load + (size - setup_size) ? need : load + (size - setup_size);
@@ -210,14 +254,20 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *img, size_t si
 	return 0;
 }
 
+int loader_load_kernel_fd(const struct guest_mem *m, const uint8_t *img, size_t size, int fd, struct kernel_info *ki,
+			  char *err, size_t errlen)
+{
+	if (size >= 4 && !memcmp(img, ELFMAG, SELFMAG))
+		return load_elf(m, img, size, fd, ki, err, errlen);
+	if (size >= 0x206 && rd16(img + 0x1fe) == 0xaa55 && !memcmp(img + 0x202, "HdrS", 4))
+		return load_bzimage(m, img, size, fd, ki, err, errlen);
+	return errorf(err, errlen, -ENOEXEC, "not a kernel: neither an ELF vmlinux nor a bzImage (bad magic)");
+}
+
 int loader_load_kernel(const struct guest_mem *m, const uint8_t *img, size_t size, struct kernel_info *ki,
 		       char *err, size_t errlen)
 {
-	if (size >= 4 && !memcmp(img, ELFMAG, SELFMAG))
-		return load_elf(m, img, size, ki, err, errlen);
-	if (size >= 0x206 && rd16(img + 0x1fe) == 0xaa55 && !memcmp(img + 0x202, "HdrS", 4))
-		return load_bzimage(m, img, size, ki, err, errlen);
-	return errorf(err, errlen, -ENOEXEC, "not a kernel: neither an ELF vmlinux nor a bzImage (bad magic)");
+	return loader_load_kernel_fd(m, img, size, -1, ki, err, errlen);
 }
 
 int loader_check_kernel(const uint8_t *img, size_t size, char *err, size_t errlen)
@@ -254,7 +304,8 @@ static int open_regular(const char *path, size_t max, int *fd_out, size_t *size,
 	return 0;
 }
 
-int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *out_size, char *err, size_t errlen)
+int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *out_size, int *fd_out, char *err,
+		    size_t errlen)
 {
 	size_t size;
 	void *p;
@@ -264,19 +315,26 @@ int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *o
 	if (r)
 		return r;
 	if (size == 0) {
-		close(fd);
 		*out = (const uint8_t *)"";
 		*out_size = 0;
-		return 0;
+		goto keep_fd;
 	}
-	/* Prefaulted in one call: a page fault per 4 KiB costs far more, above all when nested. */
-	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	r = errno; /* before close() can change it */
-	close(fd);
-	if (p == MAP_FAILED)
+	/* Without fd_out the whole file is copied from the mapping: prefaulted in one call, as
+	 * a page fault per 4 KiB costs far more, above all when nested. With it, the bulk is
+	 * read from fd and only the headers are touched here: a few faults, not 17 MB of PTEs. */
+	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | (fd_out ? 0 : MAP_POPULATE), fd, 0);
+	if (p == MAP_FAILED) {
+		r = errno; /* before close() can change it */
+		close(fd);
 		return errorf_errno(err, errlen, r, "%s: cannot map", path);
+	}
 	*out = p;
 	*out_size = size;
+keep_fd:
+	if (fd_out)
+		*fd_out = fd;
+	else
+		close(fd);
 	return 0;
 }
 

@@ -39,6 +39,13 @@ struct kernel_info {
 /* Loads `img` into `m`. On failure returns -errno and writes a one-line reason to err. */
 int loader_load_kernel(const struct guest_mem *m, const uint8_t *img, size_t size, struct kernel_info *ki,
 		       char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same, with img a mapping of fd (loader_map_file's): the headers are parsed from img,
+ * the segments read from fd straight into guest RAM. A file that shrank since it was
+ * mapped gives -EIO, where copying from img would kill the VMM with SIGBUS. */
+int loader_load_kernel_fd(const struct guest_mem *m, const uint8_t *img, size_t size, int fd,
+			  struct kernel_info *ki, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Reads exactly len bytes of fd at off into dst: 0, -EIO if the file ends first, or -errno. */
+int loader_pread(int fd, uint8_t *dst, size_t len, uint64_t off) __attribute__((warn_unused_result));
 
 /* Checks everything about `img` that does not depend on guest RAM, so that a file that is
  * not a kernel is refused before any VM exists (or on a host without KVM). */
@@ -50,10 +57,11 @@ int loader_check_kernel(const uint8_t *img, size_t size, char *err, size_t errle
 int loader_read_file(const char *path, size_t max, uint8_t **out, size_t *out_size, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Maps a whole regular file read-only (at most max bytes). Only the pages the loader touches
- * are read: for a vmlinux, the loadable segments and not its symbol tables. */
-int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *out_size, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+/* Maps a whole regular file read-only (at most max bytes). With fd_out, the file stays open
+ * there (the caller closes it) for loader_load_kernel_fd and loader_pread, and the mapping
+ * is not prefaulted: only the headers are read through it. Without, it is prefaulted. */
+int loader_map_file(const char *path, size_t max, const uint8_t **out, size_t *out_size, int *fd_out, char *err,
+		    size_t errlen) __attribute__((warn_unused_result));
 void loader_unmap_file(const uint8_t *data, size_t size);
 
 #endif

@@ -202,11 +202,14 @@ int vmm_open_boot_files(const struct vmm_config *cfg, struct vmm_boot_files *f, 
 	int r;
 
 	memset(f, 0, sizeof(*f));
+	f->kernel_fd = f->initrd_fd = -1;
 	if (!cfg->kernel_path)
 		return errorf(err, errlen, -EINVAL, "no kernel: set a boot source first");
-	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &f->kernel, &f->kernel_size, err, errlen);
+	r = loader_map_file(cfg->kernel_path, MAX_KERNEL_SIZE, &f->kernel, &f->kernel_size, &f->kernel_fd, err,
+			    errlen);
 	if (!r && cfg->initrd_path)
-		r = loader_map_file(cfg->initrd_path, MAX_INITRD_SIZE, &f->initrd, &f->initrd_size, err, errlen);
+		r = loader_map_file(cfg->initrd_path, MAX_INITRD_SIZE, &f->initrd, &f->initrd_size, &f->initrd_fd, err,
+				    errlen);
 	/* The loader's reason alone does not say which file. */
 	if (!r && (r = loader_check_kernel(f->kernel, f->kernel_size, err, errlen)))
 		errwrap(err, errlen, r, "%s", cfg->kernel_path);
@@ -219,7 +222,12 @@ void vmm_close_boot_files(struct vmm_boot_files *f)
 {
 	loader_unmap_file(f->kernel, f->kernel_size);
 	loader_unmap_file(f->initrd, f->initrd_size);
+	if (f->kernel_fd >= 0)
+		close(f->kernel_fd);
+	if (f->initrd_fd >= 0)
+		close(f->initrd_fd);
 	memset(f, 0, sizeof(*f));
+	f->kernel_fd = f->initrd_fd = -1;
 }
 
 static int check_mem_size(const struct vmm_config *cfg, char *err, size_t errlen)
@@ -335,7 +343,7 @@ int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, cons
 	int r;
 
 	mem_use_hugepages(m);
-	r = loader_load_kernel(m, f->kernel, f->kernel_size, &ki, err, errlen);
+	r = loader_load_kernel_fd(m, f->kernel, f->kernel_size, f->kernel_fd, &ki, err, errlen);
 	if (r) {
 		errwrap(err, errlen, r, "%s", cfg->kernel_path);
 		goto out;
@@ -346,7 +354,8 @@ int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, cons
 		r = errorf(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	bc = (struct boot_config){ .cmdline = cmdline, .initrd = f->initrd, .initrd_size = f->initrd_size,
+	bc = (struct boot_config){ .cmdline = cmdline, .initrd = f->initrd_fd >= 0 ? NULL : f->initrd,
+				   .initrd_fd = f->initrd_fd, .initrd_size = f->initrd_size,
 				   .nr_vcpus = cfg->vcpu_count, .protocol = cfg->protocol };
 	r = boot_setup(m, &ki, &bc, entry, err, errlen);
 	if (r)

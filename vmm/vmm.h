@@ -80,8 +80,9 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 /* The kernel and initrd of cfg, mapped and checked before any VM exists, so that a bad
  * file is reported as such (even without KVM). */
 struct vmm_boot_files {
-	const uint8_t *kernel, *initrd;
+	const uint8_t *kernel, *initrd; /* mapped, for the headers */
 	size_t kernel_size, initrd_size;
+	int kernel_fd, initrd_fd;       /* open (-1: none), for the bulk (loader_pread) */
 };
 int vmm_open_boot_files(const struct vmm_config *cfg, struct vmm_boot_files *f, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
