@@ -21,8 +21,15 @@ static void *writer(void *arg)
 		while (!o->len && !o->closing && !o->sandbox_req)
 			pthread_cond_wait(&o->cond, &o->lock);
 		if (o->sandbox_req) {
-			o->sandbox_rc = seccomp_install(SECCOMP_CONSOLE);
+			/* Unlocked: compiling the filter takes a while (~0.2 ms), and outbuf_put
+			 * must not wait for it. */
+			pthread_mutex_unlock(&o->lock);
+			int rc = seccomp_install(SECCOMP_CONSOLE);
+
+			pthread_mutex_lock(&o->lock);
+			o->sandbox_rc = rc;
 			o->sandbox_req = false;
+			o->sandboxed = true;
 			pthread_cond_broadcast(&o->cond);
 			continue;
 		}
@@ -88,6 +95,24 @@ void outbuf_put(struct outbuf *o, const uint8_t *data, size_t len)
 	pthread_mutex_unlock(&o->lock);
 }
 
+/* With the lock held: one request per writer, as a filter stays on for good. */
+static void request_locked(struct outbuf *o)
+{
+	if (o->sandboxed || o->sandbox_req)
+		return;
+	o->sandbox_req = true;
+	pthread_cond_broadcast(&o->cond);
+}
+
+void outbuf_sandbox_request(struct outbuf *o)
+{
+	if (!o->started)
+		return;
+	pthread_mutex_lock(&o->lock);
+	request_locked(o);
+	pthread_mutex_unlock(&o->lock);
+}
+
 int outbuf_sandbox(struct outbuf *o)
 {
 	int r;
@@ -95,9 +120,8 @@ int outbuf_sandbox(struct outbuf *o)
 	if (!o->started)
 		return -ESRCH;
 	pthread_mutex_lock(&o->lock);
-	o->sandbox_req = true;
-	pthread_cond_broadcast(&o->cond);
-	while (o->sandbox_req)
+	request_locked(o);
+	while (!o->sandboxed)
 		pthread_cond_wait(&o->cond, &o->lock);
 	r = o->sandbox_rc;
 	pthread_mutex_unlock(&o->lock);

@@ -18,7 +18,8 @@ struct outbuf {
 	size_t len;
 	bool closing;
 	bool started;
-	bool sandbox_req; /* outbuf_sandbox() waits for the writer to install its filter */
+	bool sandbox_req; /* the writer is asked to install its filter */
+	bool sandboxed;   /* ... and did, with sandbox_rc */
 	int sandbox_rc;
 	uint64_t dropped;
 	uint64_t written;
@@ -29,8 +30,10 @@ struct outbuf {
 
 int outbuf_start(struct outbuf *o, int fd) __attribute__((warn_unused_result));
 void outbuf_put(struct outbuf *o, const uint8_t *data, size_t len);
-/* Has the writer thread install its seccomp filter (only a thread can filter itself) and
- * waits for it. Returns 0 or -errno. */
+/* Asks the writer thread to install its seccomp filter (only a thread can filter itself),
+ * without waiting: it compiles and loads it while the VMM goes on building the VM. */
+void outbuf_sandbox_request(struct outbuf *o);
+/* Asks, if not done yet, and waits until the writer's filter is on. Returns 0 or -errno. */
 int outbuf_sandbox(struct outbuf *o) __attribute__((warn_unused_result));
 /* Waits up to timeout_ms for the buffer to drain, then stops the thread. */
 void outbuf_stop(struct outbuf *o, int timeout_ms);

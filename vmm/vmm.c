@@ -295,6 +295,10 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 		vc.mem_private = ram->private;
 		vc.mem_zero_from = ram->zero_from;
 	}
+	/* The console writer compiles and loads its filter on its own core while this thread
+	 * builds the VM; vmm_start only checks that it is on. */
+	if (v->seccomp)
+		outbuf_sandbox_request(&v->out);
 	/* The boot timer counts from here, as it did before the VM was created. */
 	t0_wall = now_ns();
 	t0_cpu = cpu_now_ns();
@@ -453,7 +457,7 @@ int vmm_start_paused(struct vmm *v, bool paused, char *err, size_t errlen)
 		errorf(err, errlen, r, "event loop: %s", strerror(-r));
 		goto fail;
 	}
-	/* The console writer filters itself now, while it is idle (the guest has not run). */
+	/* The console writer's filter (asked for by vmm_create) is on before the guest runs. */
 	if (v->seccomp && (r = outbuf_sandbox(&v->out))) {
 		errorf(err, errlen, r, "cannot install the console thread's seccomp filter: %s", strerror(-r));
 		goto fail;
