@@ -295,6 +295,8 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 		vc.mem_private = ram->private;
 		vc.mem_zero_from = ram->zero_from;
 	}
+	/* A restore times its phases from its own start too (vmm_build already began). */
+	setuptime_begin(&v->setup, v->t_main_ns);
 	/* The console writer compiles and loads its filter on its own core while this thread
 	 * builds the VM; vmm_start only checks that it is on. */
 	if (v->seccomp)
