@@ -63,17 +63,44 @@ int mem_create(struct guest_mem *m, uint64_t ram_size)
 }
 
 /* A fresh 4 KiB page costs a fault each: the VMM's copy of a 10 MB vmlinux took ~2600 of
- * them, 60 ms on a nested host where each costs ~20 us (benches/setup.sh), and the guest
- * takes as many again in KVM when it first runs that code. One madvise over the whole
- * mapping keeps it one VMA (a range of it would split it, and benches/api.sh finds guest
- * RAM as the one mapping of its size). The cost is memory: the guest's first touch of a
- * 2 MiB range makes all of it resident, and khugepaged may collapse partly used ranges
- * later. Cloud Hypervisor makes the same choice for anonymous guest RAM. */
-void mem_use_hugepages(const struct guest_mem *m)
+ * them, 60 ms on a nested host where each costs ~20 us (benches/setup.sh). Huge pages while
+ * the kernel and initrd are copied in take that to a few dozen. Only while they are: the
+ * guest's own later faults keep the host's policy, because with huge pages its first touch
+ * of a 2 MiB range makes all of it resident and khugepaged would collapse partly used ranges,
+ * which a host packing many VMs does not want by default. Both calls cover the whole mapping,
+ * so it stays one VMA (benches/api.sh and the smaps readers find guest RAM as one mapping);
+ * pages made huge meanwhile stay huge. Under the host's "madvise" policy (or when it cannot
+ * be read, e.g. in a jail without /sys) the advice is given, then taken back with
+ * MADV_NOHUGEPAGE, which under that policy is what unadvised memory gets; under "always"
+ * the memory has huge pages anyway and under "never" it cannot, so nothing is done. */
+static bool thp_policy_madvise(void)
 {
-	/* Failing (THP compiled out or "never") leaves 4 KiB pages, as before. */
-	if (m->anon && m->map)
-		(void)madvise(m->map, m->map_size, MADV_HUGEPAGE);
+	char buf[64];
+	ssize_t n;
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	return strstr(buf, "[madvise]") != NULL;
+}
+
+void mem_use_hugepages(struct guest_mem *m)
+{
+	/* Failing (THP compiled out) leaves 4 KiB pages, as before. */
+	m->thp_advised = m->anon && m->map && thp_policy_madvise() &&
+			 madvise(m->map, m->map_size, MADV_HUGEPAGE) == 0;
+}
+
+void mem_end_hugepages(struct guest_mem *m)
+{
+	if (m->thp_advised)
+		(void)madvise(m->map, m->map_size, MADV_NOHUGEPAGE);
+	m->thp_advised = false;
 }
 
 /* The guest's free memory is mostly the all-zero end of its RAM in a snapshot, and it is

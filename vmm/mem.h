@@ -25,6 +25,7 @@ struct guest_mem {
 	uint8_t *map;      /* one host mapping backing every region */
 	size_t map_size;
 	bool anon;         /* map is private anonymous memory (mem_create), not a file's */
+	bool thp_advised;  /* MADV_HUGEPAGE given by mem_use_hugepages, not yet taken back */
 	/* Pages the VMM itself wrote (virtio buffers and used rings), which KVM's dirty log
 	 * does not see: one bit per 4 KiB page of RAM in mapping order. NULL unless dirty
 	 * pages are tracked (mem_track_dirty). */
@@ -37,12 +38,13 @@ int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host) __attribut
 
 /* Maps anonymous memory for the guest and lays it out. */
 int mem_create(struct guest_mem *m, uint64_t ram_size) __attribute__((warn_unused_result));
-/* Asks for transparent huge pages over anonymous RAM (mem_create's), for a VM that boots a
- * kernel: 2 MiB per fault when the kernel and initrd are copied in (the VMM's set-up) and
- * when the guest first touches memory, rather than 4 KiB. Best effort: a host with THP off
- * keeps 4 KiB pages. Not for RAM a snapshot restore fills (file-backed, or served page by
- * page through userfaultfd). */
-void mem_use_hugepages(const struct guest_mem *m);
+/* Transparent huge pages over anonymous RAM (mem_create's) while a booting VM's kernel and
+ * initrd are copied in (the VMM's set-up: 2 MiB per fault rather than 4 KiB), from
+ * mem_use_hugepages to mem_end_hugepages; the guest's own faults afterwards get what the
+ * host's policy gives unadvised memory. Best effort: a host with THP off keeps 4 KiB pages.
+ * Not for RAM a snapshot restore fills (file-backed, or served through userfaultfd). */
+void mem_use_hugepages(struct guest_mem *m);
+void mem_end_hugepages(struct guest_mem *m);
 /* Maps ram_size bytes of fd (a memfd or a regular file at least that long) as guest RAM:
  * shared, so that the guest's writes reach fd, or private, copy-on-write over it (a
  * snapshot's memory file restored without changing it). Private with zero_from (page

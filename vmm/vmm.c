@@ -339,7 +339,7 @@ static char *full_cmdline(const struct vmm_config *cfg, const char *extra)
 	return s;
 }
 
-int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, const struct vmm_boot_files *f,
+int vmm_load_guest(struct guest_mem *m, const struct vmm_config *cfg, const struct vmm_boot_files *f,
 		   const char *cmdline_extra, struct setup_times *st, struct boot_entry *entry, char *err,
 		   size_t errlen)
 {
@@ -371,6 +371,7 @@ int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, cons
 		  entry->protocol == BOOT_PVH ? "PVH" : "64-bit Linux", (unsigned long long)entry->rip,
 		  cfg->vcpu_count, (unsigned long long)cfg->mem_size_mib, cmdline);
 out:
+	mem_end_hugepages(m);
 	free(cmdline);
 	return r;
 }

@@ -92,7 +92,7 @@ void vmm_close_boot_files(struct vmm_boot_files *f);
  * (the devices' part) after the command line, and says where the boot vCPU starts. Marks
  * the kernel and boot phases in st (may be NULL). The part of vmm_boot that needs no KVM,
  * so that benches/setupbench.c times the very same path. */
-int vmm_load_guest(const struct guest_mem *m, const struct vmm_config *cfg, const struct vmm_boot_files *f,
+int vmm_load_guest(struct guest_mem *m, const struct vmm_config *cfg, const struct vmm_boot_files *f,
 		   const char *cmdline_extra, struct setup_times *st, struct boot_entry *entry, char *err,
 		   size_t errlen) __attribute__((warn_unused_result));
 /* Loads the kernel, initrd and boot structures into a created VM and sets the boot
