@@ -5,6 +5,12 @@
  *   iotool sink PORT                 accepts one TCP connection, reads to EOF -> Mbit/s
  *   iotool source HOST PORT MIB      connects (retrying up to 600 s), sends MIB MiB of
  *                                    zeros, waits for the peer to close -> Mbit/s
+ *   iotool meter PORT SKIP_KIB       as sink, but -> three numbers: the seconds from the
+ *                                    first byte until SKIP_KIB KiB had arrived, then the
+ *                                    bytes and seconds from there to the end (a rate once
+ *                                    a rate limiter's burst and initial budget are spent)
+ *   iotool flood HOST PORT SECONDS   sends 1400-byte UDP datagrams as fast as it can for
+ *                                    SECONDS -> datagrams per second
  * Times are taken from the first byte to the end, on CLOCK_MONOTONIC. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -86,14 +92,11 @@ static int randread(const char *dev, long count)
 	return 0;
 }
 
-static int sink(int port)
+/* A listening TCP socket on PORT, any address; the one connection accepted on it. */
+static int accept_one(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0), c;
-	char *buf = buffer(MIB);
-	uint64_t total = 0;
-	double t0 = 0;
-	ssize_t n;
 
 	if (s < 0)
 		die("socket");
@@ -103,6 +106,67 @@ static int sink(int port)
 	c = accept(s, NULL, NULL);
 	if (c < 0)
 		die("accept");
+	close(s);
+	return c;
+}
+
+static int meter(int port, long skip_kib)
+{
+	uint64_t total = 0, skip = (uint64_t)skip_kib * 1024, at_mark = 0;
+	char *buf = buffer(MIB);
+	int c = accept_one(port);
+	double t0 = 0, t_mark = 0;
+	ssize_t n;
+
+	while ((n = read(c, buf, MIB)) > 0) {
+		if (!total)
+			t0 = now();
+		total += (uint64_t)n;
+		if (!t_mark && total >= skip) {
+			t_mark = now();
+			at_mark = total;
+		}
+	}
+	if (!t_mark)
+		t_mark = now();
+	printf("%.6f %llu %.6f\n", t_mark - t0, (unsigned long long)(total - at_mark), now() - t_mark);
+	close(c);
+	return 0;
+}
+
+static int flood(const char *host, int port, double secs)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	char *buf = buffer(1400);
+	double t0 = now(), end = t0 + secs;
+	unsigned long sent = 0;
+
+	if (s < 0)
+		die("socket");
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		die("address");
+	while (now() < end) {
+		for (int i = 0; i < 64; i++) {
+			/* A full tap queue drops, it does not block: ENOBUFS is part of a flood. */
+			if (sendto(s, buf, 1400, 0, (struct sockaddr *)&a, sizeof(a)) == 1400)
+				sent++;
+			else if (errno != ENOBUFS && errno != EAGAIN && errno != ECONNREFUSED)
+				die("sendto");
+		}
+	}
+	printf("%.0f\n", (double)sent / (now() - t0));
+	return 0;
+}
+
+static int sink(int port)
+{
+	char *buf = buffer(MIB);
+	int c = accept_one(port);
+	uint64_t total = 0;
+	double t0 = 0;
+	ssize_t n;
+
 	while ((n = read(c, buf, MIB)) > 0) {
 		if (!total)
 			t0 = now();
@@ -162,6 +226,11 @@ int main(int argc, char **argv)
 		return sink(atoi(argv[2]));
 	if (argc == 5 && !strcmp(argv[1], "source"))
 		return source(argv[2], atoi(argv[3]), atol(argv[4]));
-	fprintf(stderr, "usage: iotool seqread DEV MIB | randread DEV COUNT | sink PORT | source HOST PORT MIB\n");
+	if (argc == 4 && !strcmp(argv[1], "meter"))
+		return meter(atoi(argv[2]), atol(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "flood"))
+		return flood(argv[2], atoi(argv[3]), atof(argv[4]));
+	fprintf(stderr, "usage: iotool seqread DEV MIB | randread DEV COUNT | sink PORT | source HOST PORT MIB\n"
+			"       | meter PORT SKIP_KIB | flood HOST PORT SECONDS\n");
 	return 2;
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Firecracker v1.7.0's own integration tests, re-created case by case for what needs no booted
 # Linux guest: tests/integration_tests/functional/{test_api,test_logging,test_net,
-# test_max_devices,test_cmd_line_start,test_cmd_line_parameters,test_api_server}.py at the
+# test_max_devices,test_cmd_line_start,test_cmd_line_parameters,test_api_server}.py and the API
+# requests of tests/integration_tests/performance/test_{rate_limiter,drive_rate_limiter}.py at the
 # v1.7.0 tag. Each case is named fc.<test>.<step> and expects Firecracker's status code and
 # fault_message text. Where kindling deliberately answers otherwise (a feature it lacks, or
 # Firecracker's behaviour is unsafe; README.md "Deviations from Firecracker"), `differs`
@@ -20,6 +21,7 @@ S=$T/api.sock
 PIDS=()
 cleanup() {
 	stop_pids
+	[ -n "${taps:-}" ] && for i in 0 1 2; do ip link del kfcrl$i 2>/dev/null; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -197,12 +199,14 @@ sys.exit(not (d == {"bw": {"bandwidth": b, "ops": None}, "ops": {"bandwidth": No
               and n == {"1": (None, {"bandwidth": b, "ops": None}), "2": ({"bandwidth": b, "ops": None}, None),
                         "3": ({"bandwidth": b, "ops": o}, {"bandwidth": b, "ops": o}), "4": (None, None)}))
 EOF
+# test_rate_limiter.py test_rx_rate_limiting_cpu_load's interface: 64 KiB per second.
+fc rx_rate_limiting_cpu_load.put 204 -- PUT /network-interfaces/6 '{"iface_id": "6", "guest_mac": "06:00:00:00:00:06", "host_dev_name": "tap6", "rx_rate_limiter": {"bandwidth": {"size": 65536, "refill_time": 1000}}}'
 differs rate_limiters_api_config.entropy "the entropy device is not implemented" 400 "not supported by kindling" -- PUT /entropy '{"rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 100}}}'
 
 spawn
 basic_config
 fc api_patch_pre_boot.scratch 204 -- PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$T/scratch\", \"is_root_device\": false, \"is_read_only\": false}"
-fc api_patch_pre_boot.net 204 -- PUT /network-interfaces/1 '{"iface_id": "1", "host_dev_name": "abcdtap1", "guest_mac": "06:00:00:00:00:01"}'
+fc api_patch_pre_boot.net_put 204 -- PUT /network-interfaces/1 '{"iface_id": "1", "host_dev_name": "abcdtap1", "guest_mac": "06:00:00:00:00:01"}'
 fc api_patch_pre_boot.boot_source 400 "Invalid request method and/or path: PATCH boot-source." -- PATCH /boot-source '{"kernel_image_path": "otherfile"}'
 fc api_patch_pre_boot.machine_config 204 -- PATCH /machine-config '{"vcpu_count": 4}'
 req GET /machine-config
@@ -421,7 +425,7 @@ skip fc.multi_queue_unsupported "needs a multi-queue tap; kindling opens taps at
 # ---------------------------------------------------------------- after InstanceStart (a tiny guest on /dev/kvm)
 if ! kvm_usable || [ ! -f "$G/spin.elf" ]; then
 	for t in api_put_update_post_boot negative_api_patch_post_boot drive_patch api_version.post_boot send_ctrl_alt_del cli_metrics_path.flush \
-		negative_snapshot_create; do
+		negative_snapshot_create patch_drive_limiter tx_rate_limiting.patch rx_rate_limiting.patch; do
 		skip "fc.$t" "no usable /dev/kvm on this host (the lab runs the Linux versions)"
 	done
 	exit 0
@@ -429,8 +433,27 @@ fi
 touch "$T/metrics3.ndjson"
 spawn --metrics-path "$T/metrics3.ndjson"
 req PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
-req PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/rootfs.ext4\", \"is_root_device\": true, \"is_read_only\": false}"
-# (no network interface: this host may have no tap to give it)
+req PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/rootfs.ext4\", \"is_root_device\": true, \"is_read_only\": true}"
+req PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$T/scratch\", \"is_root_device\": false, \"is_read_only\": false, \"io_engine\": \"Sync\"}"
+# test_drive_rate_limiter.py test_patch_drive_limiter's drive: 10 MiB and 100 ops per 100 ms.
+fc patch_drive_limiter.put 204 -- PUT /drives/limited "{\"drive_id\": \"limited\", \"path_on_host\": \"$T/otherscratch\", \"is_root_device\": false, \"is_read_only\": false, \"rate_limiter\": {\"bandwidth\": {\"size\": 10485760, \"refill_time\": 100}, \"ops\": {\"size\": 100, \"refill_time\": 100}}}"
+# test_drive_patch: vhost-user drives (`socket`) are not implemented.
+differs drive_patch.vhost_user_drive "vhost-user block devices are not implemented" 400 "'socket' is not supported by kindling." -- PUT /drives/scratch_vub '{"drive_id": "scratch_vub", "is_root_device": false, "socket": "vub.sock"}'
+fc drive_patch.pre_boot 400 "$NOT_BEFORE" -- PATCH /drives/scratch '{"drive_id": "scratch", "path_on_host": "foo.bar"}'
+# test_rate_limiter.py's interfaces: none, a limiter without a burst, one with a burst (TX
+# and RX together here; Firecracker's TX and RX tests each make the same three). Only where
+# taps can be made (root: the lab); kindling opens them at InstanceStart.
+RL=(10485760 104857600) # RATE_LIMIT_BYTES, BURST_SIZE
+taps=
+if ip tuntap add dev kfcrl0 mode tap vnet_hdr 2>/dev/null && ip tuntap add dev kfcrl1 mode tap vnet_hdr &&
+	ip tuntap add dev kfcrl2 mode tap vnet_hdr; then
+	taps=yes
+	fc rate_limiting.put_unlimited 204 -- PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "kfcrl0", "guest_mac": "06:00:00:00:00:10"}'
+	fc rate_limiting.put_no_burst 204 -- PUT /network-interfaces/eth1 "{\"iface_id\": \"eth1\", \"host_dev_name\": \"kfcrl1\", \"guest_mac\": \"06:00:00:00:00:11\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": ${RL[0]}, \"refill_time\": 100}}, \"rx_rate_limiter\": {\"bandwidth\": {\"size\": ${RL[0]}, \"refill_time\": 100}}}"
+	fc rate_limiting.put_with_burst 204 -- PUT /network-interfaces/eth2 "{\"iface_id\": \"eth2\", \"host_dev_name\": \"kfcrl2\", \"guest_mac\": \"06:00:00:00:00:12\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": ${RL[0]}, \"one_time_burst\": ${RL[1]}, \"refill_time\": 100}}, \"rx_rate_limiter\": {\"bandwidth\": {\"size\": ${RL[0]}, \"one_time_burst\": ${RL[1]}, \"refill_time\": 100}}}"
+else
+	for i in 0 1; do ip link del kfcrl$i 2>/dev/null; done
+fi
 fc api_put_update_post_boot.start 204 -- PUT /actions '{"action_type": "InstanceStart"}'
 fc api_put_update_post_boot.boot_source 400 "$NOT_AFTER" -- PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
 fc api_put_update_post_boot.machine_config_patch 400 "$NOT_AFTER" -- PATCH /machine-config '{"vcpu_count": 4}'
@@ -439,15 +462,55 @@ fc api_put_update_post_boot.net 400 "$NOT_AFTER" -- PUT /network-interfaces/1 '{
 fc api_put_update_post_boot.drive 400 "$NOT_AFTER" -- PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/rootfs.ext4\", \"is_read_only\": false, \"is_root_device\": true}"
 fc negative_api_patch_post_boot.boot_source 400 "Invalid request method" -- PATCH /boot-source '{"kernel_image_path": "otherfile"}'
 fc negative_api_patch_post_boot.logger 400 "Invalid request method" -- PATCH /logger '{"level": "Error"}'
-fc drive_patch.unknown_field 400 "unknown field \`is_read_only\`" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar", "is_read_only": true}'
-fc drive_patch.io_engine 400 "unknown field \`io_engine\`" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar", "io_engine": "Sync"}'
-fc drive_patch.is_root_device 400 "unknown field \`is_root_device\`" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar", "is_root_device": false}'
-fc drive_patch.missing_path 400 "No such file or directory (os error 2) foo.bar Please verify the request arguments" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar"}'
-fc drive_patch.no_fields 400 "Unable to patch the block device: Device manager error: Running method expected different backend. Please verify the request arguments" -- PATCH /drives/rootfs '{"drive_id": "rootfs"}'
-fc drive_patch.rate_limiter 204 -- PATCH /drives/rootfs '{"drive_id": "rootfs", "rate_limiter": {"bandwidth": {"size": 5000, "refill_time": 100}, "ops": {"size": 500, "refill_time": 100}}}'
-fc drive_patch.rate_limiter_bad_path 400 "No such file or directory" -- PATCH /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "foo.bar", "rate_limiter": {"bandwidth": {"size": 5000, "refill_time": 100}, "ops": {"size": 500, "refill_time": 100}}}'
+# test_drive_patch's _drive_patch, on its scratch drive, step by step.
+fc drive_patch.no_fields 400 "Unable to patch the block device: Device manager error: Running method expected different backend. Please verify the request arguments" -- PATCH /drives/scratch '{"drive_id": "scratch"}'
+for t in vhost_user_path vhost_user_rate_limiter; do
+	skip "fc.drive_patch.$t" "differs from Firecracker: vhost-user block devices are not implemented (no scratch_vub to PATCH)"
+done
+fc drive_patch.unknown_field 400 "unknown field \`is_read_only\`" -- PATCH /drives/scratch '{"drive_id": "scratch", "path_on_host": "foo.bar", "is_read_only": true}'
+fc drive_patch.io_engine 400 "unknown field \`io_engine\`" -- PATCH /drives/scratch '{"drive_id": "scratch", "path_on_host": "foo.bar", "io_engine": "Sync"}'
+fc drive_patch.is_root_device 400 "unknown field \`is_root_device\`" -- PATCH /drives/scratch '{"drive_id": "scratch", "path_on_host": "foo.bar", "is_root_device": false}'
+fc drive_patch.missing_path 400 "Unable to patch the block device: Device manager error: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) foo.bar Please verify the request arguments" -- PATCH /drives/scratch '{"drive_id": "scratch", "path_on_host": "foo.bar"}'
+truncate -s 4M "$T/scratch_new"
+fc drive_patch.valid_path 204 -- PATCH /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$T/scratch_new\"}"
+fc drive_patch.path_and_rate_limiter 204 -- PATCH /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$T/scratch_new\", \"rate_limiter\": {\"bandwidth\": {\"size\": 1000000, \"refill_time\": 100}, \"ops\": {\"size\": 1, \"refill_time\": 100}}}"
+fc drive_patch.rate_limiter 204 -- PATCH /drives/scratch '{"drive_id": "scratch", "rate_limiter": {"bandwidth": {"size": 5000, "refill_time": 100}, "ops": {"size": 500, "refill_time": 100}}}'
+fc drive_patch.rate_limiter_bad_path 400 "No such file or directory" -- PATCH /drives/scratch '{"drive_id": "scratch", "path_on_host": "foo.bar", "rate_limiter": {"bandwidth": {"size": 5000, "refill_time": 100}, "ops": {"size": 500, "refill_time": 100}}}'
+# Firecracker's expected drives, without scratch_vub (and this suite's own limited drive).
 req GET /vm/config
-check fc.drive_patch.vm_config python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["drives"][0]; sys.exit(d["rate_limiter"] != {"bandwidth": {"size": 5000, "one_time_burst": None, "refill_time": 100}, "ops": {"size": 500, "one_time_burst": None, "refill_time": 100}})' "$T/body"
+check fc.drive_patch.vm_config python3 - "$T/body" "$T" <<'EOF'
+import json, sys
+t = sys.argv[2]
+want = [
+    {"drive_id": "rootfs", "partuuid": None, "is_root_device": True, "cache_type": "Unsafe", "is_read_only": True,
+     "path_on_host": t + "/rootfs.ext4", "rate_limiter": None, "io_engine": "Sync", "socket": None},
+    {"drive_id": "scratch", "partuuid": None, "is_root_device": False, "cache_type": "Unsafe", "is_read_only": False,
+     "path_on_host": t + "/scratch_new",
+     "rate_limiter": {"bandwidth": {"size": 5000, "one_time_burst": None, "refill_time": 100},
+                      "ops": {"size": 500, "one_time_burst": None, "refill_time": 100}},
+     "io_engine": "Sync", "socket": None},
+]
+got = [d for d in json.load(open(sys.argv[1]))["drives"] if d["drive_id"] != "limited"]
+if got != want:
+    print("  got %s" % json.dumps(got))
+sys.exit(got != want)
+EOF
+# test_patch_drive_limiter's PATCHes: both buckets, then the ops bucket alone (the lab's
+# ratelimit.sh times the reads under each).
+fc patch_drive_limiter.patch_both 204 -- PATCH /drives/limited '{"drive_id": "limited", "rate_limiter": {"bandwidth": {"size": 104857600, "refill_time": 100}, "ops": {"size": 200, "refill_time": 100}}}'
+fc patch_drive_limiter.patch_ops 204 -- PATCH /drives/limited '{"drive_id": "limited", "rate_limiter": {"ops": {"size": 1000, "refill_time": 100}}}'
+# test_rate_limiter.py's _check_{tx,rx}_rate_limit_patch: a limiter added to the unlimited
+# interface, the limited one's changed, then the added one removed (size and refill_time 0).
+if [ -n "$taps" ]; then
+	for d in tx rx; do
+		fc ${d}_rate_limiting.patch_add 204 -- PATCH /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"${d}_rate_limiter\": {\"bandwidth\": {\"size\": $((RL[0] * 2)), \"refill_time\": 100}}}"
+		fc ${d}_rate_limiting.patch_update 204 -- PATCH /network-interfaces/eth1 "{\"iface_id\": \"eth1\", \"${d}_rate_limiter\": {\"bandwidth\": {\"size\": $((RL[0] * 2)), \"refill_time\": 100}}}"
+		fc ${d}_rate_limiting.patch_remove 204 -- PATCH /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"${d}_rate_limiter\": {\"bandwidth\": {\"size\": 0, \"refill_time\": 0}}}"
+	done
+else
+	skip fc.tx_rate_limiting.patch "cannot make taps here (not root?)"
+	skip fc.rx_rate_limiting.patch "cannot make taps here (not root?)"
+fi
 fc api_version.post_boot 200 -- GET /version
 fc cli_metrics_path.flush 204 -- PUT /actions '{"action_type": "FlushMetrics"}'
 fc send_ctrl_alt_del 204 -- PUT /actions '{"action_type": "SendCtrlAltDel"}'

@@ -177,6 +177,10 @@ tests/lab/jailer.sh
 # virtio-blk and virtio-net end to end (ext4 root, drives, tap network).
 tests/lab/virtio.sh
 
+# Rate limiters on a Linux guest's drive and tap: ops and bandwidth rates, bursts, PATCH,
+# the VMM's CPU under an RX flood.
+tests/lab/ratelimit.sh
+
 # Snapshots of a Linux guest with a disk and a TCP connection: Full, Diff, merge, restore.
 tests/lab/snapshot.sh
 
