@@ -157,6 +157,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS) $(BUILD)/benches/snapbench \
+		$(BUILD)/benches/authbench \
 		$(BUILD)/guest/snapguest-initramfs.cpio.gz
 	@mkdir -p $(BUILD)/bench
 	@benches/run.sh
@@ -198,6 +199,10 @@ $(BUILD)/tests/kvm-state: $(BUILD)/obj/tests/kvm/state.o $(VMM_OBJS) $(VMM_CJSON
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # Snapshot figures on a real /dev/kvm (benches/snapshot.sh).
 $(BUILD)/benches/snapbench: $(BUILD)/obj/benches/snapbench.o $(VMM_OBJS) $(VMM_CJSON)
+	@mkdir -p $(dir $@)
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+# Signed snapshots' memory checks, full against lazy, without KVM (benches/snapauth.sh).
+$(BUILD)/benches/authbench: $(BUILD)/obj/benches/authbench.o $(VMM_OBJS) $(VMM_CJSON)
 	@mkdir -p $(dir $@)
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # Static: it runs inside an empty jail.
