@@ -178,7 +178,7 @@ JAILER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard jailer/*.c))
 all: $(BUILD)/kindling-jailer
 $(BUILD)/kindling-jailer: $(JAILER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcap-ng -lbpf -lelf -lz
-# The VMM with KINDLING_SECCOMP_SELFTEST=api|vmm|vcpu|console|uffd|prefetch making a forbidden syscall.
+# The VMM with KINDLING_SECCOMP_SELFTEST=api|vmm|vcpu|console|uffd|prefetch|lazy making a forbidden syscall.
 $(BUILD)/selftest/vmm/vmm_seccomp.o: vmm/vmm_seccomp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_SELFTEST $(INC_vmm) -c -o $@ $<
