@@ -157,7 +157,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all kernel initramfs $(BUILD)/apiclient $(GUESTS) $(BUILD)/benches/snapbench \
-		$(BUILD)/benches/setupbench \
+		$(BUILD)/benches/setupbench $(BUILD)/benches/authbench \
 		$(BUILD)/guest/snapguest-initramfs.cpio.gz
 	@mkdir -p $(BUILD)/bench
 	@benches/run.sh
@@ -178,7 +178,7 @@ JAILER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard jailer/*.c))
 all: $(BUILD)/kindling-jailer
 $(BUILD)/kindling-jailer: $(JAILER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcap-ng -lbpf -lelf -lz
-# The VMM with KINDLING_SECCOMP_SELFTEST=api|vmm|vcpu|console|uffd|prefetch making a forbidden syscall.
+# The VMM with KINDLING_SECCOMP_SELFTEST=api|vmm|vcpu|console|uffd|prefetch|lazy making a forbidden syscall.
 $(BUILD)/selftest/vmm/vmm_seccomp.o: vmm/vmm_seccomp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_SELFTEST $(INC_vmm) -c -o $@ $<
@@ -204,6 +204,10 @@ $(BUILD)/benches/snapbench: $(BUILD)/obj/benches/snapbench.o $(VMM_OBJS) $(VMM_C
 # The host side of a boot's set-up, without KVM (benches/setup.sh), linked as build/kindling
 # is, so that its page faults and copies are the production binary's.
 $(BUILD)/benches/setupbench: $(BUILD)/obj/benches/setupbench.o $(VMM_OBJS) $(VMM_CJSON)
+	@mkdir -p $(dir $@)
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+# Signed snapshots' memory checks, full against lazy, without KVM (benches/snapauth.sh).
+$(BUILD)/benches/authbench: $(BUILD)/obj/benches/authbench.o $(VMM_OBJS) $(VMM_CJSON)
 	@mkdir -p $(dir $@)
 	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
 # Static: it runs inside an empty jail.

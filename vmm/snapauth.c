@@ -147,48 +147,69 @@ static bool is_hole(int fd, uint64_t off, size_t len)
 	return d < 0 ? errno == ENXIO : (uint64_t)d >= off + len;
 }
 
+/* SHA-256 of SNAPAUTH_CHUNK zero bytes (tests/unit/test_snapauth.c recomputes it): a whole
+ * chunk that is a hole or past zero_from is compared against it without being hashed. */
+const uint8_t snapauth_zero_chunk_digest[SNAPAUTH_DIGEST] = {
+	0x56, 0x47, 0xf0, 0x5e, 0xc1, 0x89, 0x58, 0x94, 0x7d, 0x32, 0x87, 0x4e, 0xeb, 0x78, 0x8f, 0xa3,
+	0x96, 0xa0, 0x5d, 0x0b, 0xab, 0x7c, 0x1b, 0x71, 0xf1, 0x12, 0xce, 0xb7, 0xe9, 0xb3, 0x1e, 0xee,
+};
+
+int snapauth_read_chunk(int fd, uint64_t ram_size, uint64_t zero_from, uint32_t i, uint8_t *buf,
+			uint8_t d[SNAPAUTH_DIGEST], bool *zero)
+{
+	uint64_t off = (uint64_t)i * SNAPAUTH_CHUNK;
+	size_t len = chunk_len(ram_size, i), from_file = 0;
+	int e;
+
+	if (!zero_from || zero_from > ram_size)
+		zero_from = ram_size;
+	if (off < zero_from)
+		from_file = zero_from - off < len ? (size_t)(zero_from - off) : len;
+	*zero = len == SNAPAUTH_CHUNK && (!from_file || is_hole(fd, off, from_file));
+	if (*zero) {
+		memcpy(d, snapauth_zero_chunk_digest, SNAPAUTH_DIGEST);
+		return (int)len;
+	}
+	e = read_at(fd, buf, from_file, (off_t)off);
+	if (e)
+		return e;
+	memset(buf + from_file, 0, len - from_file);
+	snapauth_sha256(buf, len, d);
+	return (int)len;
+}
+
+int snapauth_chunk_mismatch(char *err, size_t errlen, uint64_t ram_size, uint32_t i)
+{
+	uint64_t off = (uint64_t)i * SNAPAUTH_CHUNK;
+
+	return errorf(err, errlen, -EBADMSG,
+		      "memory file chunk %u (bytes %llu..%llu) does not match the signed state file's "
+		      "digest: the memory file was modified, or belongs to another snapshot",
+		      i, (unsigned long long)off, (unsigned long long)(off + chunk_len(ram_size, i) - 1));
+}
+
 int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST],
 			char *err, size_t errlen)
 {
 	uint32_t n = snapauth_nr_chunks(ram_size);
-	uint8_t *buf = malloc(SNAPAUTH_CHUNK), *zero = calloc(1, SNAPAUTH_CHUNK), d[SNAPAUTH_DIGEST],
-		zd[SNAPAUTH_DIGEST];
+	uint8_t *buf = malloc(SNAPAUTH_CHUNK), d[SNAPAUTH_DIGEST];
+	bool zero;
 	int e = 0;
 
-	if (!buf || !zero) {
-		e = errorf(err, errlen, -ENOMEM, "out of memory");
-		goto out;
-	}
-	if (!zero_from || zero_from > ram_size)
-		zero_from = ram_size;
-	snapauth_sha256(zero, SNAPAUTH_CHUNK, zd);
+	if (!buf)
+		return errorf(err, errlen, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t off = (uint64_t)i * SNAPAUTH_CHUNK;
-		size_t len = chunk_len(ram_size, i), from_file = 0;
-
-		if (off < zero_from)
-			from_file = zero_from - off < len ? (size_t)(zero_from - off) : len;
-		if (len == SNAPAUTH_CHUNK && (!from_file || is_hole(fd, off, from_file))) {
-			memcpy(d, zd, sizeof(d));
-		} else {
-			e = read_at(fd, buf, from_file, (off_t)off);
-			if (e) {
-				errorf_errno(err, errlen, -e, "cannot read chunk %u of the memory file", i);
-				goto out;
-			}
-			memset(buf + from_file, 0, len - from_file);
-			snapauth_sha256(buf, len, d);
+		e = snapauth_read_chunk(fd, ram_size, zero_from, i, buf, d, &zero);
+		if (e < 0) {
+			errorf_errno(err, errlen, -e, "cannot read chunk %u of the memory file", i);
+			break;
 		}
+		e = 0;
 		if (snapauth_digest_cmp(d, digests[i])) {
-			e = errorf(err, errlen, -EBADMSG,
-				   "memory file chunk %u (bytes %llu..%llu) does not match the signed state file's "
-				   "digest: the memory file was modified, or belongs to another snapshot",
-				   i, (unsigned long long)off, (unsigned long long)(off + len - 1));
-			goto out;
+			e = snapauth_chunk_mismatch(err, errlen, ram_size, i);
+			break;
 		}
 	}
-out:
 	free(buf);
-	free(zero);
 	return e;
 }

@@ -7,6 +7,7 @@
 #ifndef KINDLING_SNAPAUTH_H
 #define KINDLING_SNAPAUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,5 +42,16 @@ void snapauth_digest_ram(const uint8_t *ram, uint64_t ram_size, uint8_t (*out)[S
  * or the errno of a failed read. */
 int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST],
 			char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* One chunk of that RAM, as snapauth_verify_mem checks it (and the lazy handler,
+ * snaplazy.c): chunk i read from fd into buf (SNAPAUTH_CHUNK bytes; zeros past zero_from),
+ * its digest into d. *zero: the chunk is a whole hole or past zero_from, known to be zero
+ * without a read (buf is then left alone). Returns the chunk's length, or -errno of a failed
+ * read (-EIO: the file is shorter than it was). */
+int snapauth_read_chunk(int fd, uint64_t ram_size, uint64_t zero_from, uint32_t i, uint8_t *buf,
+			uint8_t d[SNAPAUTH_DIGEST], bool *zero) __attribute__((warn_unused_result));
+extern const uint8_t snapauth_zero_chunk_digest[SNAPAUTH_DIGEST];
+/* The message (and -EBADMSG) for chunk i of ram_size bytes whose digest does not match. */
+int snapauth_chunk_mismatch(char *err, size_t errlen, uint64_t ram_size, uint32_t i);
 
 #endif

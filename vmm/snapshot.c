@@ -14,6 +14,7 @@
 #include "prefetch.h"
 #include "snapauth.h"
 #include "snapfile.h"
+#include "snaplazy.h"
 #include "snapmem.h"
 #include "snapuffd.h"
 #include "vmm.h"
@@ -22,6 +23,8 @@
 static struct vmm_config loaded_cfg;
 /* The page-fault handler of a VM loaded with the Uffd backend: as long as the VM too. */
 static struct snapuffd loaded_uffd;
+/* The lazy verifier of a signed snapshot loaded with --snapshot-verify lazy: as long as the VM. */
+static struct snaplazy loaded_lazy;
 /* The prefetch thread of a VM loaded with a working set (joined by vmm_uncreate/vmm_run). */
 static struct prefetch loaded_prefetch;
 
@@ -29,6 +32,15 @@ static struct prefetch loaded_prefetch;
  * on (its next fault would wait forever), so it stops with the reason; the monitor then
  * wakes the faults still waiting, so that the vCPUs can be joined. */
 static void on_uffd_fail(void *opaque, const char *why)
+{
+	struct vmm *v = opaque;
+
+	vm_stop(&v->vm, 1, "%s", why);
+}
+
+/* On the lazy verifier's thread: a chunk failed its digest (or could not be read). The
+ * verifier then fences the RAM, so that nothing waiting on that chunk reads anything. */
+static void on_lazy_fail(void *opaque, const char *why)
 {
 	struct vmm *v = opaque;
 
@@ -298,7 +310,7 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 			goto out;
 		}
 		/* In full, before the VM exists: no chunk that fails reaches the guest. */
-		if (s.is_signed) {
+		if (s.is_signed && v->snapshot_verify == SNAPSHOT_VERIFY_FULL) {
 			r = snapauth_verify_mem(fd, s.mem.ram_size, zero_from, (const uint8_t(*)[SNAPAUTH_DIGEST])s.digests,
 						err, errlen);
 			if (r) {
@@ -306,10 +318,32 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 				goto out;
 			}
 		}
-		ram = (struct vmm_ram){ .fd = fd, .private = true, .zero_from = zero_from };
-		r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
-		if (r)
-			goto out;
+		if (s.is_signed && v->snapshot_verify == SNAPSHOT_VERIFY_LAZY) {
+			/* Anonymous RAM that the verifier fills chunk by chunk, each checked first:
+			 * what the guest sees is the copy that was checked, never the file. */
+			r = vmm_create(v, &loaded_cfg, NULL, err, errlen);
+			if (r)
+				goto out;
+			r = snaplazy_attach(&loaded_lazy, &v->vm.mem, fd, zero_from,
+					    (const uint8_t(*)[SNAPAUTH_DIGEST])s.digests, s.nr_chunks, err, errlen);
+			if (r) {
+				vmm_uncreate(v);
+				goto out;
+			}
+			r = snaplazy_start(&loaded_lazy, v->seccomp, on_lazy_fail, v);
+			if (r) {
+				errorf(err, errlen, r, "cannot start the lazy verifier's thread: %s", strerror(-r));
+				snaplazy_release(&loaded_lazy);
+				vmm_uncreate(v);
+				goto out;
+			}
+			v->lazy = &loaded_lazy;
+		} else {
+			ram = (struct vmm_ram){ .fd = fd, .private = true, .zero_from = zero_from };
+			r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
+			if (r)
+				goto out;
+		}
 	}
 	r = guest_cpu_identity(&v->vm, &here);
 	if (r)
@@ -321,6 +355,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 	/* The handler failed while the restore touched guest memory. */
 	if (!r && v->uffd && snapuffd_failed(v->uffd))
 		r = errorf(err, errlen, -EPIPE, "%s", v->uffd->why);
+	/* ... or the lazy verifier refused a chunk the restore touched. */
+	if (!r && v->lazy && snaplazy_failed(v->lazy))
+		r = errorf(err, errlen, -EBADMSG, "memory file %s: %s", p->backend_path, v->lazy->why);
 	/* Right before the vCPUs start, which do not wait for it. */
 	if (!r && wset) {
 		int e = prefetch_start(&loaded_prefetch, &v->vm.mem, wset, v->seccomp);

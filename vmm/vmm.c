@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "log.h"
 #include "prefetch.h"
+#include "snaplazy.h"
 #include "snapuffd.h"
 #include "vmm_attach.h"
 #include "vmm_seccomp.h"
@@ -159,7 +160,9 @@ int vmm_init(struct vmm *v, char *err, size_t errlen)
 	v->devices.n = 0;
 	v->io_fds.nr_blk = v->io_fds.nr_tap = 0;
 	v->uffd = NULL;
+	v->lazy = NULL;
 	v->prefetch = NULL;
+	v->snapshot_verify = SNAPSHOT_VERIFY_DEFAULT;
 	v->state = VMM_NOT_STARTED;
 	v->sig_fd = v->rx_efd = -1;
 	v->vm.kvm_fd = v->vm.vm_fd = v->vm.stop_efd = -1;
@@ -245,6 +248,10 @@ static void release_uffd(struct vmm *v)
 	if (v->uffd)
 		snapuffd_release(v->uffd);
 	v->uffd = NULL;
+	/* The same for the lazy verifier, which may have refused a chunk a vCPU waits on. */
+	if (v->lazy)
+		snaplazy_release(v->lazy);
+	v->lazy = NULL;
 }
 
 /* A restore's prefetch thread: stopped and joined while guest RAM is still mapped. */

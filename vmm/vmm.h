@@ -22,6 +22,15 @@ _Static_assert(CONFIG_MAX_DRIVES <= SECCOMP_MAX_IO_FDS && CONFIG_MAX_NETS <= SEC
 
 struct snapuffd;
 struct prefetch;
+struct snaplazy;
+
+/* How a signed snapshot's memory is checked at load (--snapshot-verify; README
+ * "Authenticated snapshots" has the figures the default comes from). */
+enum snapshot_verify {
+	SNAPSHOT_VERIFY_FULL, /* every chunk read and checked before the VM is built */
+	SNAPSHOT_VERIFY_LAZY, /* each chunk checked at its first touch (vmm/snaplazy.c) */
+};
+#define SNAPSHOT_VERIFY_DEFAULT SNAPSHOT_VERIFY_FULL
 
 /* What the API reports as the instance's state; the VMM alone changes it. */
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
@@ -53,6 +62,8 @@ struct vmm {
 	/* --snapshot-key: snapshots are signed at create and must be signed with it at load
 	 * (snapauth.h); NULL: unsigned, and a signed one is refused. Not owned. */
 	const struct snapauth_key *snapshot_key;
+	enum snapshot_verify snapshot_verify; /* ... how its memory is checked at load */
+	struct snaplazy *lazy; /* a signed snapshot loaded with lazy verification: its handler */
 	struct seccomp_io_fds io_fds; /* the drives' and taps' fds: all the VMM thread's filter
 				       * lets it do block and tap I/O on */
 };

@@ -16,6 +16,9 @@
  *   prefetch with `--restore ... --prefetch FILE`: populates the working set's pages of the
  *            guest RAM mapping (madvise), logs one line and exits (vmm/prefetch.c). Short-lived
  *            and the narrowest: no memory allocation, no fd of its own, no signal to send.
+ *   lazy     with a signed snapshot loaded with `--snapshot-verify lazy`: reads each fault's
+ *            2 MiB chunk from the memory file, checks its digest, copies it in (userfaultfd
+ *            ioctls) or stops the VM and fences its RAM (vmm/snaplazy.c). No allocation.
  * Setting up (opening /dev/kvm, creating the VM, mapping memory, starting threads) happens
  * before the filters, as in Firecracker: the VMM thread's filter goes on after the vCPUs
  * started, so it holds no clone, no KVM_CREATE_*, no socket. */
@@ -45,8 +48,9 @@
 #define CONSOLE (1u << SECCOMP_CONSOLE)
 #define UFFD (1u << SECCOMP_UFFD)
 #define PREFETCH (1u << SECCOMP_PREFETCH)
+#define LAZY (1u << SECCOMP_LAZY)
 /* The long-lived threads; the prefetch thread takes only a few of their common calls. */
-#define ALL (API | VMM | VCPU | CONSOLE | UFFD)
+#define ALL (API | VMM | VCPU | CONSOLE | UFFD | LAZY)
 
 /* How a rule's arguments are pinned. */
 enum pin {
@@ -87,14 +91,15 @@ static const struct rule {
 	{ SCMP_SYS(brk), API | VMM | VCPU, ANY },
 	{ SCMP_SYS(mmap), API | VMM | VCPU, NO_EXEC },     /* large blocks, per-thread malloc arenas */
 	{ SCMP_SYS(mprotect), API | VMM | VCPU, NO_EXEC }, /* growing a malloc arena */
-	{ SCMP_SYS(mprotect), UFFD, NO_EXEC },             /* fencing guest RAM (PROT_NONE) */
+	{ SCMP_SYS(mprotect), UFFD | LAZY, NO_EXEC },      /* fencing guest RAM (PROT_NONE) */
 	{ SCMP_SYS(munmap), API | VMM | VCPU, ANY },       /* free(); guest RAM and run areas at teardown */
 	{ SCMP_SYS(mremap), API | VMM | VCPU, ANY },       /* realloc() of large blocks (JSON output) */
 	/* --- signals: pthread_kill() to kick vCPUs (pause, stop) ----------------------------- */
-	{ SCMP_SYS(getpid), VMM | VCPU | UFFD, ANY },  /* pthread_kill: tgkill's first argument */
+	{ SCMP_SYS(getpid), VMM | VCPU | UFFD | LAZY, ANY }, /* pthread_kill: tgkill's first argument */
 	{ SCMP_SYS(gettid), VMM | VCPU, ANY },         /* pthread_kill of itself (vm_stop from a vCPU) */
-	{ SCMP_SYS(tgkill), VMM | VCPU | UFFD, OWN_PROCESS }, /* the kick; vm_stop from a vCPU (or the
-							 * uffd monitor) kicks the vCPUs */
+	{ SCMP_SYS(tgkill), VMM | VCPU | UFFD | LAZY, OWN_PROCESS }, /* the kick; vm_stop from a vCPU
+							 * (or the uffd monitor, the lazy
+							 * verifier) kicks the vCPUs */
 	/* --- event loops ---------------------------------------------------------------------- */
 	{ SCMP_SYS(epoll_wait), API | VMM, ANY },
 	{ SCMP_SYS(epoll_pwait), API | VMM, ANY },
@@ -134,14 +139,19 @@ static const struct rule {
 	{ SCMP_SYS(getrandom), VMM, ANY },       /* the snapshot id */
 	/* --- uffd monitor: a snapshot loaded with the Uffd backend (vmm/snapuffd.c) --------- */
 	{ SCMP_SYS(ppoll), UFFD, ANY },          /* the handler's hang-up, a fault left unread */
+	/* --- lazy verifier: a signed snapshot loaded with --snapshot-verify lazy (vmm/snaplazy.c) */
+	{ SCMP_SYS(ppoll), LAZY, ANY },          /* a fault, or the end */
+	{ SCMP_SYS(read), LAZY, ANY },           /* the faults (uffd_msg) */
+	{ SCMP_SYS(pread64), LAZY, ANY },        /* a chunk of the memory file */
+	{ SCMP_SYS(lseek), LAZY, ANY },          /* SEEK_DATA: a chunk that is a hole is not read */
 	/* --- VMM thread: shutdown ------------------------------------------------------------- */
 	{ SCMP_SYS(unlink), VMM, ANY },          /* remove the API socket */
 	{ SCMP_SYS(exit_group), VMM, ANY },      /* main() returns */
 	/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first time it trims a thread's
 	 * heap, in whichever thread that is; refused, it trims with madvise instead. */
-	{ SCMP_SYS(openat), API | VCPU | CONSOLE | UFFD, DENY_EACCES },
+	{ SCMP_SYS(openat), API | VCPU | CONSOLE | UFFD | LAZY, DENY_EACCES },
 	/* --- ioctl: only the requests below (see ioctls[]) ------------------------------------ */
-	{ SCMP_SYS(ioctl), VMM | VCPU | UFFD, ANY },
+	{ SCMP_SYS(ioctl), VMM | VCPU | UFFD | LAZY, ANY },
 };
 
 /* ioctl request numbers, each pinned for the threads that issue it. */
@@ -178,10 +188,15 @@ static const struct ioctl_rule {
 	/* A dead or stuck page-fault handler, or the VM's end: wake the faults waiting on it so
 	 * that the vCPUs can be joined (vmm/snapuffd.c). The vCPUs need nothing for the Uffd
 	 * backend: a fault blocks inside KVM_RUN. */
-	{ UFFDIO_UNREGISTER, UFFD },
+	{ UFFDIO_UNREGISTER, UFFD | LAZY },
+	/* The lazy verifier maps a checked chunk's pages (or zero pages) and wakes its faults. */
+	{ UFFDIO_COPY, LAZY },
+	{ UFFDIO_ZEROPAGE, LAZY },
+	{ UFFDIO_WAKE, LAZY },
 };
 
-static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console", "uffd", "prefetch" };
+static const char *const names[SECCOMP_THREAD_KINDS] = { "api", "vmm", "vcpu", "console", "uffd", "prefetch",
+								    "lazy" };
 
 const char *seccomp_thread_name(enum seccomp_thread kind)
 {

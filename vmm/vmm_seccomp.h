@@ -10,6 +10,7 @@ enum seccomp_thread {
 	SECCOMP_CONSOLE, /* the serial console writer (vmm/outbuf.c) */
 	SECCOMP_UFFD,    /* the page-fault handler's monitor (vmm/snapuffd.c), Uffd snapshots only */
 	SECCOMP_PREFETCH, /* the working-set prefetch at a restore (vmm/prefetch.c), --prefetch only */
+	SECCOMP_LAZY,    /* the lazy verifier of a signed snapshot's memory (vmm/snaplazy.c) */
 	SECCOMP_THREAD_KINDS,
 };
 
@@ -39,7 +40,7 @@ int seccomp_install_mode(enum seccomp_thread kind, enum seccomp_mode mode) __att
 int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const struct seccomp_io_fds *io)
 	__attribute__((warn_unused_result));
 
-/* "api", "vmm", "vcpu", "console", "uffd", "prefetch". */
+/* "api", "vmm", "vcpu", "console", "uffd", "prefetch", "lazy". */
 const char *seccomp_thread_name(enum seccomp_thread kind);
 
 /* The number of syscalls a kind allows (ioctl counted once), for logs and tests. */

@@ -28,7 +28,9 @@ CASES="create_full create_diff load_paused load_machine_config postload_instance
 	restore_drive_config restore_drive_resume restore_drive_unknown_id restore_drive_other_size
 	prefetch_populates prefetch_past_ram_warns prefetch_selftest_kills signed_create signed_info signed_restore
 	signed_no_key signed_other_key signed_key_for_unsigned signed_state_flip_16 signed_state_flip_200
-	signed_state_flip_middle signed_state_flip_mac signed_mem_flip_0 signed_mem_flip_1m"
+	signed_state_flip_middle signed_state_flip_mac signed_mem_flip_0 signed_mem_flip_1m verify_needs_key
+	verify_bad_mode signed_lazy_restore signed_lazy_mem_flip_0 signed_lazy_count_create signed_lazy_count_runs
+	signed_lazy_flip_touched signed_lazy_flip_untouched_runs signed_lazy_create_again signed_lazy_again_full_runs"
 if ! kvm_usable || [ ! -f "$G/spin.elf" ] || [ ! -f "$G/count.elf" ]; then
 	for t in $CASES; do skip "snapshot.$t" "no usable /dev/kvm on this host"; done
 	exit 0
@@ -352,4 +354,89 @@ for at in 0:0 1m:1048576; do
 	flip "$T/signed.mem" "${at#*:}" "$T/flipped.mem"
 	refused "signed_mem_flip_${at%%:*}" "$T/signed.state" "$T/flipped.mem"
 done
+
+# --snapshot-verify lazy (vmm/snaplazy.c): each 2 MiB chunk is checked when first touched.
+# A chunk the guest touches that fails stops the VM (exit 1, the chunk named) before the
+# guest runs on it; one it never touches does not matter; a snapshot taken from a lazily
+# loaded VM is whole and signed.
+expect_error snapshot.verify_needs_key "snapshot-verify needs --snapshot-key" \
+	--restore "$T/full.state" --mem "$T/full.mem" --resume --no-api --snapshot-verify lazy
+expect_error snapshot.verify_bad_mode "snapshot-verify must be full or lazy" \
+	--restore "$T/signed.state" --mem "$T/signed.mem" --resume --no-api --snapshot-key "$T/k1" --snapshot-verify half
+timeout "$(scaled 120)" "$K" --restore "$T/signed.state" --mem "$T/signed.mem" --resume --no-api \
+	--snapshot-key "$T/k1" --snapshot-verify lazy >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
+VPID=$!
+PIDS+=("$VPID")
+sleep "$(scaled 1)"
+if running "$VPID"; then pass snapshot.signed_lazy_restore; else
+	fail snapshot.signed_lazy_restore "$(tail -n 3 "$T/vmm.err")"; fi
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+# The counting guest, signed: its code is in chunk 0, its counter and line buffer at 2 MiB
+# (chunk 1); it counts to 60 and resets. Paused right after its start, so that the restore
+# has most of the count left to print.
+spawn --snapshot-key "$T/k1"
+req PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+req PUT /boot-source "{\"kernel_image_path\": \"$G/count.elf\"}"
+req PUT /actions '{"action_type": "InstanceStart"}'
+req PATCH /vm '{"state": "Paused"}'
+want signed_lazy_count_create 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/scount.state\", \"mem_file_path\": \"$T/scount.mem\"}"
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+cp "$T/vmm.out" "$T/scount.a.out"
+# lazy_count NAME STATE MEM [ARGS...]: restores the counting guest lazily (resumed, no API),
+# until it resets; $rc, its output in $T/out and $T/err.
+lazy_count() {
+	deadline "$(scaled 60)" "$K" --restore "$2" --mem "$3" --resume --no-api --snapshot-key "$T/k1" \
+		--snapshot-verify lazy "${@:4}" >"$T/out" 2>"$T/err" </dev/null
+	rc=$?
+}
+lazy_count signed_lazy_count_runs "$T/scount.state" "$T/scount.mem"
+if [ $rc = 0 ] && cat "$T/scount.a.out" "$T/out" | cmp -s - "$T/count.want"; then
+	pass snapshot.signed_lazy_count_runs
+else
+	fail snapshot.signed_lazy_count_runs "rc=$rc a=$(tail -c 40 "$T/scount.a.out" | tr '\n' ' ') b=$(head -c 40 "$T/out" | tr '\n' ' ') $(tail -n 3 "$T/err")"
+fi
+# A flipped byte in chunk 0 (its code, at 1 MiB, is fetched first): stopped at its first
+# instruction, the chunk named, not one more line printed.
+flip "$T/scount.mem" 0 "$T/flipped.mem"
+lazy_count signed_lazy_mem_flip_0 "$T/scount.state" "$T/flipped.mem"
+if [ $rc = 1 ] && [ ! -s "$T/out" ] && grep -q 'memory file chunk 0 (bytes 0..2097151) does not match' "$T/err"; then
+	pass snapshot.signed_lazy_mem_flip_0
+else
+	fail snapshot.signed_lazy_mem_flip_0 "rc=$rc out=$(head -c 40 "$T/out" | tr '\n' ' ') $(head -c 400 "$T/err")"
+fi
+# A flipped byte in chunk 1, away from the counter: its first increment faults the chunk in,
+# which fails; not one more line is printed.
+flip "$T/scount.mem" $((2 * 1048576 + 4096)) "$T/flipped.mem"
+lazy_count signed_lazy_flip_touched "$T/scount.state" "$T/flipped.mem"
+if [ $rc = 1 ] && [ ! -s "$T/out" ] && grep -q 'memory file chunk 1 (bytes 2097152..4194303) does not match' "$T/err"; then
+	pass snapshot.signed_lazy_flip_touched
+else
+	fail snapshot.signed_lazy_flip_touched "rc=$rc out=$(head -c 40 "$T/out" | tr '\n' ' ') $(head -c 400 "$T/err")"
+fi
+# A flipped byte at 40 MiB, which the guest never touches: it counts to the end (full
+# verification refuses this file at load).
+flip "$T/scount.mem" $((40 * 1048576)) "$T/flipped.mem"
+lazy_count signed_lazy_flip_untouched_runs "$T/scount.state" "$T/flipped.mem"
+if [ $rc = 0 ] && cat "$T/scount.a.out" "$T/out" | cmp -s - "$T/count.want"; then
+	pass snapshot.signed_lazy_flip_untouched_runs
+else
+	fail snapshot.signed_lazy_flip_untouched_runs "rc=$rc $(head -c 40 "$T/out" | tr '\n' ' ') $(tail -n 3 "$T/err")"
+fi
+# A snapshot of a lazily loaded VM (paused before its first instruction): taking it faults
+# every chunk in, each checked; it restores with full verification and counts to the end.
+spawn --snapshot-key "$T/k1" --snapshot-verify lazy
+req PUT /snapshot/load "{\"snapshot_path\": \"$T/scount.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/scount.mem\"}}"
+lcode=$code
+req PUT /snapshot/create "{\"snapshot_path\": \"$T/scount2.state\", \"mem_file_path\": \"$T/scount2.mem\"}"
+if [ "$lcode" = 204 ] && [ "$code" = 204 ]; then pass snapshot.signed_lazy_create_again; else
+	fail snapshot.signed_lazy_create_again "load $lcode, create $code: $(head -c 300 "$T/body") $(tail -n 3 "$T/vmm.err")"; fi
+kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+deadline "$(scaled 60)" "$K" --restore "$T/scount2.state" --mem "$T/scount2.mem" --resume --no-api \
+	--snapshot-key "$T/k1" --snapshot-verify full >"$T/out" 2>"$T/err" </dev/null
+rc=$?
+if [ $rc = 0 ] && cat "$T/scount.a.out" "$T/out" | cmp -s - "$T/count.want"; then
+	pass snapshot.signed_lazy_again_full_runs
+else
+	fail snapshot.signed_lazy_again_full_runs "rc=$rc $(head -c 40 "$T/out" | tr '\n' ' ') $(tail -n 3 "$T/err")"
+fi
 exit 0

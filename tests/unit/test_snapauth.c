@@ -270,6 +270,17 @@ TEST(snapauth_memory_chunks)
 	munmap(ram, RAM);
 }
 
+/* The zero chunk's digest that holes are compared against without being hashed. */
+TEST(snapauth_zero_chunk_digest)
+{
+	uint8_t *zero = calloc(1, SNAPAUTH_CHUNK), d[SNAPAUTH_DIGEST];
+
+	CHECK(zero != NULL);
+	snapauth_sha256(zero, SNAPAUTH_CHUNK, d);
+	free(zero);
+	CHECK(memcmp(d, snapauth_zero_chunk_digest, SNAPAUTH_DIGEST) == 0);
+}
+
 TEST(snapauth_key_file)
 {
 	char dir[] = "/tmp/kindling-snapkey-XXXXXX", p[80], err[300];
