@@ -7,7 +7,7 @@ OUT=build/bench
 mkdir -p "$OUT"
 : >"$OUT/lines.txt"
 status=0
-for b in benches/bootmeter.sh benches/api.sh benches/setup.sh benches/boot.sh benches/io.sh benches/coldstart.sh benches/warmstart.sh benches/snapshot.sh benches/snapauth.sh benches/clones.sh; do
+for b in benches/bootmeter.sh benches/api.sh benches/setup.sh benches/boot.sh benches/io.sh benches/coldstart.sh benches/warmstart.sh benches/snapshot.sh benches/snapauth.sh benches/clones.sh benches/estimate.sh; do
 	[ -x "$b" ] || continue
 	echo "== $b"
 	if ! "$b" 2>"$OUT/$(basename "$b" .sh).err" | tee -a "$OUT/lines.txt"; then

@@ -44,6 +44,33 @@ if [ -n "$minsn" ] && [ -n "$exits" ] && [ -n "$cal" ] &&
 else
 	fail bootmeter.figures_plausible "$(tr '\n' ' ' <"$T/out")"
 fi
+# Issue 16's diet: at most 20 M instructions to init at 128 MiB (it was 29.2 M).
+if [ -n "$minsn" ] && awk -v m="$minsn" 'BEGIN { exit !(m <= 20) }'; then
+	pass bootmeter.kernel_diet_20m
+else
+	fail bootmeter.kernel_diet_20m "kindling.kernel_boot_minsn ${minsn:-missing}, over 20"
+fi
+
+# The real-hardware estimate (benches/estimate.sh) from this meter's figures and a set-up
+# figure: low = setup + minsn/4 + exits/1000, high = setup + minsn + 2 exits/1000 (ms).
+cp "$T/out" "$T/lines"
+echo "kindling.host_setup_nokvm_ms 2.000 ms" >>"$T/lines"
+want=$(awk -v m="$minsn" -v e="$exits" -v c="$cal" 'BEGIN {
+	printf "kindling.realhw_boot_estimate_low_ms %.1f ms\n", 2 + m / 4 + (e - c) / 1000
+	printf "kindling.realhw_boot_estimate_high_ms %.1f ms\n", 2 + m + 2 * (e - c) / 1000 }')
+if got=$(benches/estimate.sh "$T/lines" 2>"$T/est.err") && [ "$got" = "$want" ] &&
+	grep -q 'KVM ioctls are not in it' "$T/est.err"; then
+	pass bootmeter.estimate
+else
+	fail bootmeter.estimate "got '$got', want '$want'; $(tr '\n' ' ' <"$T/est.err")"
+fi
+grep -v host_setup_nokvm_ms "$T/lines" >"$T/lines2"
+if ! benches/estimate.sh "$T/lines2" >"$T/est2" 2>"$T/est2.err" && [ ! -s "$T/est2" ] &&
+	grep -q 'no set-up figure' "$T/est2.err"; then
+	pass bootmeter.estimate_needs_setup
+else
+	fail bootmeter.estimate_needs_setup "$(cat "$T/est2" "$T/est2.err" | tr '\n' ' ')"
+fi
 
 # A QEMU whose second boot (call with -kernel) has 160 MiB instead of 128 (the last -m wins): the meter must
 # fail and say the boots differ.
