@@ -22,7 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 CASES="linux_full_diff_merge_restore linux_memory_state linux_disk_state linux_tcp_state linux_data_fs_clean
-	linux_restore_10_times linux_load_disk_missing linux_load_disk_missing_still_serving"
+	linux_restore_10_times linux_load_disk_missing linux_load_disk_missing_still_serving
+	linux_load_tap_missing linux_load_tap_missing_still_serving"
 if ! kvm_usable; then
 	for t in $CASES; do skip "lab.snapshot.$t" "no /dev/kvm inside the lab"; done
 	exit 0
@@ -195,7 +196,7 @@ check lab.snapshot.linux_restore_10_times test $ok = 10
 
 # --- a drive of the snapshot gone: the load is a 400 naming it, and the VMM stays usable ---
 # (A tap that is gone is made again by TUNSETIFF when the VMM may (root, as Firecracker);
-# without CAP_NET_ADMIN that open fails with the tap's name.)
+# without CAP_NET_ADMIN that open fails with the tap's name: the last case.)
 mv "$T/data.img" "$T/data-away.img"
 rm -f "$S"
 deadline_bg 60 "$K" --api-sock "$S" >"$T/m.out" 2>"$T/m.err" </dev/null
@@ -210,6 +211,26 @@ else
 fi
 code=$(curl -s -m 30 -o "$T/body" -w '%{http_code}' --unix-socket "$S" http://localhost/)
 check lab.snapshot.linux_load_disk_missing_still_serving test "$code" = 200 -a -n "$(grep -o '"state":"Not started"' "$T/body")"
+kill "$mpid" 2>/dev/null
+reap "$mpid" 10 2>/dev/null
+
+# --- the snapshot's tap gone, and the VMM may not make it again (no CAP_NET_ADMIN, as a
+# jailed VMM): the load is a 400 naming the tap, and the VMM stays usable ---
+mv "$T/data-away.img" "$T/data.img"
+ip link del "$TAP" 2>/dev/null
+rm -f "$S"
+deadline_bg 60 setpriv --bounding-set -net_admin --inh-caps -net_admin "$K" --api-sock "$S" >"$T/m.out" 2>"$T/m.err" </dev/null
+mpid=$!
+PIDS+=("$mpid")
+for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.1; done
+code=$(api PUT /snapshot/load "{\"snapshot_path\": \"$T/diff.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/full.mem\"}, \"resume_vm\": true}")
+if [ "$code" = 400 ] && grep -qF "$TAP" "$T/body" && ! ip link show "$TAP" >/dev/null 2>&1; then
+	pass lab.snapshot.linux_load_tap_missing
+else
+	fail lab.snapshot.linux_load_tap_missing "got $code: $(head -c 300 "$T/body") $(tail -n 3 "$T/m.err")"
+fi
+code=$(curl -s -m 30 -o "$T/body" -w '%{http_code}' --unix-socket "$S" http://localhost/)
+check lab.snapshot.linux_load_tap_missing_still_serving test "$code" = 200 -a -n "$(grep -o '"state":"Not started"' "$T/body")"
 kill "$mpid" 2>/dev/null
 reap "$mpid" 10 2>/dev/null
 exit 0
