@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ramfence.h"
 #include "vmm_seccomp.h"
 
 #define PAGE 4096u
@@ -161,6 +162,7 @@ static void fence(struct snaplazy *l)
 
 	if (!l->len || l->uffd < 0)
 		return;
+	ramfence_withdraw(l->why[0] ? l->why : "the VM is being torn down");
 	if (mprotect(l->base, l->len, PROT_NONE) < 0)
 		log_debug("mprotect guest RAM: %s", strerror(errno));
 	if (ioctl(l->uffd, UFFDIO_UNREGISTER, &range) < 0)
@@ -272,6 +274,14 @@ int snaplazy_attach(struct snaplazy *l, struct guest_mem *m, int fd, uint64_t ze
 	madvise(m->map, m->map_size, MADV_DONTNEED);
 	if (ioctl(l->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		r = errorf_errno(err, errlen, errno, "UFFDIO_REGISTER");
+		goto fail;
+	}
+	/* Before any thread's filter (no rt_sigaction there): a device that touches the RAM
+	 * once it is withdrawn ends the VMM with the reason, not a crash. */
+	r = ramfence_install(m->map, m->map_size);
+	if (r) {
+		errorf(err, errlen, r, "cannot install the guest RAM fault handler: %s", strerror(-r));
+		ioctl(l->uffd, UFFDIO_UNREGISTER, &reg.range);
 		goto fail;
 	}
 	l->base = m->map;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ramfence.h"
 #include "vmm_seccomp.h"
 #include "util.h"
 
@@ -172,6 +173,14 @@ int snapuffd_attach(struct snapuffd *u, struct guest_mem *m, const char *path, u
 		r = errorf_errno(err, errlen, errno, "UFFDIO_REGISTER");
 		goto fail;
 	}
+	/* Before any thread's filter (no rt_sigaction there): a device that touches the RAM
+	 * once it is withdrawn ends the VMM with the reason, not a crash. */
+	r = ramfence_install(m->map, m->map_size);
+	if (r) {
+		errorf(err, errlen, r, "cannot install the guest RAM fault handler: %s", strerror(-r));
+		ioctl(u->uffd, UFFDIO_UNREGISTER, &reg.range);
+		goto fail;
+	}
 	u->base = m->map;
 	u->len = m->map_size;
 	u->sock = connect_handler(path, deadline_ns, err, errlen);
@@ -251,6 +260,7 @@ static void fence(struct snapuffd *u)
 
 	if (!u->len || u->uffd < 0)
 		return;
+	ramfence_withdraw(u->why[0] ? u->why : "the VM is being torn down");
 	if (mprotect(u->base, u->len, PROT_NONE) < 0)
 		log_debug("mprotect guest RAM: %s", strerror(errno));
 	if (ioctl(u->uffd, UFFDIO_UNREGISTER, &range) < 0)
