@@ -194,43 +194,34 @@ done
 echo "  10 restores: $ok counted on"
 check lab.snapshot.linux_restore_10_times test $ok = 10
 
-# --- a drive of the snapshot gone: the load is a 400 naming it, and the VMM stays usable ---
-# (A tap that is gone is made again by TUNSETIFF when the VMM may (root, as Firecracker);
-# without CAP_NET_ADMIN that open fails with the tap's name: the last case.)
-mv "$T/data.img" "$T/data-away.img"
-rm -f "$S"
-deadline_bg 60 "$K" --api-sock "$S" >"$T/m.out" 2>"$T/m.err" </dev/null
-mpid=$!
-PIDS+=("$mpid")
-for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.1; done
-code=$(api PUT /snapshot/load "{\"snapshot_path\": \"$T/diff.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/full.mem\"}, \"resume_vm\": true}")
-if [ "$code" = 400 ] && grep -qF "$T/data.img" "$T/body"; then
-	pass lab.snapshot.linux_load_disk_missing
-else
-	fail lab.snapshot.linux_load_disk_missing "got $code: $(head -c 300 "$T/body") $(tail -n 3 "$T/m.err")"
-fi
-code=$(curl -s -m 30 -o "$T/body" -w '%{http_code}' --unix-socket "$S" http://localhost/)
-check lab.snapshot.linux_load_disk_missing_still_serving test "$code" = 200 -a -n "$(grep -o '"state":"Not started"' "$T/body")"
-kill "$mpid" 2>/dev/null
-reap "$mpid" 10 2>/dev/null
+# load_refused NAME WORDS [PREFIX...]: a fresh VMM (run through PREFIX) loading the diff
+# snapshot must answer 400 with WORDS in the body, then still serve its API, not started.
+load_refused() {
+	local name=$1 words=$2 code
+	shift 2
+	rm -f "$S"
+	deadline_bg 60 "$@" "$K" --api-sock "$S" >"$T/m.out" 2>"$T/m.err" </dev/null
+	mpid=$!
+	PIDS+=("$mpid")
+	for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.1; done
+	code=$(api PUT /snapshot/load "{\"snapshot_path\": \"$T/diff.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/full.mem\"}, \"resume_vm\": true}")
+	if [ "$code" = 400 ] && grep -qF "$words" "$T/body"; then
+		pass "lab.snapshot.$name"
+	else
+		fail "lab.snapshot.$name" "got $code: $(head -c 300 "$T/body") $(tail -n 3 "$T/m.err")"
+	fi
+	code=$(curl -s -m 30 -o "$T/body" -w '%{http_code}' --unix-socket "$S" http://localhost/)
+	check "lab.snapshot.${name}_still_serving" test "$code" = 200 -a -n "$(grep -o '"state":"Not started"' "$T/body")"
+	kill "$mpid" 2>/dev/null
+	reap "$mpid" 10 2>/dev/null
+}
 
-# --- the snapshot's tap gone, and the VMM may not make it again (no CAP_NET_ADMIN, as a
-# jailed VMM): the load is a 400 naming the tap, and the VMM stays usable ---
+# --- a drive of the snapshot gone ---
+mv "$T/data.img" "$T/data-away.img"
+load_refused linux_load_disk_missing "$T/data.img"
 mv "$T/data-away.img" "$T/data.img"
+# --- its tap gone: made again by TUNSETIFF when the VMM may (root, as Firecracker); not
+# without CAP_NET_ADMIN (as a jailed VMM), and then the open fails with the tap's name ---
 ip link del "$TAP" 2>/dev/null
-rm -f "$S"
-deadline_bg 60 setpriv --bounding-set -net_admin --inh-caps -net_admin "$K" --api-sock "$S" >"$T/m.out" 2>"$T/m.err" </dev/null
-mpid=$!
-PIDS+=("$mpid")
-for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.1; done
-code=$(api PUT /snapshot/load "{\"snapshot_path\": \"$T/diff.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/full.mem\"}, \"resume_vm\": true}")
-if [ "$code" = 400 ] && grep -qF "$TAP" "$T/body" && ! ip link show "$TAP" >/dev/null 2>&1; then
-	pass lab.snapshot.linux_load_tap_missing
-else
-	fail lab.snapshot.linux_load_tap_missing "got $code: $(head -c 300 "$T/body") $(tail -n 3 "$T/m.err")"
-fi
-code=$(curl -s -m 30 -o "$T/body" -w '%{http_code}' --unix-socket "$S" http://localhost/)
-check lab.snapshot.linux_load_tap_missing_still_serving test "$code" = 200 -a -n "$(grep -o '"state":"Not started"' "$T/body")"
-kill "$mpid" 2>/dev/null
-reap "$mpid" 10 2>/dev/null
+load_refused linux_load_tap_missing "$TAP" setpriv --bounding-set -net_admin --inh-caps -net_admin
 exit 0
