@@ -147,36 +147,66 @@ static bool is_hole(int fd, uint64_t off, size_t len)
 	return d < 0 ? errno == ENXIO : (uint64_t)d >= off + len;
 }
 
-int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST],
-			char *err, size_t errlen)
+/* Zeroes the parts of the chunk [off, off+len) at buf that the ranges cover; true when
+ * they cover all of it. The ranges may overlap (the memory file's zero end is not checked
+ * against the state file's holes), so coverage is walked, not summed. */
+static bool zero_ranges(uint8_t *buf, uint64_t off, size_t len, const struct mem_range *zero, size_t nr)
+{
+	uint64_t pos = off, end = off + len;
+	bool moved = true;
+
+	for (size_t i = 0; buf && i < nr; i++) {
+		uint64_t a = zero[i].off > off ? zero[i].off : off;
+		uint64_t b = zero[i].off + zero[i].len < end ? zero[i].off + zero[i].len : end;
+
+		if (a < b)
+			memset(buf + (a - off), 0, (size_t)(b - a));
+	}
+	while (moved && pos < end) {
+		moved = false;
+		for (size_t i = 0; i < nr; i++) {
+			if (zero[i].off <= pos && zero[i].off + zero[i].len > pos) {
+				pos = zero[i].off + zero[i].len;
+				moved = true;
+			}
+		}
+	}
+	return pos >= end;
+}
+
+int snapauth_verify_mem(int fd, uint64_t ram_size, const struct mem_range *zero, size_t nr_zero,
+			const uint8_t (*digests)[SNAPAUTH_DIGEST], char *err, size_t errlen)
 {
 	uint32_t n = snapauth_nr_chunks(ram_size);
-	uint8_t *buf = malloc(SNAPAUTH_CHUNK), *zero = calloc(1, SNAPAUTH_CHUNK), d[SNAPAUTH_DIGEST],
+	uint8_t *buf = malloc(SNAPAUTH_CHUNK), *zbuf = calloc(1, SNAPAUTH_CHUNK), d[SNAPAUTH_DIGEST],
 		zd[SNAPAUTH_DIGEST];
+	struct mem_range *z = calloc(nr_zero ? nr_zero : 1, sizeof(*z));
+	size_t nz = 0;
 	int e = 0;
 
-	if (!buf || !zero) {
+	if (!buf || !zbuf || !z) {
 		e = errorf(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!zero_from || zero_from > ram_size)
-		zero_from = ram_size;
-	snapauth_sha256(zero, SNAPAUTH_CHUNK, zd);
+	/* Only what mem_map_fd maps anonymous reads as zeros whatever the file holds. */
+	for (size_t i = 0; i < nr_zero; i++) {
+		if (mem_zero_range_ok(&zero[i], ram_size))
+			z[nz++] = zero[i];
+	}
+	snapauth_sha256(zbuf, SNAPAUTH_CHUNK, zd);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t off = (uint64_t)i * SNAPAUTH_CHUNK;
-		size_t len = chunk_len(ram_size, i), from_file = 0;
+		size_t len = chunk_len(ram_size, i);
 
-		if (off < zero_from)
-			from_file = zero_from - off < len ? (size_t)(zero_from - off) : len;
-		if (len == SNAPAUTH_CHUNK && (!from_file || is_hole(fd, off, from_file))) {
+		if (len == SNAPAUTH_CHUNK && (zero_ranges(NULL, off, len, z, nz) || is_hole(fd, off, len))) {
 			memcpy(d, zd, sizeof(d));
 		} else {
-			e = read_at(fd, buf, from_file, (off_t)off);
+			e = read_at(fd, buf, len, (off_t)off);
 			if (e) {
 				errorf_errno(err, errlen, -e, "cannot read chunk %u of the memory file", i);
 				goto out;
 			}
-			memset(buf + from_file, 0, len - from_file);
+			zero_ranges(buf, off, len, z, nz);
 			snapauth_sha256(buf, len, d);
 		}
 		if (snapauth_digest_cmp(d, digests[i])) {
@@ -189,6 +219,7 @@ int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uin
 	}
 out:
 	free(buf);
-	free(zero);
+	free(zbuf);
+	free(z);
 	return e;
 }

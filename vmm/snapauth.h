@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem.h"
+
 #define SNAPAUTH_KEY_MIN 32
 #define SNAPAUTH_KEY_MAX 64
 #define SNAPAUTH_DIGEST 32
@@ -35,11 +37,13 @@ int snapauth_digest_cmp(const uint8_t a[SNAPAUTH_DIGEST], const uint8_t b[SNAPAU
 uint32_t snapauth_nr_chunks(uint64_t ram_size);
 /* The digests of ram_size bytes of RAM at ram, one per chunk, into out (nr_chunks). */
 void snapauth_digest_ram(const uint8_t *ram, uint64_t ram_size, uint8_t (*out)[SNAPAUTH_DIGEST]);
-/* Checks the RAM a memory file gives the guest: its bytes [0, zero_from) as read from fd
- * (holes read as zeros, and are not read), zeros from zero_from (0: none) to ram_size, as
- * mem_map_fd maps them. -EBADMSG naming the first chunk whose digest is not digests[i],
- * or the errno of a failed read. */
-int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST],
-			char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Checks the RAM a memory file gives the guest, as mem_map_fd maps it with the same nr_zero
+ * ranges of zero: zeros in each of them mem_zero_range_ok takes (whatever fd holds there:
+ * the guest sees zeros), fd's bytes elsewhere (its holes read as zeros, and are not read).
+ * -EBADMSG naming the first chunk whose digest is not digests[i], or the errno of a failed
+ * read. */
+int snapauth_verify_mem(int fd, uint64_t ram_size, const struct mem_range *zero, size_t nr_zero,
+			const uint8_t (*digests)[SNAPAUTH_DIGEST], char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 #endif
