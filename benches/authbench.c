@@ -147,7 +147,8 @@ static int lazy_setup(struct guest_mem *m, struct snaplazy *l, uint64_t ram_size
 	uint64_t t0 = now_ns();
 
 	if (mem_create(m, ram_size) ||
-	    snaplazy_attach(l, m, fd, zero_from, (const uint8_t(*)[SNAPAUTH_DIGEST])digests,
+	    snaplazy_attach(l, m, fd, &(struct mem_range){ zero_from, ram_size - zero_from }, zero_from && zero_from < ram_size,
+			    (const uint8_t(*)[SNAPAUTH_DIGEST])digests,
 			    snapauth_nr_chunks(ram_size), err, sizeof(err)) ||
 	    snaplazy_start(l, true, on_fail, NULL)) {
 		fprintf(stderr, "authbench: lazy setup: %s\n", err);
@@ -192,7 +193,8 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < 3; i++) {
 		t0 = now_ns();
-		if (snapauth_verify_mem(fd, ram_size, zero_from, (const uint8_t(*)[SNAPAUTH_DIGEST])digests, err,
+		if (snapauth_verify_mem(fd, ram_size, &(struct mem_range){ zero_from, ram_size - zero_from },
+					zero_from && zero_from < ram_size, (const uint8_t(*)[SNAPAUTH_DIGEST])digests, err,
 					sizeof(err)))
 			return fprintf(stderr, "authbench: full verification: %s\n", err), 1;
 		full[i] = (double)(now_ns() - t0) / 1e6;
@@ -201,7 +203,8 @@ int main(int argc, char **argv)
 
 	/* The File backend: the working set through the private file mapping. */
 	anon0 = rss_anon_kib();
-	if (mem_map_fd(&m, ram_size, fd, true, zero_from))
+	if (mem_map_fd(&m, ram_size, fd, true, &(struct mem_range){ zero_from, ram_size - zero_from },
+		       zero_from && zero_from < ram_size))
 		return fprintf(stderr, "authbench: mem_map_fd failed\n"), 1;
 	t = (struct toucher){ .ram = m.map, .pages = ws, .nr = WS_PAGES };
 	run_toucher(&t);

@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 
 #include "log.h"
+#include "snapmem.h"
 
 int smaps_file_id(const char *path, struct smaps_file *f)
 {
@@ -19,6 +20,8 @@ int smaps_file_id(const char *path, struct smaps_file *f)
 	if (stat(path, &st) < 0)
 		return -errno;
 	*f = (struct smaps_file){ .maj = major(st.st_dev), .min = minor(st.st_dev), .ino = st.st_ino };
+	if (st.st_size > (off_t)SNAPMEM_TRAILER_SIZE)
+		f->ram_size = (uint64_t)st.st_size - SNAPMEM_TRAILER_SIZE;
 	if (!realpath(path, f->path))
 		f->path[0] = 0;
 	return 0;
@@ -58,6 +61,27 @@ static bool field(const char *line, const char *name, uint64_t *kib)
 	return true;
 }
 
+/* A mapping line of no file (inode 0): anonymous memory, the heap, the stack. */
+static bool anon_line(const char *line)
+{
+	unsigned long long ino;
+
+	return sscanf(line, "%*x-%*x %*s %*x %*x:%*x %llu", &ino) == 1 && ino == 0;
+}
+
+/* Where guest RAM starts: the address of f's offset 0, from the first mapping of f (all of
+ * them map RAM at the same offsets). 0 if none. */
+static uint64_t guest_base(FILE *in, const struct smaps_file *f, char **line, size_t *cap)
+{
+	uint64_t start, end, off;
+
+	while (getline(line, cap, in) > 0) {
+		if (smaps_mapping(*line, f, &start, &end, &off) == 1 && start >= off)
+			return start - off;
+	}
+	return 0;
+}
+
 int smaps_density_read(const char *smaps_path, const struct smaps_file *f, struct smaps_density *d, char *err,
 		       size_t errlen)
 {
@@ -65,17 +89,24 @@ int smaps_density_read(const char *smaps_path, const struct smaps_file *f, struc
 	char *line = NULL;
 	size_t cap = 0;
 	bool guest = false, seen = false;
-	uint64_t v, start, end, off;
+	uint64_t v, start, end, off, base = 0;
 	int r = 0, m;
 
 	memset(d, 0, sizeof(*d));
 	if (!in)
 		return errorf_errno(err, errlen, errno, "%s", smaps_path);
+	if (f->ram_size) {
+		base = guest_base(in, f, &line, &cap);
+		rewind(in);
+	}
 	while (getline(&line, &cap, in) > 0) {
 		if ((m = smaps_mapping(line, f, &start, &end, &off)) >= 0) {
-			guest = m;
+			bool anon = !m && base && start >= base && end <= base + f->ram_size && anon_line(line);
+
+			guest = m || anon;
 			seen = true;
-			d->guest_mappings += guest;
+			d->guest_mappings += m;
+			d->guest_anon_mappings += anon;
 		} else if (!seen) {
 			continue; /* not smaps: caught below */
 		} else if (field(line, "Rss", &v)) {

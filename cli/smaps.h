@@ -17,6 +17,10 @@ struct smaps_file {
 	unsigned maj, min;
 	uint64_t ino;
 	char path[PATH_MAX]; /* "": match by device and inode alone */
+	/* The guest RAM it holds (the file less its trailer; 0: unknown). A restore maps the
+	 * snapshot's zero ranges (its hole table, its zero end) anonymous over the file's
+	 * mapping: the anonymous mappings inside [file offset 0, ram_size) are guest RAM too. */
+	uint64_t ram_size;
 };
 
 struct smaps_density {
@@ -25,6 +29,7 @@ struct smaps_density {
 	uint64_t guest_pss_kib;           /* their Pss: shared pages divided among their users */
 	uint64_t guest_private_dirty_kib; /* their Private_Dirty: the pages this clone wrote */
 	int guest_mappings;               /* how many mappings of the file there were */
+	int guest_anon_mappings;          /* and anonymous ones inside guest RAM (its zero ranges) */
 };
 
 /* Fills f from stat(path) and realpath(path) (no path when that fails). 0 or -errno. */
@@ -35,7 +40,9 @@ int smaps_file_id(const char *path, struct smaps_file *f) __attribute__((warn_un
  * smaps field line: "Rss:   4 kB"). start, end and offset (bytes) unless -1. */
 int smaps_mapping(const char *line, const struct smaps_file *f, uint64_t *start, uint64_t *end, uint64_t *offset);
 
-/* Sums smaps_path (a /proc/PID/smaps, or a copy of one) into d. 0, or -errno with the reason
+/* Sums smaps_path (a /proc/PID/smaps, or a copy of one) into d: guest RAM is f's mappings
+ * and, with f->ram_size, the anonymous ones between where f's offset 0 is mapped and
+ * ram_size after it (what the guest wrote there is the clone's own, as in f's). 0, or -errno with the reason
  * in err; a file without any mapping of f is -ENOENT (this is not a restored VMM). */
 int smaps_density_read(const char *smaps_path, const struct smaps_file *f, struct smaps_density *d, char *err,
 		       size_t errlen) __attribute__((warn_unused_result));

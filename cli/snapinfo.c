@@ -96,7 +96,16 @@ int snapinfo_run(int argc, char **argv, FILE *out)
 		s.config.nr_nets, s.devices_len);
 	if (s.is_signed)
 		fprintf(out, "memory digests: %u chunks of %u bytes\n", s.nr_chunks, SNAPAUTH_CHUNK);
+	if (s.nr_holes) {
+		uint64_t sum = 0;
+
+		for (uint32_t i = 0; i < s.nr_holes; i++)
+			sum += s.holes[i].len;
+		fprintf(out, "hole table: %u runs of zero pages, %llu KiB (mapped anonymous on restore)\n", s.nr_holes,
+			(unsigned long long)(sum >> 10));
+	}
 	if (mem_path) {
+		struct mem_range zero[SNAPFILE_MAX_HOLES + 1];
 		uint64_t zero_from = 0;
 		int fd = snapmem_open(mem_path, s.mem.ram_size, s.id, &zero_from, err, sizeof(err));
 
@@ -107,7 +116,7 @@ int snapinfo_run(int argc, char **argv, FILE *out)
 			fprintf(out, "memory file: ok (trailer: this snapshot's, the right size; no digests to check)\n");
 			close(fd);
 		} else {
-			e = snapauth_verify_mem(fd, s.mem.ram_size, zero_from,
+			e = snapauth_verify_mem(fd, s.mem.ram_size, zero, snapfile_zero_ranges(&s, zero_from, zero),
 						(const uint8_t(*)[SNAPAUTH_DIGEST])s.digests, err, sizeof(err));
 			fprintf(out, "memory digests: %s%s%s\n", e ? "FAILED (" : "ok", e ? err : "", e ? ")" : "");
 			fails += !!e;

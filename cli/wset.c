@@ -26,7 +26,8 @@
 #define PM_FILE (1ull << 61)
 /* pagemap entries read at once: 64 KiB. */
 #define PM_CHUNK 8192
-/* More mappings of one file than any VMM makes (it maps guest RAM once). */
+/* More mappings of one file than any VMM makes (guest RAM once, split around the anonymous
+ * zero ranges of a restore: at most SNAPFILE_MAX_HOLES + 2 pieces of the file). */
 #define MAX_VMAS 1024
 
 struct vma {

@@ -103,17 +103,25 @@ void mem_end_hugepages(struct guest_mem *m)
 	m->thp_advised = false;
 }
 
-/* The guest's free memory is mostly the all-zero end of its RAM in a snapshot, and it is
- * what the guest hands out first after a restore. Mapped from the file, a first write to
- * one of its pages costs a zero page in the file's page cache and then a copy of it (tmpfs
- * allocates both); anonymous, one zeroed page, as in a VM that was booted. One mapping:
- * finding every hole of a fragmented file (SEEK_HOLE) and mapping each costs tens of ms
- * (measured: 2047 holes, 10-15 ms of lseek and 10-25 ms of mmap on this host), which a
- * restore cannot afford; the snapshot's writer knows where the zero end starts. */
-#define MEM_ZERO_TAIL_MIN (64u << 10)
-int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, uint64_t zero_from)
+/* The guest's free memory is mostly in the all-zero parts of its RAM in a snapshot (the
+ * end of RAM, and the largest runs of zero pages below it), and it is what the guest hands
+ * out first after a restore. Mapped from the file, a first write to one of their pages
+ * costs a zero page in the file's page cache and then a copy of it (tmpfs allocates both);
+ * anonymous, one zeroed page, as in a VM that was booted. Only the ranges the snapshot's
+ * writer listed: finding every hole of a fragmented file (SEEK_HOLE) and mapping each costs
+ * tens of ms (measured: 2047 holes, 10-15 ms of lseek and 10-25 ms of mmap), which a restore
+ * cannot afford; one mmap costs ~5 us here (benches/holemap), so the writer lists few. */
+bool mem_zero_range_ok(const struct mem_range *z, uint64_t ram_size)
+{
+	return !(z->off & 0xfff) && !(z->len & 0xfff) && z->len >= MEM_ZERO_MIN && z->off < ram_size &&
+	       z->len <= ram_size - z->off;
+}
+
+int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, const struct mem_range *zero,
+	       size_t nr_zero)
 {
 	struct stat st;
+	bool any = false;
 	int r;
 
 	if (ram_size == 0 || ram_size & 0xfff || ram_size > (1ull << 46))
@@ -128,12 +136,22 @@ int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, uin
 	r = map_ram(m, ram_size, private ? MAP_PRIVATE : MAP_SHARED, fd);
 	if (r || !private)
 		return r;
-	if (!zero_from || zero_from & 0xfff || zero_from >= ram_size || ram_size - zero_from < MEM_ZERO_TAIL_MIN)
-		return 0;
-	/* Best effort: if it fails, the file's zeros are still there. */
-	if (mmap(m->map + zero_from, ram_size - zero_from, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != MAP_FAILED)
-		madvise(m->map + zero_from, ram_size - zero_from, MADV_DONTDUMP);
+	for (size_t i = 0; i < nr_zero; i++) {
+		if (!mem_zero_range_ok(&zero[i], ram_size))
+			continue;
+		/* No falling back to the file's bytes: a signed snapshot's check took this range
+		 * as zeros (snapauth_verify_mem), and the file may hold something else there. */
+		if (mmap(m->map + zero[i].off, zero[i].len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+			r = -errno;
+			mem_destroy(m);
+			return r;
+		}
+		any = true;
+	}
+	/* One call over all of RAM: the new mappings do not inherit it. */
+	if (any)
+		madvise(m->map, ram_size, MADV_DONTDUMP);
 	return 0;
 }
 

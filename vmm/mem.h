@@ -18,6 +18,11 @@ struct mem_region {
 	uint8_t *host;
 };
 
+/* A range of RAM in mapping order (as mem_map_fd maps a file: the file's offsets). */
+struct mem_range {
+	uint64_t off, len;
+};
+
 struct guest_mem {
 	struct mem_region region[MEM_MAX_REGIONS];
 	int nr_regions;
@@ -47,11 +52,17 @@ void mem_use_hugepages(struct guest_mem *m);
 void mem_end_hugepages(struct guest_mem *m);
 /* Maps ram_size bytes of fd (a memfd or a regular file at least that long) as guest RAM:
  * shared, so that the guest's writes reach fd, or private, copy-on-write over it (a
- * snapshot's memory file restored without changing it). Private with zero_from (page
- * aligned, below ram_size; 0: unknown): RAM from there on, all zero in fd, is anonymous
- * memory instead. fd may be closed afterwards. */
-int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, uint64_t zero_from)
-	__attribute__((warn_unused_result));
+ * snapshot's memory file restored without changing it). Private: each of the nr_zero ranges
+ * (all zero in fd, as the snapshot says) that mem_zero_range_ok takes is anonymous memory
+ * instead, whatever fd holds there; the others stay fd's. -errno (and nothing mapped) if
+ * one of those cannot be mapped. fd may be closed afterwards. */
+int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, const struct mem_range *zero,
+	       size_t nr_zero) __attribute__((warn_unused_result));
+/* A zero range worth mapping on its own: page aligned, inside RAM, at least MEM_ZERO_MIN
+ * (a mapping costs more than the faults of fewer pages save). The one rule both the mapping
+ * and a signed snapshot's check (snapauth_verify_mem) apply, so they agree on what is zero. */
+#define MEM_ZERO_MIN (64u << 10)
+bool mem_zero_range_ok(const struct mem_range *z, uint64_t ram_size);
 /* A fresh memfd of ram_size bytes, sealed against shrinking: RAM that can be handed to
  * mem_map_fd and later written to a snapshot or shared. Returns the fd or -errno. */
 int mem_memfd(uint64_t ram_size);

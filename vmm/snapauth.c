@@ -148,32 +148,58 @@ static bool is_hole(int fd, uint64_t off, size_t len)
 }
 
 /* SHA-256 of SNAPAUTH_CHUNK zero bytes (tests/unit/test_snapauth.c recomputes it): a whole
- * chunk that is a hole or past zero_from is compared against it without being hashed. */
+ * chunk that is a hole or a zero range is compared against it without being hashed. */
 const uint8_t snapauth_zero_chunk_digest[SNAPAUTH_DIGEST] = {
 	0x56, 0x47, 0xf0, 0x5e, 0xc1, 0x89, 0x58, 0x94, 0x7d, 0x32, 0x87, 0x4e, 0xeb, 0x78, 0x8f, 0xa3,
 	0x96, 0xa0, 0x5d, 0x0b, 0xab, 0x7c, 0x1b, 0x71, 0xf1, 0x12, 0xce, 0xb7, 0xe9, 0xb3, 0x1e, 0xee,
 };
 
-int snapauth_read_chunk(int fd, uint64_t ram_size, uint64_t zero_from, uint32_t i, uint8_t *buf,
-			uint8_t d[SNAPAUTH_DIGEST], bool *zero)
+/* Zeroes the parts of the chunk [off, off+len) at buf (NULL: none) that the zero ranges
+ * mem_zero_range_ok takes cover (the others mem_map_fd leaves to the file, and so does
+ * this); true when they cover all of it. The ranges may overlap (the memory file's zero end
+ * is not checked against the state file's holes), so coverage is walked, not summed. */
+static bool zero_ranges(uint8_t *buf, uint64_t off, size_t len, const struct mem_range *zero, size_t nr,
+			uint64_t ram_size)
+{
+	uint64_t pos = off, end = off + len;
+	bool moved = true;
+
+	for (size_t i = 0; buf && i < nr; i++) {
+		uint64_t a = zero[i].off > off ? zero[i].off : off;
+		uint64_t b = zero[i].off + zero[i].len < end ? zero[i].off + zero[i].len : end;
+
+		if (a < b && mem_zero_range_ok(&zero[i], ram_size))
+			memset(buf + (a - off), 0, (size_t)(b - a));
+	}
+	while (moved && pos < end) {
+		moved = false;
+		for (size_t i = 0; i < nr; i++) {
+			if (zero[i].off <= pos && zero[i].off + zero[i].len > pos && mem_zero_range_ok(&zero[i], ram_size)) {
+				pos = zero[i].off + zero[i].len;
+				moved = true;
+			}
+		}
+	}
+	return pos >= end;
+}
+
+int snapauth_read_chunk(int fd, uint64_t ram_size, const struct mem_range *zero, size_t nr_zero, uint32_t i,
+			uint8_t *buf, uint8_t d[SNAPAUTH_DIGEST], bool *is_zero)
 {
 	uint64_t off = (uint64_t)i * SNAPAUTH_CHUNK;
-	size_t len = chunk_len(ram_size, i), from_file = 0;
+	size_t len = chunk_len(ram_size, i);
 	int e;
 
-	if (!zero_from || zero_from > ram_size)
-		zero_from = ram_size;
-	if (off < zero_from)
-		from_file = zero_from - off < len ? (size_t)(zero_from - off) : len;
-	*zero = len == SNAPAUTH_CHUNK && (!from_file || is_hole(fd, off, from_file));
-	if (*zero) {
+	*is_zero = len == SNAPAUTH_CHUNK &&
+		   (zero_ranges(NULL, off, len, zero, nr_zero, ram_size) || is_hole(fd, off, len));
+	if (*is_zero) {
 		memcpy(d, snapauth_zero_chunk_digest, SNAPAUTH_DIGEST);
 		return (int)len;
 	}
-	e = read_at(fd, buf, from_file, (off_t)off);
+	e = read_at(fd, buf, len, (off_t)off);
 	if (e)
 		return e;
-	memset(buf + from_file, 0, len - from_file);
+	zero_ranges(buf, off, len, zero, nr_zero, ram_size);
 	snapauth_sha256(buf, len, d);
 	return (int)len;
 }
@@ -188,18 +214,18 @@ int snapauth_chunk_mismatch(char *err, size_t errlen, uint64_t ram_size, uint32_
 		      i, (unsigned long long)off, (unsigned long long)(off + chunk_len(ram_size, i) - 1));
 }
 
-int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST],
-			char *err, size_t errlen)
+int snapauth_verify_mem(int fd, uint64_t ram_size, const struct mem_range *zero, size_t nr_zero,
+			const uint8_t (*digests)[SNAPAUTH_DIGEST], char *err, size_t errlen)
 {
 	uint32_t n = snapauth_nr_chunks(ram_size);
 	uint8_t *buf = malloc(SNAPAUTH_CHUNK), d[SNAPAUTH_DIGEST];
-	bool zero;
+	bool is_zero;
 	int e = 0;
 
 	if (!buf)
 		return errorf(err, errlen, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
-		e = snapauth_read_chunk(fd, ram_size, zero_from, i, buf, d, &zero);
+		e = snapauth_read_chunk(fd, ram_size, zero, nr_zero, i, buf, d, &is_zero);
 		if (e < 0) {
 			errorf_errno(err, errlen, -e, "cannot read chunk %u of the memory file", i);
 			break;

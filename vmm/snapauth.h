@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem.h"
+
 #define SNAPAUTH_KEY_MIN 32
 #define SNAPAUTH_KEY_MAX 64
 #define SNAPAUTH_DIGEST 32
@@ -36,20 +38,22 @@ int snapauth_digest_cmp(const uint8_t a[SNAPAUTH_DIGEST], const uint8_t b[SNAPAU
 uint32_t snapauth_nr_chunks(uint64_t ram_size);
 /* The digests of ram_size bytes of RAM at ram, one per chunk, into out (nr_chunks). */
 void snapauth_digest_ram(const uint8_t *ram, uint64_t ram_size, uint8_t (*out)[SNAPAUTH_DIGEST]);
-/* Checks the RAM a memory file gives the guest: its bytes [0, zero_from) as read from fd
- * (holes read as zeros, and are not read), zeros from zero_from (0: none) to ram_size, as
- * mem_map_fd maps them. -EBADMSG naming the first chunk whose digest is not digests[i],
- * or the errno of a failed read. */
-int snapauth_verify_mem(int fd, uint64_t ram_size, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST],
-			char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Checks the RAM a memory file gives the guest, as mem_map_fd maps it with the same nr_zero
+ * ranges of zero: zeros in each of them mem_zero_range_ok takes (whatever fd holds there:
+ * the guest sees zeros), fd's bytes elsewhere (its holes read as zeros, and are not read).
+ * -EBADMSG naming the first chunk whose digest is not digests[i], or the errno of a failed
+ * read. */
+int snapauth_verify_mem(int fd, uint64_t ram_size, const struct mem_range *zero, size_t nr_zero,
+			const uint8_t (*digests)[SNAPAUTH_DIGEST], char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* One chunk of that RAM, as snapauth_verify_mem checks it (and the lazy handler,
- * snaplazy.c): chunk i read from fd into buf (SNAPAUTH_CHUNK bytes; zeros past zero_from),
- * its digest into d. *zero: the chunk is a whole hole or past zero_from, known to be zero
- * without a read (buf is then left alone). Returns the chunk's length, or -errno of a failed
- * read (-EIO: the file is shorter than it was). */
-int snapauth_read_chunk(int fd, uint64_t ram_size, uint64_t zero_from, uint32_t i, uint8_t *buf,
-			uint8_t d[SNAPAUTH_DIGEST], bool *zero) __attribute__((warn_unused_result));
+ * snaplazy.c): chunk i read from fd into buf (SNAPAUTH_CHUNK bytes; zeros in the zero ranges
+ * mem_zero_range_ok takes), its digest into d. *is_zero: the chunk is a whole hole or inside
+ * those ranges, known to be zero without a read (buf is then left alone). Returns the chunk's
+ * length, or -errno of a failed read (-EIO: the file is shorter than it was). */
+int snapauth_read_chunk(int fd, uint64_t ram_size, const struct mem_range *zero, size_t nr_zero, uint32_t i,
+			uint8_t *buf, uint8_t d[SNAPAUTH_DIGEST], bool *is_zero) __attribute__((warn_unused_result));
 extern const uint8_t snapauth_zero_chunk_digest[SNAPAUTH_DIGEST];
 /* The message (and -EBADMSG) for chunk i of ram_size bytes whose digest does not match. */
 int snapauth_chunk_mismatch(char *err, size_t errlen, uint64_t ram_size, uint32_t i);

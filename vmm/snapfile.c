@@ -267,6 +267,34 @@ static int check_mem(const struct snap_mem *m, const struct snap_config *c, char
 	return 0;
 }
 
+/* A restore maps each hole over the file without reading it: one outside RAM would map over
+ * whatever follows the guest's memory, so every bound here is a safety check. */
+static int check_holes(const struct snapfile *s, char *err, size_t errlen)
+{
+	uint64_t end = 0;
+
+	if (s->nr_holes > SNAPFILE_MAX_HOLES)
+		return errorf(err, errlen, -EINVAL, "%u holes, the limit is %d", s->nr_holes, SNAPFILE_MAX_HOLES);
+	if (s->nr_holes && s->mem.diff)
+		return errorf(err, errlen, -EINVAL, "a hole table in a Diff snapshot");
+	for (uint32_t i = 0; i < s->nr_holes; i++) {
+		const struct mem_range *h = &s->holes[i];
+
+		if (h->off % PAGE_SIZE_4K || h->len % PAGE_SIZE_4K || !h->len)
+			return errorf(err, errlen, -EINVAL, "hole %u (offset %llu, %llu bytes) is not whole pages", i,
+				      (unsigned long long)h->off, (unsigned long long)h->len);
+		if (h->off >= s->mem.ram_size || h->len > s->mem.ram_size - h->off)
+			return errorf(err, errlen, -EINVAL, "hole %u (offset %llu, %llu bytes) lies outside the %llu bytes of RAM",
+				      i, (unsigned long long)h->off, (unsigned long long)h->len,
+				      (unsigned long long)s->mem.ram_size);
+		if (h->off < end)
+			return errorf(err, errlen, -EINVAL, "hole %u (offset %llu) is out of order or overlaps hole %u", i,
+				      (unsigned long long)h->off, i - 1);
+		end = h->off + h->len;
+	}
+	return 0;
+}
+
 static int check_cpu(const struct cpu_state *st, int i, char *err, size_t errlen)
 {
 	switch (st->mp_state.mp_state) {
@@ -324,6 +352,8 @@ static int check_all(const struct snapfile *s, char *err, size_t errlen)
 
 	if (!e)
 		e = check_mem(&s->mem, &s->config, err, errlen);
+	if (!e)
+		e = check_holes(s, err, errlen);
 	if (!e)
 		e = check_kvm(s->kvm, &s->config, err, errlen);
 	if (!e && (s->devices_len > SNAPFILE_MAX_DEVICES || (s->devices_len && !s->devices)))
@@ -440,7 +470,7 @@ static void enc_header(uint8_t *h, const struct snapfile *s, uint32_t nr_section
 int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
 	uint8_t hdr[SNAPFILE_HDR_SIZE] = { 0 }, table[SNAP_SEC_MAX * SNAPFILE_SECTION_ENTRY] = { 0 };
-	int nr = s->is_signed ? SNAP_SEC_MAX : SNAP_SEC_COUNT;
+	int types[SNAP_SEC_MAX], nr = 0;
 	struct wr w = { 0 };
 	int e;
 
@@ -451,10 +481,17 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
 		return errwrap(err, errlen, e, "cannot save this state");
 	if (s->sign_key && !s->is_signed)
 		return errorf(err, errlen, -EINVAL, "cannot sign a state file not marked signed");
+	for (int t = 1; t <= SNAP_SEC_COUNT; t++)
+		types[nr++] = t;
+	if (s->nr_holes)
+		types[nr++] = SNAP_SEC_HOLES;
+	if (s->is_signed)
+		types[nr++] = SNAP_SEC_AUTH;
 	enc_header(hdr, s, (uint32_t)nr);
 	wr_bytes(&w, hdr, sizeof(hdr));
 	wr_bytes(&w, table, (size_t)nr * SNAPFILE_SECTION_ENTRY);
-	for (int t = 1; t <= nr; t++) {
+	for (int i = 0; i < nr; i++) {
+		int t = types[i];
 		size_t start = w.len;
 		uint8_t *ent;
 
@@ -477,6 +514,14 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
 			wr_u8(&w, s->mem.diff);
 			wr_bytes(&w, (uint8_t[7]){ 0 }, 7);
 			break;
+		case SNAP_SEC_HOLES:
+			wr_u32(&w, s->nr_holes);
+			wr_u32(&w, 0);
+			for (uint32_t h = 0; h < s->nr_holes; h++) {
+				wr_u64(&w, s->holes[h].off);
+				wr_u64(&w, s->holes[h].len);
+			}
+			break;
 		case SNAP_SEC_AUTH:
 			/* Last: its MAC ends up right before the CRC (snapfile.h). */
 			wr_u32(&w, SNAPAUTH_CHUNK);
@@ -487,7 +532,7 @@ int snapfile_encode(const struct snapfile *s, uint8_t **buf, size_t *len, char *
 		}
 		if (w.oom)
 			break;
-		ent = w.buf + SNAPFILE_HDR_SIZE + (size_t)(t - 1) * SNAPFILE_SECTION_ENTRY;
+		ent = w.buf + SNAPFILE_HDR_SIZE + (size_t)i * SNAPFILE_SECTION_ENTRY;
 		put_le(ent, (uint64_t)t, 4);
 		put_le(ent + 4, 0, 4);
 		put_le(ent + 8, start, 8);
@@ -644,6 +689,7 @@ static int dec_vcpus(struct rd *r, struct vmm_kvm_state *k)
 static const char *const section_names[SNAP_SEC_MAX + 1] = {
 	[SNAP_SEC_CONFIG] = "config", [SNAP_SEC_VM] = "VM",	      [SNAP_SEC_VCPUS] = "vCPUs",
 	[SNAP_SEC_DEVICES] = "devices", [SNAP_SEC_MEMORY] = "memory", [SNAP_SEC_AUTH] = "auth",
+	[SNAP_SEC_HOLES] = "holes",
 };
 
 struct section {
@@ -653,8 +699,8 @@ struct section {
 
 /* The section table: known types, each once, inside the body, back to back after the table
  * with no gap and nothing left over. sec[type] gets each section. */
-static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, bool is_signed, struct section sec[SNAP_SEC_MAX + 1],
-		     char *err, size_t errlen)
+static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, const struct snapfile *h,
+		     struct section sec[SNAP_SEC_MAX + 1], char *err, size_t errlen)
 {
 	struct section order[SNAPFILE_MAX_SECTIONS];
 	uint64_t at = SNAPFILE_HDR_SIZE + (uint64_t)nr * SNAPFILE_SECTION_ENTRY;
@@ -667,6 +713,9 @@ static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, bool is_signe
 
 		if (s.type < 1 || s.type > SNAP_SEC_MAX)
 			return errorf(err, errlen, -EINVAL, "unknown section type %u", s.type);
+		if (s.type == SNAP_SEC_HOLES && h->minor < 3)
+			return errorf(err, errlen, -EINVAL, "holes section in a format %u.%u file (since 1.3)", h->major,
+				      h->minor);
 		if (get_le(ent + 4, 4))
 			return errorf(err, errlen, -EINVAL, "%s section: unknown flags", section_names[s.type]);
 		if (sec[s.type].type)
@@ -687,9 +736,10 @@ static int dec_table(const uint8_t *buf, size_t body, uint32_t nr, bool is_signe
 		if (!sec[t].type)
 			return errorf(err, errlen, -EINVAL, "%s section missing", section_names[t]);
 	}
-	if (is_signed != !!sec[SNAP_SEC_AUTH].type)
-		return errorf(err, errlen, -EINVAL, is_signed ? "signed, but no auth section" : "auth section in an unsigned file");
-	if (is_signed && sec[SNAP_SEC_AUTH].off + sec[SNAP_SEC_AUTH].len != body)
+	if (h->is_signed != !!sec[SNAP_SEC_AUTH].type)
+		return errorf(err, errlen, -EINVAL,
+			      h->is_signed ? "signed, but no auth section" : "auth section in an unsigned file");
+	if (h->is_signed && sec[SNAP_SEC_AUTH].off + sec[SNAP_SEC_AUTH].len != body)
 		return errorf(err, errlen, -EINVAL, "the auth section is not the last one");
 	for (uint32_t i = 0; i < nr; i++) {
 		if (order[i].off < at)
@@ -745,6 +795,25 @@ static int dec_header(const uint8_t *b, struct snapfile *s, uint32_t *nr, char *
 	return 0;
 }
 
+/* The holes section: the count bounded before anything is read; the ranges are checked
+ * against RAM by check_all. */
+static int dec_holes(struct rd *r, struct snapfile *s)
+{
+	uint32_t n = 0;
+	int e;
+
+	if ((e = rd_u32(r, &n)) || (e = rd_zero(r, 4)))
+		return e;
+	if (n < 1 || n > SNAPFILE_MAX_HOLES)
+		return errorf(r->err, r->errlen, -EINVAL, "holes section: %u holes, outside 1..%d", n, SNAPFILE_MAX_HOLES);
+	for (uint32_t i = 0; i < n; i++) {
+		if ((e = rd_uint(r, &s->holes[i].off, 8)) || (e = rd_uint(r, &s->holes[i].len, 8)))
+			return e;
+	}
+	s->nr_holes = n;
+	return 0;
+}
+
 /* The auth section: the digests' count is checked against the RAM size by check_all. */
 static int dec_auth(const uint8_t *p, size_t len, struct snapfile *s, char *err, size_t errlen)
 {
@@ -776,18 +845,25 @@ static int dec_body(const uint8_t *buf, size_t body, struct snapfile *s, char *e
 	uint32_t nr = 0;
 	int e;
 
-	if ((e = dec_header(buf, s, &nr, err, errlen)) || (e = dec_table(buf, body, nr, s->is_signed, sec, err, errlen)))
+	if ((e = dec_header(buf, s, &nr, err, errlen)) || (e = dec_table(buf, body, nr, s, sec, err, errlen)))
 		return e;
 	if (s->is_signed && (e = dec_auth(buf + sec[SNAP_SEC_AUTH].off, sec[SNAP_SEC_AUTH].len, s, err, errlen)))
 		return e;
 	/* In dependency order: the checks of later sections use the config. */
-	static const int order[] = { SNAP_SEC_CONFIG, SNAP_SEC_MEMORY, SNAP_SEC_VM, SNAP_SEC_VCPUS, SNAP_SEC_DEVICES };
+	static const int order[] = { SNAP_SEC_CONFIG, SNAP_SEC_MEMORY, SNAP_SEC_VM,
+				     SNAP_SEC_VCPUS,  SNAP_SEC_DEVICES, SNAP_SEC_HOLES };
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
 		int t = order[i];
 		struct rd r = { buf + sec[t].off, sec[t].len, 0, section_names[t], err, errlen };
 		uint64_t x = 0;
 
+		if (!sec[t].type)
+			continue; /* an optional one (dec_table checked the others are there) */
+
 		switch (t) {
+		case SNAP_SEC_HOLES:
+			e = dec_holes(&r, s);
+			break;
 		case SNAP_SEC_CONFIG:
 			e = dec_config(&r, &s->config, s->minor);
 			break;
@@ -888,6 +964,16 @@ int snapfile_check_auth(const uint8_t *buf, size_t len, const struct snapauth_ke
 		return errorf(err, errlen, -EACCES, "the state file's MAC does not match: it was modified, or signed "
 						    "with another key");
 	return 0;
+}
+
+size_t snapfile_zero_ranges(const struct snapfile *s, uint64_t zero_from, struct mem_range out[SNAPFILE_MAX_HOLES + 1])
+{
+	size_t n = s->nr_holes <= SNAPFILE_MAX_HOLES ? s->nr_holes : SNAPFILE_MAX_HOLES;
+
+	memcpy(out, s->holes, n * sizeof(out[0]));
+	if (zero_from && zero_from < s->mem.ram_size)
+		out[n++] = (struct mem_range){ zero_from, s->mem.ram_size - zero_from };
+	return n;
 }
 
 void snapfile_free(struct snapfile *s)

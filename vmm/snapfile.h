@@ -4,8 +4,8 @@
  * bounded before any allocation, then every value checked. No KVM here: the glue
  * (snapshot.c) fills and consumes struct snapfile.
  *
- * Format 1.2 (1.1: the rate limiters in CONFIG; 1.2: signing. A reader reads every older
- * minor; an older reader refuses a newer minor). All integers are little-endian, written field by field. Raw KVM structures
+ * Format 1.3 (1.1: the rate limiters in CONFIG; 1.2: signing; 1.3: the HOLES section. A
+ * reader reads every older minor; an older reader refuses a newer minor). All integers are little-endian, written field by field. Raw KVM structures
  * (kvm_regs, kvm_xsave, kvm_irqchip, ...) are stored as their bytes (x86-64 is little-endian)
  * behind a u32 size, and refused when that size is not this build's sizeof.
  *
@@ -44,6 +44,16 @@
  *              u32 nr_msrs; per MSR: u32 index, u32 0, u64 data
  *   4 DEVICES  device_list_save()'s blob, opaque here (device_list_restore checks it)
  *   5 MEMORY   u64 ram_size (bytes), u8 type (0 Full, 1 Diff), 7 bytes 0
+ *   7 HOLES    (1.3) at most once, never in a Diff: u32 nr_holes (1..SNAPFILE_MAX_HOLES),
+ *              u32 0, then per hole u64 offset, u64 length: ranges of RAM (in the memory
+ *              file's offsets) that are all zero, page aligned, inside RAM, sorted by offset,
+ *              not overlapping. The writer lists the largest runs of zero pages below the
+ *              memory file's zero end (its trailer's data end), and a restore maps them as
+ *              anonymous memory rather than from the file (mem_map_fd). What the guest sees
+ *              there is zeros whatever the memory file holds, so a signed file's digests are
+ *              checked with them as zeros too (snapauth_verify_mem). Absent: no table (files
+ *              before 1.3, Diffs, whose memory file is only whole once merged, and RAM
+ *              without a run worth a mapping).
  *   6 AUTH     (1.1) present exactly when the header says SIGNED, and then the last section:
  *              u32 chunk size (SNAPAUTH_CHUNK), u32 nr_chunks (RAM size / chunk, rounded up),
  *              nr_chunks SHA-256 digests of the RAM the memory file gives the guest (holes and
@@ -68,8 +78,11 @@
 
 #define SNAPFILE_MAGIC "KNDLSNAP"
 #define SNAPFILE_MAJOR 1
-#define SNAPFILE_MINOR 2
+#define SNAPFILE_MINOR 3
 #define SNAPFILE_F_SIGNED 1u /* header flags: since 1.2 */
+/* The hole table's bound: each hole costs a restore one mmap (~5 us here: benches/holemap), so
+ * 32 keep it near 0.15 ms. */
+#define SNAPFILE_MAX_HOLES 32
 #define SNAPFILE_ARCH_X86_64 62
 #define SNAPFILE_HDR_SIZE 128
 #define SNAPFILE_SECTION_ENTRY 24
@@ -92,7 +105,8 @@ enum snap_section {
 	SNAP_SEC_MEMORY = 5,
 	SNAP_SEC_COUNT = 5, /* the sections every file has */
 	SNAP_SEC_AUTH = 6,  /* signed files only */
-	SNAP_SEC_MAX = 6,
+	SNAP_SEC_HOLES = 7, /* 1.3, optional */
+	SNAP_SEC_MAX = 7,
 };
 
 /* The CPUID feature words of the identity record. */
@@ -146,6 +160,9 @@ struct snapfile {
 	uint8_t *devices;          /* heap, devices_len bytes */
 	size_t devices_len;
 	struct snap_mem mem;
+	/* The hole table (1.3): RAM known to be zero, mapped anonymous on restore. */
+	uint32_t nr_holes;
+	struct mem_range holes[SNAPFILE_MAX_HOLES];
 	/* Signing (1.1). Encode signs when sign_key is set (with digests, nr_chunks) and writes
 	 * mac as it is otherwise; decode fills is_signed, nr_chunks, digests (heap), mac, and
 	 * does not check the MAC (snapfile_check_auth does, before decode). */
@@ -189,6 +206,11 @@ int snapfile_read(const char *path, const struct snapauth_key *key, struct snapf
 	__attribute__((warn_unused_result));
 /* Releases what decode (or the caller) allocated: kvm, devices, drive paths. s is zeroed. */
 void snapfile_free(struct snapfile *s);
+
+/* The ranges of RAM a restore maps as anonymous memory, for mem_map_fd and
+ * snapauth_verify_mem alike: s's holes, then the memory file's zero end from zero_from (0:
+ * none; snapmem_open gives it). Returns how many it put into out. */
+size_t snapfile_zero_ranges(const struct snapfile *s, uint64_t zero_from, struct mem_range out[SNAPFILE_MAX_HOLES + 1]);
 
 /* The config section from a vmm_config (paths copied) and back (into a config_init'ed c; its
  * drive and net arrays are replaced, paths copied). -ENOMEM only. */

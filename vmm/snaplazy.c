@@ -128,7 +128,7 @@ static int serve(struct snaplazy *l, uint64_t addr)
 	i = (uint32_t)(off / SNAPAUTH_CHUNK);
 	if (l->served[i])
 		return fill(l, l->base + off, NULL, PAGE);
-	r = snapauth_read_chunk(l->mem_fd, l->ram_size, l->zero_from, i, l->buf, d, &zero);
+	r = snapauth_read_chunk(l->mem_fd, l->ram_size, l->zero, l->nr_zero, i, l->buf, d, &zero);
 	if (r < 0) {
 		errorf_errno(l->why, sizeof(l->why), -r, "lazy verification: cannot read chunk %u of the memory file", i);
 		return r;
@@ -220,7 +220,7 @@ failed:
 	return NULL;
 }
 
-int snaplazy_attach(struct snaplazy *l, struct guest_mem *m, int fd, uint64_t zero_from,
+int snaplazy_attach(struct snaplazy *l, struct guest_mem *m, int fd, const struct mem_range *zero, size_t nr_zero,
 		    const uint8_t (*digests)[SNAPAUTH_DIGEST], uint32_t nr_chunks, char *err, size_t errlen)
 {
 	struct uffdio_api api = { .api = UFFD_API };
@@ -237,16 +237,19 @@ int snaplazy_attach(struct snaplazy *l, struct guest_mem *m, int fd, uint64_t ze
 		goto fail;
 	}
 	l->ram_size = m->ram_size;
-	l->zero_from = zero_from;
+	l->nr_zero = nr_zero;
 	l->nr_chunks = nr_chunks;
 	l->digests = malloc((size_t)nr_chunks * SNAPAUTH_DIGEST);
 	l->served = calloc(nr_chunks, 1);
 	l->buf = malloc(SNAPAUTH_CHUNK);
-	if (!l->digests || !l->served || !l->buf) {
+	l->zero = calloc(nr_zero ? nr_zero : 1, sizeof(*l->zero));
+	if (!l->digests || !l->served || !l->buf || !l->zero) {
 		r = errorf(err, errlen, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	memcpy(l->digests, digests, (size_t)nr_chunks * SNAPAUTH_DIGEST);
+	if (nr_zero)
+		memcpy(l->zero, zero, nr_zero * sizeof(*zero));
 	l->mem_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l->mem_fd < 0 || l->wake_fd < 0) {
@@ -354,6 +357,8 @@ void snaplazy_release(struct snaplazy *l)
 	free(l->digests);
 	free(l->served);
 	free(l->buf);
+	free(l->zero);
+	l->zero = NULL;
 	l->digests = NULL;
 	l->served = l->buf = NULL;
 	l->active = false;

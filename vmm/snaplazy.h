@@ -25,7 +25,9 @@ struct snaplazy {
 	int wake_fd; /* ends the handler thread */
 	uint8_t *base;
 	size_t len; /* 0 once fenced */
-	uint64_t ram_size, zero_from;
+	uint64_t ram_size;
+	struct mem_range *zero; /* a copy of the zero ranges the state file gives */
+	size_t nr_zero;
 	uint32_t nr_chunks;
 	uint8_t (*digests)[SNAPAUTH_DIGEST]; /* a copy of the state file's */
 	uint8_t *served;                     /* per chunk: copied in (only the handler writes it) */
@@ -40,10 +42,11 @@ struct snaplazy {
 };
 
 /* Registers m's RAM (anonymous, private, nothing in it yet) with a new userfaultfd in missing
- * mode, to be served from the memory file fd (its RAM part, with zero_from as snapmem_open
- * gave it) and checked against digests (nr_chunks of them, for m->ram_size). fd is dup'ed;
+ * mode, to be served from the memory file fd (its RAM part) with the nr_zero zero ranges the
+ * snapshot gives (snapfile_zero_ranges: zeros there, as mem_map_fd would map them) and
+ * checked against digests (nr_chunks of them, for m->ram_size). fd is dup'ed; ranges and
  * digests copied. On failure nothing is left registered or open. */
-int snaplazy_attach(struct snaplazy *l, struct guest_mem *m, int fd, uint64_t zero_from,
+int snaplazy_attach(struct snaplazy *l, struct guest_mem *m, int fd, const struct mem_range *zero, size_t nr_zero,
 		    const uint8_t (*digests)[SNAPAUTH_DIGEST], uint32_t nr_chunks, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 

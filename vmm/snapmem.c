@@ -57,18 +57,63 @@ static bool page_set(const uint64_t *bitmap, size_t i)
 	return bitmap[i / 64] & (1ull << (i % 64));
 }
 
+/* The largest runs of zero pages seen so far, in no order. */
+struct hole_table {
+	struct mem_range *r;
+	uint32_t max, nr;
+};
+
+/* Pages [first, end) are zero: kept if the run is worth a mapping of its own on restore and
+ * among the max largest. The table is small (SNAPFILE_MAX_HOLES): a linear search for the
+ * smallest is cheaper than the scan of RAM that finds the runs. */
+static void hole_note(struct hole_table *t, size_t first, size_t end)
+{
+	struct mem_range h = { (uint64_t)first * PAGE, (uint64_t)(end - first) * PAGE };
+	uint32_t min = 0;
+
+	if (!t->max || h.len < MEM_ZERO_MIN)
+		return;
+	if (t->nr < t->max) {
+		t->r[t->nr++] = h;
+		return;
+	}
+	for (uint32_t i = 1; i < t->nr; i++) {
+		if (t->r[i].len < t->r[min].len)
+			min = i;
+	}
+	if (h.len > t->r[min].len)
+		t->r[min] = h;
+}
+
+static int hole_cmp(const void *a, const void *b)
+{
+	const struct mem_range *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
 /* RAM in runs of pages to write, each with one pwrite: the non-zero pages (full), or the
- * dirty ones (diff); the others stay holes. *end: the end of the last page written. */
-static int write_ram(int fd, const struct guest_mem *m, const uint64_t *dirty, uint64_t *end)
+ * dirty ones (diff); the others stay holes. *end: the end of the last page written. A full
+ * one also notes its runs of zero pages in holes, but for the run at the end of RAM, which
+ * the trailer's data end already gives (unless it is all of RAM). */
+static int write_ram(int fd, const struct guest_mem *m, const uint64_t *dirty, uint64_t *end,
+		     struct hole_table *holes)
 {
 	const uint8_t *ram = m->map;
-	size_t pages = m->ram_size / PAGE, run = 0;
+	size_t pages = m->ram_size / PAGE, run = 0, zrun = 0;
 
 	for (size_t i = 0; i <= pages; i++) {
 		if (i < pages && (dirty ? page_set(dirty, i) : !page_zero(ram + i * PAGE))) {
+			if (zrun)
+				hole_note(holes, i - zrun, i);
+			zrun = 0;
 			run++;
 			continue;
 		}
+		if (i < pages && !dirty)
+			zrun++;
+		else if (zrun == pages)
+			hole_note(holes, 0, pages);
 		if (run) {
 			size_t first = i - run;
 			int r = write_at(fd, ram + first * PAGE, run * PAGE, (off_t)(first * PAGE));
@@ -83,9 +128,12 @@ static int write_ram(int fd, const struct guest_mem *m, const uint64_t *dirty, u
 }
 
 int snapmem_write(const char *path, const struct guest_mem *m, const uint64_t *dirty, const uint8_t id[16],
-		  const uint8_t parent[16], bool sync, char *err, size_t errlen)
+		  const uint8_t parent[16], bool sync, struct mem_range *holes, uint32_t max_holes, uint32_t *nr_holes,
+		  char *err, size_t errlen)
 {
 	struct trailer t = { .ram_size = m->ram_size, .diff = dirty != NULL };
+	/* A diff's own holes are pages it did not write, not zeros. */
+	struct hole_table ht = { holes, dirty || !nr_holes ? 0 : max_holes, 0 };
 	char tmp[4200];
 	int fd, r, e;
 
@@ -103,7 +151,11 @@ int snapmem_write(const char *path, const struct guest_mem *m, const uint64_t *d
 		r = -errno;
 		goto fail;
 	}
-	r = write_ram(fd, m, dirty, &t.data_end);
+	r = write_ram(fd, m, dirty, &t.data_end, &ht);
+	if (ht.nr)
+		qsort(ht.r, ht.nr, sizeof(*ht.r), hole_cmp);
+	if (nr_holes)
+		*nr_holes = ht.nr;
 	if (!r)
 		r = write_at(fd, (const uint8_t *)&t, sizeof(t), (off_t)m->ram_size);
 	if (!r && sync && fsync(fd) < 0)

@@ -20,9 +20,14 @@
  * first if sync). Full (dirty NULL): every non-zero page. Diff: only the pages set in dirty
  * (one bit per page in mapping order), the rest holes, and the trailer marks it a diff on
  * top of snapshot parent: it loads only once merged into that one (snapmem_merge).
+ * Full, with nr_holes: the hole table, from the same scan of RAM: the max_holes longest runs
+ * of zero pages of at least MEM_ZERO_MIN bytes, sorted by offset, into holes, their number
+ * into *nr_holes (the run at the end of RAM is left out: the trailer's data end gives it).
+ * A diff has none (*nr_holes 0): its merged file is only known once merged.
  * Returns 0 or -errno with the reason in err; nothing is left behind on failure. */
 int snapmem_write(const char *path, const struct guest_mem *m, const uint64_t *dirty, const uint8_t id[16],
-		  const uint8_t parent[16], bool sync, char *err, size_t errlen) __attribute__((warn_unused_result));
+		  const uint8_t parent[16], bool sync, struct mem_range *holes, uint32_t max_holes, uint32_t *nr_holes,
+		  char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Folds the diff memory file into base, in place: the diff's pages (its data extents)
  * overwrite base's, and base takes the diff's trailer, so it then goes with the diff's

@@ -139,7 +139,8 @@ int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_params *p, c
 	}
 	/* The memory first: a state file under its final name always has its memory. */
 	r = snapmem_write(p->mem_path, &v->vm.mem, p->type == SNAPSHOT_DIFF ? dirty : NULL, s.id,
-			  p->type == SNAPSHOT_DIFF ? v->snapshot_id : NULL, false, err, errlen);
+			  p->type == SNAPSHOT_DIFF ? v->snapshot_id : NULL, false, s.holes, SNAPFILE_MAX_HOLES,
+			  &s.nr_holes, err, errlen);
 	if (r)
 		goto out;
 	r = snapfile_write(p->state_path, &s, false, err, errlen);
@@ -248,7 +249,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 	struct snap_cpu_id here;
 	struct snapfile s = { 0 };
 	struct vmm_ram ram;
+	struct mem_range zero[SNAPFILE_MAX_HOLES + 1];
 	uint64_t zero_from = 0;
+	size_t nr_zero;
 	char why[300];
 	int fd = -1, r;
 
@@ -309,10 +312,12 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 			r = fd;
 			goto out;
 		}
-		/* In full, before the VM exists: no chunk that fails reaches the guest. */
+		nr_zero = snapfile_zero_ranges(&s, zero_from, zero);
+		/* In full, before the VM exists: no chunk that fails reaches the guest, and with the
+		 * same zero ranges the mapping takes: what the guest sees is what was checked. */
 		if (s.is_signed && v->snapshot_verify == SNAPSHOT_VERIFY_FULL) {
-			r = snapauth_verify_mem(fd, s.mem.ram_size, zero_from, (const uint8_t(*)[SNAPAUTH_DIGEST])s.digests,
-						err, errlen);
+			r = snapauth_verify_mem(fd, s.mem.ram_size, zero, nr_zero,
+						(const uint8_t(*)[SNAPAUTH_DIGEST])s.digests, err, errlen);
 			if (r) {
 				errwrap(err, errlen, r, "memory file %s", p->backend_path);
 				goto out;
@@ -324,7 +329,7 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 			r = vmm_create(v, &loaded_cfg, NULL, err, errlen);
 			if (r)
 				goto out;
-			r = snaplazy_attach(&loaded_lazy, &v->vm.mem, fd, zero_from,
+			r = snaplazy_attach(&loaded_lazy, &v->vm.mem, fd, zero, nr_zero,
 					    (const uint8_t(*)[SNAPAUTH_DIGEST])s.digests, s.nr_chunks, err, errlen);
 			if (r) {
 				vmm_uncreate(v);
@@ -339,7 +344,7 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 			}
 			v->lazy = &loaded_lazy;
 		} else {
-			ram = (struct vmm_ram){ .fd = fd, .private = true, .zero_from = zero_from };
+			ram = (struct vmm_ram){ .fd = fd, .private = true, .zero = zero, .nr_zero = nr_zero };
 			r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
 			if (r)
 				goto out;

@@ -120,7 +120,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 	setuptime_mark(cfg->setup, SETUP_KVM);
 	if (cfg->mem_from_fd)
-		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private, cfg->mem_zero_from);
+		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private, cfg->mem_zero,
+			       cfg->mem_nr_zero);
 	else
 		r = mem_create(&vm->mem, cfg->mem_size);
 	if (r)

@@ -87,7 +87,10 @@ struct vm_config {
 	bool mem_from_fd;  /* guest RAM is mem_fd (a memfd or a file) mapped, not anonymous */
 	int mem_fd;
 	bool mem_private;  /* with mem_fd: copy-on-write (MAP_PRIVATE) rather than shared */
-	uint64_t mem_zero_from; /* ... and RAM from here on is zero in it (0: unknown) */
+	/* ... and these ranges of RAM are zero in it (mapped anonymous: mem_map_fd); the
+	 * caller's, read during vm_create only */
+	const struct mem_range *mem_zero;
+	size_t mem_nr_zero;
 	bool dirty_log;    /* KVM logs the pages the guest writes, the VMM its own (diff snapshots) */
 	bool boot_timer;
 	bool seccomp; /* vCPU threads install their seccomp filter */

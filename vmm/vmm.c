@@ -300,7 +300,8 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 		vc.mem_from_fd = true;
 		vc.mem_fd = ram->fd;
 		vc.mem_private = ram->private;
-		vc.mem_zero_from = ram->zero_from;
+		vc.mem_zero = ram->zero;
+		vc.mem_nr_zero = ram->nr_zero;
 	}
 	/* A restore times its phases from its own start too (vmm_build already began). */
 	setuptime_begin(&v->setup, v->t_main_ns);

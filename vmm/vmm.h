@@ -80,7 +80,10 @@ int vmm_init(struct vmm *v, char *err, size_t errlen) __attribute__((warn_unused
 struct vmm_ram {
 	int fd;
 	bool private; /* copy-on-write over fd, which is never written */
-	uint64_t zero_from; /* private: RAM from this offset on is all zero in fd (0: unknown) */
+	/* private: ranges of RAM all zero in fd, mapped anonymous (mem_map_fd); read by
+	 * vmm_create only */
+	const struct mem_range *zero;
+	size_t nr_zero;
 };
 
 /* Creates the VM of cfg with nothing in it running: the KVM VM, RAM (anonymous when ram is

@@ -242,7 +242,7 @@ static int start_prefetch(const char *path, char *err, size_t errlen)
 
 	if (fd < 0)
 		return errorf(err, errlen, fd, "memfd: %s", strerror(-fd));
-	r = mem_map_fd(&vmm.vm.mem, PREFETCH_RAM, fd, true, 0);
+	r = mem_map_fd(&vmm.vm.mem, PREFETCH_RAM, fd, true, NULL, 0);
 	close(fd);
 	if (r)
 		return errorf(err, errlen, r, "cannot map RAM: %s", strerror(-r));

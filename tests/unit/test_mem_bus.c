@@ -90,7 +90,7 @@ TEST(mem_map_fd_private_zero_tail_anonymous)
 	CHECK(pwrite(fd, page, 4096, 0) == 4096);
 	CHECK(pwrite(fd, page, 4096, 16 << 10) == 4096);
 	CHECK(pwrite(fd, page, 4096, 3 << 20) == 4096);
-	CHECK(mem_map_fd(&m, 4 << 20, fd, true, (3 << 20) + 4096) == 0);
+	CHECK(mem_map_fd(&m, 4 << 20, fd, true, &(struct mem_range){ (3 << 20) + 4096, (1 << 20) - 4096 }, 1) == 0);
 	CHECK(m.map[0] == 0xab && m.map[4096] == 0 && m.map[(16 << 10) + 4095] == 0xab);
 	CHECK(m.map[(3 << 20) + 17] == 0xab && m.map[(2 << 20) + 5] == 0 && m.map[(4 << 20) - 1] == 0);
 	count_maps((uintptr_t)m.map, (uintptr_t)m.map + (4 << 20), &all, &anon);
@@ -100,11 +100,16 @@ TEST(mem_map_fd_private_zero_tail_anonymous)
 	CHECK(pread(fd, back, 4096, 1 << 20) == 4096 && back[9] == 0);
 	CHECK(pread(fd, back, 4096, (3 << 20) + 8192) == 4096 && back[0] == 0);
 	mem_destroy(&m);
-	/* Unknown (0), unaligned, past the end, or too short a tail: all from the file. */
-	const uint64_t odd[] = { 0, 4097, 4 << 20, 5 << 20, (4 << 20) - 4096 };
+	/* Empty, unaligned, past the end, or too short: all from the file. */
+	const struct mem_range odd[] = { { 0, 0 },	  { 4097, 1 << 20 }, { 4 << 20, 1 << 20 }, { 3 << 20, 2 << 20 },
+					 { 5 << 20, 4096 }, { (4 << 20) - 4096, 4096 }, { 1 << 20, 60 << 10 } };
 
+	CHECK(mem_map_fd(&m, 4 << 20, fd, true, NULL, 0) == 0);
+	count_maps((uintptr_t)m.map, (uintptr_t)m.map + (4 << 20), &all, &anon);
+	CHECK(all == 1 && anon == 0);
+	mem_destroy(&m);
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
-		CHECK(mem_map_fd(&m, 4 << 20, fd, true, odd[i]) == 0);
+		CHECK(mem_map_fd(&m, 4 << 20, fd, true, &odd[i], 1) == 0);
 		count_maps((uintptr_t)m.map, (uintptr_t)m.map + (4 << 20), &all, &anon);
 		CHECK(all == 1 && anon == 0 && m.map[(3 << 20) + 17] == 0xab);
 		mem_destroy(&m);

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "mem.h"
 #include "smaps.h"
 #include "test.h"
 
@@ -79,11 +80,59 @@ TEST(smaps_density_sums_guest_and_vmm_apart)
 	rmdir(dir);
 }
 
+/* A restore with a hole table: guest RAM (8 MiB at 7f0000000000) is the file's mappings
+ * around anonymous ones (a hole at 1..3 MiB, the zero end from 4 MiB); the anonymous mapping
+ * right after RAM, and the one before it, are the VMM's. */
+static const char holes[] = "7effff000000-7f0000000000 rw-p 00000000 00:00 0 \n"
+			    "Rss:                  10 kB\n"
+			    "7f0000000000-7f0000100000 rw-p 00000000 fd:01 42 /snaps/0123/mem\n"
+			    "Rss:                 100 kB\n"
+			    "Pss:                  50 kB\n"
+			    "Private_Dirty:         4 kB\n"
+			    "7f0000100000-7f0000300000 rw-p 00000000 00:00 0 \n"
+			    "Rss:                 200 kB\n"
+			    "Pss:                 200 kB\n"
+			    "Private_Dirty:       200 kB\n"
+			    "7f0000300000-7f0000400000 rw-p 00300000 fd:01 42 /snaps/0123/mem\n"
+			    "Rss:                 300 kB\n"
+			    "Pss:                 150 kB\n"
+			    "Private_Dirty:         8 kB\n"
+			    "7f0000400000-7f0000800000 rw-p 00000000 00:00 0 \n"
+			    "Rss:                  40 kB\n"
+			    "Pss:                  40 kB\n"
+			    "Private_Dirty:        40 kB\n"
+			    "7f0000800000-7f0000900000 rw-p 00000000 00:00 0 \n"
+			    "Rss:                   1 kB\n"
+			    "Private_Dirty:         1 kB\n";
+
+TEST(smaps_density_counts_anonymous_guest_ram)
+{
+	char dir[] = "/tmp/kindling-smaps-XXXXXX", path[64], err[256];
+	struct smaps_file f = { .maj = 0xfd, .min = 1, .ino = 42, .ram_size = 8 << 20 };
+	struct smaps_density d;
+
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/smaps", dir);
+	CHECK(write_file(path, holes) == 0);
+	CHECK(smaps_density_read(path, &f, &d, err, sizeof(err)) == 0);
+	CHECK(d.guest_mappings == 2 && d.guest_anon_mappings == 2);
+	CHECK(d.guest_rss_kib == 100 + 200 + 300 + 40 && d.guest_pss_kib == 50 + 200 + 150 + 40);
+	CHECK(d.guest_private_dirty_kib == 4 + 200 + 8 + 40);
+	CHECK(d.vmm_rss_kib == 10 + 1);
+	/* RAM's size unknown: the file's mappings alone, as before hole tables. */
+	f.ram_size = 0;
+	CHECK(smaps_density_read(path, &f, &d, err, sizeof(err)) == 0);
+	CHECK(d.guest_anon_mappings == 0 && d.guest_private_dirty_kib == 4 + 8 && d.vmm_rss_kib == 10 + 200 + 40 + 1);
+	unlink(path);
+	rmdir(dir);
+}
+
 TEST(smaps_density_own_private_mapping)
 {
 	char dir[] = "/tmp/kindling-smaps-XXXXXX", mem[64], err[256];
 	struct smaps_file f;
 	struct smaps_density d;
+	struct guest_mem g;
 	volatile uint8_t *m;
 	uint8_t sum = 0;
 	int fd;
@@ -109,6 +158,19 @@ TEST(smaps_density_own_private_mapping)
 	CHECK(d.guest_pss_kib >= d.guest_private_dirty_kib && d.guest_pss_kib <= d.guest_rss_kib);
 	CHECK(d.vmm_rss_kib > 0); /* this process's code, stack and heap */
 	munmap((void *)m, 64 * PG);
+	/* As a restore with a hole maps it (mem_map_fd): pages written in the hole are the
+	 * clone's own too. */
+	fd = open(mem, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && mem_map_fd(&g, 48 * PG, fd, true, &(struct mem_range){ 16 * PG, 16 * PG }, 1) == 0);
+	close(fd);
+	g.map[PG] = 1;
+	g.map[17 * PG] = 2;
+	g.map[18 * PG] = 3;
+	f.ram_size = 48 * PG;
+	CHECK(smaps_density_read("/proc/self/smaps", &f, &d, err, sizeof(err)) == 0);
+	CHECK(d.guest_mappings == 2 && d.guest_anon_mappings == 1);
+	CHECK(d.guest_private_dirty_kib == 3 * PG / 1024);
+	mem_destroy(&g);
 	unlink(mem);
 	rmdir(dir);
 }

@@ -215,6 +215,15 @@ static int flip_file(const char *path, off_t off, uint8_t x)
 	return ok ? 0 : -1;
 }
 
+/* As a load checks a memory file: with the state file's holes and the trailer's zero end. */
+static int verify(int fd, const struct snapfile *s, uint64_t zero_from, char *err, size_t errlen)
+{
+	struct mem_range zero[SNAPFILE_MAX_HOLES + 1];
+
+	return snapauth_verify_mem(fd, RAM, zero, snapfile_zero_ranges(s, zero_from, zero),
+				   (const uint8_t(*)[32])s->digests, err, errlen);
+}
+
 TEST(snapauth_memory_chunks)
 {
 	char dir[] = "/tmp/kindling-snapauth-XXXXXX", mp[80], err[400];
@@ -239,10 +248,10 @@ TEST(snapauth_memory_chunks)
 	snprintf(mp, sizeof(mp), "%s/mem", dir);
 	CHECK((ram = make_ram(&m)) != NULL);
 	CHECK(make_state(&s, ram, &k) == 0);
-	CHECK(snapmem_write(mp, &m, NULL, s.id, NULL, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_write(mp, &m, NULL, s.id, NULL, false, NULL, 0, NULL, err, sizeof(err)) == 0);
 	fd = snapmem_open(mp, RAM, s.id, &zero_from, err, sizeof(err));
 	CHECK(fd >= 0);
-	CHECK(snapauth_verify_mem(fd, RAM, zero_from, (const uint8_t(*)[32])s.digests, err, sizeof(err)) == 0);
+	CHECK(verify(fd, &s, zero_from, err, sizeof(err)) == 0);
 	close(fd);
 	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
 		int e;
@@ -250,7 +259,7 @@ TEST(snapauth_memory_chunks)
 		CHECK(flip_file(mp, flips[i].off, 0x40) == 0);
 		fd = snapmem_open(mp, RAM, s.id, &zero_from, err, sizeof(err));
 		CHECK(fd >= 0);
-		e = snapauth_verify_mem(fd, RAM, zero_from, (const uint8_t(*)[32])s.digests, err, sizeof(err));
+		e = verify(fd, &s, zero_from, err, sizeof(err));
 		close(fd);
 		if (e != -EBADMSG || !strstr(err, flips[i].chunk)) {
 			printf("  flip at %lld: %d (%s)\n", (long long)flips[i].off, e, err);
@@ -261,8 +270,8 @@ TEST(snapauth_memory_chunks)
 	/* A zero_from moved down (the trailer edited) zeroes data the digests cover. */
 	fd = snapmem_open(mp, RAM, s.id, &zero_from, err, sizeof(err));
 	CHECK(fd >= 0);
-	CHECK(snapauth_verify_mem(fd, RAM, 4u << 20, (const uint8_t(*)[32])s.digests, err, sizeof(err)) == -EBADMSG);
-	CHECK(snapauth_verify_mem(fd, RAM, zero_from, (const uint8_t(*)[32])s.digests, err, sizeof(err)) == 0);
+	CHECK(verify(fd, &s, 4u << 20, err, sizeof(err)) == -EBADMSG);
+	CHECK(verify(fd, &s, zero_from, err, sizeof(err)) == 0);
 	close(fd);
 	snapfile_free(&s);
 	unlink(mp);

@@ -275,6 +275,169 @@ TEST(snapfile_reads_1_0_without_limiters)
 	CHECK(ok);
 }
 
+/* make() with a hole table of n holes of 1 MiB every 4 MiB, encoded. */
+static int encoded_holes(uint8_t **buf, size_t *len, uint32_t n)
+{
+	struct snapfile s;
+	char err[256] = "";
+	int e = make(&s);
+
+	s.nr_holes = n;
+	for (uint32_t i = 0; i < n; i++)
+		s.holes[i] = (struct mem_range){ (uint64_t)i * (4 << 20) + 4096, 1 << 20 };
+	if (!e)
+		e = snapfile_encode(&s, buf, len, err, sizeof(err));
+	if (e)
+		printf("  encode: %s\n", err);
+	snapfile_free(&s);
+	return e;
+}
+
+/* 1.3's hole table: written as its own section when there is one, read back the same, and a
+ * file without one (1.2, or 1.3 without holes) still loads. */
+TEST(snapfile_holes_roundtrip)
+{
+	struct snapfile d;
+	uint8_t *buf;
+	size_t len, at;
+	char err[256] = "";
+	int ok = 1;
+
+	CHECK(encoded_holes(&buf, &len, SNAPFILE_MAX_HOLES) == 0);
+	CHECK(le(buf + 10, 2) == 3 && le(buf + 92, 4) == SNAP_SEC_COUNT + 1);
+	at = sec(buf, SNAP_SEC_HOLES);
+	CHECK(at && le(buf + at, 4) == SNAPFILE_MAX_HOLES && le(buf + at + 8, 8) == 4096);
+	CHECK(snapfile_decode(buf, len, &d, err, sizeof(err)) == 0);
+	ok &= d.nr_holes == SNAPFILE_MAX_HOLES;
+	for (uint32_t i = 0; ok && i < d.nr_holes; i++)
+		ok &= d.holes[i].off == (uint64_t)i * (4 << 20) + 4096 && d.holes[i].len == 1 << 20;
+	snapfile_free(&d);
+	free(buf);
+	CHECK(ok);
+	/* None: no section, and 1.2 (what a 1.2 writer made) reads the same. */
+	CHECK(encoded_holes(&buf, &len, 0) == 0);
+	CHECK(le(buf + 92, 4) == SNAP_SEC_COUNT && !sec(buf, SNAP_SEC_HOLES));
+	put(buf + 10, 2, 2);
+	recrc(buf, len);
+	CHECK(snapfile_decode(buf, len, &d, err, sizeof(err)) == 0);
+	CHECK(d.minor == 2 && d.nr_holes == 0);
+	snapfile_free(&d);
+	free(buf);
+}
+
+/* Every hole is checked on both sides: encode refuses what decode would. */
+TEST(snapfile_holes_encode_refusals)
+{
+	static const struct {
+		struct mem_range h[2];
+		uint32_t n;
+		const char *want;
+	} bad[] = {
+		{ { { 4097, 1 << 20 } }, 1, "not whole pages" },
+		{ { { 4096, (1 << 20) + 1 } }, 1, "not whole pages" },
+		{ { { 4096, 0 } }, 1, "not whole pages" },
+		{ { { 128u << 20, 4096 } }, 1, "outside" },
+		{ { { (128u << 20) - 4096, 8192 } }, 1, "outside" },
+		{ { { 4096, UINT64_MAX - 4095 } }, 1, "outside" },
+		{ { { 8192, 8192 }, { 12288, 4096 } }, 2, "overlaps" },
+		{ { { 1 << 20, 4096 }, { 0, 4096 } }, 2, "out of order" },
+	};
+	struct snapfile s;
+	uint8_t *buf = NULL;
+	size_t len;
+	char err[256];
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(make(&s) == 0);
+		memcpy(s.holes, bad[i].h, sizeof(bad[i].h));
+		s.nr_holes = bad[i].n;
+		if (snapfile_encode(&s, &buf, &len, err, sizeof(err)) != -EINVAL || !strstr(err, bad[i].want)) {
+			printf("  hole case %zu: wanted \"%s\", got \"%s\"\n", i, bad[i].want, err);
+			ok = 0;
+		}
+		snapfile_free(&s);
+	}
+	/* Adjacent is not overlapping; too many, or any in a Diff, is refused. */
+	CHECK(make(&s) == 0);
+	s.holes[0] = (struct mem_range){ 0, 8192 };
+	s.holes[1] = (struct mem_range){ 8192, 4096 };
+	s.nr_holes = 2;
+	ok &= snapfile_encode(&s, &buf, &len, err, sizeof(err)) == 0;
+	free(buf);
+	s.mem.diff = SNAP_MEM_DIFF;
+	ok &= snapfile_encode(&s, &buf, &len, err, sizeof(err)) == -EINVAL && strstr(err, "Diff");
+	s.mem.diff = SNAP_MEM_FULL;
+	s.nr_holes = SNAPFILE_MAX_HOLES + 1;
+	ok &= snapfile_encode(&s, &buf, &len, err, sizeof(err)) == -EINVAL && strstr(err, "limit");
+	snapfile_free(&s);
+	CHECK(ok);
+}
+
+/* The same refusals from the file (behind a valid CRC), and the section's own: its count
+ * bounded before anything is read, its reserved word, its length, and no holes section in
+ * a file older than 1.3. */
+TEST(snapfile_holes_decode_refusals)
+{
+	uint8_t *buf, *orig;
+	size_t len, at;
+	int ok = 1;
+
+	CHECK(encoded_holes(&orig, &len, 2) == 0);
+	buf = malloc(len);
+	CHECK(buf != NULL);
+	at = sec(orig, SNAP_SEC_HOLES);
+#define RESET() memcpy(buf, orig, len)
+	RESET();
+	put(buf + at + 8, 4097, 8);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "not whole pages");
+	RESET();
+	put(buf + at + 8 + 16, 0, 8); /* hole 1 before hole 0 */
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "out of order");
+	RESET();
+	put(buf + at + 16, (1 << 20) + 4096 * 1024 * 4, 8); /* hole 0 runs into hole 1 */
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "overlaps");
+	RESET();
+	put(buf + at + 8 + 16, (127u << 20) + 4096, 8); /* hole 1 past the end of RAM */
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "outside");
+	RESET();
+	put(buf + at, 0, 4);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "0 holes, outside 1..");
+	RESET();
+	put(buf + at, 0xffffffff, 4);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "holes, outside 1..");
+	RESET();
+	put(buf + at, 3, 4); /* more than the section holds */
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "ends early");
+	RESET();
+	put(buf + at, 1, 4); /* fewer */
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "left over");
+	RESET();
+	put(buf + at + 4, 1, 4);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "reserved");
+	RESET();
+	put(buf + 10, 2, 2);
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "holes section in a format 1.2 file");
+	RESET();
+	buf[sec(buf, SNAP_SEC_MEMORY) + 8] = SNAP_MEM_DIFF;
+	recrc(buf, len);
+	ok &= refused_with(buf, len, "hole table in a Diff");
+#undef RESET
+	free(buf);
+	free(orig);
+	CHECK(ok);
+}
+
 TEST(snapfile_empty_short_and_truncated)
 {
 	uint8_t *buf, *cut;
@@ -351,11 +514,11 @@ TEST(snapfile_header_refusals)
 	buf[0] = 'K';
 	put(buf + 8, 2, 2);
 	recrc(buf, len);
-	ok &= refused_with(buf, len, "format 2.2 is newer than this build's 1.2");
+	ok &= refused_with(buf, len, "format 2.3 is newer than this build's 1.3");
 	put(buf + 8, 1, 2);
-	put(buf + 10, 3, 2);
+	put(buf + 10, 4, 2);
 	recrc(buf, len);
-	ok &= refused_with(buf, len, "format 1.3 is newer than this build's 1.2");
+	ok &= refused_with(buf, len, "format 1.4 is newer than this build's 1.3");
 	/* 1.2's header flags: unknown bits refused, and none at all in a 1.0 or 1.1 file. */
 	put(buf + 10, 2, 2);
 	put(buf + 96, 2, 4);

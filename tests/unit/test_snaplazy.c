@@ -143,13 +143,15 @@ struct lazy_vm {
 /* RAM registered for fd, the handler started. 1: no userfaultfd here. */
 static int start(struct lazy_vm *v, int fd, uint64_t zero_from, const uint8_t (*digests)[SNAPAUTH_DIGEST])
 {
+	struct mem_range end = { zero_from, RAM - zero_from };
 	int r;
 
 	fail_calls = 0;
 	fail_why[0] = 0;
 	if (mem_create(&v->m, RAM))
 		return -1;
-	r = snaplazy_attach(&v->l, &v->m, fd, zero_from, digests, CHUNKS, v->err, sizeof(v->err));
+	r = snaplazy_attach(&v->l, &v->m, fd, &end, zero_from && zero_from < RAM, digests, CHUNKS, v->err,
+			    sizeof(v->err));
 	if (r == -EPERM || r == -ENOSYS) {
 		mem_destroy(&v->m);
 		return 1;
@@ -338,7 +340,7 @@ TEST(snaplazy_short_or_unreadable_file)
 	stop(&v);
 	/* Digests for another RAM size: refused at attach. */
 	CHECK(mem_create(&v.m, RAM) == 0);
-	CHECK(snaplazy_attach(&v.l, &v.m, fd, 0, (const uint8_t(*)[SNAPAUTH_DIGEST])digests, CHUNKS - 1, v.err,
+	CHECK(snaplazy_attach(&v.l, &v.m, fd, NULL, 0, (const uint8_t(*)[SNAPAUTH_DIGEST])digests, CHUNKS - 1, v.err,
 			      sizeof(v.err)) == -EINVAL);
 	mem_destroy(&v.m);
 	close(wfd);

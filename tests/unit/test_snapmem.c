@@ -38,7 +38,7 @@ TEST(snapmem_roundtrip_sparse)
 	CHECK(mkdtemp(dir));
 	CHECK(make_ram(&m, &ram) == 0);
 	snprintf(path, sizeof(path), "%s/mem", dir);
-	CHECK(snapmem_write(path, &m, NULL, id1, NULL, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_write(path, &m, NULL, id1, NULL, false, NULL, 0, NULL, err, sizeof(err)) == 0);
 	CHECK(stat(path, &st) == 0);
 	CHECK(st.st_size == (1 << 20) + 4096);
 	/* Three data pages and the trailer: the rest are holes. */
@@ -89,13 +89,13 @@ TEST(snapmem_write_leaves_nothing_on_failure)
 	uint8_t *ram;
 
 	CHECK(make_ram(&m, &ram) == 0);
-	CHECK(snapmem_write("/nonexistent-dir/mem", &m, NULL, id1, NULL, false, err, sizeof(err)) == -ENOENT);
+	CHECK(snapmem_write("/nonexistent-dir/mem", &m, NULL, id1, NULL, false, NULL, 0, NULL, err, sizeof(err)) == -ENOENT);
 	/* A directory as the final name: the rename fails and the temporary file goes. */
 	char dir[] = "/tmp/kindling-snapmem-XXXXXX", path[64];
 	CHECK(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/d", dir);
 	CHECK(mkdir(path, 0700) == 0);
-	CHECK(snapmem_write(path, &m, NULL, id1, NULL, true, err, sizeof(err)) < 0);
+	CHECK(snapmem_write(path, &m, NULL, id1, NULL, true, NULL, 0, NULL, err, sizeof(err)) < 0);
 	CHECK(rmdir(path) == 0);
 	CHECK(rmdir(dir) == 0); /* empty: no temporary file left */
 	munmap(ram, 1 << 20);
@@ -116,17 +116,17 @@ TEST(snapmem_diff_and_merge)
 	snprintf(base, sizeof(base), "%s/base", dir);
 	snprintf(diff, sizeof(diff), "%s/diff", dir);
 	snprintf(other, sizeof(other), "%s/other", dir);
-	CHECK(snapmem_write(base, &m, NULL, id1, NULL, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_write(base, &m, NULL, id1, NULL, false, NULL, 0, NULL, err, sizeof(err)) == 0);
 	ram[5 * 4096 + 7] = 0x11; /* changed */
 	ram[9 * 4096] = 0x22;     /* new */
 	ram[0] = 0x33;            /* changed, but not marked dirty: must not reach the base */
 	dirty[0] = 1ull << 5 | 1ull << 9;
-	CHECK(snapmem_write(diff, &m, dirty, id2, id1, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_write(diff, &m, dirty, id2, id1, false, NULL, 0, NULL, err, sizeof(err)) == 0);
 	/* A diff does not load alone. */
 	CHECK(snapmem_open(diff, 1 << 20, id2, NULL, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "merge it into its base") != NULL);
 	/* Not on top of another base, nor a full file as the diff. */
-	CHECK(snapmem_write(other, &m, NULL, id2, NULL, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_write(other, &m, NULL, id2, NULL, false, NULL, 0, NULL, err, sizeof(err)) == 0);
 	CHECK(snapmem_merge(other, diff, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "not taken on top of") != NULL);
 	CHECK(snapmem_merge(base, other, err, sizeof(err)) == -EINVAL);
@@ -162,14 +162,14 @@ TEST(snapmem_zero_end)
 	snprintf(base, sizeof(base), "%s/base", dir);
 	snprintf(diff, sizeof(diff), "%s/diff", dir);
 	ram[255 * 4096 + 4095] = 0; /* the last non-zero page is now page 5 */
-	CHECK(snapmem_write(base, &m, NULL, id1, NULL, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_write(base, &m, NULL, id1, NULL, false, NULL, 0, NULL, err, sizeof(err)) == 0);
 	fd = snapmem_open(base, 1 << 20, id1, &zero_from, err, sizeof(err));
 	CHECK(fd >= 0 && zero_from == 6 * 4096);
 	close(fd);
 	/* A diff writing page 40: the merged file is zero from page 41. */
 	ram[40 * 4096] = 0x44;
 	dirty[0] = 1ull << 40;
-	CHECK(snapmem_write(diff, &m, dirty, id2, id1, false, err, sizeof(err)) == 0);
+	CHECK(snapmem_write(diff, &m, dirty, id2, id1, false, NULL, 0, NULL, err, sizeof(err)) == 0);
 	CHECK(snapmem_merge(base, diff, err, sizeof(err)) == 0);
 	fd = snapmem_open(base, 1 << 20, id2, &zero_from, err, sizeof(err));
 	CHECK(fd >= 0 && zero_from == 41 * 4096);
