@@ -135,12 +135,13 @@ static enum reduction bucket_reduce(struct token_bucket *b, uint64_t tokens, uin
 		}
 		if (tokens > b->budget) {
 			uint64_t at = earned_at(b, tokens - b->budget), full = earned_at(b, b->size - b->budget);
-			uint64_t floor = RATE_LIMITER_MIN_WAIT_NS;
+			uint64_t floor = ms_to_ns(b->refill_time) / RATE_LIMITER_WAIT_FRACTION;
 
 			/* The wait until the budget covers the request, but at least the floor,
 			 * unless the bucket would be full before: waiting past full wastes rate. */
 			at = at > now ? at - now : 1;
 			full = full > now ? full - now : 1;
+			floor = floor > RATE_LIMITER_MIN_WAIT_NS ? floor : RATE_LIMITER_MIN_WAIT_NS;
 			floor = floor < full ? floor : full;
 			*wait_ns = at > floor ? at : floor;
 			return RL_FAIL;

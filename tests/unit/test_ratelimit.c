@@ -55,13 +55,15 @@ TEST(ratelimit_refills_continuously)
 	rate_limiter_init(&rl, &c, T0);
 	CHECK(rate_limiter_consume(&rl, 10, 1, T0) == 0);
 	CHECK(rl.bandwidth.budget == 0);
-	/* Nothing earned after 10 ms: the wait is the 90 ms left to earn one token. */
-	CHECK(rate_limiter_consume(&rl, 1, 1, T0 + 10 * MS) == 90 * MS);
+	/* Nothing earned after 10 ms: 90 ms are left to earn one token, and the wait is a
+	 * tenth of the refill time, 100 ms (RATE_LIMITER_WAIT_FRACTION). */
+	CHECK(rate_limiter_consume(&rl, 1, 1, T0 + 10 * MS) == 100 * MS);
 	/* Blocked until then: even a later ask is told the same deadline. */
-	CHECK(rate_limiter_consume(&rl, 1, 1, T0 + 20 * MS) == 80 * MS);
-	CHECK(rate_limiter_consume(&rl, 1, 1, T0 + 100 * MS) == 0);
+	CHECK(rate_limiter_consume(&rl, 1, 1, T0 + 20 * MS) == 90 * MS);
+	CHECK(rate_limiter_consume(&rl, 1, 1, T0 + 100 * MS) == 10 * MS);
+	CHECK(rate_limiter_consume(&rl, 1, 1, T0 + 110 * MS) == 0);
 	CHECK(rl.bandwidth.budget == 0);
-	/* 5 after 500 ms more; never more than size. */
+	/* 5 after 490 ms more (the 0.1 earned past the last token carried); never more than size. */
 	CHECK(rate_limiter_consume(&rl, 5, 1, T0 + 600 * MS) == 0);
 	CHECK(rl.bandwidth.budget == 0);
 	CHECK(rate_limiter_consume(&rl, 11, 1, T0 + 5000 * MS) == 0); /* 11 > 10: an over-consumption */
@@ -188,17 +190,29 @@ TEST(ratelimit_manual_replenish)
 	CHECK(rl.bandwidth.one_time_burst == 100 && rl.bandwidth.budget == 1000);
 }
 
-/* Running out a few tokens at a time asks for at least RATE_LIMITER_MIN_WAIT_NS. */
+/* Running out a few tokens at a time asks for at least a tenth of the refill time, and at
+ * least RATE_LIMITER_MIN_WAIT_NS; never past the time the bucket is full again. */
 TEST(ratelimit_wait_has_a_floor)
 {
 	struct rl_config c = cfg(1000000000, 0, 1000, 0, 0, 0); /* a token a nanosecond */
+	struct rl_config fast = cfg(1000000, 0, 5, 0, 0, 0);    /* 5 ms refill: the 1 ms floor */
+	struct rl_config tiny = cfg(1000, 0, 100, 0, 0, 0);     /* 10 tokens a ms */
 	struct rate_limiter rl;
 
 	rate_limiter_init(&rl, &c, T0);
 	CHECK(rate_limiter_consume(&rl, 1000000000, 1, T0) == 0);
-	CHECK(rate_limiter_consume(&rl, 1500, 1, T0) == RATE_LIMITER_MIN_WAIT_NS);
-	/* The wait is enough: the retry passes. */
-	CHECK(rate_limiter_consume(&rl, 1500, 1, T0 + RATE_LIMITER_MIN_WAIT_NS) == 0);
+	CHECK(rate_limiter_consume(&rl, 1500, 1, T0) == 100 * MS);
+	/* The wait is enough: the retry passes, with what it earned meanwhile left over. */
+	CHECK(rate_limiter_consume(&rl, 1500, 1, T0 + 100 * MS) == 0);
+	CHECK(rate_limiter_consume(&rl, 100000000 - 1500, 1, T0 + 100 * MS) == 0);
+	rate_limiter_init(&rl, &fast, T0);
+	CHECK(rate_limiter_consume(&rl, 1000000, 1, T0) == 0);
+	CHECK(rate_limiter_consume(&rl, 10, 1, T0) == RATE_LIMITER_MIN_WAIT_NS);
+	/* 960 when 950 are there: earned in 1 ms, but the floor is 10 ms; the bucket is full
+	 * again in 5, and waiting longer would waste rate, so the wait stops there. */
+	rate_limiter_init(&rl, &tiny, T0);
+	CHECK(rate_limiter_consume(&rl, 1000, 1, T0) == 0);
+	CHECK(rate_limiter_consume(&rl, 960, 1, T0 + 95 * MS) == 5 * MS);
 }
 
 /* test_update_buckets: unset buckets keep their state; a set one is new and full; a zero
@@ -338,7 +352,7 @@ TEST(ratelimit_blk_ops_rate)
 
 		rate_limiter_init(&rl, &c, T0);
 		ops = run_frames(&rl, T0, dur, 4096) / 4096 - per100[i];
-		/* Within what the last wait (1 ms) earns. */
-		CHECK(ops + per100[i] / 100 + 1 >= per100[i] * 50 && ops <= per100[i] * 50 + 1);
+		/* Within what the last wait (10 ms: a tenth of the refill time) earns. */
+		CHECK(ops + per100[i] / 10 + 1 >= per100[i] * 50 && ops <= per100[i] * 50 + 1);
 	}
 }
