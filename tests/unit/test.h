@@ -4,6 +4,7 @@
 #ifndef KINDLING_TEST_H
 #define KINDLING_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 struct test_case {
@@ -38,5 +39,10 @@ void test_skip(int *failed, const char *reason);
 		test_skip(failed, reason);                                              \
 		return;                                                                 \
 	} while (0)
+
+/* Helpers shared by several test files. */
+/* How many mappings of /proc/self/maps lie within [lo, hi), and how many of those are
+ * anonymous (no inode): test_mem_bus.c. */
+void count_maps(uintptr_t lo, uintptr_t hi, int *all, int *anon);
 
 #endif

@@ -53,9 +53,8 @@ TEST(mem_no_span_across_regions)
 	CHECK(mem_ptr(&m, MEM_GAP_END + (1ull << 30) - 8, 16) == NULL);
 }
 
-/* How many mappings of /proc/self/maps lie within [lo, hi), and how many of those are
- * anonymous (no inode). */
-static void count_maps(uintptr_t lo, uintptr_t hi, int *all, int *anon)
+/* Shared with test_snapholes.c (test.h). */
+void count_maps(uintptr_t lo, uintptr_t hi, int *all, int *anon)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];

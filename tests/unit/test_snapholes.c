@@ -88,25 +88,6 @@ TEST(holes_table_from_ram)
 	munmap(ram, RAM);
 }
 
-/* How many mappings of /proc/self/maps lie within [lo, hi), and how many are anonymous. */
-static void count_maps(uintptr_t lo, uintptr_t hi, int *all, int *anon)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-
-	*all = *anon = 0;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long a, b, ino;
-
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &a, &b, &ino) != 3 || a < lo || b > hi)
-			continue;
-		(*all)++;
-		*anon += ino == 0;
-	}
-	if (f)
-		fclose(f);
-}
-
 static bool in_ranges(uint64_t off, const struct mem_range *z, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
