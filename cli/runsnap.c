@@ -286,16 +286,22 @@ int runsnap_remove(const char *dir, const char *name, char *err, size_t errlen)
 }
 
 /* A temporary whose builder is gone: its lock file is free (or missing) and it has not
- * changed for min_age_s (a builder creates the directory before it can lock it). */
+ * changed for min_age_s (a builder creates the directory before it can lock it). The age is
+ * taken with CLOCK_REALTIME, not time(): here time() lags the file times the kernel stamps
+ * by up to a few ms after each second starts (measured), which made a directory created
+ * just now look to be from the future, and so never abandoned, even at min_age_s 0. */
 static bool abandoned(int dfd, const char *name, int min_age_s)
 {
 	char lock[NAME_MAX + 8];
+	struct timespec now;
 	struct stat st;
 	int fd;
 	bool gone;
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-	    time(NULL) - st.st_mtim.tv_sec < min_age_s)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (min_age_s > 0 && now.tv_sec - st.st_mtim.tv_sec < min_age_s)
 		return false;
 	snprintf(lock, sizeof(lock), "%s/lock", name);
 	fd = openat(dfd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
