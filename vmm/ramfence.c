@@ -2,12 +2,17 @@
 #include "ramfence.h"
 
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include "log.h"
 
 static uintptr_t fence_base, fence_end;
 static bool withdrawn;
@@ -52,4 +57,15 @@ void ramfence_withdraw(const char *why)
 
 	fence_msg_len = n < 0 ? 0 : (size_t)n < sizeof(fence_msg) ? (size_t)n : sizeof(fence_msg) - 1;
 	__atomic_store_n(&withdrawn, true, __ATOMIC_RELEASE);
+}
+
+void ramfence_fence(int uffd, void *base, size_t len, const char *why)
+{
+	struct uffdio_range range = { .start = (uintptr_t)base, .len = len };
+
+	ramfence_withdraw(why);
+	if (mprotect(base, len, PROT_NONE) < 0)
+		log_debug("mprotect guest RAM: %s", strerror(errno));
+	if (ioctl(uffd, UFFDIO_UNREGISTER, &range) < 0)
+		log_debug("UFFDIO_UNREGISTER: %s", strerror(errno));
 }

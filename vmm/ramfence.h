@@ -16,5 +16,10 @@ int ramfence_install(void *base, size_t len);
 /* Just before the RAM is made inaccessible, from any thread (no system call): from then on
  * a fault inside it prints why on stderr and ends the process with status 1. */
 void ramfence_withdraw(const char *why);
+/* Withdraws the userfaultfd-registered RAM at [base, base + len): ramfence_withdraw(why),
+ * then PROT_NONE, then unregisters it from uffd, which wakes every fault still waiting
+ * there; a woken vCPU's KVM_RUN and a device's I/O fail with EFAULT, and no thread reads a
+ * page that was never served. Failures are logged (debug) and otherwise ignored. */
+void ramfence_fence(int uffd, void *base, size_t len, const char *why);
 
 #endif

@@ -153,20 +153,13 @@ static int serve(struct snaplazy *l, uint64_t addr)
 	return 0;
 }
 
-/* Makes the RAM inaccessible, then unregisters it, which wakes every fault still waiting: a
- * vCPU's KVM_RUN then fails with EFAULT, a device's I/O with EFAULT, a direct access by the
- * VMM thread with SIGSEGV; none of them reads a page that was not verified. */
+/* Withdraws the RAM (ramfence_fence): whatever waited on a chunk fails, and none of it
+ * reads a page that was not verified. */
 static void fence(struct snaplazy *l)
 {
-	struct uffdio_range range = { .start = (uintptr_t)l->base, .len = l->len };
-
 	if (!l->len || l->uffd < 0)
 		return;
-	ramfence_withdraw(l->why[0] ? l->why : "the VM is being torn down");
-	if (mprotect(l->base, l->len, PROT_NONE) < 0)
-		log_debug("mprotect guest RAM: %s", strerror(errno));
-	if (ioctl(l->uffd, UFFDIO_UNREGISTER, &range) < 0)
-		log_debug("UFFDIO_UNREGISTER: %s", strerror(errno));
+	ramfence_fence(l->uffd, l->base, l->len, l->why[0] ? l->why : "the VM is being torn down");
 	l->len = 0;
 }
 

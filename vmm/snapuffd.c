@@ -256,15 +256,9 @@ int snapuffd_check(struct snapuffd *u, uint64_t now_ns)
  * the VM stopping or gone. */
 static void fence(struct snapuffd *u)
 {
-	struct uffdio_range range = { .start = (uintptr_t)u->base, .len = u->len };
-
 	if (!u->len || u->uffd < 0)
 		return;
-	ramfence_withdraw(u->why[0] ? u->why : "the VM is being torn down");
-	if (mprotect(u->base, u->len, PROT_NONE) < 0)
-		log_debug("mprotect guest RAM: %s", strerror(errno));
-	if (ioctl(u->uffd, UFFDIO_UNREGISTER, &range) < 0)
-		log_debug("UFFDIO_UNREGISTER: %s", strerror(errno));
+	ramfence_fence(u->uffd, u->base, u->len, u->why[0] ? u->why : "the VM is being torn down");
 	u->len = 0;
 }
 
