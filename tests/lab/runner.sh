@@ -52,6 +52,51 @@ check lab.run.wordfreq_status test $rc = 0
 check lab.run.breakdown grep -q "cold start: vmm setup [0-9.]* ms, kernel to init ready [0-9.]* ms, invocation [0-9.]* ms, teardown [0-9.]* ms, total [0-9.]* ms" "$T/wordfreq.err"
 check lab.run.nothing_left_after_success nothing_left
 
+# Stdin as users have it: a pipe that keeps offering data, then a terminal (the
+# controlling tty of a new session, as an interactive shell's). Neither may reach the
+# function, stop the runner or its VMM, or change the output.
+yes 2>/dev/null | deadline 120 "$K" run --rootfs "$T/wordfreq.ext4" --input examples/wordfreq/input.txt \
+	>"$T/pipe.out" 2>"$T/pipe.err"
+rc=${PIPESTATUS[1]}
+echo "  stdin a pipe: exit $rc; $(grep 'cold start' "$T/pipe.err")"
+check lab.run.stdin_pipe test $rc = 0 -a -s "$T/pipe.out"
+check lab.run.stdin_pipe_output cmp -s "$T/pipe.out" examples/wordfreq/expected.txt
+python3 - "$K" run --rootfs "$T/wordfreq.ext4" --input examples/wordfreq/input.txt \
+	>"$T/tty.out" 2>"$T/tty.err" <<'PY'
+import fcntl, os, subprocess, sys, termios, threading
+master, slave = os.openpty()
+def ctty():
+	fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+p = subprocess.Popen(sys.argv[1:], stdin=slave, start_new_session=True, preexec_fn=ctty)
+os.close(slave)
+# Keep the terminal's output drained, and type a line now and then.
+def drain():
+	try:
+		while os.read(master, 4096):
+			pass
+	except OSError:
+		pass
+threading.Thread(target=drain, daemon=True).start()
+try:
+	for _ in range(240):
+		try:
+			p.wait(timeout=0.5)
+			break
+		except subprocess.TimeoutExpired:
+			os.write(master, b"typed\n")
+	else:
+		p.kill()
+		print("stdin a tty: still running after 120 s", file=sys.stderr)
+except OSError:
+	pass
+sys.exit(p.wait())
+PY
+rc=$?
+echo "  stdin a tty: exit $rc; $(grep 'cold start' "$T/tty.err")"
+check lab.run.stdin_tty test $rc = 0 -a -s "$T/tty.out"
+check lab.run.stdin_tty_output cmp -s "$T/tty.out" examples/wordfreq/expected.txt
+check lab.run.nothing_left_after_stdin nothing_left
+
 run upper "$T/upper.ext4" examples/shell-upper/input.txt --vcpus 2 --mem-mib 256
 check lab.run.shell_upper_output cmp -s "$T/upper.out" examples/shell-upper/expected.txt
 
