@@ -6,15 +6,16 @@
 #   *.blk_randread_iops    4 KiB O_DIRECT random reads, queue depth 1          (IOPS)
 #   *.net_tx_mbps          TCP guest -> host, measured by the host's receiver (Mbit/s)
 #   *.net_rx_mbps          TCP host -> guest, measured by the guest's receiver (Mbit/s)
-# Each figure is the median over KINDLING_IO_RUNS (default 3) boots per VMM, in ABBA order
-# after one unmeasured warm-up boot of each (the lab's first VM pays for translating the
-# L1 kernel's KVM paths). Lab figures are inflated by emulation and shared with whatever
-# else runs on the host: only the ratio of the two VMMs means something.
+# Each figure is the median over KINDLING_IO_RUNS (default 5: one boot's figures spread by
+# about +-25% in the lab) boots per VMM, in ABBA order after one unmeasured warm-up boot of
+# each (the lab's first VM pays for translating the L1 kernel's KVM paths). Lab figures are
+# inflated by emulation and shared with whatever else runs on the host: only the ratio of
+# the two VMMs means something.
 set -eu
 cd "$(dirname "$0")/.."
 export LC_ALL=C # printf %f must not meet a decimal comma
 # Settings are KINDLING_* variables: tests/lab/run carries only those into the lab.
-N=${KINDLING_IO_RUNS:-3}
+N=${KINDLING_IO_RUNS:-5}
 if [ -z "${KINDLING_IN_LAB:-}" ]; then
 	exec env KINDLING_IN_LAB=1 KINDLING_IO_RUNS="$N" tests/lab/run -- benches/io.sh
 fi
