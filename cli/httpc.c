@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -50,17 +51,34 @@ int httpc_dial_unix(const char *path, int timeout_s)
 	return dial(AF_UNIX, (struct sockaddr *)&a, sizeof(a), timeout_s);
 }
 
-/* 0, or -errno; a short send (the peer closed) is -EPIPE. */
-static int send_all(int fd, const char *p, size_t n)
+/* Head and body in one call: sent apart, Nagle held the body back until the peer acknowledged
+ * the head, a round trip for nothing (in the lab, with the console quiet, it was about a
+ * third of a clone's warm start). 0, or -errno (EINTR: a signal, for the caller's cancel). */
+static int send_request(int fd, const char *head, size_t hl, const char *body, size_t len)
 {
-	ssize_t w;
+	struct iovec iov[2] = { { (void *)head, hl }, { (void *)body, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	size_t total = hl + len;
 
-	if (!n)
-		return 0;
-	w = send(fd, p, n, MSG_NOSIGNAL);
-	if (w < 0)
-		return -errno;
-	return (size_t)w == n ? 0 : -EPIPE;
+	while (total) {
+		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return w < 0 ? -errno : -EPIPE;
+		total -= (size_t)w;
+		while (w > 0 && m.msg_iovlen) {
+			size_t k = (size_t)w < m.msg_iov->iov_len ? (size_t)w : m.msg_iov->iov_len;
+
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + k;
+			m.msg_iov->iov_len -= k;
+			w -= (ssize_t)k;
+			if (!m.msg_iov->iov_len) {
+				m.msg_iov++;
+				m.msg_iovlen--;
+			}
+		}
+	}
+	return 0;
 }
 
 int httpc_request(int fd, const char *method, const char *path, const char *body, size_t len, size_t max_len,
@@ -78,7 +96,7 @@ int httpc_request(int fd, const char *method, const char *path, const char *body
 		r = -ENAMETOOLONG;
 		goto fail;
 	}
-	if ((r = send_all(fd, head, (size_t)hl)) || (r = send_all(fd, body, len)))
+	if ((r = send_request(fd, head, (size_t)hl, body, len)))
 		goto fail;
 	if (cap > max_len)
 		cap = max_len ? max_len : 1;
