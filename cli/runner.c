@@ -328,6 +328,7 @@ static int find_snapshot(struct run_opts *o, struct runner_snap *snap, const cha
 		log_error("run: %s", err);
 		return -EINVAL;
 	}
+	snap->verbose = o->verbose;
 	/* Real paths for the VMM: a snapshot's config keeps them for every later run. */
 	o->kernel = snap->key.kernel;
 	o->rootfs = snap->key.rootfs;

@@ -179,6 +179,8 @@ int runner_snap_restore_msg(struct runner_snap *s, const char *hostname, int tim
 	else if (resp.status != 200)
 		r = errorf(err, errlen, -EIO, "the restored guest refused the restore message (HTTP %d): %.200s",
 			   resp.status, resp.body);
+	else if (s->verbose) /* kindling-init says nothing on the console when all went well */
+		log_info("run: the guest took the restore message: %.*s", (int)strcspn(resp.body, "\r\n"), resp.body);
 	httpc_free(&resp);
 	if (r) {
 		char reason[320];

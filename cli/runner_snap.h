@@ -21,6 +21,7 @@ struct runner_snap {
 	struct runsnap_entry entry;
 	bool usable;               /* an entry to restore */
 	bool prefetched;           /* restored with --prefetch of the entry's working set */
+	bool verbose;              /* --verbose: the restore message's answer is logged */
 	struct runsnap_build build; /* the entry a cold run is storing */
 	char api_dir[32];          /* the VMM's API socket's private directory ("": none) */
 	char api_sock[48];

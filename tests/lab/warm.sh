@@ -116,7 +116,8 @@ t1=$(date +%s)
 echo "  i_a: exit $rc_a, $(head -c 200 "$T/i_a.out" | tr '\n' ' '); i_b: exit $rc_b, $(head -c 200 "$T/i_b.out" | tr '\n' ' ')"
 rnd_a=$(sed -n 1p "$T/i_a.out") rnd_b=$(sed -n 1p "$T/i_b.out")
 if [ $rc_a = 0 ] && [ $rc_b = 0 ] && is_warm i_a && is_warm i_b &&
-	grep -q 'kindling-init: restore: entropy' "$T/i_a.err" && grep -q 'kindling-init: restore: entropy' "$T/i_b.err"; then
+	grep -q 'run: the guest took the restore message: .*"applied":\["entropy","time"' "$T/i_a.err" &&
+	grep -q 'run: the guest took the restore message: .*"applied":\["entropy","time"' "$T/i_b.err"; then
 	pass lab.warm.restore_message
 else
 	fail lab.warm.restore_message "rc=$rc_a/$rc_b; $(grep -h 'error\|restore' "$T/i_a.err" "$T/i_b.err" | head -n 6 | tr '\n' ' ')"
