@@ -27,6 +27,7 @@
 #include "inithook.h"
 #include "kcmdline.h"
 #include "netcfg.h"
+#include "preload.h"
 #include "util.h"
 
 #define FUNCTION_JSON "/etc/kindling/function.json"
@@ -396,6 +397,7 @@ int main(void)
 	if (get_port(cmdline, &port))
 		fatal(&ctx, "kindling.port= must be 1..65535");
 	run_init_hook(&ctx, &fc, scratch);
+	preload_handler(fc.handler);
 
 	gs = malloc(sizeof(*gs));
 	if (!gs)

@@ -501,6 +501,33 @@ ip -n $NSG addr flush dev eth0
 [ -z "${mac0:-}" ] || ip -n $NSG link set eth0 address "$mac0"
 ip -n $NSC neigh flush dev veth0
 
+# ------------------------------------------------------------ the handler preloaded
+# Before readiness, init reads the handler and what it runs first (here its #! interpreter,
+# a copy of a binary) into the page cache, so that a snapshot taken at readiness holds them.
+# Both are evicted first; fincore counts their resident pages once init is ready.
+cp /bin/true "$T/pre-interp"
+printf '#!%s\necho hi\n' "$T/pre-interp" >"$T/pre-handler"
+chmod +x "$T/pre-handler"
+echo "{ \"handler\": \"$T/pre-handler\" }" >"$T/pre.json"
+evict() { python3 -c 'import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY); os.fdatasync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$@"; }
+resident() { fincore -n -b -o RES "$1" 2>/dev/null | tr -d ' '; }
+evict "$T/pre-handler" "$T/pre-interp"
+r0=$(resident "$T/pre-handler")/$(resident "$T/pre-interp")
+if ! command -v fincore >/dev/null; then
+	skip init.preloads_handler "fincore (util-linux) is not installed"
+elif [ "$r0" != 0/0 ]; then
+	skip init.preloads_handler "cannot evict test files from the page cache here ($T: $r0 bytes resident)"
+elif start_init pre "$CMDLINE" "$T/pre.json" &&
+	[ "$(resident "$T/pre-handler")" -ge "$(stat -c %s "$T/pre-handler")" ] &&
+	[ "$(resident "$T/pre-interp")" -ge "$(stat -c %s "$T/pre-interp")" ]; then
+	pass init.preloads_handler
+else
+	fail init.preloads_handler "resident after ready: handler $(resident "$T/pre-handler") of $(stat -c %s "$T/pre-handler"), interpreter $(resident "$T/pre-interp") of $(stat -c %s "$T/pre-interp")"
+fi
+stop_init
+
 # ------------------------------------------------------------ set-up errors and overrides
 echo '{"handler": "/bin/cat", "timeout": 3}' >"$T/bad.json"
 if ! start_init badjson "$CMDLINE" "$T/bad.json" && ! kill -0 "$INIT_WRAPPER" 2>/dev/null &&
