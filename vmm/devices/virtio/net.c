@@ -23,7 +23,6 @@
  * more: the tap is watched level-triggered (EPOLLIN, no EPOLLET), so frames left in it
  * make the next epoll_wait report it again, after the fds ready meanwhile. */
 #define NET_BUDGET VIRTIO_QUEUE_BUDGET
-#define TX_SIGNAL_EVERY 16
 
 static struct virtio_net *to_net(struct virtio_device *dev)
 {
@@ -329,10 +328,14 @@ static void tx_process(struct virtio_net *n)
 				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
 			}
 			virtq_push(q, c->head, 0);
-			/* Completions free the guest's socket buffers: TCP paces itself on them. */
+			/* Completions free the guest's socket buffers, and TCP paces itself on them (TSQ
+			 * lets a socket have ~1 ms of data queued): each goes out as soon as the driver's
+			 * used_event asks for it. Signalling every 16th frame only, as before, gave TX a
+			 * lower median in the lab (14 boots each, alternating: 1170 against 1263 Mbit/s,
+			 * this way ahead in 9 of the 14 pairs; within the spread between boots). */
 			virtq_publish(q);
-			if (++frames % TX_SIGNAL_EVERY == 0)
-				virtio_signal_queue(dev, VIRTIO_NET_TXQ);
+			frames++;
+			virtio_signal_queue(dev, VIRTIO_NET_TXQ);
 		}
 		if (r < 0) {
 			virtio_fail(dev, "TX queue: %s", q->error);
