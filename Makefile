@@ -27,7 +27,7 @@ VMM_SRCS := $(wildcard vmm/*.c vmm/devices/*.c vmm/devices/virtio/*.c) $(wildcar
 INC_common := -Icommon
 INC_guest-init := -Icommon
 INC_jailer := -Icommon
-INC_vmm := -Icommon -Ivmm -Ivmm/devices
+INC_vmm := -Icommon -Ivmm -Ivmm/devices -I$(BUILD)/gen
 INC_api := $(INC_vmm) -Iapi
 INC_cli := $(INC_api) -Icli
 # Tests, fuzzers, examples: every layer.
@@ -178,6 +178,18 @@ JAILER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard jailer/*.c))
 all: $(BUILD)/kindling-jailer
 $(BUILD)/kindling-jailer: $(JAILER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcap-ng -lbpf -lelf -lz
+# The seccomp filters precompiled at build time (vmm/gen/seccomp_gen.c): every thread kind's
+# but the VMM thread's, from vmm/vmm_seccomp.c's rules built without the precompiled ones.
+SECCOMP_BPF_H := $(BUILD)/gen/seccomp_bpf.h
+$(BUILD)/gen/vmm_seccomp.o: vmm/vmm_seccomp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DKINDLING_SECCOMP_GEN $(INC_vmm) -c -o $@ $<
+$(BUILD)/gen/seccomp-gen: vmm/gen/seccomp_gen.c $(BUILD)/gen/vmm_seccomp.o $(BUILD)/obj/vmm/log.o
+	$(CC) $(CFLAGS) $(INC_vmm) $(LDFLAGS) -o $@ $^ -lseccomp
+$(SECCOMP_BPF_H): $(BUILD)/gen/seccomp-gen
+	$< >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/vmm/vmm_seccomp.o $(BUILD)/san/vmm/vmm_seccomp.o $(BUILD)/selftest/vmm/vmm_seccomp.o \
+	$(BUILD)/fuzzobj/vmm/vmm_seccomp.o: $(SECCOMP_BPF_H)
 # The VMM with KINDLING_SECCOMP_SELFTEST=api|vmm|vcpu|console|uffd|prefetch|lazy making a forbidden syscall.
 $(BUILD)/selftest/vmm/vmm_seccomp.o: vmm/vmm_seccomp.c
 	@mkdir -p $(dir $@)

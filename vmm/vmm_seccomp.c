@@ -25,9 +25,11 @@
 #include "vmm_seccomp.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -35,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -222,7 +226,8 @@ static int add_fd_rules(scmp_filter_ctx ctx, int nr, const int *fds, int n)
 	return e;
 }
 
-static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit, const struct seccomp_io_fds *io)
+static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit, const struct seccomp_io_fds *io,
+		    pid_t pid)
 {
 	switch (r->pin) {
 	case BLK_FD:
@@ -248,13 +253,13 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r, unsigned kind_bit
 	case NO_EXEC:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	case OWN_PROCESS: {
-		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0),
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pid, 0),
 					 SCMP_A2(SCMP_CMP_EQ, VCPU_KICK_SIGNAL, 0));
 
 		/* abort() must still be able to abort: a clearer death than SIGSYS. */
 		return e ? e
 			 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2,
-					    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0), SCMP_A2(SCMP_CMP_EQ, SIGABRT, 0));
+					    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pid, 0), SCMP_A2(SCMP_CMP_EQ, SIGABRT, 0));
 	}
 	case DENY_EACCES:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), r->nr, 0);
@@ -315,16 +320,97 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc_)
 	uc->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 }
 
-int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const struct seccomp_io_fds *io)
+/* kind's filter as libseccomp builds it, with def as the default action; NULL (*err) on
+ * failure. */
+static scmp_filter_ctx build(enum seccomp_thread kind, uint32_t def, const struct seccomp_io_fds *io, pid_t pid,
+			     int *err)
 {
-	uint32_t def = mode == SECCOMP_LOG ? SCMP_ACT_LOG : mode == SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx = seccomp_init(def);
+	unsigned bit = 1u << kind;
+	int r = 0;
+
+	/* NO_NEW_PRIVS is set by default (SCMP_FLTATR_CTL_NNP), so no CAP_SYS_ADMIN is needed. */
+	if (!ctx) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(rules) && !r; i++) {
+		if (rules[i].threads & bit)
+			r = add_rule(ctx, &rules[i], bit, io, pid);
+	}
+	if (r) {
+		seccomp_release(ctx);
+		*err = r;
+		return NULL;
+	}
+	return ctx;
+}
+
+int seccomp_export_kill(enum seccomp_thread kind, pid_t pid, int fd)
+{
 	scmp_filter_ctx ctx;
-	unsigned bit;
 	int r = 0;
 
 	if (kind >= SECCOMP_THREAD_KINDS)
 		return -EINVAL;
-	bit = 1u << kind;
+	ctx = build(kind, SCMP_ACT_KILL_PROCESS, NULL, pid, &r);
+	if (!ctx)
+		return r;
+	r = seccomp_export_bpf(ctx, fd);
+	seccomp_release(ctx);
+	return r;
+}
+
+#ifndef KINDLING_SECCOMP_GEN
+/* The KILL-mode filters of the kinds without io fds, compiled by libseccomp at build time
+ * (vmm/seccomp_gen.c): each thread then loads its filter in microseconds instead of
+ * compiling it for ~1 ms (on this host; ~2-5 ms a filter in the lab), much of it on a
+ * restore's way to the guest's first instruction. The tgkill rules' pid is a placeholder,
+ * filled in here. */
+#include "seccomp_bpf.h"
+
+int seccomp_precompiled(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max)
+{
+	unsigned len;
+
+	if (kind >= SECCOMP_THREAD_KINDS || !seccomp_bpf[kind].insns)
+		return -ENOENT;
+	len = seccomp_bpf[kind].len;
+	if (len > max)
+		return -E2BIG;
+	memcpy(out, seccomp_bpf[kind].insns, len * sizeof(*out));
+	for (unsigned i = 0; i < len; i++) {
+		if (out[i].code == (BPF_JMP | BPF_JEQ | BPF_K) && out[i].k == SECCOMP_BPF_PID)
+			out[i].k = (uint32_t)pid;
+	}
+	return (int)len;
+}
+
+static int load_precompiled(enum seccomp_thread kind)
+{
+	struct sock_filter f[SECCOMP_BPF_MAX_LEN];
+	struct sock_fprog prog = { .filter = f };
+	int n = seccomp_precompiled(kind, getpid(), f, ARRAY_SIZE(f));
+
+	if (n < 0)
+		return n;
+	prog.len = (unsigned short)n;
+	/* As libseccomp's seccomp_load does with its defaults: NO_NEW_PRIVS, then the filter on
+	 * the calling thread alone (no TSYNC, no flags). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -errno;
+	return 0;
+}
+#endif
+
+int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const struct seccomp_io_fds *io)
+{
+	uint32_t def = mode == SECCOMP_LOG ? SCMP_ACT_LOG : mode == SECCOMP_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx;
+	int r = -ENOENT;
+
+	if (kind >= SECCOMP_THREAD_KINDS)
+		return -EINVAL;
 	if (mode == SECCOMP_TRAP) {
 		struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
 
@@ -333,17 +419,17 @@ int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const s
 		if (sigaction(SIGSYS, &sa, NULL) < 0)
 			return -errno;
 	}
-	/* NO_NEW_PRIVS is set by default (SCMP_FLTATR_CTL_NNP), so no CAP_SYS_ADMIN is needed. */
-	ctx = seccomp_init(def);
-	if (!ctx)
-		return -ENOMEM;
-	for (size_t i = 0; i < ARRAY_SIZE(rules) && !r; i++) {
-		if (rules[i].threads & bit)
-			r = add_rule(ctx, &rules[i], bit, io);
+#ifndef KINDLING_SECCOMP_GEN
+	if (mode == SECCOMP_KILL && !io)
+		r = load_precompiled(kind);
+#endif
+	if (r == -ENOENT) { /* none precompiled: the VMM thread's fds, LOG and TRAP modes */
+		ctx = build(kind, def, io, getpid(), &r);
+		if (ctx) {
+			r = seccomp_load(ctx);
+			seccomp_release(ctx);
+		}
 	}
-	if (!r)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
 	if (r) {
 		log_error("seccomp: cannot install the %s thread's filter: %s", names[kind], strerror(-r));
 		return r;

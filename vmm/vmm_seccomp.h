@@ -3,6 +3,9 @@
 #ifndef KINDLING_VMM_SECCOMP_H
 #define KINDLING_VMM_SECCOMP_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 enum seccomp_thread {
 	SECCOMP_API,     /* the API server thread (api/server.c) */
 	SECCOMP_VMM,     /* the main thread's event loop, once the VM is built */
@@ -45,5 +48,16 @@ const char *seccomp_thread_name(enum seccomp_thread kind);
 
 /* The number of syscalls a kind allows (ioctl counted once), for logs and tests. */
 int seccomp_allowed_count(enum seccomp_thread kind);
+
+/* kind's SECCOMP_KILL filter without io fds, with pid in its tgkill rules, as libseccomp
+ * builds it, written to fd as BPF (seccomp_export_bpf). 0 or -errno. For the build-time
+ * generator (vmm/seccomp_gen.c) and the tests. */
+int seccomp_export_kill(enum seccomp_thread kind, pid_t pid, int fd) __attribute__((warn_unused_result));
+
+/* The same filter as precompiled at build time, with pid filled in, into out (max
+ * instructions): its length, -ENOENT for a kind with none (the VMM thread, whose fds differ
+ * per VM), -E2BIG when max is too small. seccomp_install uses it for SECCOMP_KILL. */
+struct sock_filter;
+int seccomp_precompiled(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max);
 
 #endif

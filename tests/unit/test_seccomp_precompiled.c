@@ -1,0 +1,56 @@
+/* The seccomp filters precompiled at build time (vmm/gen/seccomp_gen.c) against what
+ * libseccomp builds at run time from the same rules: the same program, instruction for
+ * instruction, for any pid. */
+#include <errno.h>
+#include <linux/filter.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "vmm_seccomp.h"
+
+/* kind's program as libseccomp builds it now, for pid: its length (-errno) into out. */
+static int built_now(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max)
+{
+	int fd = memfd_create("seccomp-test", MFD_CLOEXEC), r;
+	off_t size;
+
+	if (fd < 0)
+		return -errno;
+	r = seccomp_export_kill(kind, pid, fd);
+	size = r ? 0 : lseek(fd, 0, SEEK_END);
+	if (!r && (size <= 0 || (size_t)size > max * sizeof(*out) || pread(fd, out, (size_t)size, 0) != size))
+		r = -EIO;
+	close(fd);
+	return r ? r : (int)(size / (off_t)sizeof(*out));
+}
+
+TEST(seccomp_precompiled_matches_libseccomp)
+{
+	static const pid_t pids[] = { 1, 2, 4194303, 0 };
+	struct sock_filter pre[BPF_MAXINSNS], now[BPF_MAXINSNS];
+	int kinds = 0;
+
+	for (int k = 0; k < SECCOMP_THREAD_KINDS; k++) {
+		for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+			pid_t pid = pids[i] ? pids[i] : getpid();
+			int n = seccomp_precompiled(k, pid, pre, BPF_MAXINSNS), m;
+
+			if (k == SECCOMP_VMM) {
+				CHECK(n == -ENOENT); /* its fds differ per VM: always built at run time */
+				continue;
+			}
+			m = built_now(k, pid, now, BPF_MAXINSNS);
+			if (n != m || memcmp(pre, now, (size_t)n * sizeof(pre[0])))
+				printf("  %s, pid %d: precompiled %d instructions, libseccomp %d\n", seccomp_thread_name(k),
+				       (int)pid, n, m);
+			CHECK(n > 0 && n == m && !memcmp(pre, now, (size_t)n * sizeof(pre[0])));
+		}
+		kinds += k != SECCOMP_VMM;
+	}
+	CHECK(kinds == SECCOMP_THREAD_KINDS - 1);
+	CHECK(seccomp_precompiled(SECCOMP_VCPU, 1, pre, 3) == -E2BIG);
+	CHECK(seccomp_precompiled(SECCOMP_THREAD_KINDS, 1, pre, BPF_MAXINSNS) == -ENOENT);
+}
