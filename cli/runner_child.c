@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +70,10 @@ int runner_child_spawn(const struct run_opts *o, const struct launch *l, struct 
 {
 	char exe[PATH_MAX], drive[PATH_MAX + 32], scratch[PATH_MAX + 32], cmdline[512], vcpus[16], mem[16];
 	char *argv[24];
-	int out[2], errp[2], a = 0;
+	int out[2], errp[2], a = 0, r;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n < 0)
@@ -131,31 +136,38 @@ int runner_child_spawn(const struct run_opts *o, const struct launch *l, struct 
 		close(out[1]);
 		return errorf_errno(err, errlen, e, "pipe");
 	}
-	c->pid = fork();
-	if (c->pid < 0) {
-		int e = errno; /* before close() can change it */
-
-		close(out[0]);
-		close(out[1]);
-		close(errp[0]);
-		close(errp[1]);
-		return errorf_errno(err, errlen, e, "fork");
+	/* posix_spawn (vfork-like: no copy of the runner's page tables, which exec would only
+	 * throw away), stdin /dev/null, stdout and stderr the pipes, no signal blocked. An exec
+	 * that fails is reported here. */
+	r = posix_spawn_file_actions_init(&fa);
+	if (!r) {
+		r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+		if (!r)
+			r = posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+		if (!r)
+			r = posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
+		if (!r)
+			r = posix_spawnattr_init(&at);
+		if (!r) {
+			sigemptyset(&none);
+			r = posix_spawnattr_setsigmask(&at, &none);
+			if (!r)
+				r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+			if (!r)
+				r = posix_spawn(&c->pid, exe, &fa, &at, argv, environ);
+			posix_spawnattr_destroy(&at);
+		}
+		posix_spawn_file_actions_destroy(&fa);
 	}
-	if (c->pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(null, STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(errp[1], STDERR_FILENO);
-		execv(exe, argv);
-		_exit(127);
-	}
-	vmm_pid = c->pid;
 	close(out[1]);
 	close(errp[1]);
+	if (r) {
+		close(out[0]);
+		close(errp[0]);
+		c->pid = -1;
+		return errorf(err, errlen, -r, "cannot start %s: %s", exe, strerror(r));
+	}
+	vmm_pid = c->pid;
 	c->out_fd = out[0];
 	c->err_fd = errp[0];
 	return 0;
