@@ -1,7 +1,8 @@
 #!/bin/bash
 # Clones (issue 14), inside one KVM lab run, with the demo's function (examples/wordfreq):
 # `kindling run --snapshot-dir DIR --clones N` for N = 1, 10, 50, against fresh boots and
-# against QEMU microvm restoring one migration file N times at once. Prints:
+# against QEMU microvm restoring one migration file N times at once. kindling's figures are
+# medians over KINDLING_CLONES_ROUNDS rounds (default 3) of fresh boots and clones. Prints:
 #   kindling.clones_N_ms              fan-out start -> the Nth clone answered (N = 1, 10, 50)
 #   kindling.clone_start_rate         clones answering per second per core (N = 50)
 #   kindling.cold_start_rate          fresh boots answering per second per core (2 per core at
@@ -17,8 +18,9 @@ set -eu -o pipefail
 cd "$(dirname "$0")/.."
 . tests/lib.sh
 NS=${KINDLING_CLONES_NS:-"1 10 50"}
+ROUNDS=${KINDLING_CLONES_ROUNDS:-3}
 if [ -z "${KINDLING_IN_LAB:-}" ]; then
-	exec env KINDLING_IN_LAB=1 KINDLING_CLONES_NS="$NS" tests/lab/run -- benches/clones.sh
+	exec env KINDLING_IN_LAB=1 KINDLING_CLONES_NS="$NS" KINDLING_CLONES_ROUNDS="$ROUNDS" tests/lab/run -- benches/clones.sh
 fi
 kvm_usable || { echo "clones.sh: no usable /dev/kvm" >&2; exit 1; }
 T=$(mktemp -d)
@@ -46,22 +48,24 @@ krun() {
 # be one boot at a time, its total divided by the cores; but one boot keeps about one core
 # busy, so that halved the cold rate and doubled the ratio to the clones'.)
 NCOLD=$((2 * CORES))
-pids=()
-cold_t0=$(date +%s%N)
-for i in $(seq "$NCOLD"); do
-	echo $((($(date +%s%N) - cold_t0) / 1000000)) >"$T/cold$i.start"
-	deadline_bg 900 build/kindling run --kernel "$T/vmlinux" --rootfs "$T/fn.ext4" --input "$IN" --json \
-		>"$T/cold$i.json" 2>"$T/cold$i.err" </dev/null
-	pids+=($!)
-done
-for i in $(seq "$NCOLD"); do
-	if ! reap "${pids[$((i - 1))]}" 920; then
-		echo "clones.sh: fresh boot $i of $NCOLD at once: failed" >&2
-		grep -v 'diag:' "$T/cold$i.err" | tail -n 20 >&2
-		exit 1
-	fi
-done
-cold_ms=$(python3 - "$T" "$NCOLD" <<'EOF'
+# cold_round R: NCOLD fresh boots at once; the last answer's time (ms) into $T/cold.R.
+cold_round() {
+	local r=$1 i pids=() t0
+	t0=$(date +%s%N)
+	for i in $(seq "$NCOLD"); do
+		echo $((($(date +%s%N) - t0) / 1000000)) >"$T/cold$i.start"
+		deadline_bg 900 build/kindling run --kernel "$T/vmlinux" --rootfs "$T/fn.ext4" --input "$IN" --json \
+			>"$T/cold$i.json" 2>"$T/cold$i.err" </dev/null
+		pids+=($!)
+	done
+	for i in $(seq "$NCOLD"); do
+		if ! reap "${pids[$((i - 1))]}" 920; then
+			echo "clones.sh: fresh boot $i of $NCOLD at once: failed" >&2
+			grep -v 'diag:' "$T/cold$i.err" | tail -n 20 >&2
+			exit 1
+		fi
+	done
+	python3 - "$T" "$NCOLD" >"$T/cold.$r" <<'PYEOF'
 import json, sys
 t, n = sys.argv[1], int(sys.argv[2])
 last = 0
@@ -70,25 +74,34 @@ for i in range(1, n + 1):
     start = float(open(f"{t}/cold{i}.start").read())
     last = max(last, start + c["total_ms"]["p50"] - c["teardown_ms"]["p50"])
 print(f"{last:.1f}")
-EOF
-)
-echo "  cold: $NCOLD fresh boots at once on $CORES cores: the last answered at $cold_ms ms" >&2
+PYEOF
+	echo "  cold, round $r: $NCOLD fresh boots at once on $CORES cores: the last answered at $(cat "$T/cold.$r") ms" >&2
+}
 # The snapshot, stored by one cold run (and its working set recorded by one warm run).
 krun store 600 --snapshot-dir "$T/snaps"
 krun record 600 --snapshot-dir "$T/snaps"
-for n in $NS; do
-	krun "c$n" 1800 --snapshot-dir "$T/snaps" --clones "$n"
-	python3 - "$T/c$n.json" "$n" <<'EOF'
+# ROUNDS rounds, each the fresh boots then every N, so that a drift of the lab during the run
+# weighs on both sides: one round's figures spread by 10-20% between rounds of one run.
+for r in $(seq "$ROUNDS"); do
+	cold_round "$r"
+	for n in $NS; do
+		krun "c$n.$r" 1800 --snapshot-dir "$T/snaps" --clones "$n"
+		python3 - "$T/c$n.$r.json" "$n" <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1]))["clones"]
 n = int(sys.argv[2])
 assert (c["requested"], c["answered"], c["failed"], c["differing"]) == (n, n, 0, 0), c
 assert c["mean_guest_private_dirty_kib"] is not None, c
-EOF
+PYEOF
+	done
 done
-# fig N FIELD: the "clones" object's FIELD in N's JSON.
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+cold_ms=$(cat "$T"/cold.* | median)
+# fig N FIELD: the median over the rounds of the "clones" object's FIELD in N's JSON.
 fig() {
-	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["clones"][sys.argv[2]])' "$T/c$1.json" "$2"
+	for r in $(seq "$ROUNDS"); do
+		python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["clones"][sys.argv[2]])' "$T/c$1.$r.json" "$2"
+	done | median
 }
 
 # QEMU: boot the function once, migrate it to a file once ready (benches/qemufn.sh); then
