@@ -346,19 +346,32 @@ static scmp_filter_ctx build(enum seccomp_thread kind, uint32_t def, const struc
 	return ctx;
 }
 
-int seccomp_export_kill(enum seccomp_thread kind, pid_t pid, int fd)
+int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max)
 {
 	scmp_filter_ctx ctx;
-	int r = 0;
+	off_t size = 0;
+	int r = 0, fd;
 
 	if (kind >= SECCOMP_THREAD_KINDS)
 		return -EINVAL;
 	ctx = build(kind, SCMP_ACT_KILL_PROCESS, NULL, pid, &r);
 	if (!ctx)
 		return r;
-	r = seccomp_export_bpf(ctx, fd);
+	/* libseccomp 2.5 exports only to an fd. */
+	fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+	r = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
 	seccomp_release(ctx);
-	return r;
+	if (!r)
+		size = lseek(fd, 0, SEEK_END);
+	if (!r && (size <= 0 || size % (off_t)sizeof(*out)))
+		r = -EINVAL;
+	else if (!r && (size_t)size / sizeof(*out) > max)
+		r = -E2BIG;
+	else if (!r && pread(fd, out, (size_t)size, 0) != size)
+		r = -EIO;
+	if (fd >= 0)
+		close(fd);
+	return r ? r : (int)((size_t)size / sizeof(*out));
 }
 
 #ifndef KINDLING_SECCOMP_GEN

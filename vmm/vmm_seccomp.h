@@ -49,15 +49,16 @@ const char *seccomp_thread_name(enum seccomp_thread kind);
 /* The number of syscalls a kind allows (ioctl counted once), for logs and tests. */
 int seccomp_allowed_count(enum seccomp_thread kind);
 
+struct sock_filter;
+
 /* kind's SECCOMP_KILL filter without io fds, with pid in its tgkill rules, as libseccomp
- * builds it, written to fd as BPF (seccomp_export_bpf). 0 or -errno. For the build-time
- * generator (vmm/seccomp_gen.c) and the tests. */
-int seccomp_export_kill(enum seccomp_thread kind, pid_t pid, int fd) __attribute__((warn_unused_result));
+ * builds it now, into out (max instructions): its length, or -errno (-E2BIG: max is too
+ * small). For the build-time generator (vmm/gen/seccomp_gen.c) and the tests. */
+int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max);
 
 /* The same filter as precompiled at build time, with pid filled in, into out (max
  * instructions): its length, -ENOENT for a kind with none (the VMM thread, whose fds differ
  * per VM), -E2BIG when max is too small. seccomp_install uses it for SECCOMP_KILL. */
-struct sock_filter;
 int seccomp_precompiled(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max);
 
 #endif

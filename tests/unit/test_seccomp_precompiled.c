@@ -3,29 +3,11 @@
  * instruction, for any pid. */
 #include <errno.h>
 #include <linux/filter.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "test.h"
 #include "vmm_seccomp.h"
-
-/* kind's program as libseccomp builds it now, for pid: its length (-errno) into out. */
-static int built_now(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max)
-{
-	int fd = memfd_create("seccomp-test", MFD_CLOEXEC), r;
-	off_t size;
-
-	if (fd < 0)
-		return -errno;
-	r = seccomp_export_kill(kind, pid, fd);
-	size = r ? 0 : lseek(fd, 0, SEEK_END);
-	if (!r && (size <= 0 || (size_t)size > max * sizeof(*out) || pread(fd, out, (size_t)size, 0) != size))
-		r = -EIO;
-	close(fd);
-	return r ? r : (int)(size / (off_t)sizeof(*out));
-}
 
 TEST(seccomp_precompiled_matches_libseccomp)
 {
@@ -42,7 +24,7 @@ TEST(seccomp_precompiled_matches_libseccomp)
 				CHECK(n == -ENOENT); /* its fds differ per VM: always built at run time */
 				continue;
 			}
-			m = built_now(k, pid, now, BPF_MAXINSNS);
+			m = seccomp_build_kill(k, pid, now, BPF_MAXINSNS);
 			if (n != m || memcmp(pre, now, (size_t)n * sizeof(pre[0])))
 				printf("  %s, pid %d: precompiled %d instructions, libseccomp %d\n", seccomp_thread_name(k),
 				       (int)pid, n, m);
@@ -52,5 +34,6 @@ TEST(seccomp_precompiled_matches_libseccomp)
 	}
 	CHECK(kinds == SECCOMP_THREAD_KINDS - 1);
 	CHECK(seccomp_precompiled(SECCOMP_VCPU, 1, pre, 3) == -E2BIG);
+	CHECK(seccomp_build_kill(SECCOMP_VCPU, 1, now, 3) == -E2BIG);
 	CHECK(seccomp_precompiled(SECCOMP_THREAD_KINDS, 1, pre, BPF_MAXINSNS) == -ENOENT);
 }
