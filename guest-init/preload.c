@@ -50,10 +50,14 @@ bool preload_next(const unsigned char *p, size_t len, char *out, size_t outlen)
 }
 
 /* Reads path (within *budget) into the page cache: mapped with MAP_POPULATE, which faults
- * every page in; next names what it runs first ("": nothing). */
+ * every page in; next names what it runs first ("": nothing), from its first page read with
+ * pread: the mapping is never touched, so a file cut short meanwhile cannot kill init with a
+ * SIGBUS. */
 static size_t preload_one(const char *path, size_t *budget, char *next, size_t nextlen)
 {
+	unsigned char head[4096];
 	struct stat st;
+	ssize_t h;
 	size_t len;
 	void *m;
 	int fd;
@@ -67,12 +71,13 @@ static size_t preload_one(const char *path, size_t *budget, char *next, size_t n
 		return 0;
 	}
 	len = (size_t)st.st_size < *budget ? (size_t)st.st_size : *budget;
+	h = pread(fd, head, sizeof(head), 0);
 	m = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
 	close(fd);
+	if (h > 0 && !preload_next(head, (size_t)h, next, nextlen))
+		next[0] = '\0';
 	if (m == MAP_FAILED)
 		return 0;
-	if (!preload_next(m, len, next, nextlen))
-		next[0] = '\0';
 	munmap(m, len);
 	*budget -= len;
 	return len;

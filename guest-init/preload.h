@@ -14,9 +14,9 @@
 
 /* Reads path into the page cache (its first PRELOAD_MAX_BYTES at most), then what it needs
  * before any of its own code runs: a script's interpreter (#!), an ELF's program interpreter
- * (PT_INTERP), and theirs in turn, two levels deep. Shared libraries are not followed. Best
- * effort: a file that cannot be read is skipped, and the invocation reports it as before.
- * Returns the bytes read in all. */
+ * (PT_INTERP), and theirs in turn, two levels deep (named in a file's first 4 KiB, where
+ * both are). Shared libraries are not followed. Best effort: a file that cannot be read is
+ * skipped, and the invocation reports it as before. Returns the bytes read in all. */
 size_t preload_handler(const char *path);
 
 /* What a file whose first len bytes are p runs first: a #! line's interpreter (an absolute

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../guest-init/preload.h"
@@ -111,4 +112,23 @@ TEST(init_preload_reads_the_chain)
 	unlink(b);
 	unlink(c);
 	rmdir(dir);
+}
+
+/* A dynamic executable: itself and its program interpreter, found in its first page. */
+TEST(init_preload_reads_elf_interpreter)
+{
+	static const char ld[] = "/lib64/ld-linux-x86-64.so.2";
+	unsigned char head[4096];
+	char out[PATH_MAX];
+	struct stat a, b;
+	ssize_t h;
+	int fd = open("/bin/true", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || stat("/bin/true", &a) || stat(ld, &b))
+		SKIP("no /bin/true or no x86-64 ld.so here");
+	h = read(fd, head, sizeof(head));
+	close(fd);
+	if (h <= 0 || !preload_next(head, (size_t)h, out, sizeof(out)) || strcmp(out, ld))
+		SKIP("/bin/true is not a dynamic executable run by ld-linux-x86-64.so.2 here");
+	CHECK(preload_handler("/bin/true") == (size_t)a.st_size + (size_t)b.st_size);
 }
