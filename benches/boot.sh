@@ -16,8 +16,8 @@
 # The guest need not boot there: each run is stopped once kindling logged the figure.
 set -eu
 cd "$(dirname "$0")/.."
+. tests/lib.sh # median
 N=${KINDLING_BOOT_RUNS:-5}
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
 
 # One line "vmm_setup_ms TOTAL (args A, files B, ..., rest R)" per run in $1/h.*: medians.
 host_setup() {

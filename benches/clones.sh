@@ -81,7 +81,7 @@ PYEOF
 krun store 600 --snapshot-dir "$T/snaps"
 krun record 600 --snapshot-dir "$T/snaps"
 # ROUNDS rounds, each the fresh boots then every N, so that a drift of the lab during the run
-# weighs on both sides: one round's figures spread by 10-20% between rounds of one run.
+# weighs on both sides: one round's figures spread by 10-30% between rounds of one run.
 for r in $(seq "$ROUNDS"); do
 	cold_round "$r"
 	for n in $NS; do
@@ -95,7 +95,6 @@ assert c["mean_guest_private_dirty_kib"] is not None, c
 PYEOF
 	done
 done
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 cold_ms=$(cat "$T"/cold.* | median)
 # fig N FIELD: the median over the rounds of the "clones" object's FIELD in N's JSON.
 fig() {

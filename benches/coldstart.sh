@@ -9,6 +9,7 @@
 # Lab figures are inflated by emulation: only the ratio of the two VMMs means something.
 set -eu
 cd "$(dirname "$0")/.."
+. tests/lib.sh # median
 N=${KINDLING_COLDSTART_RUNS:-3}
 if [ -z "${KINDLING_IN_LAB:-}" ]; then
 	exec env KINDLING_IN_LAB=1 KINDLING_COLDSTART_RUNS="$N" tests/lab/run -- benches/coldstart.sh
@@ -19,7 +20,6 @@ trap 'rm -rf "$T"' EXIT
 cp build/guest/vmlinux "$T/"
 guest/mkfunction.sh build/examples/wordfreq "$T/fn.ext4" >/dev/null
 IN=examples/wordfreq/input.txt
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
 now() { date +%s%N; }
 
 # QEMU in a network namespace of its own, like the runner: tap, boot, poll, invoke, stop.

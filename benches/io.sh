@@ -13,6 +13,7 @@
 # the two VMMs means something.
 set -eu
 cd "$(dirname "$0")/.."
+. tests/lib.sh # median
 export LC_ALL=C # printf %f must not meet a decimal comma
 # Settings are KINDLING_* variables: tests/lab/run carries only those into the lab.
 N=${KINDLING_IO_RUNS:-5}
@@ -60,7 +61,6 @@ MAC=02:4b:4e:00:00:09
 ARGS="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet tsc=reliable no_timer_check"
 GUEST="init=/t/bench.sh ip=10.78.0.2::10.78.0.1:255.255.255.0::eth0:off"
 SIZES="kb_seq=$SEQ_MIB kb_rand=$RAND_OPS kb_net=$NET_MIB"
-median() { tr -d '\r' | sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
 
 # run VMM I [SIZES]: one boot; the host side sinks the guest's upload and sends the
 # download. Results are kept unless I is "warmup".

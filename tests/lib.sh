@@ -4,6 +4,10 @@ pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1${2:+ ($2)}"; }
 skip() { echo "SKIP: $1 ($2)"; }
 
+# median: the median of the numbers on stdin, one a line ("nan" for none; CRs, as a guest's
+# console leaves them, ignored). For the benches.
+median() { tr -d '\r' | sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
+
 # check NAME COMMAND...: PASS if the command succeeds.
 check() {
 	name=$1; shift
