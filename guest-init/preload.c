@@ -74,8 +74,8 @@ static size_t preload_one(const char *path, size_t *budget, char *next, size_t n
 	h = pread(fd, head, sizeof(head), 0);
 	m = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
 	close(fd);
-	if (h > 0 && !preload_next(head, (size_t)h, next, nextlen))
-		next[0] = '\0';
+	if (h > 0)
+		preload_next(head, (size_t)h, next, nextlen); /* next stays "" when it names none */
 	if (m == MAP_FAILED)
 		return 0;
 	munmap(m, len);

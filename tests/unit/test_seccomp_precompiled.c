@@ -25,7 +25,7 @@ TEST(seccomp_precompiled_matches_libseccomp)
 				continue;
 			}
 			m = seccomp_build_kill(k, pid, now, BPF_MAXINSNS);
-			if (n != m || memcmp(pre, now, (size_t)n * sizeof(pre[0])))
+			if (n <= 0 || n != m || memcmp(pre, now, (size_t)n * sizeof(pre[0])))
 				printf("  %s, pid %d: precompiled %d instructions, libseccomp %d\n", seccomp_thread_name(k),
 				       (int)pid, n, m);
 			CHECK(n > 0 && n == m && !memcmp(pre, now, (size_t)n * sizeof(pre[0])));
