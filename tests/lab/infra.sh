@@ -1,7 +1,8 @@
 #!/bin/bash
 # The lab's own safety nets, checked from the host with one short L1 boot
 # (tests/lab/README.md, "The L1 lockup" and "Watchdog"): the keeper holds its idle VM in L1,
-# and a command that goes silent is stopped by the watchdog with L1's CPU state, exit 125.
+# and a command that goes silent is stopped by the watchdog with L1's CPU state (twice, 3 s
+# apart) and its blocked tasks (SysRq-w), exit 125.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -27,7 +28,8 @@ sed 's/^/  | /' "$T/out"
 sed 's/^/  | /' "$T/err"
 check lab.infra.keeper_holds_a_vm grep -q 'anon_inode:kvm-vcpu anon_inode:kvm-vm' "$T/out"
 if [ $rc = 125 ] && grep -q '^lab: L1 made no progress for 20 s' "$T/err" &&
-	grep -q -- '--- info registers -a' "$T/err" && grep -q 'RIP=' "$T/err" && [ $took -lt 150 ]; then
+	grep -q -- '--- info registers -a' "$T/err" && grep -q 'RIP=' "$T/err" && grep -q '^  |   | 3 s later:' "$T/err" &&
+	grep -q 'sysrq: Show Blocked State' "$T/err" && [ $took -lt 150 ]; then
 	pass lab.infra.watchdog_stops_a_silent_lab
 else
 	fail lab.infra.watchdog_stops_a_silent_lab "rc=$rc after ${took} s"
