@@ -28,7 +28,7 @@ sed 's/^/  | /' "$T/out"
 sed 's/^/  | /' "$T/err"
 check lab.infra.keeper_holds_a_vm grep -q 'anon_inode:kvm-vcpu anon_inode:kvm-vm' "$T/out"
 if [ $rc = 125 ] && grep -q '^lab: L1 made no progress for 20 s' "$T/err" &&
-	grep -q -- '--- info registers -a' "$T/err" && grep -q 'RIP=' "$T/err" && grep -q '^  |   | 3 s later:' "$T/err" &&
+	grep -q -- '--- info registers -a' "$T/err" && grep -q 'RIP=' "$T/err" && grep -q '^  | 3 s later:' "$T/err" &&
 	grep -q 'sysrq: Show Blocked State' "$T/err" && [ $took -lt 150 ]; then
 	pass lab.infra.watchdog_stops_a_silent_lab
 else
