@@ -289,6 +289,18 @@ fi
 invoke echo after
 if [ "$CODE" = 200 ] && [ "$(body)" = after ]; then pass init.invoke_after_busy; else fail init.invoke_after_busy "code $CODE"; fi
 
+# A handler that cannot be executed: 500 with execve's reason, and init serves the next one.
+chmod -x "$T/handler"
+invoke echo "never"
+if [ "$CODE" = 500 ] && grep -q 'cannot execute .*handler: Permission denied' "$T/body"; then
+	pass init.spawn_failure_500
+else
+	fail init.spawn_failure_500 "code $CODE body '$(head -c 200 "$T/body")'"
+fi
+chmod +x "$T/handler"
+invoke echo "again"
+if [ "$CODE" = 200 ] && [ "$(body)" = again ]; then pass init.invoke_after_spawn_failure; else fail init.invoke_after_spawn_failure "code $CODE"; fi
+
 # Malformed HTTP: each gets its status, and the server keeps serving.
 raw_case() { # NAME EXPECTED TEXT
 	local got
