@@ -11,6 +11,12 @@
 #   kindling.clone_private_kib        mean guest private dirty per clone after one invocation
 #                                     (N = 50), target <= 2048 + the pages the invocation wrote
 #   kindling.clone_vmm_rss_kib        mean VMM RSS beyond guest memory per clone (N = 50)
+#   kindling.clone_cpu_ms             the lab's busy CPU time (/proc/stat, every task, guest
+#                                     time included) from fan-out start to the end of the run,
+#                                     per clone (N = 50); teardown and measuring included
+#   kindling.cold_cpu_ms              the same per fresh boot (the 2-per-core rounds)
+#   kindling.cold_vs_clone_cpu_ratio  their ratio: what the rate ratio would be were the cores
+#                                     always busy (the rates depend on scheduling luck too)
 #   qemu.clone_start_rate             QEMU restores answering per second per core (N = 50)
 #   kindling_vs_qemu.clone_start_rate_ratio  target >= 5
 # Lab figures are inflated by emulation: compare them with each other, not with targets.
@@ -48,10 +54,14 @@ krun() {
 # be one boot at a time, its total divided by the cores; but one boot keeps about one core
 # busy, so that halved the cold rate and doubled the ratio to the clones'.)
 NCOLD=$((2 * CORES))
+# busy_ticks: the lab's CPU time so far, in clock ticks, idle and iowait left out.
+busy_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+HZ=$(getconf CLK_TCK)
 # cold_round R: NCOLD fresh boots at once; the last answer's time (ms) into $T/cold.R.
 cold_round() {
-	local r=$1 i pids=() t0
+	local r=$1 i pids=() t0 c0
 	t0=$(date +%s%N)
+	c0=$(busy_ticks)
 	for i in $(seq "$NCOLD"); do
 		echo $((($(date +%s%N) - t0) / 1000000)) >"$T/cold$i.start"
 		deadline_bg 900 build/kindling run --kernel "$T/vmlinux" --rootfs "$T/fn.ext4" --input "$IN" --json \
@@ -65,6 +75,7 @@ cold_round() {
 			exit 1
 		fi
 	done
+	echo $(($(busy_ticks) - c0)) >"$T/coldcpu.$r"
 	python3 - "$T" "$NCOLD" >"$T/cold.$r" <<'PYEOF'
 import json, sys
 t, n = sys.argv[1], int(sys.argv[2])
@@ -85,7 +96,9 @@ krun record 600 --snapshot-dir "$T/snaps"
 for r in $(seq "$ROUNDS"); do
 	cold_round "$r"
 	for n in $NS; do
+		c0=$(busy_ticks)
 		krun "c$n.$r" 1800 --snapshot-dir "$T/snaps" --clones "$n"
+		echo $(($(busy_ticks) - c0)) >"$T/c$n.$r.cpu"
 		python3 - "$T/c$n.$r.json" "$n" <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1]))["clones"]
@@ -95,7 +108,9 @@ assert c["mean_guest_private_dirty_kib"] is not None, c
 PYEOF
 	done
 done
-cold_ms=$(cat "$T"/cold.* | median)
+cold_ms=$(cat "$T"/cold.[0-9]* | median)
+cold_cpu=$(cat "$T"/coldcpu.* | median)
+clone_cpu=$(cat "$T/c$NMAX".*.cpu | median)
 # fig N FIELD: the median over the rounds of the "clones" object's FIELD in N's JSON.
 fig() {
 	for r in $(seq "$ROUNDS"); do
@@ -133,12 +148,17 @@ for n in $NS; do
 	printf 'kindling.clones_%s_ms %.1f ms\n' "$n" "$(fig "$n" last_answer_ms)"
 done
 k_ms=$(fig "$NMAX" last_answer_ms) priv=$(fig "$NMAX" mean_guest_private_dirty_kib) rss=$(fig "$NMAX" mean_vmm_rss_kib)
-awk -v n="$NMAX" -v nc="$NCOLD" -v k="$k_ms" -v c="$cold_ms" -v q="$q_ms" -v cores="$CORES" -v p="$priv" -v r="$rss" 'BEGIN {
+awk -v n="$NMAX" -v nc="$NCOLD" -v k="$k_ms" -v c="$cold_ms" -v q="$q_ms" -v cores="$CORES" -v p="$priv" -v r="$rss" \
+	-v kc="$clone_cpu" -v cc="$cold_cpu" -v hz="$HZ" 'BEGIN {
 	kr = n / (k / 1000) / cores; cr = nc / (c / 1000) / cores; qr = n / (q / 1000) / cores
 	printf "kindling.clone_start_rate %.3f clones/s/core\n", kr
 	printf "kindling.cold_start_rate %.3f boots/s/core\n", cr
 	printf "kindling.clone_vs_cold_rate_ratio %.3f ratio\n", kr / cr
 	printf "kindling.clone_private_kib %.0f KiB\n", p
 	printf "kindling.clone_vmm_rss_kib %.0f KiB\n", r
+	kcpu = kc * 1000 / hz / n; ccpu = cc * 1000 / hz / nc
+	printf "kindling.clone_cpu_ms %.1f ms\n", kcpu
+	printf "kindling.cold_cpu_ms %.1f ms\n", ccpu
+	printf "kindling.cold_vs_clone_cpu_ratio %.3f ratio\n", ccpu / kcpu
 	printf "qemu.clone_start_rate %.3f restores/s/core\n", qr
 	printf "kindling_vs_qemu.clone_start_rate_ratio %.3f ratio\n", kr / qr }'
