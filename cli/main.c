@@ -478,6 +478,8 @@ int main(int argc, char **argv)
 		config_free(&flags);
 		return 0;
 	}
+	/* A VMM: the KVM VM is made meanwhile (vm_prepare: its creation mostly waits). */
+	vm_prepare();
 	/* Read before anything starts: a key that cannot be used is said at once. */
 	if (cli.snapshot_key && snapauth_key_read(cli.snapshot_key, &snapshot_key, err, sizeof(err))) {
 		log_error("--snapshot-key: %s", err);
@@ -553,6 +555,7 @@ int main(int argc, char **argv)
 			.prefetch = wset.ranges ? &wset : NULL,
 		};
 
+		setuptime_mark(&vmm.setup, SETUP_ARGS);
 		if (api_snapshot_load(&ctl.api, &p, err, sizeof(err))) {
 			log_error("--restore %s --mem %s: %s", cli.restore, cli.mem, err);
 			goto out;

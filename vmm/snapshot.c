@@ -312,6 +312,8 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 			r = fd;
 			goto out;
 		}
+		/* The state file read and checked, the memory file open: vmm_setup_ms's "files". */
+		setuptime_mark(&v->setup, SETUP_FILES);
 		nr_zero = snapfile_zero_ranges(&s, zero_from, zero);
 		/* In full, before the VM exists: no chunk that fails reaches the guest, and with the
 		 * same zero ranges the mapping takes: what the guest sees is what was checked. */

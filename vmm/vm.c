@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,65 @@ static const struct {
 };
 
 
+/* vm_prepare's VM: its thread, then the fds it made (-1: none). Taken once, under lock. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_t thread;
+	bool started;
+	int kvm_fd, vm_fd;
+	uint64_t took_ns;
+} prepared = { .lock = PTHREAD_MUTEX_INITIALIZER, .kvm_fd = -1, .vm_fd = -1 };
+
+static void *prepare_thread(void *arg)
+{
+	uint64_t t0 = now_ns();
+
+	(void)arg;
+	prepared.kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (prepared.kvm_fd >= 0 && ioctl(prepared.kvm_fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION)
+		prepared.vm_fd = ioctl(prepared.kvm_fd, KVM_CREATE_VM, 0);
+	prepared.took_ns = now_ns() - t0;
+	return NULL;
+}
+
+void vm_prepare(void)
+{
+	pthread_attr_t a;
+
+	pthread_mutex_lock(&prepared.lock);
+	if (!prepared.started && !pthread_attr_init(&a)) {
+		/* Two system calls: a small stack does. */
+		pthread_attr_setstacksize(&a, 64 * 1024);
+		prepared.started = !pthread_create(&prepared.thread, &a, prepare_thread, NULL);
+		pthread_attr_destroy(&a);
+	}
+	pthread_mutex_unlock(&prepared.lock);
+}
+
+/* vm_prepare's VM, waited for: 0 with both fds, or -1 (none made, or already taken; any fd
+ * it did make is closed). */
+static int take_prepared(int *kvm_fd, int *vm_fd)
+{
+	int r = -1;
+
+	pthread_mutex_lock(&prepared.lock);
+	if (prepared.started) {
+		pthread_join(prepared.thread, NULL);
+		prepared.started = false;
+		if (prepared.vm_fd >= 0) {
+			*kvm_fd = prepared.kvm_fd;
+			*vm_fd = prepared.vm_fd;
+			log_debug("kvm: the VM made ahead took %.3f ms", (double)prepared.took_ns / 1e6);
+			r = 0;
+		} else if (prepared.kvm_fd >= 0) {
+			close(prepared.kvm_fd);
+		}
+		prepared.kvm_fd = prepared.vm_fd = -1;
+	}
+	pthread_mutex_unlock(&prepared.lock);
+	return r;
+}
+
 static int get_supported_cpuid(struct vm *vm)
 {
 	for (uint32_t n = 128; n <= 4096; n *= 2) {
@@ -72,7 +132,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > VM_MAX_VCPUS)
 		return errorf(err, errlen, -EINVAL, "vCPU count %d is outside 1..%d", cfg->nr_vcpus, VM_MAX_VCPUS);
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (take_prepared(&vm->kvm_fd, &vm->vm_fd))
+		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
 		return errorf(err, errlen, -errno, "cannot open /dev/kvm: %s", strerror(errno));
 	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -102,7 +163,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		}
 	}
 
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
 		return errorf(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0)

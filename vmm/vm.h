@@ -135,7 +135,16 @@ struct vm {
 
 };
 
-/* Opens /dev/kvm, checks the API and capabilities, creates the VM, its irqchip, PIT and RAM.
+/* Starts creating a KVM VM in a short-lived thread of its own, for the next vm_create() to
+ * take. Linux attaches each new VM's worker thread to its creator's cgroups, which waits for
+ * an RCU grace period: KVM_CREATE_VM sleeps ~20-30 ms in the lab (~2 ms of CPU), a wait
+ * that a process can spend reading its arguments and files instead. Nothing is said if it
+ * fails: vm_create() then makes its own VM, with the usual errors. Once per process, from
+ * main() before any other thread runs. */
+void vm_prepare(void);
+
+/* Opens /dev/kvm, checks the API and capabilities, creates the VM (or takes vm_prepare's),
+ * its irqchip, PIT and RAM.
  * On failure returns -errno with the reason in err; vm_destroy() accepts the half-built VM. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
