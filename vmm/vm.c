@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,13 +63,19 @@ static void *prepare_thread(void *arg)
 
 void vm_prepare(void)
 {
+	sigset_t all, old;
 	pthread_attr_t a;
 
 	pthread_mutex_lock(&prepared.lock);
 	if (!prepared.started && !pthread_attr_init(&a)) {
 		/* Two system calls: a small stack does. */
 		pthread_attr_setstacksize(&a, 64 * 1024);
+		/* Every signal blocked in it: one sent to the VMM (SIGTERM, SIGUSR1) must reach the
+		 * signalfd the main thread sets up next, never this thread's default action. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		prepared.started = !pthread_create(&prepared.thread, &a, prepare_thread, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&a);
 	}
 	pthread_mutex_unlock(&prepared.lock);
