@@ -106,8 +106,7 @@ int invoke_spawn(const struct fnconfig *fc, char *const argv[], const char *idva
 fail:
 	snprintf(err, errlen, "cannot execute %s: %s", argv[0], strerror(r));
 out:
-	if (dfd >= 0)
-		close(dfd);
+	close_fd(&dfd);
 	return -r;
 }
 
