@@ -230,9 +230,11 @@ static void record_wset(const struct runner_snap *s, pid_t pid, char *report, si
 		log_warn("run: working set not recorded: %s", err);
 		return;
 	}
-	snprintf(report, len, "working set: %ju of %ju pages (%zu ranges) recorded in %.1f ms as %s; %ju written",
+	snprintf(report, len,
+		 "working set: %ju of %ju pages (%zu ranges) recorded in %.1f ms as %s; %ju written; "
+		 "%u of %u read-only 2 MiB regions made huge pages",
 		 (uintmax_t)st.pages, (uintmax_t)st.mapped_pages, st.ranges, (double)(now_ns() - t0) / 1e6,
-		 s->entry.wset, (uintmax_t)st.written);
+		 s->entry.wset, (uintmax_t)st.written, st.huge_made, st.huge_tried);
 }
 
 /* Restores s's snapshot: 0 once the guest has taken the restore message (warm), 1 when the

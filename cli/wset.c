@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,6 +176,100 @@ static void normalize(struct range_list *l)
 	l->n = out + 1;
 }
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
+#define HUGE (2u << 20)
+#define HUGE_PAGES (HUGE / PAGE)
+
+/* Whether the 2 MiB region of file offset off lies within one mapping of the recorded VMM:
+ * a region split between the file and an anonymous zero range cannot be mapped huge. */
+static bool region_mapped(const struct vma *v, int nv, uint64_t off)
+{
+	for (int i = 0; i < nv; i++)
+		if (v[i].offset <= off && off + HUGE <= v[i].offset + (v[i].end - v[i].start))
+			return true;
+	return false;
+}
+
+/* The huge pages of /proc/self/smaps_rollup's file mappings, in KiB (0 when unreadable). */
+static uint64_t pmd_mapped_kib(void)
+{
+	char line[256];
+	uint64_t kib = 0, v;
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "ShmemPmdMapped: %" SCNu64, &v) == 1 || sscanf(line, "FilePmdMapped: %" SCNu64, &v) == 1)
+			kib += v;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* Makes huge pages of the page cache of mem_path for each 2 MiB region where the working set
+ * read at least WSET_HUGE_MIN_READ pages and wrote none (MADV_COLLAPSE; Linux 6.1+, tmpfs and
+ * shmem files: other file systems need CONFIG_READ_ONLY_THP_FOR_FS, which Debian's kernels
+ * lack). Every later restore maps such a region with one huge page of the VMM's mapping
+ * (vmm/mem.c aligns it), and KVM with one large page where the guest maps it large too, as it
+ * does its kernel text: one fault instead of one per 4 KiB page. The huge pages are the
+ * page cache's, shared by every VMM that maps the file; a region a guest writes after all is
+ * split again in that VMM's mapping only. Best effort: what is not made stays as it was.
+ * Counts into st the regions tried and the regions now huge (checked by mapping them). */
+static void make_huge(const char *mem_path, const struct vma *v, int nv, const struct range_list *rd,
+		      const struct range_list *wr, struct wset_stats *st)
+{
+	uint32_t *rd_pages = NULL;
+	uint8_t *any_wr = NULL, *res = MAP_FAILED, *p;
+	uint64_t size, nreg, before;
+	struct stat sb;
+	int fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size < (off_t)HUGE)
+		goto out;
+	size = (uint64_t)sb.st_size & ~(uint64_t)(HUGE - 1);
+	nreg = size / HUGE;
+	rd_pages = calloc(nreg, sizeof(*rd_pages));
+	any_wr = calloc(nreg, 1);
+	if (!rd_pages || !any_wr)
+		goto out;
+	for (size_t i = 0; i < rd->n; i++)
+		for (uint64_t pg = rd->r[i].start; pg < (uint64_t)rd->r[i].start + rd->r[i].count; pg++)
+			if (pg / HUGE_PAGES < nreg)
+				rd_pages[pg / HUGE_PAGES]++;
+	for (size_t i = 0; i < wr->n; i++)
+		for (uint64_t pg = wr->r[i].start; pg < (uint64_t)wr->r[i].start + wr->r[i].count; pg++)
+			if (pg / HUGE_PAGES < nreg)
+				any_wr[pg / HUGE_PAGES] = 1;
+	/* A shared, read-only mapping at a 2 MiB boundary: MADV_COLLAPSE works on whole aligned
+	 * 2 MiB ranges of the address space. */
+	res = mmap(NULL, size + HUGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		goto out;
+	p = (uint8_t *)(((uintptr_t)res + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+	if (mmap(p, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
+		goto out;
+	before = pmd_mapped_kib();
+	for (uint64_t i = 0; i < nreg; i++) {
+		if (rd_pages[i] < WSET_HUGE_MIN_READ || any_wr[i] || !region_mapped(v, nv, i * HUGE))
+			continue;
+		st->huge_tried++;
+		/* Linux 6.1 answers EINVAL even where it made the huge page (it could not map it
+		 * here at once): the result is read from this mapping below, not from here. */
+		(void)madvise(p + i * HUGE, HUGE, MADV_COLLAPSE);
+		*(volatile uint8_t *)(p + i * HUGE); /* maps it: with one huge page if it is one */
+	}
+	if (st->huge_tried)
+		st->huge_made = (unsigned)((pmd_mapped_kib() - before) / (HUGE >> 10));
+out:
+	if (res != MAP_FAILED)
+		munmap(res, size + HUGE);
+	if (fd >= 0)
+		close(fd);
+	free(rd_pages);
+	free(any_wr);
+}
+
 /* Into out, sorted: the ranges of wr, and those of rd less the pages wr has (a file page read
  * through one mapping and written through another was written). Both normalized. */
 static int combine(const struct range_list *rd, const struct range_list *wr, struct range_list *out)
@@ -254,6 +350,8 @@ int wset_record(pid_t pid, const char *mem_path, const char *out_path, struct ws
 	for (size_t i = 0; i < wr.n; i++)
 		s.written += wr.r[i].count;
 	r = wsetfile_write(out_path, l.r, l.n, err, errlen);
+	if (!r)
+		make_huge(mem_path, v, s.mappings, &rd, &wr, &s);
 	if (!r && st)
 		*st = s;
 out:

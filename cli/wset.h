@@ -14,7 +14,12 @@ struct wset_stats {
 	uint64_t written;      /* ... of which written (private copies): the written ranges' pages */
 	size_t ranges;         /* the ranges written */
 	int mappings;          /* the memory file's mappings (VMAs) found */
+	unsigned huge_tried;   /* 2 MiB regions read (WSET_HUGE_MIN_READ pages or more), not written */
+	unsigned huge_made;    /* ... of which the file's page cache now holds as huge pages */
 };
+
+/* A 2 MiB region is made a huge page of the page cache with this many pages of it read. */
+#define WSET_HUGE_MIN_READ 32
 
 /* Writes to out_path (atomically: wsetfile_write) the working set of VMM pid restored over
  * the memory file mem_path: the pages of its mappings of that file that are present in

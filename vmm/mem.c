@@ -30,6 +30,41 @@ int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host)
 	return 0;
 }
 
+/* Guest RAM starts on a 2 MiB boundary of the VMM's address space, as it does in guest
+ * physical memory, so that a 2 MiB range of guest RAM is a 2 MiB range of the mapping: KVM
+ * can then map it with one large page wherever the host has a huge page under it (an
+ * anonymous transparent huge page, or a huge page of a snapshot file's page cache: wset.c
+ * makes those), and where the guest maps it large too (its kernel text, its direct map).
+ * mmap(NULL, ...) gives 4 KiB alignment only (Linux before 6.7, and file mappings), and
+ * with guest and host addresses out of step KVM maps every page on its own. In the lab: a
+ * clone's KVM exits 1160 -> 790 with the snapshot's kernel text in huge pages, a cold
+ * boot's 4000 -> 3470 (README). */
+#define RAM_ALIGN (2ull << 20)
+
+static void *mmap_aligned(uint64_t size, int flags, int fd)
+{
+	uint8_t *res = mmap(NULL, size + RAM_ALIGN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *at, *p;
+
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	at = (uint8_t *)(((uintptr_t)res + RAM_ALIGN - 1) & ~(uintptr_t)(RAM_ALIGN - 1));
+	p = mmap(at, size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+
+		munmap(res, size + RAM_ALIGN);
+		errno = e;
+		return MAP_FAILED;
+	}
+	/* The reservation's ends, before and after the mapping. */
+	if (at > res)
+		munmap(res, (size_t)(at - res));
+	if (res + RAM_ALIGN > at)
+		munmap(at + size, (size_t)(res + RAM_ALIGN - at));
+	return p;
+}
+
 /* Maps ram_size bytes of RAM (anonymous when fd is -1) and lays them out. */
 static int map_ram(struct guest_mem *m, uint64_t ram_size, int flags, int fd)
 {
@@ -38,7 +73,7 @@ static int map_ram(struct guest_mem *m, uint64_t ram_size, int flags, int fd)
 
 	if (ram_size == 0 || ram_size & 0xfff || ram_size > (1ull << 46))
 		return -EINVAL;
-	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE, fd, 0);
+	p = mmap_aligned(ram_size, flags, fd);
 	if (p == MAP_FAILED)
 		return -errno;
 	r = mem_layout(m, ram_size, p);

@@ -72,6 +72,34 @@ void count_maps(uintptr_t lo, uintptr_t hi, int *all, int *anon)
 		fclose(f);
 }
 
+/* Guest RAM starts on a 2 MiB boundary of the address space (mem.c), anonymous or from a
+ * file, and nothing of the reservation that aligned it is left around it. */
+TEST(mem_ram_on_2mib_boundary)
+{
+	const uint64_t size = (6 << 20) + 4096, two = 2 << 20;
+	char path[] = "/tmp/kindling-memalign-XXXXXX";
+	struct guest_mem m;
+	int fd = mkstemp(path), all, anon;
+
+	CHECK(fd >= 0);
+	unlink(path);
+	CHECK(ftruncate(fd, (off_t)size) == 0);
+	for (int i = 0; i < 8; i++) {
+		CHECK(mem_create(&m, size) == 0);
+		CHECK((uintptr_t)m.map % two == 0 && m.map_size == size);
+		count_maps((uintptr_t)m.map - two, (uintptr_t)m.map + size + two, &all, &anon);
+		CHECK(all == 1);
+		m.map[size - 1] = 1;
+		mem_destroy(&m);
+		CHECK(mem_map_fd(&m, size, fd, i & 1, NULL, 0) == 0);
+		CHECK((uintptr_t)m.map % two == 0 && m.map_size == size);
+		count_maps((uintptr_t)m.map - two, (uintptr_t)m.map + size + two, &all, &anon);
+		CHECK(all == 1 && anon == 0);
+		mem_destroy(&m);
+	}
+	close(fd);
+}
+
 /* A private file mapping (a snapshot's memory file): data from the file, the all-zero end
  * given as zero_from as anonymous memory, writes never reaching the file. */
 TEST(mem_map_fd_private_zero_tail_anonymous)

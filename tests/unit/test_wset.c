@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mem.h"
 #include "test.h"
 #include "wset.h"
 #include "wsetfile.h"
@@ -171,6 +172,75 @@ TEST(wset_record_written_wins_over_read)
 	unlink(out);
 	unlink(mem);
 	rmdir(dir);
+}
+
+/* ShmemPmdMapped + FilePmdMapped of this process, in KiB. */
+static uint64_t pmd_kib(void)
+{
+	char line[256];
+	unsigned long long v, kib = 0;
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "ShmemPmdMapped: %llu", &v) == 1 || sscanf(line, "FilePmdMapped: %llu", &v) == 1)
+			kib += v;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* After recording, each 2 MiB region the working set read enough of (WSET_HUGE_MIN_READ
+ * pages) and wrote nothing of is a huge page of the file's page cache (tmpfs), which a guest
+ * RAM mapping (mem_map_fd: 2 MiB aligned) then maps whole. Regions written, read too little
+ * or never touched are left alone. */
+TEST(wset_record_makes_read_regions_huge)
+{
+	const int regions = 4, per = 512;
+	char dir[] = "/dev/shm/kindling-wset-XXXXXX", mem[64], out[64], err[512];
+	volatile uint8_t *m;
+	struct guest_mem g;
+	struct wset_stats st;
+	uint64_t before;
+	uint8_t sum = 0;
+	int fd;
+
+	if (!mkdtemp(dir))
+		SKIP("no /dev/shm (tmpfs) to hold the memory file");
+	snprintf(mem, sizeof(mem), "%s/mem", dir);
+	snprintf(out, sizeof(out), "%s/out.wset", dir);
+	fd = open(mem, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && ftruncate(fd, (off_t)regions * per * PG) == 0);
+	m = mmap(NULL, (size_t)regions * per * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK(madvise((void *)m, (size_t)regions * per * PG, MADV_RANDOM) == 0);
+	for (int i = 0; i < WSET_HUGE_MIN_READ; i++)
+		sum += m[(size_t)i * 7 * PG];                 /* region 0: read only */
+	for (int i = 0; i < 100; i++)
+		sum += m[((size_t)per + i) * PG];             /* region 1: read... */
+	m[((size_t)per + 200) * PG] = 1;                      /* ...and written */
+	for (int i = 0; i < WSET_HUGE_MIN_READ - 1; i++)
+		sum += m[((size_t)2 * per + i) * PG];         /* region 2: too few */
+	CHECK(sum == 0);                                      /* region 3: untouched */
+	CHECK(wset_record(getpid(), mem, out, &st, err, sizeof(err)) == 0);
+	printf("  %u of %u regions made huge\n", st.huge_made, st.huge_tried);
+	CHECK(st.huge_tried == 1 && st.huge_made <= 1);
+	munmap((void *)m, (size_t)regions * per * PG);
+	if (st.huge_made) {
+		/* Mapped as guest RAM is, read once per region: only region 0 is a huge page. */
+		before = pmd_kib();
+		CHECK(mem_map_fd(&g, (uint64_t)regions * per * PG, fd, true, NULL, 0) == 0);
+		for (int i = 0; i < regions; i++)
+			sum += g.map[(size_t)i * per * PG + 4096];
+		CHECK(pmd_kib() - before == 2048);
+		CHECK(g.map[0] == 0 && sum == 0);
+		mem_destroy(&g);
+	}
+	close(fd);
+	unlink(out);
+	unlink(mem);
+	rmdir(dir);
+	if (!st.huge_made)
+		SKIP("this kernel made no huge page of a tmpfs file (MADV_COLLAPSE needs Linux 6.1)");
 }
 
 TEST(wset_faults_counts_own_faults)
