@@ -27,7 +27,7 @@ struct smaps_density {
 	uint64_t vmm_rss_kib;             /* Rss of every mapping but guest RAM's */
 	uint64_t guest_rss_kib;           /* Rss of guest RAM's mappings */
 	uint64_t guest_pss_kib;           /* their Pss: shared pages divided among their users */
-	uint64_t guest_private_dirty_kib; /* their Private_Dirty: the pages this clone wrote */
+	uint64_t guest_private_dirty_kib; /* their Anonymous pages: the copies this clone wrote */
 	int guest_mappings;               /* how many mappings of the file there were */
 	int guest_anon_mappings;          /* and anonymous ones inside guest RAM (its zero ranges) */
 };

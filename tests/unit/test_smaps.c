@@ -38,16 +38,19 @@ static const char fake[] = "00400000-00500000 r-xp 00000000 fd:01 7 /usr/bin/kin
 			   "Pss_Dirty:           100 kB\n"
 			   "Shared_Clean:       1948 kB\n"
 			   "Private_Dirty:       100 kB\n"
+			   "Anonymous:            60 kB\n"
 			   "SwapPss:              77 kB\n"
 			   "VmFlags: rd wr mr mw me ac\n"
 			   "7f0008000000-7f0008100000 rw-p 08000000 00:2a 42 /snaps/0123/mem\n"
 			   "Rss:                  64 kB\n"
 			   "Pss:                  64 kB\n"
 			   "Private_Dirty:        64 kB\n"
+			   "Anonymous:            64 kB\n"
 			   "7f0010000000-7f0010100000 rw-p 00000000 00:00 0 \n"
 			   "Rss:                 500 kB\n"
 			   "Pss:                 500 kB\n"
 			   "Private_Dirty:       500 kB\n"
+			   "Anonymous:           500 kB\n"
 			   "AnonHugePages:         0 kB\n";
 
 TEST(smaps_density_sums_guest_and_vmm_apart)
@@ -63,7 +66,7 @@ TEST(smaps_density_sums_guest_and_vmm_apart)
 	CHECK(d.guest_mappings == 2);
 	CHECK(d.guest_rss_kib == 2048 + 64);
 	CHECK(d.guest_pss_kib == 700 + 64);
-	CHECK(d.guest_private_dirty_kib == 100 + 64);
+	CHECK(d.guest_private_dirty_kib == 60 + 64); /* Anonymous: Private_Dirty has page cache too */
 	CHECK(d.vmm_rss_kib == 300 + 500);
 	/* Without the path, the mapping on the other device is not the file's. */
 	f.path[0] = 0;
@@ -89,21 +92,26 @@ static const char holes[] = "7effff000000-7f0000000000 rw-p 00000000 00:00 0 \n"
 			    "Rss:                 100 kB\n"
 			    "Pss:                  50 kB\n"
 			    "Private_Dirty:         4 kB\n"
+			    "Anonymous:             4 kB\n"
 			    "7f0000100000-7f0000300000 rw-p 00000000 00:00 0 \n"
 			    "Rss:                 200 kB\n"
 			    "Pss:                 200 kB\n"
 			    "Private_Dirty:       200 kB\n"
+			    "Anonymous:           200 kB\n"
 			    "7f0000300000-7f0000400000 rw-p 00300000 fd:01 42 /snaps/0123/mem\n"
 			    "Rss:                 300 kB\n"
 			    "Pss:                 150 kB\n"
 			    "Private_Dirty:         8 kB\n"
+			    "Anonymous:             8 kB\n"
 			    "7f0000400000-7f0000800000 rw-p 00000000 00:00 0 \n"
 			    "Rss:                  40 kB\n"
 			    "Pss:                  40 kB\n"
 			    "Private_Dirty:        40 kB\n"
+			    "Anonymous:            40 kB\n"
 			    "7f0000800000-7f0000900000 rw-p 00000000 00:00 0 \n"
 			    "Rss:                   1 kB\n"
-			    "Private_Dirty:         1 kB\n";
+			    "Private_Dirty:         1 kB\n"
+			    "Anonymous:             1 kB\n";
 
 TEST(smaps_density_counts_anonymous_guest_ram)
 {
@@ -171,6 +179,42 @@ TEST(smaps_density_own_private_mapping)
 	CHECK(d.guest_mappings == 2 && d.guest_anon_mappings == 1);
 	CHECK(d.guest_private_dirty_kib == 3 * PG / 1024);
 	mem_destroy(&g);
+	unlink(mem);
+	rmdir(dir);
+}
+
+/* A memory file on tmpfs (/dev/shm), its pages written with write() as a snapshot's are:
+ * they are dirty page cache, and this process alone maps them, so smaps counts them as
+ * Private_Dirty. The clone's own pages are only the copies its writes made. */
+TEST(smaps_density_tmpfs_page_cache_is_not_the_clones)
+{
+	char dir[] = "/dev/shm/kindling-smaps-XXXXXX", mem[64], err[256], page[PG];
+	struct smaps_file f;
+	struct smaps_density d;
+	volatile uint8_t *m;
+	uint8_t sum = 0;
+	int fd;
+
+	if (!mkdtemp(dir))
+		SKIP("no /dev/shm (tmpfs)");
+	snprintf(mem, sizeof(mem), "%s/mem", dir);
+	fd = open(mem, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+	memset(page, 0x11, sizeof(page));
+	CHECK(fd >= 0);
+	for (int i = 0; i < 16; i++)
+		CHECK(write(fd, page, PG) == PG);
+	m = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	CHECK(m != MAP_FAILED);
+	close(fd);
+	for (int i = 0; i < 16; i++)
+		sum += m[i * PG];
+	for (int i = 0; i < 3; i++)
+		m[i * PG] = sum;
+	CHECK(smaps_file_id(mem, &f) == 0);
+	CHECK(smaps_density_read("/proc/self/smaps", &f, &d, err, sizeof(err)) == 0);
+	CHECK(d.guest_rss_kib == 16 * PG / 1024);
+	CHECK(d.guest_private_dirty_kib == 3 * PG / 1024);
+	munmap((void *)m, 16 * PG);
 	unlink(mem);
 	rmdir(dir);
 }
