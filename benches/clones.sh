@@ -2,7 +2,7 @@
 # Clones (issue 14), inside one KVM lab run, with the demo's function (examples/wordfreq):
 # `kindling run --snapshot-dir DIR --clones N` for N = 1, 10, 50, against fresh boots and
 # against QEMU microvm restoring one migration file N times at once. kindling's figures are
-# medians over KINDLING_CLONES_ROUNDS rounds (default 3) of fresh boots and clones. Prints:
+# medians over KINDLING_CLONES_ROUNDS rounds (default 5) of fresh boots and clones. Prints:
 #   kindling.clones_N_ms              fan-out start -> the Nth clone answered (N = 1, 10, 50)
 #   kindling.clone_start_rate         clones answering per second per core (N = 50)
 #   kindling.cold_start_rate          fresh boots answering per second per core (2 per core at
@@ -24,7 +24,7 @@ set -eu -o pipefail
 cd "$(dirname "$0")/.."
 . tests/lib.sh
 NS=${KINDLING_CLONES_NS:-"1 10 50"}
-ROUNDS=${KINDLING_CLONES_ROUNDS:-3}
+ROUNDS=${KINDLING_CLONES_ROUNDS:-5}
 if [ -z "${KINDLING_IN_LAB:-}" ]; then
 	exec env KINDLING_IN_LAB=1 KINDLING_CLONES_NS="$NS" KINDLING_CLONES_ROUNDS="$ROUNDS" tests/lab/run -- benches/clones.sh
 fi
