@@ -61,6 +61,20 @@ static bool field(const char *line, const char *name, uint64_t *kib)
 	return true;
 }
 
+uint64_t smaps_pmd_mapped_kib(const char *path)
+{
+	char line[256];
+	uint64_t kib = 0, v;
+	FILE *f = fopen(path, "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (field(line, "ShmemPmdMapped", &v) || field(line, "FilePmdMapped", &v))
+			kib += v;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
 /* A mapping line of no file (inode 0): anonymous memory, the heap, the stack. */
 static bool anon_line(const char *line)
 {
@@ -115,8 +129,8 @@ int smaps_density_read(const char *smaps_path, const struct smaps_file *f, struc
 			d->guest_pss_kib += v;
 		} else if (guest && field(line, "Anonymous", &v)) {
 			/* Not Private_Dirty: a tmpfs file's page-cache pages are dirty, and mapped by
-			 * one clone alone they count there too (one clone of a snapshot on tmpfs: 9.3
-			 * MiB "private dirty", of which 0.8 MiB its own copies). */
+			 * one clone alone they count there too (one clone of a snapshot on tmpfs: ~9
+			 * MiB "private dirty", of which ~0.8 MiB its own copies). */
 			d->guest_private_dirty_kib += v;
 		}
 	}

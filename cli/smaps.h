@@ -40,6 +40,10 @@ int smaps_file_id(const char *path, struct smaps_file *f) __attribute__((warn_un
  * smaps field line: "Rss:   4 kB"). start, end and offset (bytes) unless -1. */
 int smaps_mapping(const char *line, const struct smaps_file *f, uint64_t *start, uint64_t *end, uint64_t *offset);
 
+/* The file pages mapped with huge pages (ShmemPmdMapped + FilePmdMapped) in an smaps or
+ * smaps_rollup file, in KiB; 0 when it cannot be read. */
+uint64_t smaps_pmd_mapped_kib(const char *path);
+
 /* Sums smaps_path (a /proc/PID/smaps, or a copy of one) into d: guest RAM is f's mappings
  * and, with f->ram_size, the anonymous ones between where f's offset 0 is mapped and
  * ram_size after it (what the guest wrote there is the clone's own, as in f's). 0, or -errno with the reason

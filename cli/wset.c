@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mem.h"
 #include "smaps.h"
 #include "wsetfile.h"
 
@@ -179,7 +179,7 @@ static void normalize(struct range_list *l)
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25 /* Linux 6.1 */
 #endif
-#define HUGE (2u << 20)
+#define HUGE MEM_HUGE_SIZE
 #define HUGE_PAGES (HUGE / PAGE)
 
 /* Whether the 2 MiB region of file offset off lies within one mapping of the recorded VMM:
@@ -190,21 +190,6 @@ static bool region_mapped(const struct vma *v, int nv, uint64_t off)
 		if (v[i].offset <= off && off + HUGE <= v[i].offset + (v[i].end - v[i].start))
 			return true;
 	return false;
-}
-
-/* The huge pages of /proc/self/smaps_rollup's file mappings, in KiB (0 when unreadable). */
-static uint64_t pmd_mapped_kib(void)
-{
-	char line[256];
-	uint64_t kib = 0, v;
-	FILE *f = fopen("/proc/self/smaps_rollup", "re");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "ShmemPmdMapped: %" SCNu64, &v) == 1 || sscanf(line, "FilePmdMapped: %" SCNu64, &v) == 1)
-			kib += v;
-	if (f)
-		fclose(f);
-	return kib;
 }
 
 /* Makes huge pages of the page cache of mem_path for each 2 MiB region where the working set
@@ -220,7 +205,7 @@ static void make_huge(const char *mem_path, const struct vma *v, int nv, const s
 		      const struct range_list *wr, struct wset_stats *st)
 {
 	uint32_t *rd_pages = NULL;
-	uint8_t *any_wr = NULL, *res = MAP_FAILED, *p;
+	uint8_t *any_wr = NULL, *p = MAP_FAILED;
 	uint64_t size, nreg, before;
 	struct stat sb;
 	int fd = open(mem_path, O_RDONLY | O_CLOEXEC);
@@ -243,13 +228,10 @@ static void make_huge(const char *mem_path, const struct vma *v, int nv, const s
 				any_wr[pg / HUGE_PAGES] = 1;
 	/* A shared, read-only mapping at a 2 MiB boundary: MADV_COLLAPSE works on whole aligned
 	 * 2 MiB ranges of the address space. */
-	res = mmap(NULL, size + HUGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
+	p = mem_mmap_aligned(size, PROT_READ, MAP_SHARED, fd);
+	if (p == MAP_FAILED)
 		goto out;
-	p = (uint8_t *)(((uintptr_t)res + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
-	if (mmap(p, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
-		goto out;
-	before = pmd_mapped_kib();
+	before = smaps_pmd_mapped_kib("/proc/self/smaps_rollup");
 	for (uint64_t i = 0; i < nreg; i++) {
 		if (rd_pages[i] < WSET_HUGE_MIN_READ || any_wr[i] || !region_mapped(v, nv, i * HUGE))
 			continue;
@@ -260,10 +242,10 @@ static void make_huge(const char *mem_path, const struct vma *v, int nv, const s
 		*(volatile uint8_t *)(p + i * HUGE); /* maps it: with one huge page if it is one */
 	}
 	if (st->huge_tried)
-		st->huge_made = (unsigned)((pmd_mapped_kib() - before) / (HUGE >> 10));
+		st->huge_made = (unsigned)((smaps_pmd_mapped_kib("/proc/self/smaps_rollup") - before) / (HUGE >> 10));
 out:
-	if (res != MAP_FAILED)
-		munmap(res, size + HUGE);
+	if (p != MAP_FAILED)
+		munmap(p, size);
 	if (fd >= 0)
 		close(fd);
 	free(rd_pages);

@@ -39,29 +39,27 @@ int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host)
  * with guest and host addresses out of step KVM maps every page on its own. In the lab: a
  * clone's KVM exits 1160 -> 790 with the snapshot's kernel text in huge pages, a cold
  * boot's 4000 -> 3470 (README). */
-#define RAM_ALIGN (2ull << 20)
-
-static void *mmap_aligned(uint64_t size, int flags, int fd)
+void *mem_mmap_aligned(size_t size, int prot, int flags, int fd)
 {
-	uint8_t *res = mmap(NULL, size + RAM_ALIGN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *res = mmap(NULL, size + MEM_HUGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	uint8_t *at, *p;
 
 	if (res == MAP_FAILED)
 		return MAP_FAILED;
-	at = (uint8_t *)(((uintptr_t)res + RAM_ALIGN - 1) & ~(uintptr_t)(RAM_ALIGN - 1));
-	p = mmap(at, size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE | MAP_FIXED, fd, 0);
+	at = (uint8_t *)(((uintptr_t)res + MEM_HUGE_SIZE - 1) & ~(uintptr_t)(MEM_HUGE_SIZE - 1));
+	p = mmap(at, size, prot, flags | MAP_FIXED, fd, 0);
 	if (p == MAP_FAILED) {
 		int e = errno;
 
-		munmap(res, size + RAM_ALIGN);
+		munmap(res, size + MEM_HUGE_SIZE);
 		errno = e;
 		return MAP_FAILED;
 	}
 	/* The reservation's ends, before and after the mapping. */
 	if (at > res)
 		munmap(res, (size_t)(at - res));
-	if (res + RAM_ALIGN > at)
-		munmap(at + size, (size_t)(res + RAM_ALIGN - at));
+	if (res + MEM_HUGE_SIZE > at)
+		munmap(at + size, (size_t)(res + MEM_HUGE_SIZE - at));
 	return p;
 }
 
@@ -73,7 +71,7 @@ static int map_ram(struct guest_mem *m, uint64_t ram_size, int flags, int fd)
 
 	if (ram_size == 0 || ram_size & 0xfff || ram_size > (1ull << 46))
 		return -EINVAL;
-	p = mmap_aligned(ram_size, flags, fd);
+	p = mem_mmap_aligned(ram_size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE, fd);
 	if (p == MAP_FAILED)
 		return -errno;
 	r = mem_layout(m, ram_size, p);

@@ -41,6 +41,12 @@ struct guest_mem {
  * layout alone); otherwise it must point at ram_size bytes. */
 int mem_layout(struct guest_mem *m, uint64_t ram_size, uint8_t *host) __attribute__((warn_unused_result));
 
+/* The size of a huge page, and guest RAM's alignment in the VMM's address space. */
+#define MEM_HUGE_SIZE (2ull << 20)
+/* mmap(NULL, size, prot, flags, fd, 0) at a MEM_HUGE_SIZE boundary (a reservation made and
+ * trimmed around it): MAP_FAILED with errno on failure, nothing left mapped. */
+void *mem_mmap_aligned(size_t size, int prot, int flags, int fd);
+
 /* Maps anonymous memory for the guest and lays it out. */
 int mem_create(struct guest_mem *m, uint64_t ram_size) __attribute__((warn_unused_result));
 /* Transparent huge pages over anonymous RAM (mem_create's) while a booting VM's kernel and
