@@ -1,13 +1,14 @@
 #!/bin/bash
 # Runs every test suite and counts their PASS/FAIL/SKIP lines. Ends with the plain line
 # "N passed, N failed, N skipped"; exits non-zero on any failure.
-#   tests/run.sh [unit|host|virtio-host|filters|fuzz-smoke|bootmeter|api|fc-compat|init|jailer|lab-infra|lab]...   (default: all)
+#   tests/run.sh [unit|host|virtio-host|filters|fuzz-smoke|bootmeter|bench-runner|api|fc-compat|init|jailer|lab-infra|lab]...   (default: all)
 set -u
 cd "$(dirname "$0")/.."
+. tests/lib.sh # lab_infra_failure
 LOG=build/test.log
 mkdir -p build
 : >"$LOG"
-suites=${*:-unit host virtio-host filters fuzz-smoke bootmeter api fc-compat init jailer lab-infra lab}
+suites=${*:-unit host virtio-host filters fuzz-smoke bootmeter bench-runner api fc-compat init jailer lab-infra lab}
 
 # run_suite NAME CMD...: streams the suite's output; a suite that dies without reporting
 # its cases counts as one failure. Its lines join the counted log only once it has ended,
@@ -27,12 +28,6 @@ run_suite() {
 		"$(grep -c '^FAIL: ' "build/test-$name.log") failed, $(grep -c '^SKIP: ' "build/test-$name.log") skipped" \
 		"in $((SECONDS - t0)) s"
 	return "$rc"
-}
-
-# lab_infra_failure LOG: the reason, if the lab's L1 itself failed (tests/lab/run exit 125:
-# no progress, or L1 died), not a test inside it.
-lab_infra_failure() {
-	grep -m1 -oE 'L1 made no progress for [0-9]+ (min|s)|the L1 VM stopped while the command was running|the command never started' "$1"
 }
 
 # The lab suite, retried once, visibly, only when the lab's L1 failed under it; a test that
@@ -58,6 +53,7 @@ for s in $suites; do
 	filters) run_suite filters tests/kvm/filters.sh ;;
 	fuzz-smoke) run_suite fuzz-smoke fuzz/run.sh 5 ;;
 	bootmeter) run_suite bootmeter tests/bench/bootmeter.sh ;;
+	bench-runner) run_suite bench-runner tests/bench/runner.sh ;;
 	api) run_suite api tests/api/api.sh ;;
 	fc-compat) run_suite fc-compat tests/api/fc_compat.sh ;;
 	jailer) run_suite jailer tests/jailer/jailer.sh ;;
