@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 #include "vmm_seccomp.h"
 
@@ -94,13 +95,40 @@ static void first_run(struct vcpu *v)
 		log_info("restore_ms %.3f (every vCPU in KVM_RUN)", (double)(t - vm->cfg.t_main_ns) / 1e6);
 }
 
+/* KVM_EXIT_INTERNAL_ERROR: stops the VM saying which error, KVM's words about it (for an
+ * emulation failure the exit's details, and the instruction's bytes where KVM gives them)
+ * and where the vCPU was, so that a guest that jumped into memory no slot backs (or a KVM
+ * bug) can be told apart afterwards. */
+static void internal_error(struct vcpu *v)
+{
+	static const char *const names[] = {
+		[KVM_INTERNAL_ERROR_EMULATION] = "emulation failure",
+		[KVM_INTERNAL_ERROR_SIMUL_EX] = "exception while delivering an exception",
+		[KVM_INTERNAL_ERROR_DELIVERY_EV] = "failure delivering an event",
+		[KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON] = "unexpected exit reason",
+	};
+	const struct kvm_run *run = v->run;
+	uint32_t sub = run->internal.suberror, nd = run->internal.ndata;
+	char data[200] = "", where[160];
+	size_t n = 0;
+
+	if (nd > ARRAY_SIZE(run->internal.data))
+		nd = ARRAY_SIZE(run->internal.data);
+	for (uint32_t i = 0; i < nd && n < sizeof(data); i++)
+		n += (size_t)snprintf(data + n, sizeof(data) - n, "%s0x%llx", i ? " " : "",
+				      (unsigned long long)run->internal.data[i]);
+	vcpu_describe_stop(v, where, sizeof(where));
+	vm_stop(v->vm, 1, "vCPU %d: KVM internal error, suberror %u (%s), data [%s]; %s", v->id, sub,
+		sub < ARRAY_SIZE(names) && names[sub] ? names[sub] : "unknown", data, where);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
 	struct kvm_run *run = v->run;
 	bool io_pending = false; /* the last exit was an access KVM completes on re-entry */
-	char name[16];
+	char name[16], where[160];
 
 	snprintf(name, sizeof(name), "kindling-vcpu%d", v->id);
 	pthread_setname_np(pthread_self(), name);
@@ -166,6 +194,8 @@ static void *vcpu_thread(void *arg)
 			vm_stop(vm, 0, "vCPU %d halted", v->id);
 			break;
 		case KVM_EXIT_SHUTDOWN:
+			/* No registers: on AMD, KVM has reset the vCPU's state by now (they would read
+			 * as the reset vector). */
 			vm_stop(vm, 1, "vCPU %d: guest triple fault (shutdown exit)", v->id);
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
@@ -182,11 +212,12 @@ static void *vcpu_thread(void *arg)
 			}
 			break;
 		case KVM_EXIT_FAIL_ENTRY:
-			vm_stop(vm, 1, "vCPU %d: entry failed, hardware reason 0x%llx", v->id,
-				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			vcpu_describe_stop(v, where, sizeof(where));
+			vm_stop(vm, 1, "vCPU %d: entry failed, hardware reason 0x%llx; %s", v->id,
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason, where);
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
-			vm_stop(vm, 1, "vCPU %d: KVM internal error, suberror %u", v->id, run->internal.suberror);
+			internal_error(v);
 			break;
 		default:
 			v->exits[EXIT_OTHER]++;

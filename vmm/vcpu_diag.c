@@ -28,6 +28,20 @@ void vcpu_diag_answer(struct vcpu *v)
 	pthread_cond_broadcast(&v->vm->pause_cond);
 }
 
+void vcpu_describe_stop(struct vcpu *v, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(buf, len, "registers unreadable: %s", strerror(errno));
+		return;
+	}
+	snprintf(buf, len, "rip=0x%llx cs.base=0x%llx cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
+		 (unsigned long long)regs.rip, (unsigned long long)sregs.cs.base, (unsigned long long)sregs.cr0,
+		 (unsigned long long)sregs.cr3, (unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
+}
+
 void vm_diag_collect(struct vm *vm, int timeout_ms)
 {
 	struct timespec deadline;

@@ -131,7 +131,7 @@ struct vm {
 	int stop_efd;
 	int stopping;
 	int exit_status;
-	char exit_reason[160];
+	char exit_reason[448];
 
 };
 
@@ -183,6 +183,10 @@ int vm_pause(struct vm *vm, bool pause) __attribute__((warn_unused_result));
  * wait. Waits at most timeout_ms; vCPUs that did not answer have diag.valid false. From the
  * VMM thread only. */
 void vm_diag_collect(struct vm *vm, int timeout_ms);
+/* Where a vCPU stopped, for the VM's exit reason after a failure exit (internal error,
+ * failed entry): "rip=... cs.base=... cr0=... cr3=... cr4=... efer=...". From the vCPU's own
+ * thread (KVM gives registers to that thread only). */
+void vcpu_describe_stop(struct vcpu *v, char *buf, size_t len);
 /* Writes one line per vCPU (what vm_diag_collect gathered) to fd. */
 void vm_diag_print(const struct vm *vm, int fd);
 /* The vCPU side: answers a pending request (the vCPU thread, with pause_lock held). */

@@ -38,6 +38,7 @@ expect_error cli.no_api_nothing_to_run "needs --config-file" --no-api
 
 if ! kvm_usable; then
 	for t in hello64 pvh bzimage smp2 boot_timer_off rtc flood_stalled_stdout sigterm sigusr1_diagnostics triple_fault \
+		internal_error_says_where \
 		vmm_create_no_boot state_roundtrip state_roundtrip_smp2 restore_run restore_run_smp2 \
 		snapshot_counting snapshot_counting_smp2 snapshot_load_paused snapshot_same_three_times \
 		snapshot_mem_of_another snapshot_mem_missing snapshot_diff_merged snapshot_diff_alone_refused \
@@ -231,6 +232,15 @@ if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "triple fault\|internal error" "$
 	pass kvm.triple_fault
 else
 	fail kvm.triple_fault "rc=$rc $(head -c 300 "$T/triple.err")"
+fi
+# A jump into guest-physical memory nothing backs: KVM cannot emulate the fetch. The VMM
+# stops with status 1 and says which error, KVM's data and where the vCPU was.
+run nomem_jump --kernel "$G/nomem_jump.elf"
+if [ $rc = 1 ] && grep -q "KVM internal error, suberror 1 (emulation failure), data \[.*\]; rip=0xe0000000 " \
+	"$T/nomem_jump.err"; then
+	pass kvm.internal_error_says_where
+else
+	fail kvm.internal_error_says_where "rc=$rc $(grep -m1 'VM stopped' "$T/nomem_jump.err" | head -c 400)"
 fi
 # Snapshots through the API and --restore, on the same tiny guests.
 tests/kvm/snapshot.sh
