@@ -28,20 +28,6 @@ void vcpu_diag_answer(struct vcpu *v)
 	pthread_cond_broadcast(&v->vm->pause_cond);
 }
 
-void vcpu_describe_stop(struct vcpu *v, char *buf, size_t len)
-{
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
-		snprintf(buf, len, "registers unreadable: %s", strerror(errno));
-		return;
-	}
-	snprintf(buf, len, "rip=0x%llx cs.base=0x%llx cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
-		 (unsigned long long)regs.rip, (unsigned long long)sregs.cs.base, (unsigned long long)sregs.cr0,
-		 (unsigned long long)sregs.cr3, (unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
-}
-
 void vm_diag_collect(struct vm *vm, int timeout_ms)
 {
 	struct timespec deadline;
@@ -93,6 +79,31 @@ static const char *mp_name(uint32_t state)
 	return state < ARRAY_SIZE(names) ? names[state] : "?";
 }
 
+/* The registers both reports give, as "rip=... rflags=... cr0=... cr3=... cr4=... efer=...";
+ * snprintf's count. */
+static int format_regs(char *buf, size_t len, const struct kvm_regs *regs, const struct kvm_sregs *sregs)
+{
+	return snprintf(buf, len, "rip=0x%llx rflags=0x%llx cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
+			(unsigned long long)regs->rip, (unsigned long long)regs->rflags,
+			(unsigned long long)sregs->cr0, (unsigned long long)sregs->cr3,
+			(unsigned long long)sregs->cr4, (unsigned long long)sregs->efer);
+}
+
+void vcpu_describe_stop(struct vcpu *v, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	int n;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(buf, len, "registers unreadable: %s", strerror(errno));
+		return;
+	}
+	n = format_regs(buf, len, &regs, &sregs);
+	if (n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, " cs.base=0x%llx", (unsigned long long)sregs.cs.base);
+}
+
 void vm_diag_print(const struct vm *vm, int fd)
 {
 	for (int i = 0; i < vm->nr_vcpus; i++) {
@@ -108,13 +119,10 @@ void vm_diag_print(const struct vm *vm, int fd)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, "no answer (still in KVM_RUN?)");
 		else if (d->err)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, "registers unreadable: %s", strerror(-d->err));
-		else
-			n += snprintf(line + n, sizeof(line) - (size_t)n,
-				      "rip=0x%llx rflags=0x%llx cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx mp_state=%s",
-				      (unsigned long long)d->regs.rip, (unsigned long long)d->regs.rflags,
-				      (unsigned long long)d->sregs.cr0, (unsigned long long)d->sregs.cr3,
-				      (unsigned long long)d->sregs.cr4, (unsigned long long)d->sregs.efer,
-				      mp_name(d->mp.mp_state));
+		else {
+			n += format_regs(line + n, sizeof(line) - (size_t)n, &d->regs, &d->sregs);
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " mp_state=%s", mp_name(d->mp.mp_state));
+		}
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
 			      "; exits io=%llu mmio=%llu intr=%llu other=%llu last=%s(%u)\n",
 			      (unsigned long long)v->exits[EXIT_IO], (unsigned long long)v->exits[EXIT_MMIO],

@@ -184,8 +184,8 @@ int vm_pause(struct vm *vm, bool pause) __attribute__((warn_unused_result));
  * VMM thread only. */
 void vm_diag_collect(struct vm *vm, int timeout_ms);
 /* Where a vCPU stopped, for the VM's exit reason after a failure exit (internal error,
- * failed entry): "rip=... cs.base=... cr0=... cr3=... cr4=... efer=...". From the vCPU's own
- * thread (KVM gives registers to that thread only). */
+ * failed entry): the registers of a diagnostic line (rip, rflags, cr0, cr3, cr4, efer), then
+ * cs.base. From the vCPU's own thread (KVM gives registers to that thread only). */
 void vcpu_describe_stop(struct vcpu *v, char *buf, size_t len);
 /* Writes one line per vCPU (what vm_diag_collect gathered) to fd. */
 void vm_diag_print(const struct vm *vm, int fd);
