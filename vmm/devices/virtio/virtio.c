@@ -351,6 +351,15 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 		if (virtio_active(dev) && dev->ops->activate && (r = dev->ops->activate(dev)))
 			errorf(err, errlen, r, "cannot start the restored device: %s", strerror(-r));
 	}
+	/* Every ready queue is looked at once. A kick the saved VMM had not served yet (the
+	 * guest's last notification, or a yield's re-kick, which lives in an eventfd and not in
+	 * the state) is not in the snapshot, and with notifications suppressed the guest will not
+	 * send another: descriptors it made available stay untaken for good, unless the device
+	 * goes to look. Looking at a queue with nothing new in it costs a lock and two loads. */
+	if (!r && virtio_active(dev))
+		for (int i = 0; i < dev->nr_queues; i++)
+			if (dev->queues[i].st.ready)
+				virtio_kick(dev, i);
 	if (r)
 		reset(dev);
 	pthread_mutex_unlock(&dev->lock);
