@@ -361,7 +361,8 @@ TEST(mmio_save_restore_roundtrip)
 
 /* A request the guest made available whose kick the saved VMM never served (the kick lives
  * in an eventfd, not in the state; with notifications suppressed no other comes): the
- * restored device looks at every ready queue once by itself and takes it. */
+ * restored device looks at every ready queue once by itself and takes it. And an interrupt
+ * the driver had not acknowledged is raised again. */
 TEST(mmio_restore_takes_unkicked_requests)
 {
 	struct mt m;
@@ -382,18 +383,31 @@ TEST(mmio_restore_takes_unkicked_requests)
 	memcpy(m.f.ram + FAKE_DATA, h, sizeof(h));
 	m.f.ram[FAKE_DATA + 0x800] = 0xff;
 	fake_avail(&m.f, 0); /* made available; the notification is not served */
+	CHECK(irqs(&m) == 1); /* the first request's; not acknowledged */
 	virtio_save(&m.b->dev, buf);
 	virtio_mmio_save(&m.t, &ts);
 	wr(&m, VIRTIO_MMIO_STATUS, 0);
 	CHECK(read(m.b->dev.notify_fd[0], &k, sizeof(k)) < 0); /* nothing pending before */
+	CHECK(irqs(&m) == 0);
 	CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) == 0);
 	virtio_mmio_restore(&m.t, &ts);
 	CHECK(read(m.b->dev.notify_fd[0], &k, sizeof(k)) == sizeof(k) && k >= 1);
+	/* The interrupt the driver had not acknowledged is raised again. */
+	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) == VIRTIO_INT_VRING && irqs(&m) == 1);
+	wr(&m, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_INT_VRING);
 	k = 1;
 	CHECK(write(m.b->dev.notify_fd[0], &k, sizeof(k)) == sizeof(k)); /* as the event loop finds it */
 	virtio_process(&m.b->dev, 0);
 	CHECK(fake_used_idx(&m.f) == 2);
 	CHECK(m.f.ram[FAKE_DATA + 0x800] == VIRTIO_BLK_S_OK);
+	/* Acknowledged before the save: none raised at the restore. */
+	(void)irqs(&m);
+	wr(&m, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_INT_VRING);
+	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) == 0);
+	virtio_save(&m.b->dev, buf);
+	CHECK(virtio_restore(&m.b->dev, buf, n, err, sizeof(err)) == 0);
+	CHECK(irqs(&m) == 0);
+	CHECK(read(m.b->dev.notify_fd[0], &k, sizeof(k)) == sizeof(k)); /* its queue looked at */
 	/* A device restored reset (never started) has nothing to look at. */
 	wr(&m, VIRTIO_MMIO_STATUS, 0);
 	virtio_save(&m.b->dev, buf);

@@ -360,6 +360,18 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 		for (int i = 0; i < dev->nr_queues; i++)
 			if (dev->queues[i].st.ready)
 				virtio_kick(dev, i);
+	/* An interrupt the driver had not acknowledged is raised again. KVM injects an irqfd's
+	 * interrupt into the IOAPIC from a work item, so one raised just before the pause can be
+	 * missing from the saved irqchip; and with EVENT_IDX the device would not signal that
+	 * queue again until the driver has seen it: the queue would wait for good. An extra one
+	 * the driver already had costs it a read of InterruptStatus. (The VM's irqchip is
+	 * restored before the devices: vmm_restore.) */
+	if (!r && virtio_active(dev) && virtio_interrupt_status(dev)) {
+		uint64_t one = 1;
+
+		if (write(dev->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_debug("%s: interrupt eventfd: %s", dev->name, strerror(errno));
+	}
 	if (r)
 		reset(dev);
 	pthread_mutex_unlock(&dev->lock);
