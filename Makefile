@@ -101,7 +101,7 @@ $(BUILD)/examples/uffd-handler: examples/uffd/uffd-handler.c
 # Tiny freestanding guests for the host's /dev/kvm (tests/guests/*.S).
 GUEST_ASM := $(wildcard tests/guests/*.S)
 GUESTS := $(GUEST_ASM:tests/guests/%.S=$(BUILD)/guests/%.elf)
-$(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld
+$(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld tests/guests/virtio_mmio.inc
 	@mkdir -p $(dir $@)
 	$(CC) -nostdlib -static -no-pie -Wl,-T,tests/guests/guest.ld -Wl,--build-id=none,--no-warn-rwx-segments -o $@ $<
 $(BUILD)/guests/busy.elf: tests/guests/spin.S

@@ -9,19 +9,7 @@
 
 	.set DEV_A, 0xd0000000
 	.set DEV_B, 0xd0001000
-	.set STATUS, 0x70
-	.set DRV_FEAT, 0x20
-	.set DRV_FEAT_SEL, 0x24
-	.set QSEL, 0x30
-	.set QNUM, 0x38
-	.set QREADY, 0x44
-	.set QNOTIFY, 0x50
-	.set QDESC, 0x80
-	.set QDRIVER, 0x90
-	.set QDEVICE, 0xa0
-	.set NEEDS_RESET, 64
-	.set NEXT, 1
-	.set WRITE, 2
+#include "virtio_mmio.inc"
 	/* Per-round rings: desc at +0, avail at +0x1000, used at +0x2000; fresh RAM is zero. */
 	.set RINGS, 0x400000
 	.set HDR, 0x300000
@@ -144,26 +132,7 @@ _start:
 
 /* Resets the device at %rbx and sets up queue 0 (8 entries) on the rings at %r12. */
 dev_init:
-	movl	$0, STATUS(%rbx)
-	movl	$1, STATUS(%rbx)
-	movl	$3, STATUS(%rbx)
-	movl	$1, DRV_FEAT_SEL(%rbx)
-	movl	$1, DRV_FEAT(%rbx)		/* VIRTIO_F_VERSION_1 */
-	movl	$0, DRV_FEAT_SEL(%rbx)
-	movl	$0, DRV_FEAT(%rbx)
-	movl	$11, STATUS(%rbx)
-	movl	$0, QSEL(%rbx)
-	movl	$8, QNUM(%rbx)
-	mov	%r12d, QDESC(%rbx)
-	movl	$0, (QDESC + 4)(%rbx)
-	lea	0x1000(%r12), %eax
-	mov	%eax, QDRIVER(%rbx)
-	movl	$0, (QDRIVER + 4)(%rbx)
-	lea	0x2000(%r12), %eax
-	mov	%eax, QDEVICE(%rbx)
-	movl	$0, (QDEVICE + 4)(%rbx)
-	movl	$1, QREADY(%rbx)
-	movl	$15, STATUS(%rbx)
+	VIRTIO_DEV_INIT 0
 	ret
 
 /* Waits (bounded) for NEEDS_RESET on the device at %rbx; prints the verdict. */
