@@ -7,7 +7,8 @@
 
 static const char *const phase_names[SETUP_PHASES] = {
 	[SETUP_ARGS] = "args",     [SETUP_FILES] = "files",     [SETUP_KVM] = "kvm",
-	[SETUP_MEM] = "mem",       [SETUP_DEVICES] = "devices", [SETUP_VCPUS] = "vcpus",
+	[SETUP_MEM] = "mem",       [SETUP_IRQCHIP] = "irqchip", [SETUP_DEVICES] = "devices",
+	[SETUP_VCPUS] = "vcpus",
 	[SETUP_KERNEL] = "kernel", [SETUP_BOOT] = "boot",       [SETUP_REGS] = "regs",
 	[SETUP_START] = "start",   [SETUP_SECCOMP] = "seccomp",
 };

@@ -10,8 +10,9 @@
 enum setup_phase {
 	SETUP_ARGS,    /* main(): flags, config, event loop, API socket */
 	SETUP_FILES,   /* kernel and initrd opened, mapped and checked */
-	SETUP_KVM,     /* /dev/kvm, capabilities, CPUID, the VM, irqchip and PIT */
+	SETUP_KVM,     /* /dev/kvm, capabilities, CPUID, the VM */
 	SETUP_MEM,     /* guest RAM mapped and given to KVM */
+	SETUP_IRQCHIP, /* TSS and identity map addresses, the in-kernel irqchip and PIT */
 	SETUP_DEVICES, /* legacy and virtio devices */
 	SETUP_VCPUS,   /* vCPU fds, run areas, CPUID */
 	SETUP_KERNEL,  /* the kernel's segments in guest RAM */

@@ -174,19 +174,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
 		return errorf(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0)
-		return errorf(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
-	{
-		uint64_t idmap = VM_IDENTITY_MAP_ADDR;
-
-		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
-			return errorf(err, errlen, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
-	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return errorf(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return errorf(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
-
 	setuptime_mark(cfg->setup, SETUP_KVM);
 	if (cfg->mem_from_fd)
 		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private, cfg->mem_zero,
@@ -211,6 +198,23 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (cfg->dirty_log && (r = mem_track_dirty(&vm->mem)))
 		return errorf(err, errlen, r, "out of memory");
 	setuptime_mark(cfg->setup, SETUP_MEM);
+	/* The RAM first: KVM_SET_USER_MEMORY_REGION made after KVM_CREATE_IRQCHIP and
+	 * KVM_CREATE_PIT2 (which add devices to the VM's I/O buses) took 4.7-6.4 ms on this
+	 * project's host (Linux 6.18, a nested PVM), against 0.1 ms before them: a restore's
+	 * time went from 8 ms to 1.1. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0)
+		return errorf(err, errlen, -errno, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	{
+		uint64_t idmap = VM_IDENTITY_MAP_ADDR;
+
+		if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+			return errorf(err, errlen, -errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return errorf(err, errlen, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return errorf(err, errlen, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+	setuptime_mark(cfg->setup, SETUP_IRQCHIP);
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
 		return errorf(err, errlen, -errno, "eventfd: %s", strerror(errno));

@@ -139,12 +139,12 @@ struct vm {
  * take. Linux attaches each new VM's worker thread to its creator's cgroups, which waits for
  * an RCU grace period: KVM_CREATE_VM sleeps ~20-30 ms in the lab (~2 ms of CPU), a wait
  * that a process can spend reading its arguments and files instead. Nothing is said if it
- * fails: vm_create() then makes its own VM, with the usual errors. Once per process, from
- * main() before any other thread runs. */
+ * fails: vm_create() then makes its own VM, with the usual errors. From main() before any
+ * other thread runs (benches/snapbench.c: before each load, with no VM running). */
 void vm_prepare(void);
 
 /* Opens /dev/kvm, checks the API and capabilities, creates the VM (or takes vm_prepare's),
- * its irqchip, PIT and RAM.
+ * its RAM, then its irqchip and PIT (in that order: see vm.c).
  * On failure returns -errno with the reason in err; vm_destroy() accepts the half-built VM. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
