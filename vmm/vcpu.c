@@ -91,8 +91,18 @@ static void first_run(struct vcpu *v)
 
 	__atomic_store_n(&v->t_first_run_ns, t, __ATOMIC_RELEASE);
 	if (vm->time_restore && vm->cfg.t_main_ns &&
-	    __atomic_add_fetch(&vm->first_runs, 1, __ATOMIC_SEQ_CST) == vm->nr_vcpus)
-		log_info("restore_ms %.3f (every vCPU in KVM_RUN)", (double)(t - vm->cfg.t_main_ns) / 1e6);
+	    __atomic_add_fetch(&vm->first_runs, 1, __ATOMIC_SEQ_CST) == vm->nr_vcpus) {
+		char phases[400];
+
+		/* With where it went, as vmm_setup_ms says it (the phases a restore runs; "rest":
+		 * the vCPU threads' start and filters). Only the main thread marks phases, before
+		 * it started the vCPUs. */
+		if (vm->cfg.setup && !vm->cfg.boot_timer)
+			setuptime_format(vm->cfg.setup, t, phases, sizeof(phases));
+		else
+			snprintf(phases, sizeof(phases), "%.3f", (double)(t - vm->cfg.t_main_ns) / 1e6);
+		log_info("restore_ms %s, every vCPU in KVM_RUN", phases);
+	}
 }
 
 /* KVM_EXIT_INTERNAL_ERROR: stops the VM saying which error, KVM's words about it (for an

@@ -46,8 +46,12 @@ static struct {
 	pthread_t thread;
 	bool started;
 	int kvm_fd, vm_fd;
+	struct kvm_cpuid2 *cpuid; /* for KVM_GET_SUPPORTED_CPUID's answer, or NULL */
+	bool cpuid_failed;
 	uint64_t took_ns;
 } prepared = { .lock = PTHREAD_MUTEX_INITIALIZER, .kvm_fd = -1, .vm_fd = -1 };
+
+#define PREPARED_CPUID_ENTRIES 128
 
 static void *prepare_thread(void *arg)
 {
@@ -55,8 +59,14 @@ static void *prepare_thread(void *arg)
 
 	(void)arg;
 	prepared.kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (prepared.kvm_fd >= 0 && ioctl(prepared.kvm_fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION)
+	if (prepared.kvm_fd >= 0 && ioctl(prepared.kvm_fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION) {
 		prepared.vm_fd = ioctl(prepared.kvm_fd, KVM_CREATE_VM, 0);
+		/* Into vm_prepare's buffer: a thread's first malloc would give the process another
+		 * arena. Too small (E2BIG) or failed: vm_create asks again. */
+		if (prepared.vm_fd >= 0 && prepared.cpuid &&
+		    ioctl(prepared.kvm_fd, KVM_GET_SUPPORTED_CPUID, prepared.cpuid) < 0)
+			prepared.cpuid_failed = true;
+	}
 	prepared.took_ns = now_ns() - t0;
 	return NULL;
 }
@@ -68,22 +78,32 @@ void vm_prepare(void)
 
 	pthread_mutex_lock(&prepared.lock);
 	if (!prepared.started && !pthread_attr_init(&a)) {
-		/* Two system calls: a small stack does. */
+		/* A few system calls: a small stack does. */
 		pthread_attr_setstacksize(&a, 64 * 1024);
+		prepared.cpuid = calloc(1, sizeof(*prepared.cpuid) +
+						   PREPARED_CPUID_ENTRIES * sizeof(prepared.cpuid->entries[0]));
+		if (prepared.cpuid)
+			prepared.cpuid->nent = PREPARED_CPUID_ENTRIES;
+		prepared.cpuid_failed = false;
 		/* Every signal blocked in it: one sent to the VMM (SIGTERM, SIGUSR1) must reach the
 		 * signalfd the main thread sets up next, never this thread's default action. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		prepared.started = !pthread_create(&prepared.thread, &a, prepare_thread, NULL);
+		if (!prepared.started) {
+			free(prepared.cpuid);
+			prepared.cpuid = NULL;
+		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&a);
 	}
 	pthread_mutex_unlock(&prepared.lock);
 }
 
-/* vm_prepare's VM, waited for: 0 with both fds, or -1 (none made, or already taken; any fd
- * it did make is closed). */
-static int take_prepared(int *kvm_fd, int *vm_fd)
+/* vm_prepare's VM, waited for: 0 with both fds and *cpuid KVM's supported CPUID (NULL when
+ * it could not be had ahead), or -1 (none made, or already taken; what it did make is
+ * closed and freed). */
+static int take_prepared(int *kvm_fd, int *vm_fd, struct kvm_cpuid2 **cpuid)
 {
 	int r = -1;
 
@@ -94,12 +114,19 @@ static int take_prepared(int *kvm_fd, int *vm_fd)
 		if (prepared.vm_fd >= 0) {
 			*kvm_fd = prepared.kvm_fd;
 			*vm_fd = prepared.vm_fd;
+			if (prepared.cpuid_failed)
+				free(prepared.cpuid);
+			else
+				*cpuid = prepared.cpuid;
 			log_debug("kvm: the VM made ahead took %.3f ms", (double)prepared.took_ns / 1e6);
 			r = 0;
-		} else if (prepared.kvm_fd >= 0) {
-			close(prepared.kvm_fd);
+		} else {
+			if (prepared.kvm_fd >= 0)
+				close(prepared.kvm_fd);
+			free(prepared.cpuid);
 		}
 		prepared.kvm_fd = prepared.vm_fd = -1;
+		prepared.cpuid = NULL;
 	}
 	pthread_mutex_unlock(&prepared.lock);
 	return r;
@@ -139,7 +166,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > VM_MAX_VCPUS)
 		return errorf(err, errlen, -EINVAL, "vCPU count %d is outside 1..%d", cfg->nr_vcpus, VM_MAX_VCPUS);
-	if (take_prepared(&vm->kvm_fd, &vm->vm_fd))
+	if (take_prepared(&vm->kvm_fd, &vm->vm_fd, &vm->cpuid))
 		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
 		return errorf(err, errlen, -errno, "cannot open /dev/kvm: %s", strerror(errno));
@@ -157,7 +184,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size < (int)sizeof(struct kvm_run))
 		return errorf(err, errlen, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed");
-	r = get_supported_cpuid(vm);
+	r = vm->cpuid ? 0 : get_supported_cpuid(vm);
 	if (r)
 		return errorf(err, errlen, r, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 	/* KVM emulates the LAPIC's TSC-deadline mode but leaves the CPUID bit (1:ECX[24]) out of

@@ -136,11 +136,13 @@ struct vm {
 };
 
 /* Starts creating a KVM VM in a short-lived thread of its own, for the next vm_create() to
- * take. Linux attaches each new VM's worker thread to its creator's cgroups, which waits for
- * an RCU grace period: KVM_CREATE_VM sleeps ~20-30 ms in the lab (~2 ms of CPU), a wait
- * that a process can spend reading its arguments and files instead. Nothing is said if it
- * fails: vm_create() then makes its own VM, with the usual errors. From main() before any
- * other thread runs (benches/snapbench.c: before each load, with no VM running). */
+ * take, and asks for KVM's supported CPUID. Linux attaches each new VM's worker thread to
+ * its creator's cgroups, which waits for an RCU grace period: KVM_CREATE_VM sleeps ~20-30 ms
+ * in the lab (~2 ms of CPU), a wait that a process can spend reading its arguments and files
+ * instead; KVM_GET_SUPPORTED_CPUID takes ~0.2-0.3 ms on this project's host, which a load
+ * request arriving later need not wait for. Nothing is said if it fails: vm_create() then
+ * makes its own VM, with the usual errors. From main() before any other thread runs
+ * (benches/snapbench.c: before each load, with no VM running). */
 void vm_prepare(void);
 
 /* Opens /dev/kvm, checks the API and capabilities, creates the VM (or takes vm_prepare's),

@@ -449,6 +449,8 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 	 * the VM, and a restored UART may raise its line into the restored irqchip. */
 	r = device_list_restore(&v->devices, devices, devices_len, err, errlen);
 	v->restored = !r;
+	if (!r) /* the saved vCPUs, VM and devices: a restore's "regs" */
+		setuptime_mark(&v->setup, SETUP_REGS);
 	return r;
 }
 
