@@ -40,6 +40,7 @@ struct cli {
 	struct snapshot_drive_path drive_paths[CONFIG_MAX_DRIVES]; /* --restore-drive ID=PATH... */
 	int nr_drive_paths;
 	const char *prefetch; /* --prefetch FILE: a working set (vmm/wsetfile.h) */
+	bool small_pages;     /* --restore-small-pages: free memory in 4 KiB pages (mem.h) */
 	const char *snapshot_key; /* --snapshot-key FILE: sign snapshots, load only signed ones */
 	const char *snapshot_verify; /* --snapshot-verify full|lazy: how their memory is checked */
 	const char *boot_flag; /* the last flag that configures a boot (excluded by --restore) */
@@ -57,7 +58,8 @@ static void usage(FILE *f)
 		"                [--drive path=FILE[,ro][,root][,writeback][,id=NAME]]... [--net tap=NAME[,mac=MAC][,id=NAME]]...\n"
 		"                [common options]\n"
 		"       kindling --restore STATE --mem FILE [--resume] [--restore-drive ID=PATH]...\n"
-		"                [--prefetch WSET] [--api-sock PATH | --no-api] [common options]\n"
+		"                [--prefetch WSET] [--restore-small-pages] [--api-sock PATH | --no-api]\n"
+		"                [common options]\n"
 		"       kindling --version\n"
 		"common options: [--boot-timer] [--boot-protocol auto|linux|pvh] [--level LEVEL]\n"
 		"                [--log-path FILE [--show-level] [--show-log-origin]] [--metrics-path FILE]\n"
@@ -75,6 +77,9 @@ static void usage(FILE *f)
 		"size and read-only mode). --prefetch populates the guest pages WSET lists (a working\n"
 		"set, \"" WSETFILE_MAGIC " 2 N\" then N lines \"START_PAGE COUNT\", or \"START_PAGE COUNT w\"\n"
 		"for pages the guest writes, populated writable) while the vCPUs start.\n"
+		"--restore-small-pages maps the guest's free memory (the memory file's zero ranges)\n"
+		"with 4 KiB pages even where the host's transparent huge page policy would give 2 MiB\n"
+		"ones: for clones, each page the guest writes costs 4 KiB (`kindling run` passes it).\n"
 		"--snapshot-key FILE (32-64 secret bytes, mode 0600 or stricter): snapshots this VMM\n"
 		"creates are signed (an HMAC-SHA256 of the state file, SHA-256 digests of the memory\n"
 		"in 2 MiB chunks), and it loads only snapshots signed with this key, checked in full\n"
@@ -184,6 +189,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 		{ "resume", no_argument, NULL, 'r' },
 		{ "restore-drive", required_argument, NULL, 'D' },
 		{ "prefetch", required_argument, NULL, 'F' },
+		{ "restore-small-pages", no_argument, NULL, 'H' },
 		{ "snapshot-key", required_argument, NULL, 'K' },
 		{ "snapshot-verify", required_argument, NULL, 'Y' },
 		/* Passed by Firecracker's jailer; timing hints only. */
@@ -246,6 +252,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 			break;
 		case 'F':
 			cli->prefetch = optarg;
+			break;
+		case 'H':
+			cli->small_pages = true;
 			break;
 		case 'K':
 			cli->snapshot_key = optarg;
@@ -350,9 +359,10 @@ static int parse_args(int argc, char **argv, struct vmm_config *c, struct cli *c
 	}
 	if (cli->version)
 		return 0;
-	if (!cli->restore && (cli->mem || cli->resume || cli->nr_drive_paths || cli->prefetch)) {
+	if (!cli->restore && (cli->mem || cli->resume || cli->nr_drive_paths || cli->prefetch || cli->small_pages)) {
 		log_error("--%s needs --restore",
-			  cli->mem ? "mem" : cli->resume ? "resume" : cli->nr_drive_paths ? "restore-drive" : "prefetch");
+			  cli->mem ? "mem" : cli->resume ? "resume" : cli->nr_drive_paths ? "restore-drive" :
+			  cli->prefetch ? "prefetch" : "restore-small-pages");
 		return -EINVAL;
 	}
 	if (cli->snapshot_verify && !cli->snapshot_key) {
@@ -553,6 +563,7 @@ int main(int argc, char **argv)
 			.drive_paths = cli.drive_paths,
 			.nr_drive_paths = cli.nr_drive_paths,
 			.prefetch = wset.ranges ? &wset : NULL,
+			.small_pages = cli.small_pages,
 		};
 
 		setuptime_mark(&vmm.setup, SETUP_ARGS);

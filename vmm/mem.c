@@ -180,17 +180,20 @@ int mem_map_fd(struct guest_mem *m, uint64_t ram_size, int fd, bool private, con
 			mem_destroy(m);
 			return r;
 		}
-		/* The guest's free memory: a restored guest writes some of it, and each write is to
-		 * cost the clone a 4 KiB page of its own, not the 2 MiB a transparent huge page
-		 * would make resident under the host's "always" policy (clones are about sharing;
-		 * a booted VM's RAM keeps the host's policy). Best effort. */
-		(void)madvise(m->map + zero[i].off, zero[i].len, MADV_NOHUGEPAGE);
 		any = true;
 	}
 	/* One call over all of RAM: the new mappings do not inherit it. */
 	if (any)
 		madvise(m->map, ram_size, MADV_DONTDUMP);
 	return 0;
+}
+
+void mem_small_pages(struct guest_mem *m, const struct mem_range *zero, size_t nr_zero)
+{
+	for (size_t i = 0; m->map && i < nr_zero; i++) {
+		if (mem_zero_range_ok(&zero[i], m->map_size))
+			(void)madvise(m->map + zero[i].off, zero[i].len, MADV_NOHUGEPAGE);
+	}
 }
 
 int mem_memfd(uint64_t ram_size)

@@ -346,7 +346,8 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_params *p, char 
 			}
 			v->lazy = &loaded_lazy;
 		} else {
-			ram = (struct vmm_ram){ .fd = fd, .private = true, .zero = zero, .nr_zero = nr_zero };
+			ram = (struct vmm_ram){ .fd = fd, .private = true, .zero = zero, .nr_zero = nr_zero,
+						.small_pages = p->small_pages };
 			r = vmm_create(v, &loaded_cfg, &ram, err, errlen);
 			if (r)
 				goto out;

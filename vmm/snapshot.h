@@ -58,6 +58,9 @@ struct snapshot_load_params {
 	 * caller; it must stay valid until vmm_destroy. A set that does not fit the snapshot's
 	 * RAM, or a thread that cannot start, is a warning: the load goes on without it. */
 	const struct wsetfile *prefetch;
+	/* Command line only (`--restore-small-pages`), File backend only: the memory file's zero
+	 * ranges with 4 KiB pages whatever the host's THP policy (mem_small_pages). */
+	bool small_pages;
 	/* If not NULL (a config_init()ed config): on success, the restored VM's configuration
 	 * (machine config, drives, network interfaces, kernel path as far as the state file
 	 * records them), which GET /vm/config reports after a load, as Firecracker does. */

@@ -207,6 +207,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 			       cfg->mem_nr_zero);
 	else
 		r = mem_create(&vm->mem, cfg->mem_size);
+	if (!r && cfg->mem_from_fd && cfg->mem_small_pages)
+		mem_small_pages(&vm->mem, cfg->mem_zero, cfg->mem_nr_zero);
 	if (r)
 		return errorf(err, errlen, r, "cannot allocate %llu MiB of guest RAM: %s",
 			    (unsigned long long)(cfg->mem_size >> 20), strerror(-r));

@@ -91,6 +91,7 @@ struct vm_config {
 	 * caller's, read during vm_create only */
 	const struct mem_range *mem_zero;
 	size_t mem_nr_zero;
+	bool mem_small_pages; /* ... with 4 KiB pages whatever the host's THP policy (mem.h) */
 	bool dirty_log;    /* KVM logs the pages the guest writes, the VMM its own (diff snapshots) */
 	bool boot_timer;
 	bool seccomp; /* vCPU threads install their seccomp filter */

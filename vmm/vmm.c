@@ -302,6 +302,7 @@ int vmm_create(struct vmm *v, const struct vmm_config *cfg, const struct vmm_ram
 		vc.mem_private = ram->private;
 		vc.mem_zero = ram->zero;
 		vc.mem_nr_zero = ram->nr_zero;
+		vc.mem_small_pages = ram->small_pages;
 	}
 	/* A restore times its phases from its own start too (vmm_build already began). */
 	setuptime_begin(&v->setup, v->t_main_ns);

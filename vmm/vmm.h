@@ -84,6 +84,7 @@ struct vmm_ram {
 	 * vmm_create only */
 	const struct mem_range *zero;
 	size_t nr_zero;
+	bool small_pages; /* the zero ranges with 4 KiB pages (mem_small_pages) */
 };
 
 /* Creates the VM of cfg with nothing in it running: the KVM VM, RAM (anonymous when ram is

@@ -214,6 +214,7 @@ expect_error api.restore_drive_bad_id "'a-b' is not a drive id" "${R[@]}" --rest
 expect_error api.restore_drive_twice "drive scratch is given twice" "${R[@]}" --restore-drive scratch=/x --restore-drive scratch=/y
 expect_error api.restore_drive_path_too_long "longer than 4095 bytes" "${R[@]}" --restore-drive "scratch=/$(printf 'p%.0s' $(seq 4095))"
 expect_error api.prefetch_needs_restore "--prefetch needs --restore" --prefetch "$T/wset"
+expect_error api.small_pages_needs_restore "--restore-small-pages needs --restore" --restore-small-pages
 # A refused working set is a warning (naming the line), read before the load, which goes on
 # without it (and fails here for want of a state file).
 printf 'KINDLING-WSET 1 2\n0 4\n2 1\n' >"$T/bad.wset"

@@ -23,7 +23,7 @@ NOT_AFTER="The requested operation is not supported after starting the microVM."
 CASES="create_full create_diff load_paused load_machine_config postload_instance_start postload_boot_config
 	postload_load_again load_resume create_while_running create_from_loaded diff_untracked_after_load
 	failed_load_empty_state failed_load_still_serving load_after_failed_load restore_cli_resume
-	restore_cli_paused_api unkicked_untaken_before unkicked_taken_after_restore uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_handshake_taken
+	restore_cli_paused_api restore_small_pages restore_host_pages unkicked_untaken_before unkicked_taken_after_restore uffd_no_handler uffd_no_handler_still_serving uffd_load_resume uffd_handshake_taken
 	uffd_handler_killed uffd_count_snapshot uffd_count_served uffd_handler_silent restore_drive_create
 	restore_drive_config restore_drive_resume restore_drive_unknown_id restore_drive_other_size
 	prefetch_populates prefetch_past_ram_warns prefetch_selftest_kills signed_create signed_info signed_restore
@@ -211,6 +211,44 @@ PIDS+=("$VPID")
 timeout 10 "$C" "$S" ready 5000 >/dev/null
 check snapshot.restore_cli_paused_api state_is Paused
 kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+
+# --restore-small-pages (kindling run passes it): the memory file's zero ranges, mapped
+# anonymous, get MADV_NOHUGEPAGE (smaps VmFlags "nh"); without it they keep the host's THP
+# policy, as a booted VM's RAM does. The spin guest's 64 MiB are mostly a zero end.
+# nh_maps PID MEMFILE MIB: how many anonymous mappings of PID inside its guest RAM (MIB MiB
+# from its first mapping of MEMFILE) have "nh" (thread stacks have it too, from glibc).
+nh_maps() {
+	local line f lo=0 a inram=0 n=0 size=$(($3 << 20))
+	while read -r line; do
+		if [[ $line =~ ^([0-9a-f]+)-[0-9a-f]+\ [^\ ]+\ [^\ ]+\ [^\ ]+\ [^\ ]+\ *(.*)$ ]]; then
+			a=$((16#${BASH_REMATCH[1]}))
+			f=${BASH_REMATCH[2]}
+			[ "$f" = "$2" ] && [ $lo = 0 ] && lo=$a
+			inram=0
+			[ $lo != 0 ] && [ $a -ge $lo ] && [ $a -lt $((lo + size)) ] && [ -z "$f" ] && inram=1
+		elif [[ $inram = 1 && $line == VmFlags:* && " $line " == *" nh "* ]]; then
+			n=$((n + 1))
+		fi
+	done <"/proc/$1/smaps"
+	echo $n
+}
+for flag in small host; do
+	rm -f "$S"
+	extra=()
+	[ $flag = small ] && extra=(--restore-small-pages)
+	timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" "${extra[@]}" --api-sock "$S" \
+		>"$T/cli.out" 2>"$T/cli.err" </dev/null &
+	VPID=$!
+	PIDS+=("$VPID")
+	timeout 10 "$C" "$S" ready 5000 >/dev/null
+	n=$(nh_maps "$(pgrep -P "$VPID" || echo "$VPID")" "$T/full.mem" 64)
+	if { [ $flag = small ] && [ "$n" -ge 1 ]; } || { [ $flag = host ] && [ "$n" = 0 ]; }; then
+		pass "snapshot.restore_${flag}_pages"
+	else
+		fail "snapshot.restore_${flag}_pages" "$n anonymous mappings with nh; $(tail -n 3 "$T/cli.err")"
+	fi
+	kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
+done
 
 # A request the guest made available whose kick the saved VMM never served (a kick lives in
 # an eventfd, not in the snapshot; with EVENT_IDX the guest sends no other): the restored

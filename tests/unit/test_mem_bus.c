@@ -166,6 +166,49 @@ TEST(mem_map_fd_private_zero_tail_anonymous)
 	close(fd);
 }
 
+/* Whether the mapping holding addr has MADV_NOHUGEPAGE (VmFlags "nh" in smaps); -1: none. */
+static int no_huge(uintptr_t addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, r = -1;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2) /* a mapping's first line */
+			in = addr >= a && addr < b;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			r = strstr(line, " nh") != NULL;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return r;
+}
+
+/* The zero ranges keep the host's THP policy, as a booted VM's RAM does, unless
+ * mem_small_pages (--restore-small-pages: clones) asks for 4 KiB pages there. */
+TEST(mem_small_pages_only_when_asked)
+{
+	char path[] = "/tmp/kindling-memfd-XXXXXX";
+	const struct mem_range zero[] = { { 4 << 20, 4 << 20 }, { 4097, 1 << 20 } };
+	struct guest_mem m;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	unlink(path);
+	CHECK(ftruncate(fd, 8 << 20) == 0);
+	CHECK(mem_map_fd(&m, 8 << 20, fd, true, zero, 2) == 0);
+	CHECK(no_huge((uintptr_t)m.map + (5 << 20)) == 0 && no_huge((uintptr_t)m.map) == 0);
+	mem_small_pages(&m, zero, 2);
+	CHECK(no_huge((uintptr_t)m.map + (5 << 20)) == 1);
+	CHECK(no_huge((uintptr_t)m.map) == 0); /* the file's part, and the range refused (unaligned) */
+	mem_destroy(&m);
+	close(fd);
+}
+
 struct rec {
 	uint64_t off;
 	uint32_t len;
