@@ -24,8 +24,10 @@ void setuptime_begin(struct setup_times *s, uint64_t t0)
 
 void setuptime_mark(struct setup_times *s, enum setup_phase p)
 {
+	/* Atomic: with --boot-timer the boot vCPU marks its seccomp phase while another vCPU
+	 * may be formatting a restore's phases (vcpu.c first_run). */
 	if (s)
-		s->end[p] = now_ns();
+		__atomic_store_n(&s->end[p], now_ns(), __ATOMIC_RELAXED);
 }
 
 void setuptime_format(const struct setup_times *s, uint64_t t_end, char *buf, size_t len)
@@ -37,13 +39,15 @@ void setuptime_format(const struct setup_times *s, uint64_t t_end, char *buf, si
 	w = snprintf(buf, len, "%.3f (", (double)(t_end - s->t0) / 1e6);
 	n = w > 0 ? (size_t)w : 0;
 	for (int i = 0; i < SETUP_PHASES && n < len; i++) {
+		uint64_t end = __atomic_load_n(&s->end[i], __ATOMIC_RELAXED);
+
 		/* Phases run in order; one out of it (marked again later) is not a duration. */
-		if (!s->end[i] || s->end[i] < prev)
+		if (!end || end < prev || end > t_end)
 			continue;
 		w = snprintf(buf + n, len - n, "%s%s %.3f", prev == s->t0 ? "" : ", ", phase_names[i],
-			     (double)(s->end[i] - prev) / 1e6);
+			     (double)(end - prev) / 1e6);
 		n += w > 0 ? (size_t)w : 0;
-		prev = s->end[i];
+		prev = end;
 	}
 	/* What no mark covers: ~0 when the last phase is marked just before KVM_RUN. */
 	if (n < len && t_end >= prev)

@@ -95,9 +95,9 @@ static void first_run(struct vcpu *v)
 		char phases[400];
 
 		/* With where it went, as vmm_setup_ms says it (the phases a restore runs; "rest":
-		 * the vCPU threads' start and filters). Only the main thread marks phases, before
-		 * it started the vCPUs. */
-		if (vm->cfg.setup && !vm->cfg.boot_timer)
+		 * the vCPU threads' start and filters; with --boot-timer, "seccomp" is the boot
+		 * vCPU's filter, when it came first). */
+		if (vm->cfg.setup)
 			setuptime_format(vm->cfg.setup, t, phases, sizeof(phases));
 		else
 			snprintf(phases, sizeof(phases), "%.3f", (double)(t - vm->cfg.t_main_ns) / 1e6);
