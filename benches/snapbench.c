@@ -3,8 +3,9 @@
  * boots build/guests/spin.elf with MIB MiB and VCPUS vCPUs, takes a Full snapshot, then a
  * Diff after 1% of the pages were written (by the VMM, marked as it marks virtio buffers),
  * and restores the Full one N times, each time from the load call (with vm_prepare, as
- * main() calls it, just before) to every vCPU inside KVM_RUN. Prints "<name> <value> ms" lines. --keep leaves DIR/bench.{state,mem} (the Full
- * one) for benches/snapshot.sh to restore from a fresh process. */
+ * main() calls it, just before) to every vCPU inside KVM_RUN. Prints "<name> <value> ms"
+ * lines. --keep leaves DIR/bench.{state,mem} (the Full one) for benches/snapshot.sh to
+ * restore from a fresh process and through the API. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -45,17 +45,23 @@ trap 'rm -rf "$d"' EXIT
 mkdir "$d/1g"
 deadline 600 build/benches/snapbench 128 1 100 "$d" --keep || exit 1
 deadline 600 build/benches/snapbench 1024 2 100 "$d/1g" --keep || exit 1
+# restore_ms_of PID ERR STEP: waits (200 times STEP seconds at most) for the restore_ms line
+# of VMM PID in its stderr ERR, stops and reaps PID (so the next restore does not share the
+# host with its end), and puts the figure in $ms (empty if none came). Not in a subshell:
+# PID is this shell's child.
+restore_ms_of() {
+	for _ in $(seq 200); do grep -q 'restore_ms' "$2" && break; sleep "$3"; done
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	ms=$(grep -o 'restore_ms [0-9.]*' "$2" | cut -d' ' -f2)
+}
 # From a fresh process: `kindling --restore --resume` started, to every vCPU in KVM_RUN (its
 # own restore_ms log line, timed from main()), p50 and max of 20, at 128 MiB/1 vCPU.
 : >"$d/exec.ms"
 for i in $(seq 20); do
 	deadline_bg 30 build/kindling --restore "$d/bench.state" --mem "$d/bench.mem" --resume --no-api --level Info \
 		</dev/null >/dev/null 2>"$d/exec.err"
-	pid=$!
-	for _ in $(seq 200); do grep -q 'restore_ms' "$d/exec.err" && break; sleep 0.05; done
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	ms=$(grep -o 'restore_ms [0-9.]*' "$d/exec.err" | cut -d' ' -f2)
+	restore_ms_of $! "$d/exec.err" 0.05
 	[ -n "$ms" ] || { echo "snapshot: restore $i from a fresh process: no restore_ms: $(head -c 300 "$d/exec.err")" >&2; exit 1; }
 	echo "$ms" >>"$d/exec.ms"
 done
@@ -78,10 +84,7 @@ api_restores() {
 		code=$(curl -s -m 10 -o "$d/api.body" -w '%{http_code}' --unix-socket "$d/api.sock" -X PUT \
 			http://localhost/snapshot/load -H 'Content-Type: application/json' \
 			-d "{\"snapshot_path\": \"$dir/bench.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$dir/bench.mem\"}, \"resume_vm\": true}")
-		for _ in $(seq 200); do grep -q 'restore_ms' "$d/api.err" && break; sleep 0.01; done
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		ms=$(grep -o 'restore_ms [0-9.]*' "$d/api.err" | cut -d' ' -f2)
+		restore_ms_of "$pid" "$d/api.err" 0.01
 		[ -n "$ms" ] || { echo "snapshot: restore $i through the API: load answered $code, no restore_ms: $(head -c 300 "$d/api.body") $(head -c 300 "$d/api.err")" >&2; return 1; }
 		echo "$ms" >>"$d/api.ms"
 	done

@@ -202,13 +202,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (vm->vm_fd < 0)
 		return errorf(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
 	setuptime_mark(cfg->setup, SETUP_KVM);
-	if (cfg->mem_from_fd)
+	if (cfg->mem_from_fd) {
 		r = mem_map_fd(&vm->mem, cfg->mem_size, cfg->mem_fd, cfg->mem_private, cfg->mem_zero,
 			       cfg->mem_nr_zero);
-	else
+		if (!r && cfg->mem_small_pages)
+			mem_small_pages(&vm->mem, cfg->mem_zero, cfg->mem_nr_zero);
+	} else {
 		r = mem_create(&vm->mem, cfg->mem_size);
-	if (!r && cfg->mem_from_fd && cfg->mem_small_pages)
-		mem_small_pages(&vm->mem, cfg->mem_zero, cfg->mem_nr_zero);
+	}
 	if (r)
 		return errorf(err, errlen, r, "cannot allocate %llu MiB of guest RAM: %s",
 			    (unsigned long long)(cfg->mem_size >> 20), strerror(-r));

@@ -55,14 +55,20 @@ void virtio_cleanup(struct virtio_device *dev)
 	dev->irq_fd = -1;
 }
 
-static void raise_irq(struct virtio_device *dev, uint32_t bits)
+/* The device's interrupt line, edge: its irqfd. */
+static void signal_irq(struct virtio_device *dev)
 {
 	uint64_t one = 1;
 
-	__atomic_fetch_or(&dev->st.interrupt_status, bits, __ATOMIC_SEQ_CST);
 	/* A full eventfd counter still means "interrupt pending"; nothing is lost. */
 	if (write(dev->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_debug("%s: interrupt eventfd: %s", dev->name, strerror(errno));
+}
+
+static void raise_irq(struct virtio_device *dev, uint32_t bits)
+{
+	__atomic_fetch_or(&dev->st.interrupt_status, bits, __ATOMIC_SEQ_CST);
+	signal_irq(dev);
 }
 
 void virtio_fail(struct virtio_device *dev, const char *fmt, ...)
@@ -366,12 +372,8 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 	 * queue again until the driver has seen it: the queue would wait for good. An extra one
 	 * the driver already had costs it a read of InterruptStatus. (The VM's irqchip is
 	 * restored before the devices: vmm_restore.) */
-	if (!r && virtio_active(dev) && virtio_interrupt_status(dev)) {
-		uint64_t one = 1;
-
-		if (write(dev->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_debug("%s: interrupt eventfd: %s", dev->name, strerror(errno));
-	}
+	if (!r && virtio_active(dev) && virtio_interrupt_status(dev))
+		signal_irq(dev);
 	if (r)
 		reset(dev);
 	pthread_mutex_unlock(&dev->lock);
