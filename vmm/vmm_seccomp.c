@@ -346,7 +346,8 @@ static scmp_filter_ctx build(enum seccomp_thread kind, uint32_t def, const struc
 	return ctx;
 }
 
-int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max)
+int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, const struct seccomp_io_fds *io, struct sock_filter *out,
+		       size_t max)
 {
 	scmp_filter_ctx ctx;
 	off_t size = 0;
@@ -354,7 +355,7 @@ int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, struct sock_filter *
 
 	if (kind >= SECCOMP_THREAD_KINDS)
 		return -EINVAL;
-	ctx = build(kind, SCMP_ACT_KILL_PROCESS, NULL, pid, &r);
+	ctx = build(kind, SCMP_ACT_KILL_PROCESS, io, pid, &r);
 	if (!ctx)
 		return r;
 	/* libseccomp 2.5 exports only to an fd. */
@@ -375,35 +376,57 @@ int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, struct sock_filter *
 }
 
 #ifndef KINDLING_SECCOMP_GEN
-/* The KILL-mode filters of the kinds without io fds, compiled by libseccomp at build time
- * (vmm/gen/seccomp_gen.c): each thread then only loads its filter, ~0.2 ms on this host
- * against 0.5-0.8 ms to compile and load it (~2-5 ms a filter in the lab), much of it on a
- * restore's way to the guest's first instruction. The tgkill rules' pid is a placeholder,
- * filled in here. */
+/* The KILL-mode filters, compiled by libseccomp at build time (vmm/gen/seccomp_gen.c): each
+ * thread then only loads its filter, ~0.05 ms on this host against ~0.2 ms to compile and
+ * load the VMM thread's (0.5-0.8 ms for all of them; ~2-5 ms a filter in the lab), on a
+ * restore's way to the guest's first instruction. The tgkill rules' pid and the VMM
+ * thread's fds are placeholders, filled in here: the generator checked that they are
+ * compared in JEQ instructions and nowhere else. */
 #include "seccomp_bpf.h"
 
-int seccomp_precompiled(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max)
+/* The value for fd slot i (drives first, then taps): the VM's fd, or 0xffffffff, which the
+ * kernel takes as fd 4294967295: never an open one (fds stay under INT_MAX). */
+static uint32_t slot_fd(const struct seccomp_io_fds *io, unsigned i)
+{
+	if (i < SECCOMP_PRE_BLK)
+		return io && (int)i < io->nr_blk ? (uint32_t)io->blk[i] : 0xffffffffu;
+	i -= SECCOMP_PRE_BLK;
+	return io && (int)i < io->nr_tap ? (uint32_t)io->tap[i] : 0xffffffffu;
+}
+
+int seccomp_precompiled(enum seccomp_thread kind, pid_t pid, const struct seccomp_io_fds *io, struct sock_filter *out,
+			size_t max)
 {
 	unsigned len;
 
 	if (kind >= SECCOMP_THREAD_KINDS || !seccomp_bpf[kind].insns)
 		return -ENOENT;
+	if (io && (io->nr_blk > SECCOMP_PRE_BLK || io->nr_tap > SECCOMP_PRE_TAP || io->nr_blk < 0 || io->nr_tap < 0))
+		return -ENOENT;
+	for (int i = 0; io && i < io->nr_blk + io->nr_tap; i++) {
+		if ((i < io->nr_blk ? io->blk[i] : io->tap[i - io->nr_blk]) < 0)
+			return -ENOENT; /* as libseccomp would, at run time */
+	}
 	len = seccomp_bpf[kind].len;
 	if (len > max)
 		return -E2BIG;
 	memcpy(out, seccomp_bpf[kind].insns, len * sizeof(*out));
 	for (unsigned i = 0; i < len; i++) {
-		if (out[i].code == (BPF_JMP | BPF_JEQ | BPF_K) && out[i].k == SECCOMP_BPF_PID)
+		if (out[i].code != (BPF_JMP | BPF_JEQ | BPF_K))
+			continue;
+		if (out[i].k == SECCOMP_BPF_PID)
 			out[i].k = (uint32_t)pid;
+		else if (out[i].k - SECCOMP_BPF_FD < SECCOMP_PRE_BLK + SECCOMP_PRE_TAP)
+			out[i].k = slot_fd(io, out[i].k - SECCOMP_BPF_FD);
 	}
 	return (int)len;
 }
 
-static int load_precompiled(enum seccomp_thread kind)
+static int load_precompiled(enum seccomp_thread kind, const struct seccomp_io_fds *io)
 {
 	struct sock_filter f[SECCOMP_BPF_MAX_LEN];
 	struct sock_fprog prog = { .filter = f };
-	int n = seccomp_precompiled(kind, getpid(), f, ARRAY_SIZE(f));
+	int n = seccomp_precompiled(kind, getpid(), io, f, ARRAY_SIZE(f));
 
 	if (n < 0)
 		return n;
@@ -433,10 +456,10 @@ int seccomp_install_io(enum seccomp_thread kind, enum seccomp_mode mode, const s
 			return -errno;
 	}
 #ifndef KINDLING_SECCOMP_GEN
-	if (mode == SECCOMP_KILL && !io)
-		r = load_precompiled(kind);
+	if (mode == SECCOMP_KILL)
+		r = load_precompiled(kind, io);
 #endif
-	if (r == -ENOENT) { /* none precompiled: the VMM thread's fds, LOG and TRAP modes */
+	if (r == -ENOENT) { /* none precompiled: more fds than slots, LOG and TRAP modes */
 		ctx = build(kind, def, io, getpid(), &r);
 		if (ctx) {
 			r = seccomp_load(ctx);

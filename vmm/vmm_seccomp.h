@@ -51,14 +51,23 @@ int seccomp_allowed_count(enum seccomp_thread kind);
 
 struct sock_filter;
 
-/* kind's SECCOMP_KILL filter without io fds, with pid in its tgkill rules, as libseccomp
- * builds it now, into out (max instructions): its length, or -errno (-E2BIG: max is too
- * small). For the build-time generator (vmm/gen/seccomp_gen.c) and the tests. */
-int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max);
+/* kind's SECCOMP_KILL filter with pid in its tgkill rules and io's fds in the VMM thread's
+ * rules (io may be NULL: no block or tap I/O), as libseccomp builds it now, into out (max
+ * instructions): its length, or -errno (-E2BIG: max is too small). For the build-time
+ * generator (vmm/gen/seccomp_gen.c) and the tests. */
+int seccomp_build_kill(enum seccomp_thread kind, pid_t pid, const struct seccomp_io_fds *io, struct sock_filter *out,
+		       size_t max);
 
-/* The same filter as precompiled at build time, with pid filled in, into out (max
- * instructions): its length, -ENOENT for a kind with none (the VMM thread, whose fds differ
- * per VM), -E2BIG when max is too small. seccomp_install uses it for SECCOMP_KILL. */
-int seccomp_precompiled(enum seccomp_thread kind, pid_t pid, struct sock_filter *out, size_t max);
+/* The VMM thread's precompiled filter has this many drive and tap fd slots: a VM with more
+ * has its filter built at run time. */
+#define SECCOMP_PRE_BLK 8
+#define SECCOMP_PRE_TAP 4
+
+/* The same filter as precompiled at build time, with pid and io's fds filled in, into out
+ * (max instructions): its length, -ENOENT for a kind with none or a VM with more fds than
+ * slots, -E2BIG when max is too small. seccomp_install_io uses it for SECCOMP_KILL. A slot
+ * without an fd compares against 0xffffffff, which is never an open fd. */
+int seccomp_precompiled(enum seccomp_thread kind, pid_t pid, const struct seccomp_io_fds *io, struct sock_filter *out,
+			size_t max);
 
 #endif
