@@ -205,9 +205,17 @@ check lab.virtio.net_100mib_host_to_guest has net "^KV-DOWN-SHA $down_want 10485
 has net '^KV-DONE' || show net
 # --- boot 5: fairness (issue 15): the guest floods virtio-net TX while the API answers --
 # The host binds the flood's UDP port and never reads it (no ICMP back to stop the guest's
-# nc). Bound: each of 20 GET / over the API socket within 100 ms (scaled), while the flood
-# runs; the block device keeps serving reads of its 4 MiB drive meanwhile. Before the
-# queue budget one TX callback could hold the event loop for as long as the guest refilled.
+# nc). Bound: the VMM answers each of 20 GET / over the API socket within 100 ms (scaled),
+# while the flood runs; the block device keeps serving reads of its 4 MiB drive meanwhile.
+# The VMM's part is curl's wait from the request sent to the answer's first byte
+# (time_starttransfer - time_pretransfer: the API thread's read, the event loop's turn, the
+# answer); time_total, printed beside it, adds curl's own connect and scheduling in L1, which
+# under the flood's two busy threads took 10-25 ms and once 115 ms while the VMM's part of
+# every answer measured 0-1 ms (the lab's L1, not the loop). A Linux guest in the lab cannot
+# refill its TX ring faster than the VMM drains it: this passes with the queue budget off too
+# (checked). The test that fails without the budget is the host's virtio.tx_flood_* (a tiny
+# guest that keeps its ring full, tests/kvm/virtio.sh); this one checks the same with Linux,
+# a real flood and a block device at once.
 python3 -c 'import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.0.1", 9999)); time.sleep(600)' &
 sink=$!
@@ -227,18 +235,16 @@ bound_ms=$(scaled 100)
 worst=0
 all=
 for _ in $(seq 20); do
-	# time_total, and of it the wait for the answer's first byte once the request was
-	# sent (the VMM's part; the rest is curl's own start and scheduling).
-	t=$(curl -s -m 30 -o /dev/null -w '%{time_total} %{time_pretransfer} %{time_starttransfer}' --unix-socket "$S" \
-		http://localhost/ | awk '{ printf "%d %d", $1 * 1000, ($3 - $2) * 1000 }')
-	ms=${t% *}
-	[ "${ms:-99999}" -gt "$worst" ] && worst=${ms:-99999}
-	all="$all ${ms:-none}${t:+(vmm ${t#* })}"
+	# "TOTAL VMM" in ms; a failed request (no answer) counts as 99999.
+	t=$(curl -s -m 30 -o /dev/null -w '%{http_code} %{time_total} %{time_pretransfer} %{time_starttransfer}' \
+		--unix-socket "$S" http://localhost/ | awk '$1 == 200 { printf "%d %d", $2 * 1000, ($4 - $3) * 1000 }')
+	vmm=${t#* }
+	[ "${vmm:-99999}" -gt "$worst" ] && worst=${vmm:-99999}
+	if [ -n "$t" ]; then all="$all $vmm(total ${t% *})"; else all="$all none"; fi
 	sleep 0.1
 done
-# Each one, and the lab's load then: an outlier among steady answers (one seen in ~10 runs:
-# 115 ms, the others 16-32) is told apart from a loop that starves the API.
-echo "  fairness: worst GET / of 20 under a TX flood: $worst ms (bound $bound_ms ms); each (ms):$all; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  fairness: worst VMM answer to GET / of 20 under a TX flood: $worst ms (bound $bound_ms ms); each (ms):$all;" \
+	"load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq 60); do has flood '^KV-READS-DONE' && break; kill -0 $kpid 2>/dev/null || break; sleep 0.5; done
 check lab.virtio.fairness_flood_ran has flood '^KV-FLOOD-STARTED'
 check lab.virtio.fairness_api_latency test "$worst" -le "$bound_ms"
