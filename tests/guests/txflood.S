@@ -20,26 +20,7 @@ _start:
 	mov	$0x80000, %rsp
 	mov	$DEV, %ebx
 	mov	$RINGS, %r12d
-	movl	$0, STATUS(%rbx)
-	movl	$1, STATUS(%rbx)
-	movl	$3, STATUS(%rbx)
-	movl	$1, DRV_FEAT_SEL(%rbx)
-	movl	$1, DRV_FEAT(%rbx)		/* VIRTIO_F_VERSION_1 */
-	movl	$0, DRV_FEAT_SEL(%rbx)
-	movl	$0, DRV_FEAT(%rbx)
-	movl	$11, STATUS(%rbx)
-	movl	$1, QSEL(%rbx)			/* TX */
-	movl	$QSIZE, QNUM(%rbx)
-	mov	%r12d, QDESC(%rbx)
-	movl	$0, (QDESC + 4)(%rbx)
-	lea	0x1000(%r12), %eax
-	mov	%eax, QDRIVER(%rbx)
-	movl	$0, (QDRIVER + 4)(%rbx)
-	lea	0x2000(%r12), %eax
-	mov	%eax, QDEVICE(%rbx)
-	movl	$0, (QDEVICE + 4)(%rbx)
-	movl	$1, QREADY(%rbx)
-	movl	$15, STATUS(%rbx)
+	VIRTIO_DEV_INIT 0, 1, QSIZE		/* VERSION_1 only; queue 1 is TX */
 	cmpl	$15, STATUS(%rbx)
 	jne	bad
 
