@@ -14,12 +14,7 @@
 	.set FRAME, 0x300000
 	.set QSIZE, 256
 
-	.text
-	.globl _start
-_start:
-	mov	$0x80000, %rsp
-	mov	$DEV, %ebx
-	mov	$RINGS, %r12d
+	VIRTIO_GUEST_START DEV, RINGS
 	VIRTIO_DEV_INIT 0, 1, QSIZE		/* VERSION_1 only; queue 1 is TX */
 	cmpl	$15, STATUS(%rbx)
 	jne	bad

@@ -15,12 +15,7 @@
 	.set BUF, 0x301000
 	.set STS, 0x302000
 
-	.text
-	.globl _start
-_start:
-	mov	$0x80000, %rsp
-	mov	$DEV, %ebx
-	mov	$RINGS, %r12d
+	VIRTIO_GUEST_START DEV, RINGS
 	VIRTIO_DEV_INIT (1 << 29)	/* VIRTIO_F_EVENT_IDX */
 	cmpl	$15, STATUS(%rbx)
 	jne	bad
