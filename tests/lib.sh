@@ -68,6 +68,14 @@ deadline_bg() {
 }
 # scaled N: N times KINDLING_TIME_SCALE (default 1). The host suites' time bounds are for
 # real hardware; run inside the KVM lab (an emulated L1), e2e.sh sets a larger scale.
+# api_get_ms SOCKET SECONDS: one `GET /` on a VMM's API socket (curl, at most SECONDS):
+# "TOTAL VMM" in whole ms, VMM being the wait from the request sent to the answer's first
+# byte (time_starttransfer - time_pretransfer: the VMM's part, without curl's own start and
+# scheduling); nothing unless it answered 200.
+api_get_ms() {
+	curl -s -m "$2" -o /dev/null -w '%{http_code} %{time_total} %{time_pretransfer} %{time_starttransfer}' \
+		--unix-socket "$1" http://localhost/ | awk '$1 == 200 { printf "%d %d", $2 * 1000, ($4 - $3) * 1000 }'
+}
 scaled() {
 	echo $(($1 * ${KINDLING_TIME_SCALE:-1}))
 }

@@ -102,8 +102,8 @@ if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null &&
 	worst=0
 	all=
 	for _ in $(seq 20); do
-		t=$(curl -s -m 5 -o /dev/null -w '%{http_code} %{time_pretransfer} %{time_starttransfer}' --unix-socket "$S" \
-			http://localhost/ | awk '$1 == 200 { printf "%d", ($3 - $2) * 1000 }')
+		t=$(api_get_ms "$S" 5)
+		t=${t#* }
 		[ "${t:-99999}" -gt "$worst" ] && worst=${t:-99999}
 		all="$all ${t:-none}"
 		sleep 0.05

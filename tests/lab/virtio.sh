@@ -235,9 +235,8 @@ bound_ms=$(scaled 100)
 worst=0
 all=
 for _ in $(seq 20); do
-	# "TOTAL VMM" in ms; a failed request (no answer) counts as 99999.
-	t=$(curl -s -m 30 -o /dev/null -w '%{http_code} %{time_total} %{time_pretransfer} %{time_starttransfer}' \
-		--unix-socket "$S" http://localhost/ | awk '$1 == 200 { printf "%d %d", $2 * 1000, ($4 - $3) * 1000 }')
+	# A failed request (no answer) counts as 99999.
+	t=$(api_get_ms "$S" 30)
 	vmm=${t#* }
 	[ "${vmm:-99999}" -gt "$worst" ] && worst=${vmm:-99999}
 	if [ -n "$t" ]; then all="$all $vmm(total ${t% *})"; else all="$all none"; fi
