@@ -7,39 +7,12 @@
  * spins, so that the test can ask the VMM (SIGUSR1) how many MMIO exits it took. */
 	.code64
 
-	.set DEV, 0xd0000000
 #include "virtio_mmio.inc"
-
-	.set RINGS, 0x400000	/* desc at +0, avail at +0x1000, used at +0x2000 */
-	.set HDR, 0x300000
-	.set BUF, 0x301000
-	.set STS, 0x302000
-	.set ISR, 0x60
-	.set ACK, 0x64
 
 	VIRTIO_GUEST_START DEV, RINGS
 	VIRTIO_DEV_INIT 0
 
-	/* A read of sector 0: header, 512 bytes, status. */
-	movl	$0, HDR
-	movl	$0, HDR + 4
-	movq	$0, HDR + 8
-	movb	$0xff, STS
-	movq	$HDR, (%r12)
-	movl	$16, 8(%r12)
-	movw	$NEXT, 12(%r12)
-	movw	$1, 14(%r12)
-	movq	$BUF, 16(%r12)
-	movl	$512, 24(%r12)
-	movw	$(WRITE | NEXT), 28(%r12)
-	movw	$2, 30(%r12)
-	movq	$STS, 32(%r12)
-	movl	$1, 40(%r12)
-	movw	$WRITE, 44(%r12)
-	movw	$0, 46(%r12)
-	movw	$0, 0x1004(%r12)
-	sfence
-	movw	$1, 0x1002(%r12)
+	VIRTIO_BLK_READ0 HDR, BUF, STS
 	movl	$0, QNOTIFY(%rbx)
 
 1:	pause
@@ -47,10 +20,10 @@
 	je	1b
 	/* The device raises the interrupt after it publishes the used index: wait for it. */
 2:	pause
-	mov	ISR(%rbx), %eax
+	mov	INT_STATUS(%rbx), %eax
 	test	$1, %eax
 	jz	2b
-	mov	ISR(%rbx), %eax
+	mov	INT_STATUS(%rbx), %eax
 	test	%eax, %eax
 	jnz	bad
 	lea	m_taken(%rip), %rsi
@@ -58,7 +31,7 @@
 	call	print
 
 	mov	$100000, %ecx
-3:	movl	$1, ACK(%rbx)
+3:	movl	$1, INT_ACK(%rbx)
 	dec	%ecx
 	jnz	3b
 	lea	m_acked(%rip), %rsi

@@ -7,10 +7,8 @@
  * ring for as long as it finds it non-empty never comes back to its event loop. */
 	.code64
 
-	.set DEV, 0xd0000000
 #include "virtio_mmio.inc"
 
-	.set RINGS, 0x400000	/* desc at +0, avail at +0x1000, used at +0x2000 */
 	.set FRAME, 0x300000
 	.set QSIZE, 256
 

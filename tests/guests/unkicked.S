@@ -7,39 +7,14 @@
  * at the queue; a restored device must. */
 	.code64
 
-	.set DEV, 0xd0000000
 #include "virtio_mmio.inc"
-
-	.set RINGS, 0x400000	/* desc at +0, avail at +0x1000, used at +0x2000 */
-	.set HDR, 0x300000
-	.set BUF, 0x301000
-	.set STS, 0x302000
 
 	VIRTIO_GUEST_START DEV, RINGS
 	VIRTIO_DEV_INIT (1 << 29)	/* VIRTIO_F_EVENT_IDX */
 	cmpl	$15, STATUS(%rbx)
 	jne	bad
 
-	/* A read of sector 0: header, 512 bytes, status. */
-	movl	$0, HDR
-	movl	$0, HDR + 4
-	movq	$0, HDR + 8
-	movb	$0xff, STS
-	movq	$HDR, (%r12)
-	movl	$16, 8(%r12)
-	movw	$NEXT, 12(%r12)
-	movw	$1, 14(%r12)
-	movq	$BUF, 16(%r12)
-	movl	$512, 24(%r12)
-	movw	$(WRITE | NEXT), 28(%r12)
-	movw	$2, 30(%r12)
-	movq	$STS, 32(%r12)
-	movl	$1, 40(%r12)
-	movw	$WRITE, 44(%r12)
-	movw	$0, 46(%r12)
-	movw	$0, 0x1004(%r12)
-	sfence
-	movw	$1, 0x1002(%r12)		/* available; QueueNotify is not written */
+	VIRTIO_BLK_READ0 HDR, BUF, STS	/* available; QueueNotify is not written */
 	lea	m_pending(%rip), %rsi
 	mov	$(m_pending_end - m_pending), %ecx
 	call	print

@@ -11,10 +11,6 @@
 	.set DEV_B, 0xd0001000
 #include "virtio_mmio.inc"
 	/* Per-round rings: desc at +0, avail at +0x1000, used at +0x2000; fresh RAM is zero. */
-	.set RINGS, 0x400000
-	.set HDR, 0x300000
-	.set BUF, 0x301000
-	.set STS, 0x302000
 
 	.macro PRINT msg
 	lea	\msg(%rip), %rsi
