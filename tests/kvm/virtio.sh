@@ -2,8 +2,7 @@
 # virtio-mmio on this host's /dev/kvm: a tiny guest (tests/guests/virtio_bad.S) programs two
 # virtio-blk devices through their registers and feeds one malformed queues; the VMM must
 # survive, flag NEEDS_RESET, and keep the other device working. Plus --drive/--net errors
-# and a tap opened inside a private network namespace, a guest flooding its TX ring, and the
-# interrupt acknowledgement taken in KVM.
+# and a tap opened inside a private network namespace, and a guest flooding its TX ring.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -13,7 +12,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 if ! kvm_usable; then
-	for t in malformed_queues drive_errors net_tap tx_flood interrupt_ack; do
+	for t in malformed_queues drive_errors net_tap tx_flood; do
 		skip "virtio.$t" "no usable /dev/kvm on this host"
 	done
 	exit 0
@@ -58,24 +57,6 @@ check virtio.errors_rate_limited test "$n" -ge 1 -a "$n" -le 5
 if [ $rc -ne 0 ] || ! grep -q '^B:READ-OK' "$T/bad.out"; then
 	echo "--- stdout"; cat "$T/bad.out"; echo "--- stderr"; tail -n 20 "$T/bad.err"
 fi
-
-# The interrupt acknowledgement (tests/guests/intack.S): reading InterruptStatus takes its
-# bits, and the driver's InterruptACK writes end in KVM's ioeventfd: 100000 of them must not
-# come out as MMIO exits (the vCPU's count, asked for with SIGUSR1 once the guest is done;
-# the rest of its MMIO is its ~20 register accesses and a few status polls).
-printf 'KINDLING' >"$T/ack.img"
-truncate -s 1M "$T/ack.img"
-deadline_bg "$(scaled 30)" "$K" --kernel "$G/intack.elf" --drive path="$T/ack.img",id=d0 >"$T/ack.out" 2>"$T/ack.err" </dev/null
-pid=$!
-for _ in $(seq "$(scaled 100)"); do grep -q 'ACKED\|ISR-BAD' "$T/ack.out" && break; sleep 0.1; done
-kill -USR1 "$(pgrep -P $pid)" 2>/dev/null
-for _ in $(seq 50); do grep -q 'diag: vcpu0' "$T/ack.err" && break; sleep 0.1; done
-kill "$(pgrep -P $pid)" 2>/dev/null
-reap $pid 10 >/dev/null
-mmio=$(sed -n 's/.*diag: vcpu0: .* mmio=\([0-9]*\) .*/\1/p' "$T/ack.err" | head -n 1)
-check virtio.interrupt_status_taken_by_read grep -q '^ISR-TAKEN' "$T/ack.out"
-check virtio.interrupt_ack_stays_in_kvm test "${mmio:-100000}" -lt 1000
-[ -n "$mmio" ] && [ "$mmio" -lt 1000 ] || { echo "--- intack: mmio exits ${mmio:-?}"; cat "$T/ack.out"; tail -n 5 "$T/ack.err"; }
 
 # A tap made inside a private network namespace (nothing reaches the host's network).
 if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null && command -v ip >/dev/null; then

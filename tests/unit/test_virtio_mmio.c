@@ -178,28 +178,6 @@ TEST(mmio_full_request_and_interrupt)
 	mt_done(&m);
 }
 
-/* Reading InterruptStatus takes the bits (the ACK then has nothing left to clear); a bit
- * raised after the read stays, even when a late ACK names it. */
-TEST(mmio_interrupt_status_read_takes_bits)
-{
-	struct mt m;
-
-	CHECK(mt_setup(&m) == 0);
-	negotiate(&m, 1, 0);
-	setup_queue(&m, 8);
-	driver_ok(&m);
-	submit_read(&m);
-	CHECK(fake_used_idx(&m.f) == 1 && irqs(&m) == 1);
-	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) == VIRTIO_INT_VRING);
-	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) == 0);
-	virtio_fail(&m.b->dev, "raised between the read and the ACK");
-	CHECK(irqs(&m) == 1);
-	wr(&m, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_INT_VRING | VIRTIO_INT_CONFIG);
-	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) == VIRTIO_INT_CONFIG);
-	CHECK(rd(&m, VIRTIO_MMIO_INTERRUPT_STATUS) == 0);
-	mt_done(&m);
-}
-
 TEST(mmio_feature_negotiation_refusals)
 {
 	struct mt m;

@@ -170,10 +170,8 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	if (is_write)
 		memcpy(&v, data, 4);
 	/* The hot registers need no lock: notify only signals an eventfd, the interrupt status
-	 * is atomic. The driver's interrupt handler reads the status while the event loop may
-	 * hold the device lock for a whole batch of frames: it must not wait for it. With a VM,
-	 * KVM takes QueueNotify and InterruptACK writes itself (ioeventfds); they come here only
-	 * from tests. */
+	 * is atomic. The driver's interrupt handler reads and acks the status while the event
+	 * loop may hold the device lock for a whole batch of frames: it must not wait for it. */
 	if (offset == VIRTIO_MMIO_QUEUE_NOTIFY && is_write) {
 		if (v < (uint32_t)dev->nr_queues)
 			virtio_kick(dev, (int)v);
@@ -181,10 +179,12 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 			log_ratelimited(&t->rl, LOG_WARN, "%s: notify of queue %u, which does not exist", dev->name, v);
 		return;
 	}
-	if (offset == VIRTIO_MMIO_INTERRUPT_ACK && is_write)
-		return; /* the read took the bits: virtio_interrupt_take */
+	if (offset == VIRTIO_MMIO_INTERRUPT_ACK && is_write) {
+		virtio_interrupt_ack(dev, v);
+		return;
+	}
 	if (offset == VIRTIO_MMIO_INTERRUPT_STATUS && !is_write) {
-		v = virtio_interrupt_take(dev);
+		v = virtio_interrupt_status(dev);
 		memcpy(data, &v, 4);
 		return;
 	}
@@ -214,19 +214,6 @@ static int ioeventfd(struct virtio_mmio *t, int q, bool assign)
 		.len = 4,
 		.fd = t->dev->notify_fd[q],
 		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
-	};
-
-	return ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
-}
-
-/* InterruptACK writes, any value, end in the device's ack_fd inside KVM. */
-static int ack_ioeventfd(struct virtio_mmio *t, bool assign)
-{
-	struct kvm_ioeventfd io = {
-		.addr = t->base + VIRTIO_MMIO_INTERRUPT_ACK,
-		.len = 4,
-		.fd = t->dev->ack_fd,
-		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
 
 	return ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
@@ -267,10 +254,6 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 		if (r)
 			goto fail;
 	}
-	r = ack_ioeventfd(t, true);
-	if (r)
-		goto fail;
-	t->ack_ioeventfd = true;
 	what = "event loop";
 	for (; t->nr_loop_fds < dev->nr_queues; t->nr_loop_fds++) {
 		int q = t->nr_loop_fds;
@@ -308,9 +291,6 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 		if (have_vm && ioeventfd(t, t->nr_ioeventfds, false))
 			log_debug("%s: KVM_IOEVENTFD deassign failed", t->dev->name);
 	}
-	if (t->ack_ioeventfd && have_vm && ack_ioeventfd(t, false))
-		log_debug("%s: KVM_IOEVENTFD deassign failed", t->dev->name);
-	t->ack_ioeventfd = false;
 	if (t->irqfd && have_vm && irqfd(t, false))
 		log_debug("%s: KVM_IRQFD deassign failed", t->dev->name);
 	t->irqfd = false;

@@ -1,7 +1,6 @@
 /* The virtio-mmio transport (version 2, virtio 1.x): a 4 KiB register window per device on
  * the VM's MMIO bus, QueueNotify wired to the device's eventfds through KVM ioeventfds and
- * its interrupt eventfd to an IOAPIC line through a KVM irqfd. One deviation: reading
- * InterruptStatus clears it, and InterruptACK writes end in KVM (virtio_interrupt_take). */
+ * its interrupt eventfd to an IOAPIC line through a KVM irqfd. */
 #ifndef KINDLING_VIRTIO_MMIO_H
 #define KINDLING_VIRTIO_MMIO_H
 
@@ -75,7 +74,6 @@ struct virtio_mmio {
 	struct vm *vm;
 	struct evloop *loop;
 	int nr_ioeventfds;
-	bool ack_ioeventfd;
 	int nr_loop_fds;
 	bool irqfd;
 	struct virtio_mmio_queue_ref refs[VIRTIO_MAX_QUEUES];

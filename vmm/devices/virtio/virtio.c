@@ -23,7 +23,6 @@ int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uin
 	dev->nr_queues = nr_queues;
 	dev->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
 	dev->irq_fd = -1;
-	dev->ack_fd = -1;
 	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		dev->notify_fd[i] = -1;
 	if (nr_queues < 1 || nr_queues > VIRTIO_MAX_QUEUES)
@@ -33,10 +32,6 @@ int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uin
 		return -r;
 	dev->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dev->irq_fd < 0)
-		return -errno;
-	/* Its counter goes up by one per interrupt the driver handles: it would take 2^64. */
-	dev->ack_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (dev->ack_fd < 0)
 		return -errno;
 	for (int i = 0; i < nr_queues; i++) {
 		dev->notify_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -53,9 +48,6 @@ void virtio_cleanup(struct virtio_device *dev)
 			close(dev->notify_fd[i]);
 		dev->notify_fd[i] = -1;
 	}
-	if (dev->ack_fd >= 0)
-		close(dev->ack_fd);
-	dev->ack_fd = -1;
 	if (dev->irq_fd >= 0) {
 		close(dev->irq_fd);
 		pthread_mutex_destroy(&dev->lock);
@@ -234,9 +226,9 @@ uint32_t virtio_interrupt_status(struct virtio_device *dev)
 	return __atomic_load_n(&dev->st.interrupt_status, __ATOMIC_SEQ_CST);
 }
 
-uint32_t virtio_interrupt_take(struct virtio_device *dev)
+void virtio_interrupt_ack(struct virtio_device *dev, uint32_t bits)
 {
-	return __atomic_exchange_n(&dev->st.interrupt_status, 0, __ATOMIC_SEQ_CST);
+	__atomic_fetch_and(&dev->st.interrupt_status, ~bits, __ATOMIC_SEQ_CST);
 }
 
 void virtio_process(struct virtio_device *dev, int q)
@@ -374,9 +366,8 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 		for (int i = 0; i < dev->nr_queues; i++)
 			if (dev->queues[i].st.ready)
 				virtio_kick(dev, i);
-	/* An interrupt the driver had not taken (read InterruptStatus) is raised again. KVM
-	 * injects an irqfd's interrupt into the IOAPIC from a work item, so one raised just
-	 * before the pause can be
+	/* An interrupt the driver had not acknowledged is raised again. KVM injects an irqfd's
+	 * interrupt into the IOAPIC from a work item, so one raised just before the pause can be
 	 * missing from the saved irqchip; and with EVENT_IDX the device would not signal that
 	 * queue again until the driver has seen it: the queue would wait for good. An extra one
 	 * the driver already had costs it a read of InterruptStatus. (The VM's irqchip is

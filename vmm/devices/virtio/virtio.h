@@ -84,12 +84,9 @@ struct virtio_device {
 	pthread_mutex_t lock;
 
 	/* Kicks arrive on notify_fd[q] (KVM ioeventfd when there is a VM); interrupts leave
-	 * through irq_fd (KVM irqfd). Both are plain eventfds, so tests can drive them. The
-	 * driver's InterruptACK writes end in ack_fd (a KVM ioeventfd too), which nobody reads:
-	 * reading InterruptStatus already took the bits (virtio_interrupt_take). */
+	 * through irq_fd (KVM irqfd). Both are plain eventfds, so tests can drive them. */
 	int notify_fd[VIRTIO_MAX_QUEUES];
 	int irq_fd;
-	int ack_fd;
 
 	struct ratelimit rl;
 	uint64_t errors; /* rule breaks that put the device into NEEDS_RESET */
@@ -136,16 +133,9 @@ void virtio_kick(struct virtio_device *dev, int q);
 /* A queue's callback spent its budget with work left (lock held): come back to q after
  * the event loop has served the other ready fds. */
 void virtio_yield(struct virtio_device *dev, int q);
-/* The interrupt status as it is (no lock needed). */
+/* The driver read / acknowledged the interrupt status (no lock needed). */
 uint32_t virtio_interrupt_status(struct virtio_device *dev);
-/* The driver reads InterruptStatus: it gets the bits and they are cleared at once, where
- * virtio-mmio clears them when the driver writes them back to InterruptACK. Linux's driver
- * (vm_interrupt) reads the status, acks exactly what it read, then handles it, so it sees
- * no difference; but the ACK needs no answer, and KVM takes it through an ioeventfd
- * without leaving the kernel: one userspace exit per interrupt instead of two. A bit
- * raised after the read stays for the next interrupt, whatever the ACK says (an ACK that
- * cleared it, as a late ACK would here, would lose that interrupt's work). */
-uint32_t virtio_interrupt_take(struct virtio_device *dev);
+void virtio_interrupt_ack(struct virtio_device *dev, uint32_t bits);
 
 /* Event loop side: a notify eventfd fired for q. Takes the lock. */
 void virtio_process(struct virtio_device *dev, int q);
