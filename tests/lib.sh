@@ -68,6 +68,9 @@ deadline_bg() {
 }
 # scaled N: N times KINDLING_TIME_SCALE (default 1). The host suites' time bounds are for
 # real hardware; run inside the KVM lab (an emulated L1), e2e.sh sets a larger scale.
+scaled() {
+	echo $(($1 * ${KINDLING_TIME_SCALE:-1}))
+}
 # api_get_ms SOCKET SECONDS: one `GET /` on a VMM's API socket (curl, at most SECONDS):
 # "TOTAL VMM" in whole ms, VMM being the wait from the request sent to the answer's first
 # byte (time_starttransfer - time_pretransfer: the VMM's part, without curl's own start and
@@ -76,8 +79,19 @@ api_get_ms() {
 	curl -s -m "$2" -o /dev/null -w '%{http_code} %{time_total} %{time_pretransfer} %{time_starttransfer}' \
 		--unix-socket "$1" http://localhost/ | awk '$1 == 200 { printf "%d %d", $2 * 1000, ($4 - $3) * 1000 }'
 }
-scaled() {
-	echo $(($1 * ${KINDLING_TIME_SCALE:-1}))
+# api_get_worst SOCKET SECONDS N PAUSE: N api_get_ms, PAUSE seconds apart. Sets worst, the
+# largest VMM part in ms (99999 for a request that got no answer), and all, each one as
+# " VMM(total TOTAL)" or " none".
+api_get_worst() {
+	local i t vmm
+	worst=0 all=
+	for i in $(seq "$3"); do
+		t=$(api_get_ms "$1" "$2")
+		vmm=${t#* }
+		[ "${vmm:-99999}" -gt "$worst" ] && worst=${vmm:-99999}
+		if [ -n "$t" ]; then all="$all $vmm(total ${t% *})"; else all="$all none"; fi
+		sleep "$4"
+	done
 }
 # timed_out STATUS: whether a deadline ended the command.
 timed_out() {

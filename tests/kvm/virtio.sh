@@ -99,15 +99,7 @@ if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null &&
 	fpid=$!
 	for _ in $(seq "$(scaled 100)"); do grep -q FLOODING "$T/flood.out" 2>/dev/null && break; kill -0 $fpid 2>/dev/null || break; sleep 0.1; done
 	bound_ms=$(scaled 100)
-	worst=0
-	all=
-	for _ in $(seq 20); do
-		t=$(api_get_ms "$S" 5)
-		t=${t#* }
-		[ "${t:-99999}" -gt "$worst" ] && worst=${t:-99999}
-		all="$all ${t:-none}"
-		sleep 0.05
-	done
+	api_get_worst "$S" 5 20 0.05
 	curl -s -m 5 -o /dev/null --unix-socket "$S" -X PUT http://localhost/actions -d '{"action_type": "FlushMetrics"}'
 	yields=$(grep -o '"tx_budget_yields": *[0-9]*' "$T/flood.metrics" | tail -n 1 | grep -o '[0-9]*$')
 	frames=$(grep -o '"tx_packets_count": *[0-9]*' "$T/flood.metrics" | tail -n 1 | grep -o '[0-9]*$')

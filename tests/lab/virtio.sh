@@ -232,16 +232,7 @@ codes="$codes $(api PUT /actions '{"action_type": "InstanceStart"}')"
 check lab.virtio.fairness_configured test "$codes" = "204 204 204 204 204"
 for _ in $(seq 240); do has flood '^KV-FLOOD-STARTED' && break; kill -0 $kpid 2>/dev/null || break; sleep 0.5; done
 bound_ms=$(scaled 100)
-worst=0
-all=
-for _ in $(seq 20); do
-	# A failed request (no answer) counts as 99999.
-	t=$(api_get_ms "$S" 30)
-	vmm=${t#* }
-	[ "${vmm:-99999}" -gt "$worst" ] && worst=${vmm:-99999}
-	if [ -n "$t" ]; then all="$all $vmm(total ${t% *})"; else all="$all none"; fi
-	sleep 0.1
-done
+api_get_worst "$S" 30 20 0.1
 echo "  fairness: worst VMM answer to GET / of 20 under a TX flood: $worst ms (bound $bound_ms ms); each (ms):$all;" \
 	"load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq 60); do has flood '^KV-READS-DONE' && break; kill -0 $kpid 2>/dev/null || break; sleep 0.5; done
