@@ -31,6 +31,7 @@
 #include "runner_clones.h"
 #include "runner_snap.h"
 #include "runstats.h"
+#include "util.h"
 #include "wset.h"
 
 #define RUN_MAX_INPUT (6u << 20)
@@ -135,6 +136,27 @@ static int link_up(int sock, const char *ifname)
 	return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
 }
 
+/* No IPv6 on the run's own link: the namespace's kernel would otherwise send the guest its
+ * MLD reports, duplicate-address probes and router solicitations (6 frames in the first 2 s
+ * after the tap comes up, in the lab), each a wake-up of the VMM and an interrupt in the
+ * guest, which speaks IPv4 to the host only. Best effort: a kernel without IPv6 has none. */
+static void disable_ipv6(void)
+{
+	static const char *const knobs[] = { "/proc/sys/net/ipv6/conf/all/disable_ipv6",
+					     "/proc/sys/net/ipv6/conf/default/disable_ipv6" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(knobs); i++) {
+		int fd = open(knobs[i], O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "1", 1) != 1) {
+			if (errno != ENOENT)
+				log_debug("run: %s: %s", knobs[i], strerror(errno));
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 int runner_setup_network(char *err, size_t errlen)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
@@ -142,6 +164,8 @@ int runner_setup_network(char *err, size_t errlen)
 
 	if (unshare(CLONE_NEWNET) < 0)
 		return errorf_errno(err, errlen, errno, "cannot create a network namespace");
+	/* Before the tap exists: it takes the namespace's default. */
+	disable_ipv6();
 	tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (tun < 0)
 		return errorf_errno(err, errlen, errno, "cannot open /dev/net/tun");
