@@ -9,10 +9,11 @@ skip() { echo "SKIP: $1 ($2)"; }
 median() { tr -d '\r' | sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
 
 # lab_infra_failure LOG: the reason, if the lab's L1 itself failed (tests/lab/run exit 125:
-# no progress, or L1 died), not a test or bench inside it. tests/run.sh and benches/run.sh
-# retry a lab run once for these reasons only.
+# no progress, L1 died, or its KVM gives every L2 guest a wrong clock: tests/lab/e2e.sh), not
+# a test or bench inside it. tests/run.sh and benches/run.sh retry a lab run once for these
+# reasons only.
 lab_infra_failure() {
-	grep -m1 -oE 'L1 made no progress for [0-9]+ (min|s)|the L1 VM stopped while the command was running|the command never started' "$1"
+	grep -m1 -oE "L1 made no progress for [0-9]+ (min|s)|the L1 VM stopped while the command was running|the command never started|L1's KVM gives L2 guests a wrong clock" "$1"
 }
 
 # check NAME COMMAND...: PASS if the command succeeds.

@@ -2,7 +2,8 @@
 # benches/run.sh (make bench) with stand-in benches: one whose lab fails the way an L1 lockup
 # does (exit 125, tests/lab/run's "L1 made no progress") is run once more and its second
 # attempt's figures are the ones collected; a bench that exits 125 without that, or fails
-# otherwise, is not retried and fails the run. No lab, no KVM; about a second.
+# otherwise, is not retried and fails the run; and the reasons lab_infra_failure (tests/lib.sh)
+# retries for. No lab, no KVM; about a second.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
@@ -68,4 +69,15 @@ if [ $rc = 1 ] && [ "$(cat "$T/own125.runs")" = 1 ] && [ "$(cat "$T/broken.runs"
 	pass bench_runner_does_not_retry_other_failures
 else
 	fail bench_runner_does_not_retry_other_failures "exit $rc, runs $(cat "$T"/own125.runs "$T"/broken.runs "$T"/after.runs | tr '\n' ' ')"
+fi
+
+# The reasons for a retry are the lab's own (tests/lib.sh lab_infra_failure): an L1 whose KVM
+# gives its guests a wrong clock (tests/lab/e2e.sh) is one; a failed test's line is not.
+printf '%s\n' "FAIL: lab.kvmclock_clock (exit 0)" >"$T/clock-test.log"
+printf '%s\n' "PASS: lab.nokvmclock_clock" "lab: L1's KVM gives L2 guests a wrong clock (kindling's guest 1796640831 at host 1796640821..1796640822, QEMU's 1796640841 at 1796640831..1796640832; the RTC guest's is right): not kindling's fault" >"$T/clock-l1.log"
+if [ "$(lab_infra_failure "$T/clock-l1.log")" = "L1's KVM gives L2 guests a wrong clock" ] &&
+	! lab_infra_failure "$T/clock-test.log" >/dev/null; then
+	pass lab_infra_failure_knows_a_broken_l1_clock
+else
+	fail lab_infra_failure_knows_a_broken_l1_clock "got '$(lab_infra_failure "$T/clock-l1.log")'"
 fi

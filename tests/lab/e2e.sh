@@ -98,8 +98,34 @@ else
 	pass lab.nokvmclock_rtc_read
 fi
 check lab.nokvmclock_clock clock_ok nokvmclock "$nok_t0" "$nok_t1"
+# l1_kvmclock_broken: whether this L1's KVM gives every guest a wrong kvmclock, kindling's or
+# not: the same kernel and initramfs under QEMU (microvm, no RTC: its clock is kvmclock's) must
+# then be off too. Seen once (2026-12-07, tests/lab/README.md "Open too"): kindling's kvmclock
+# guest 9 s ahead of L1, the RTC guest right, and from then on most L2 guests' timers dead, so
+# that ~20 tests ran into their deadlines. Says why on stderr in the words lab_infra_failure
+# (tests/lib.sh) knows.
+l1_kvmclock_broken() {
+	local c0 c1 c
+	command -v qemu-system-x86_64 >/dev/null || return 1
+	c0=$(date +%s)
+	deadline 120 qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,isa-serial=on,acpi=off -enable-kvm \
+		-cpu host -m 256 -smp 1 -nodefaults -no-user-config -nographic -serial stdio -no-reboot \
+		-kernel build/guest/vmlinux -initrd "$INITRD" -append "console=ttyS0 reboot=t panic=1 pci=off quiet" \
+		>"$T/qclock.out" 2>&1 </dev/null
+	c1=$(date +%s)
+	c=$(guest_clock qclock)
+	echo "  qclock (QEMU, kvmclock): guest clock ${c:-none}, host $c0..$c1"
+	[ -n "$c" ] && { [ "$c" -lt $((c0 - 2)) ] || [ "$c" -gt $((c1 + 2)) ]; } || return 1
+	echo "lab: L1's KVM gives L2 guests a wrong clock (kindling's guest $(guest_clock clockref)" \
+		"at host $ref_t0..$ref_t1, QEMU's $c at $c0..$c1; the RTC guest's is right): not kindling's fault" >&2
+	dmesg | tail -n 20 | sed 's/^/  | /' >&2
+	return 0
+}
 if [ "$ref_rc" = 0 ] && clock_ok clockref "$ref_t0" "$ref_t1"; then
 	pass lab.kvmclock_clock
+elif [ "$ref_rc" = 0 ] && clock_ok nokvmclock "$nok_t0" "$nok_t1" && l1_kvmclock_broken; then
+	# An L1 failure: tests/run.sh runs the lab suite again in a fresh L1.
+	exit 125
 else
 	fail lab.kvmclock_clock "exit $ref_rc"
 fi
