@@ -170,8 +170,7 @@ report:
 	/* The runner measures the VMM while it still runs: wait for its word (any byte, or the
 	 * socket's end). The VMM's pipes are drained meanwhile, lest it block on a full one. The
 	 * wait sleeps until one of them has something (or a signal comes): with 50 clones, the
-	 * first to answer wait for the last ones, and a wake-up every 100 ms each took a few
-	 * ms of the lab's CPU per clone per second from those still starting. */
+	 * first to answer wait for the last ones, and need not wake every 100 ms meanwhile. */
 	if (write_all(fd, &rep, sizeof(rep)) && (!rep.answered || write_all(fd, resp.body, resp.body_len)) &&
 	    rep.vmm_pid) {
 		struct pollfd p[3] = { { fd, POLLIN, 0 }, { c.out_fd, POLLIN, 0 }, { c.err_fd, POLLIN, 0 } };

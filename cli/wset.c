@@ -352,7 +352,7 @@ out:
 static int stat_faults(const char *path, struct wset_faults *out, char *comm, size_t comm_len, char *err,
 		       size_t errlen)
 {
-	char buf[2048], *p, *save = NULL;
+	char buf[2048], *name, *p, *save = NULL;
 	unsigned long long v[10];
 	ssize_t n;
 	int fd, i;
@@ -373,11 +373,12 @@ static int stat_faults(const char *path, struct wset_faults *out, char *comm, si
 	buf[n] = 0;
 	/* The command name (field 2) may hold spaces and parentheses: fields 3 on follow the
 	 * last ')'. */
+	name = strchr(buf, '(');
 	p = strrchr(buf, ')');
-	if (!p || !strchr(buf, '('))
+	if (!name || !p || p < name)
 		return errorf(err, errlen, -EINVAL, "%s: no command name", path);
 	if (comm)
-		snprintf(comm, comm_len, "%.*s", (int)(p - strchr(buf, '(') - 1), strchr(buf, '(') + 1);
+		snprintf(comm, comm_len, "%.*s", (int)(p - name - 1), name + 1);
 	p++;
 	for (i = 0; i < 10; i++) {
 		char *tok = strtok_r(i ? NULL : p, " ", &save), *end;
