@@ -13,6 +13,7 @@ if ! kvm_usable; then
 	skip lab.all "no /dev/kvm inside the lab"
 	exit 0
 fi
+l1_tsc_check
 
 # boot NAME KERNEL ARGS...: boots with the test initramfs; output in $T/NAME.{out,err}.
 boot() {
@@ -118,7 +119,7 @@ l1_kvmclock_broken() {
 	[ -n "$c" ] && { [ "$c" -lt $((c0 - 2)) ] || [ "$c" -gt $((c1 + 2)) ]; } || return 1
 	echo "lab: L1's KVM gives L2 guests a wrong clock (kindling's guest $(guest_clock clockref)" \
 		"at host $ref_t0..$ref_t1, QEMU's $c at $c0..$c1; the RTC guest's is right): not kindling's fault" >&2
-	dmesg | tail -n 20 | sed 's/^/  | /' >&2
+	l1_clock_lines >&2
 	return 0
 }
 if [ "$ref_rc" = 0 ] && clock_ok clockref "$ref_t0" "$ref_t1"; then
@@ -167,10 +168,12 @@ fi
 # Their time bounds are for real hardware: scaled by 5 here, under TCG.
 # fc_compat.sh's cases after InstanceStart need a KVM too (~4 min here: it starts ~150 VMMs).
 for suite in tests/kvm/host.sh tests/kvm/virtio.sh tests/kvm/filters.sh tests/api/fc_compat.sh; do
+	l1_tsc_check
 	KINDLING_TIME_SCALE=5 "$suite" 2>&1 | sed -E 's/^(PASS|FAIL|SKIP): /\1: lab./'
 done
 
 # Firecracker's getting-started sequence over the API socket with curl, on the real kernel.
+l1_tsc_check
 S=$T/api.sock
 deadline_bg 120 "$K" --api-sock "$S" --boot-timer >"$T/gs.out" 2>"$T/gs.err" </dev/null
 vpid=$!
@@ -198,21 +201,27 @@ else
 	show_deadline api_getting_started "$rc" "$T/gs.err"
 fi
 # The jailer on a pure cgroup v2 hierarchy, and a guest booted through a jail.
+l1_tsc_check
 tests/lab/jailer.sh
 
 # virtio-blk and virtio-net end to end (ext4 root, drives, tap network).
+l1_tsc_check
 tests/lab/virtio.sh
 
 # Rate limiters on a Linux guest's drive and tap: ops and bandwidth rates, bursts, PATCH,
 # the VMM's CPU under an RX flood.
+l1_tsc_check
 tests/lab/ratelimit.sh
 
 # Snapshots of a Linux guest with a disk and a TCP connection: Full, Diff, merge, restore.
+l1_tsc_check
 tests/lab/snapshot.sh
 
 # kindling run: functions end to end (needs virtio-blk and virtio-net).
+l1_tsc_check
 tests/lab/runner.sh
 
 # kindling run --snapshot-dir: warm starts from function snapshots, fresh identity, rebuilds.
+l1_tsc_check
 tests/lab/warm.sh
 exit 0

@@ -3,7 +3,8 @@
 # (tests/lab/README.md, "The L1 lockup" and "Watchdog"): the keeper holds its idle VM in L1,
 # a command that goes silent is stopped by the watchdog with L1's CPU state (twice, 3 s
 # apart) and its blocked tasks (SysRq-w), exit 125, after the watchdog's NMI did not wake
-# it; and one that writes again after that NMI goes on, the stall reported.
+# it; one that writes again after that NMI goes on, the stall reported; and an L1 that no
+# longer keeps time with its TSC is an L1 failure (l1_tsc_check).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -68,4 +69,18 @@ if [ $rc = 125 ] && grep -q '^lab: L1 made no progress for [0-9]* s (it did not 
 	pass lab.infra.watchdog_stops_a_boot_that_never_starts_the_command
 else
 	fail lab.infra.watchdog_stops_a_boot_that_never_starts_the_command "rc=$rc after ${took} s"
+fi
+# An L1 that no longer keeps time with its TSC (here: switched to HPET by hand, as L1 would
+# after marking its TSC unstable) is an L1 failure: l1_tsc_check (tests/lib.sh, run between
+# tests/lab/e2e.sh's suites) says so in words lab_infra_failure knows, and ends the run 125;
+# in a healthy L1 it says nothing.
+lab tsc -- bash -c '. tests/lib.sh; l1_tsc_check; echo HEALTHY; echo hpet >/sys/devices/system/clocksource/clocksource0/current_clocksource; l1_tsc_check; echo SURVIVED'
+cat "$T/tsc.out" "$T/tsc.err" >"$T/tsc.all" # the command's stderr comes out on run's stdout
+if [ $rc = 125 ] && grep -q '^HEALTHY' "$T/tsc.out" && ! grep -q SURVIVED "$T/tsc.out" &&
+	grep -q '^lab: L1 marked its TSC unstable (clocksource now hpet; ' "$T/tsc.all" &&
+	[ "$(lab_infra_failure "$T/tsc.all")" = "L1 marked its TSC unstable" ]; then
+	pass lab.infra.l1_without_its_tsc_is_an_l1_failure
+else
+	fail lab.infra.l1_without_its_tsc_is_an_l1_failure "rc=$rc after ${took} s"
+	sed 's/^/  | /' "$T/tsc.out" "$T/tsc.err" | head -20
 fi
