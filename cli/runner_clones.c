@@ -353,7 +353,8 @@ static void mark_differing(struct clone *cl, int n)
 }
 
 /* Writes clone k's output to DIR/clone-K.out. */
-static void save_output(const char *dir, int k, const struct clone *c)
+/* False when the file could not be written whole (said why). */
+static bool save_output(const char *dir, int k, const struct clone *c)
 {
 	char path[PATH_MAX];
 	FILE *f;
@@ -362,10 +363,13 @@ static void save_output(const char *dir, int k, const struct clone *c)
 	f = fopen(path, "we");
 	if (!f) {
 		log_error("run: cannot write %s: %s", path, strerror(errno));
-		return;
+		return false;
 	}
-	if ((c->rep.body_len && fwrite(c->body, 1, c->rep.body_len, f) != c->rep.body_len) | (fclose(f) != 0))
+	if ((c->rep.body_len && fwrite(c->body, 1, c->rep.body_len, f) != c->rep.body_len) | (fclose(f) != 0)) {
 		log_error("run: cannot write %s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 /* The figures, from the fan-out's start at t0. */
@@ -521,7 +525,7 @@ int runner_clones(const struct run_opts *o, struct runner_snap *snap, const char
 	struct smaps_file mem;
 	struct fanout f;
 	uint64_t t0, deadline;
-	int n = 0, status = RUNNER_FAILED, e;
+	int n = 0, status = RUNNER_FAILED, unsaved = 0, e;
 
 	if (!cl) {
 		log_error("run: out of memory for %d clones", o->clones);
@@ -576,9 +580,13 @@ int runner_clones(const struct run_opts *o, struct runner_snap *snap, const char
 		fflush(stdout);
 	}
 	for (int i = 0; o->outputs && i < n; i++)
-		if (cl[i].reported && cl[i].rep.answered)
-			save_output(o->outputs, i + 1, &cl[i]);
+		if (cl[i].reported && cl[i].rep.answered && !save_output(o->outputs, i + 1, &cl[i]))
+			unsaved++;
 	print_lines(cl, n, t0, &f);
+	if (unsaved) {
+		log_error("run: %d of the clones' outputs are not in %s (above: why)", unsaved, o->outputs);
+		status = RUNNER_FAILED;
+	}
 	if (f.failed || f.differing) {
 		log_error("run: of %d clones, %d failed and %d gave another output or exit status than the first",
 			  o->clones, f.failed, f.differing);

@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		   "memory's PSS and private dirty size, after every clone answered) and how long the N\n"
 		   "took; --json prints those as JSON on stdout instead. A clone whose output or status\n"
 		   "differs from clone 1's is an error, as with --repeat. --outputs DIR writes each clone's\n"
-		   "output to DIR/clone-K.out too.\n");
+		   "output to DIR/clone-K.out too (one it cannot write is an error).\n");
 }
 
 /* Neither quotes, backslashes nor control characters. */

@@ -16,7 +16,8 @@ CASES="cold_then_warm_same_output warm_breakdown cold_snapshot_breakdown working
 	working_set_prefetched restore_message fresh_entropy
 	wall_clock concurrent_build repeat_cold_json repeat_warm_json repeat_table damaged_state damaged_mem
 	stale_rootfs scratch_cold scratch_warm_as_snapshotted scratch_instances_apart scratch_image_untouched
-	scratch_damaged_disk clones_answer clones_fresh_entropy clones_wall_clock clones_density nothing_left"
+	scratch_damaged_disk clones_answer clones_fresh_entropy clones_wall_clock clones_density clones_output_unwritable
+	nothing_left"
 
 if ! kvm_usable || [ "$(id -u)" != 0 ]; then
 	for t in $CASES; do skip "lab.warm.$t" "needs root and /dev/kvm"; done
@@ -348,7 +349,9 @@ if [ $ok = 1 ] && [ $rc = 125 ] && grep -q 'of 10 clones, 0 failed and 9 gave an
 	cmp -s "$T/cl.out" "$CO/clone-1.out"; then
 	pass lab.warm.clones_answer
 else
-	fail lab.warm.clones_answer "rc=$rc $(grep -v 'diag:' "$T/cl.err" | tail -n 8 | tr '\n' ' ')"
+	fail lab.warm.clones_answer "rc=$rc; errors: $(grep -E 'error|warn' "$T/cl.err" | head -n 12 | tr '\n' ' ');\
+ $(grep -E '^clone(s:| [0-9]*: (exit|failed))' "$T/cl.err" | tr '\n' ' '); in $CO: $(ls -A "$CO" | tr '\n' ' ');\
+ $(df -m "$CO" | tail -n 1)"
 fi
 rnds=$(for k in $(seq 10); do sed -n 1p "$CO/clone-$k.out" 2>/dev/null; done)
 if [ "$(echo "$rnds" | grep -cE '^[0-9a-f]{32}$')" = 10 ] && [ "$(echo "$rnds" | sort -u | wc -l)" = 10 ]; then
@@ -383,6 +386,16 @@ if density_ok; then
 	pass lab.warm.clones_density
 else
 	fail lab.warm.clones_density "$(grep -E 'vmm_rss_kib|memory figures' "$T/cl.err" | head -n 4 | tr '\n' ' ')"
+fi
+# An output that cannot be written fails the run, says which and why; the others are kept.
+CU=$T/clone-unwritable
+mkdir -p "$CU/clone-2.out"
+run cu "$I" "$T/ident.ext4" "$T/in.txt" --clones 2 --outputs "$CU"
+if [ $rc = 125 ] && grep -q "run: cannot write $CU/clone-2.out: Is a directory" "$T/cu.err" &&
+	grep -q "run: 1 of the clones' outputs are not in $CU" "$T/cu.err" && cmp -s "$T/cu.out" "$CU/clone-1.out"; then
+	pass lab.warm.clones_output_unwritable
+else
+	fail lab.warm.clones_output_unwritable "rc=$rc $(grep -v 'diag:' "$T/cu.err" | tail -n 6 | tr '\n' ' ')"
 fi
 
 sleep 1
