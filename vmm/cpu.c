@@ -386,13 +386,14 @@ static int read_tsc(int fd, uint64_t *tsc)
 	return 0;
 }
 
-/* Gives the vCPU guest TSC value tsc through its TSC offset (KVM_VCPU_TSC_OFFSET, Linux
+/* Gives the vCPU the guest TSC t->value through its TSC offset (KVM_VCPU_TSC_OFFSET, Linux
  * 5.16+): the TSC MSR alone is not enough, as KVM takes a host write close to what it
  * expects (within a second of the TSC's last write, so a snapshot taken early) as an
  * attempt to synchronize vCPUs and keeps the old offset, and the guest's TSC would jump
- * backwards. Every vCPU gets the same value, so they stay in step. Returns -ENOTTY when
- * KVM lacks the attribute. */
-static int set_tsc(int fd, uint64_t tsc)
+ * backwards. The first vCPU finds the offset; the others take the same one, so every vCPU
+ * counts from the same instant (an offset found anew for each would put each later vCPU
+ * behind by the time between the two). Returns -ENOTTY when KVM lacks the attribute. */
+static int set_tsc(int fd, struct cpu_tsc *t)
 {
 	uint64_t off = 0, now;
 	struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
@@ -401,16 +402,20 @@ static int set_tsc(int fd, uint64_t tsc)
 
 	if (ioctl(fd, KVM_HAS_DEVICE_ATTR, &a) < 0)
 		return -ENOTTY;
-	/* With offset 0 the TSC reads the host's (scaled to the guest's frequency). */
-	if (ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0)
-		return -errno;
-	if ((r = read_tsc(fd, &now)))
-		return r;
-	off = tsc - now;
+	if (!t->have_offset) {
+		/* With offset 0 the TSC reads the host's (scaled to the guest's frequency). */
+		if (ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0)
+			return -errno;
+		if ((r = read_tsc(fd, &now)))
+			return r;
+		t->offset = t->value - now;
+		t->have_offset = true;
+	}
+	off = t->offset;
 	return ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
 }
 
-int cpu_restore(struct vcpu *v, const struct cpu_state *st, uint64_t tsc, char *err, size_t errlen)
+int cpu_restore(struct vcpu *v, const struct cpu_state *st, struct cpu_tsc *tsc, char *err, size_t errlen)
 {
 	struct kvm_msr_entry msrs[CPU_MAX_MSRS];
 	uint32_t nr_msrs = 0;

@@ -228,16 +228,22 @@ int cpu_boot(struct vcpu *v, const struct boot_entry *entry) __attribute__((warn
  * host's KVM does not offer. out has room for CPU_MAX_MSRS. */
 int cpu_msrs_to_save(int kvm_fd, uint32_t *out, uint32_t *nr) __attribute__((warn_unused_result));
 /* Reads or writes all of one vCPU's state, in the order KVM needs. The vCPU must not be
- * running (paused or not started). cpu_restore sets the guest's TSC to tsc and refuses
+ * running (paused or not started). cpu_restore sets the guest's TSC to tsc->value (one
+ * TSC offset for all vCPUs, so they run in step) and refuses
  * an MSR list not drawn from cpu.c's table, as a state read from a file is untrusted. */
 int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_state *st, char *err,
 	     size_t errlen) __attribute__((warn_unused_result));
-int cpu_restore(struct vcpu *v, const struct cpu_state *st, uint64_t tsc, char *err, size_t errlen)
+struct cpu_tsc {
+	uint64_t value; /* the guest TSC every vCPU restarts from */
+	bool have_offset; /* offset found by the first vCPU restored; the others take it */
+	uint64_t offset;
+};
+int cpu_restore(struct vcpu *v, const struct cpu_state *st, struct cpu_tsc *tsc, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 /* Whether index is one of the MSRs cpu.c's table lets a snapshot carry. */
 bool cpu_msr_known(uint32_t index);
-/* The TSC a saved vCPU had (0 if it carries none): pass the boot vCPU's to cpu_restore for
- * every vCPU, which keeps their TSCs in step. */
+/* The TSC a saved vCPU had (0 if it carries none); vmm_restore gives every vCPU the
+ * largest of them. */
 uint64_t cpu_saved_tsc(const struct cpu_state *st);
 
 #endif

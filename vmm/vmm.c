@@ -430,6 +430,7 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 		size_t errlen)
 {
 	struct vm *vm = &v->vm;
+	struct cpu_tsc tsc = { 0 };
 	int r;
 
 	if (!v->created || v->built)
@@ -441,8 +442,15 @@ int vmm_restore(struct vmm *v, const struct vmm_kvm_state *st, const void *devic
 	r = vm_restore_kvm(vm, &st->kvm, err, errlen);
 	if (r)
 		return r;
+	/* Every vCPU restarts from the largest TSC saved: they were read one after the other,
+	 * each later one ahead by the time between the reads, and restarting them all from
+	 * vCPU 0's took a later vCPU's TSC backwards (lab.kvm.state_roundtrip_smp2: 0.74 M
+	 * cycles). */
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		if (cpu_saved_tsc(&st->cpus[i]) > tsc.value)
+			tsc.value = cpu_saved_tsc(&st->cpus[i]);
 	for (int i = 0; i < vm->nr_vcpus; i++) {
-		r = cpu_restore(&vm->vcpus[i], &st->cpus[i], cpu_saved_tsc(&st->cpus[0]), err, errlen);
+		r = cpu_restore(&vm->vcpus[i], &st->cpus[i], &tsc, err, errlen);
 		if (r)
 			return r;
 	}
