@@ -352,8 +352,8 @@ static void mark_differing(struct clone *cl, int n)
 				 (first->rep.body_len && memcmp(cl[i].body, first->body, first->rep.body_len)));
 }
 
-/* Writes clone k's output to DIR/clone-K.out. */
-/* False when the file could not be written whole (said why). */
+/* Writes clone k's output to DIR/clone-K.out: false when it could not, with the reason
+ * logged. */
 static bool save_output(const char *dir, int k, const struct clone *c)
 {
 	char path[PATH_MAX];

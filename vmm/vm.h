@@ -229,8 +229,8 @@ int cpu_boot(struct vcpu *v, const struct boot_entry *entry) __attribute__((warn
 int cpu_msrs_to_save(int kvm_fd, uint32_t *out, uint32_t *nr) __attribute__((warn_unused_result));
 /* Reads or writes all of one vCPU's state, in the order KVM needs. The vCPU must not be
  * running (paused or not started). cpu_restore sets the guest's TSC to tsc->value (one
- * TSC offset for all vCPUs, so they run in step) and refuses
- * an MSR list not drawn from cpu.c's table, as a state read from a file is untrusted. */
+ * TSC offset for all vCPUs, so they run in step) and refuses an MSR list not drawn from
+ * cpu.c's table, as a state read from a file is untrusted. */
 int cpu_save(struct vcpu *v, const uint32_t *msrs, uint32_t nr_msrs, struct cpu_state *st, char *err,
 	     size_t errlen) __attribute__((warn_unused_result));
 struct cpu_tsc {
