@@ -1,0 +1,116 @@
+#!/bin/bash
+# scripts/textorder.sh: regenerates scripts/kindling.order, the functions build/kindling runs
+# in its everyday work, in the order they first run. The link puts them first in the text
+# (Makefile, "Text order"), so that the pages of code the VMM never runs are never mapped:
+# the kernel maps a file's pages 64 KiB at a time around each fault, and in the default
+# order glibc's, libseccomp's and our cold code sits between the hot functions, so that every
+# page of the 1 MB text ended up resident (README, "VMM memory").
+#
+# Each workload runs under build/hotfuncs (scripts/hotfuncs.c, a one-shot breakpoint at every
+# function): on this host's KVM, a tiny guest booted through the API (the VMM-overhead
+# bench's case), snapshotted, restored; one with two drives from the command line; one with a
+# tap (root only); and in the KVM lab, the demo function run cold, warm and as 2 clones
+# (`--no-lab` leaves that out). A stale list only costs memory: a function not in it is
+# placed after the listed ones, as before.
+#   scripts/textorder.sh [--no-lab]     (after make; needs /dev/kvm)
+set -eu
+cd "$(dirname "$0")/.."
+K=$PWD/build/kindling
+H=$PWD/build/hotfuncs
+G=$PWD/build/guests
+O=$PWD/build/textorder
+trace() { # trace NAME CMD...: CMD under hotfuncs, its functions in $O/NAME.hot
+	local name=$1
+	shift
+	"$H" "$K" "$O/syms" "$O/$name.hot" "$@"
+}
+
+if [ "${1:-}" = --lab-part ]; then
+	# Inside the lab: the demo function, cold (boot, then snapshot once ready), warm, clones;
+	# once for what the VMMs run (the runner left alone), once more for the runner.
+	T=$(mktemp -d)
+	trap 'rm -rf "$T"' EXIT
+	guest/mkfunction.sh build/examples/wordfreq "$T/wordfreq.ext4" >/dev/null
+	for who in vmm runner; do
+		[ $who = vmm ] && export HOTFUNCS_SKIP_ARG1=run || unset HOTFUNCS_SKIP_ARG1
+		rm -rf "$T/snap"
+		for run in cold warm; do
+			trace "lab-$who-$run" timeout -k 10 120 "$K" run --rootfs "$T/wordfreq.ext4" \
+				--input examples/wordfreq/input.txt --snapshot-dir "$T/snap" >/dev/null
+		done
+		trace "lab-$who-clones" timeout -k 10 120 "$K" run --rootfs "$T/wordfreq.ext4" \
+			--input examples/wordfreq/input.txt --snapshot-dir "$T/snap" --clones 2 >/dev/null 2>&1
+	done
+	exit 0
+fi
+
+for f in "$K" "$H" "$G/spin.elf" "$G/hello64.elf" "$G/txflood.elf" build/apiclient; do
+	[ -e "$f" ] || { echo "textorder: $f is missing (make all build/hotfuncs build/apiclient guests)" >&2; exit 1; }
+done
+[ -w /dev/kvm ] || { echo "textorder: no /dev/kvm here" >&2; exit 1; }
+rm -rf "$O"
+mkdir -p "$O"
+nm --defined-only "$K" | awk '$2 ~ /^[tTW]$/ { print $1, $3 }' >"$O/syms"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+api() { # api SOCKET METHOD PATH [BODY]
+	if [ $# -gt 3 ]; then
+		curl -sf -m 10 --unix-socket "$T/$1" -X "$2" "http://l$3" -d "$4" >/dev/null
+	else
+		curl -sf -m 10 --unix-socket "$T/$1" -X "$2" "http://l$3" >/dev/null
+	fi
+}
+ready() { build/apiclient "$T/$1" ready 10000 >/dev/null; }
+stop() { # hotfuncs PID: timeout, its child, passes the signal on to the VMM
+	kill "$(pgrep -P "$1")" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# 1. The API: a tiny guest booted, asked about, paused, snapshotted.
+"$H" "$K" "$O/syms" "$O/api.hot" timeout -k 5 60 "$K" --api-sock "$T/a" </dev/null >/dev/null 2>&1 &
+p=$!
+ready a
+api a PUT /boot-source "{\"kernel_image_path\": \"$G/spin.elf\"}"
+api a PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+api a PUT /actions '{"action_type": "InstanceStart"}'
+sleep 0.5
+api a GET /
+api a GET /machine-config
+api a GET /vm/config
+api a PATCH /vm '{"state": "Paused"}'
+api a PUT /snapshot/create "{\"snapshot_path\": \"$T/s.state\", \"mem_file_path\": \"$T/s.mem\"}"
+api a PATCH /vm '{"state": "Resumed"}'
+stop $p
+# 2. The snapshot restored and resumed.
+"$H" "$K" "$O/syms" "$O/restore.hot" timeout -k 5 60 "$K" --api-sock "$T/r" </dev/null >/dev/null 2>&1 &
+p=$!
+ready r
+api r PUT /snapshot/load "{\"snapshot_path\": \"$T/s.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/s.mem\"}, \"resume_vm\": true}"
+sleep 0.5
+stop $p
+# 3. The command line: a guest with two drives, which ends by itself.
+truncate -s 1M "$T/a.img" "$T/b.img"
+trace drives timeout -k 5 60 "$K" --kernel "$G/hello64.elf" --drive path="$T/a.img",id=data \
+	--drive path="$T/b.img",root,ro,id=rootfs </dev/null >/dev/null 2>&1 || true
+# 4. A tap (virtio-net's TX path), in a network namespace of its own.
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then
+	printf '{"boot-source": {"kernel_image_path": "%s"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+ "network-interfaces": [{"iface_id": "net0", "host_dev_name": "ktap0", "guest_mac": "02:4b:4e:00:00:0f"}]}\n' \
+		"$G/txflood.elf" >"$T/net.json"
+	unshare -n sh -c "ip tuntap add dev ktap0 mode tap vnet_hdr && ip link set ktap0 up &&
+		exec $H $K $O/syms $O/net.hot timeout -k 5 3 $K --config-file $T/net.json" </dev/null >/dev/null 2>&1 || true
+fi
+# 5. The lab.
+if [ "${1:-}" != --no-lab ]; then
+	tests/lab/run -- scripts/textorder.sh --lab-part
+fi
+{
+	echo "# Generated by scripts/textorder.sh on $(date -u +%F) from $(git rev-parse --short HEAD): the functions"
+	echo "# build/kindling ran, first run first (the Makefile's \"Text order\")."
+	cat "$O"/api.hot "$O"/restore.hot "$O"/drives.hot "$O"/net.hot "$O"/lab-vmm-*.hot "$O"/lab-runner-*.hot 2>/dev/null |
+		awk '!seen[$0]++'
+} >scripts/kindling.order
+for f in "$O"/*.hot; do
+	echo "textorder: $(basename "$f" .hot): $(wc -l <"$f") functions"
+done
+echo "textorder: scripts/kindling.order: $(grep -vc '^#' scripts/kindling.order) functions"
