@@ -10,7 +10,7 @@ BUILD := build
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP
+CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -MMD -MP -ffunction-sections
 LDFLAGS += -pthread
 LDLIBS += -lcjson -lm
 
@@ -68,13 +68,27 @@ VMM_CJSON :=
 # Deferred (=): LDLIBS gains -lseccomp further down.
 VMM_LIBS = $(LDLIBS)
 endif
+# Text order: the functions the VMM runs in its everyday work (scripts/kindling.order, written
+# by scripts/textorder.sh) come first in its text, each in its own section
+# (-ffunction-sections; glibc's are one object each), so that the pages of code it never runs
+# are never mapped: the kernel maps a file 64 KiB around each fault, and spread among cold
+# code the hot functions had the whole 1 MB text resident (README, "VMM memory"). lld orders
+# input sections by such a list (ld.bfd 2.40 cannot); make deps installs it.
+TEXT_ORDER := scripts/kindling.order
+ifneq ($(shell command -v ld.lld 2>/dev/null),)
+VMM_LINK += -fuse-ld=lld -Wl,--symbol-ordering-file=$(TEXT_ORDER) -Wl,--no-warn-symbol-ordering
+endif
 $(BUILD)/obj/cjson/cJSON.o: $(CJSON_DIR)/cJSON.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g $(HARDEN) -c -o $@ $<
+	$(CC) -O2 -g $(HARDEN) -ffunction-sections -c -o $@ $<
 
-$(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/cli/main.o $(VMM_CJSON)
+$(BUILD)/kindling: $(VMM_OBJS) $(BUILD)/obj/cli/main.o $(VMM_CJSON) $(TEXT_ORDER)
 	@[ -n "$(VMM_CJSON)" ] || echo "note: $(CJSON_DIR)/cJSON.c missing (make deps fetches it): linking libcjson.so dynamically"
-	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+	@command -v ld.lld >/dev/null || echo "note: ld.lld missing (make deps installs lld): the VMM's text is not ordered"
+	$(CC) $(VMM_LINK) $(LDFLAGS) -o $@ $(filter-out $(TEXT_ORDER),$^) $(VMM_LIBS)
+# The tracer scripts/textorder.sh finds the hot functions with.
+$(BUILD)/hotfuncs: scripts/hotfuncs.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/tests/unit: $(UNIT_SRCS:%.c=$(BUILD)/san/%.o) $(VMM_SAN_OBJS)
 	@mkdir -p $(dir $@)

@@ -3,7 +3,7 @@
 set -e
 pkgs="build-essential libcap-ng-dev libcjson-dev libbpf-dev libseccomp-dev qemu-system-x86
 busybox-static cpio e2fsprogs linux-source-6.1 bc flex bison libelf-dev libssl-dev clang
-libclang-rt-14-dev kmod curl iproute2 xz-utils lz4"
+libclang-rt-14-dev lld kmod curl iproute2 xz-utils lz4"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||

@@ -9,6 +9,24 @@ G=build/guests
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
+# The link put the functions the VMM runs first (Makefile, "Text order"): every one listed in
+# scripts/kindling.order lies in the first 60% of the text (in the default order they
+# spread to its end; the list is ~40% of it, counting the cold code sharing their sections).
+if command -v ld.lld >/dev/null; then
+	read -r tstart tsize < <(readelf -SW "$K" | awk '$2 == ".text" { print "0x" $4, "0x" $6 }')
+	# nm's addresses are 16 hex digits: compared as strings, those inside .text (not .init's).
+	tend=$(printf %016x $((tstart + tsize)))
+	last=$(grep -v '^#' scripts/kindling.order | sort -u | join -1 1 -2 2 - <(nm --defined-only "$K" | awk '$2 ~ /^[tTW]$/ { print $1, $3 }' | sort -k2) |
+		awk -v end="$tend" '$2 < end { print $2 }' | sort | tail -n 1)
+	if [ -n "$last" ] && [ $((0x$last - tstart)) -lt $((tsize * 6 / 10)) ]; then
+		pass build.text_order_applied
+	else
+		fail build.text_order_applied "last listed function at 0x${last:-?}, text 0x$(printf %x $tstart) + 0x$(printf %x $tsize)"
+	fi
+else
+	skip build.text_order_applied "ld.lld is not installed (make deps installs lld)"
+fi
+
 # Errors that need no KVM: bad files give one clear line and a non-zero exit.
 expect_error cli.not_a_kernel "not a kernel" --kernel /etc/hostname
 expect_error cli.missing_kernel "No such file" --kernel /nonexistent/vmlinux
