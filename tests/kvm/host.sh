@@ -132,6 +132,22 @@ check kvm.flood_all_delivered test "$(cat "$T/flood2.count")" = 262144
 "$K" --kernel "$G/spin.elf" >"$T/spin.out" 2>"$T/spin.err" </dev/null &
 pid=$!
 for _ in $(seq 50); do grep -q SPIN "$T/spin.out" && break; sleep 0.1; done
+# Its threads' stacks are 1 MiB (cli/main.c, set_thread_stacks), not RLIMIT_STACK's size (8
+# MiB here), where transparent huge pages could back each with a 2 MiB page: no anonymous
+# mapping of RLIMIT_STACK's size, and one of 1 MiB per thread (vCPU, console writer).
+lim=$(ulimit -s)
+n_lim=0 n_1m=0
+while read -r range perms _ _ inode path; do
+	[ "$perms" = rw-p ] && [ "$inode" = 0 ] && [ -z "$path" ] || continue
+	kib=$(((16#${range#*-} - 16#${range%-*}) / 1024))
+	[ "$lim" != unlimited ] && [ $kib = "$lim" ] && n_lim=$((n_lim + 1))
+	[ $kib = 1024 ] && n_1m=$((n_1m + 1))
+done <"/proc/$pid/maps"
+if [ "$lim" = 1024 ] || [ "$lim" = unlimited ]; then
+	skip kvm.thread_stacks_1mib "RLIMIT_STACK is $lim KiB here: a default stack would look the same"
+else
+	check kvm.thread_stacks_1mib test $n_lim = 0 -a $n_1m -ge 1
+fi
 kill -TERM $pid
 for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 kill -KILL $pid 2>/dev/null   # still there after 10 s: the check below fails
