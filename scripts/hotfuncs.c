@@ -18,23 +18,35 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct bp { uint64_t off; char name[128]; unsigned char orig; int hit; };
+struct bp {
+	uint64_t off;       /* from the load base */
+	char name[128];
+	unsigned char orig; /* the byte the breakpoint replaced */
+	int hit;
+};
 static struct bp *bps;
 static size_t nbps;
 
 static int cmp(const void *a, const void *b)
 {
 	const struct bp *x = a, *y = b;
+
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
 static struct bp *find(uint64_t off)
 {
 	size_t lo = 0, hi = nbps;
+
 	while (lo < hi) {
 		size_t m = (lo + hi) / 2;
-		if (bps[m].off == off) return &bps[m];
-		if (bps[m].off < off) lo = m + 1; else hi = m;
+
+		if (bps[m].off == off)
+			return &bps[m];
+		if (bps[m].off < off)
+			lo = m + 1;
+		else
+			hi = m;
 	}
 	return NULL;
 }
@@ -43,27 +55,35 @@ static struct bp *find(uint64_t off)
 static uint64_t exe_base(pid_t pid, const char *exe)
 {
 	char p[64], line[512];
-	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
-	FILE *f = fopen(p, "r");
 	uint64_t b = 0;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/maps", pid);
+	f = fopen(p, "r");
 	while (f && fgets(line, sizeof(line), f)) {
 		unsigned long s, off;
 		char path[400] = "";
+
 		if (sscanf(line, "%lx-%*x %*s %lx %*s %*s %399s", &s, &off, path) == 3 && off == 0 && !strcmp(path, exe)) {
 			b = s;
 			break;
 		}
 	}
-	if (f) fclose(f);
+	if (f)
+		fclose(f);
 	return b;
 }
 
 static int poke_byte(pid_t pid, uint64_t addr, unsigned char v, unsigned char *old)
 {
+	long w;
+
 	errno = 0;
-	long w = ptrace(PTRACE_PEEKTEXT, pid, (void *)addr, 0);
-	if (errno) return -1;
-	if (old) *old = w & 0xff;
+	w = ptrace(PTRACE_PEEKTEXT, pid, (void *)addr, 0);
+	if (errno)
+		return -1;
+	if (old)
+		*old = w & 0xff;
 	w = (w & ~0xffL) | v;
 	return ptrace(PTRACE_POKETEXT, pid, (void *)addr, (void *)w);
 }
@@ -116,8 +136,14 @@ int main(int argc, char **argv)
 	char line[256];
 	size_t cap = 0, j = 0;
 	while (fgets(line, sizeof(line), f)) {
-		if (nbps == cap)
-			bps = realloc(bps, (cap = cap ? cap * 2 : 1024) * sizeof(*bps));
+		if (nbps == cap) {
+			cap = cap ? cap * 2 : 1024;
+			bps = realloc(bps, cap * sizeof(*bps));
+			if (!bps) {
+				perror("hotfuncs");
+				return 1;
+			}
+		}
 		if (sscanf(line, "%lx %127s", &bps[nbps].off, bps[nbps].name) == 2)
 			bps[nbps].hit = 0, nbps++;
 	}
