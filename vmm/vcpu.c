@@ -52,8 +52,7 @@ int vm_pause(struct vm *vm, bool pause)
 	if (pause) {
 		for (int i = 0; i < vm->nr_vcpus; i++) {
 			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-			if (vm->vcpus[i].started)
-				pthread_kill(vm->vcpus[i].thread, VCPU_KICK_SIGNAL);
+			vcpu_kick(&vm->vcpus[i]);
 		}
 		while (vm->nr_paused < vm->nr_vcpus && !vm->stopping && !r)
 			r = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline);
@@ -140,6 +139,8 @@ static void *vcpu_thread(void *arg)
 	bool io_pending = false; /* the last exit was an access KVM completes on re-entry */
 	char name[16], where[160];
 
+	v->self = pthread_self();
+	__atomic_store_n(&v->kickable, true, __ATOMIC_SEQ_CST);
 	snprintf(name, sizeof(name), "kindling-vcpu%d", v->id);
 	pthread_setname_np(pthread_self(), name);
 	if (vm->cfg.seccomp && seccomp_install(SECCOMP_VCPU)) {
@@ -164,10 +165,14 @@ static void *vcpu_thread(void *arg)
 			 * keeps that pending state out of what userspace can read or save: run
 			 * once with immediate_exit, which completes it and executes nothing
 			 * else, so that a paused vCPU's saved state is consistent. */
-			if (io_pending)
+			if (io_pending) {
 				__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-			else
+			} else {
 				park(v);
+				/* park cleared immediate_exit if it saw no stop; a stop that came
+				 * after it looked (its kick already spent) is seen here. */
+				continue;
+			}
 		}
 		if (!v->t_first_run_ns)
 			first_run(v);
@@ -236,6 +241,12 @@ static void *vcpu_thread(void *arg)
 		}
 	}
 	return NULL;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (__atomic_load_n(&v->kickable, __ATOMIC_SEQ_CST))
+		pthread_kill(v->self, VCPU_KICK_SIGNAL);
 }
 
 static void kick_handler(int sig)

@@ -46,7 +46,7 @@ void vm_diag_collect(struct vm *vm, int timeout_ms)
 		asked++;
 		/* immediate_exit covers a kick that lands just before KVM_RUN is entered. */
 		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+		vcpu_kick(v);
 	}
 	pthread_cond_broadcast(&vm->pause_cond); /* parked vCPUs answer from park() */
 	while (vm->diag_answers < asked && !r)

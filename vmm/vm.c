@@ -380,8 +380,7 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 
 		if (v->run)
 			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (v->started)
-			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+		vcpu_kick(v);
 	}
 	pthread_mutex_lock(&vm->pause_lock);
 	pthread_cond_broadcast(&vm->pause_cond);
@@ -394,6 +393,7 @@ void vm_join(struct vm *vm)
 {
 	for (int i = 0; i < vm->nr_vcpus; i++) {
 		if (vm->vcpus[i].started) {
+			__atomic_store_n(&vm->vcpus[i].kickable, false, __ATOMIC_SEQ_CST);
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].started = false;
 		}

@@ -71,7 +71,12 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	bool started;
+	bool started; /* created (set by the VMM thread after pthread_create; joined: false) */
+	/* Set by the vCPU thread itself, first thing, with self: from then on a kick reaches it.
+	 * `started` is set only once pthread_create has returned, which may be after the new
+	 * thread is already in KVM_RUN; vcpu_kick goes by this flag instead (see vcpu_kick). */
+	pthread_t self;
+	bool kickable;
 	uint64_t exits[EXIT_KINDS];
 	uint32_t last_exit; /* the last KVM exit reason; written by the vCPU thread only */
 	/* Diagnostics: the VMM thread sets diag_requested and kicks; the vCPU thread fills diag,
@@ -197,6 +202,10 @@ void vcpu_diag_answer(struct vcpu *v);
 
 /* Joins the vCPU threads after a stop. */
 void vm_join(struct vm *vm);
+/* Sends the kick signal to a vCPU thread that is running. Whoever kicks stores what the
+ * vCPU must see (immediate_exit, stopping, pause_requested) first: a thread not kickable
+ * yet will see it, as it looks only after making itself kickable. */
+void vcpu_kick(struct vcpu *v);
 
 /* MMIO window for virtio-mmio devices: inside the 32-bit gap, below the IOAPIC. */
 #define VM_MMIO_BASE 0xd0000000ull
