@@ -272,7 +272,7 @@ cat >"$T/boot.json" <<JSON
 {"boot-source": {"kernel_image_path": "$PWD/build/guests/hello64.elf"},
  "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}
 JSON
-timeout 20 "$K" --no-api --config-file "$T/boot.json" >"$T/cf.out" 2>"$T/cf.err" </dev/null
+timeout -k 10 20 "$K" --no-api --config-file "$T/boot.json" >"$T/cf.out" 2>"$T/cf.err" </dev/null
 check api.config_file_boot test $? = 0 -a "$(cat "$T/cf.out")" = KINDLING-HELLO64-OK
 start_vmm
 req PUT /boot-source "{\"kernel_image_path\": \"$PWD/build/guests/hello64.elf\"}"
@@ -280,6 +280,6 @@ req PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 96}'
 req GET /vm/config
 cp "$T/body" "$T/rt.json"
 kill "$VPID"; reap "$VPID" 2>/dev/null
-timeout 20 "$K" --no-api --config-file "$T/rt.json" >"$T/rt.out" 2>"$T/rt.err" </dev/null
+timeout -k 10 20 "$K" --no-api --config-file "$T/rt.json" >"$T/rt.out" 2>"$T/rt.err" </dev/null
 check api.config_roundtrip_boot test $? = 0 -a "$(cat "$T/rt.out")" = KINDLING-HELLO64-OK
 exit 0

@@ -140,10 +140,10 @@ log_stall_case() {
 	S=$T/$pre.sock
 	: >"$T/$pre.metrics" # log and metrics files must exist, as in Firecracker
 	if [ "$dest" = log-path ]; then
-		timeout "$(scaled 60)" "$VT" --api-sock "$S" --log-path "$T/$pre.fifo" --metrics-path "$T/$pre.metrics" logflood \
+		timeout -k 10 "$(scaled 60)" "$VT" --api-sock "$S" --log-path "$T/$pre.fifo" --metrics-path "$T/$pre.metrics" logflood \
 			>"$T/$pre.out" 2>"$T/$pre.err" </dev/null &
 	else
-		timeout "$(scaled 60)" "$VT" --api-sock "$S" --metrics-path "$T/$pre.metrics" logflood \
+		timeout -k 10 "$(scaled 60)" "$VT" --api-sock "$S" --metrics-path "$T/$pre.metrics" logflood \
 			>"$T/$pre.out" 2>"$T/$pre.fifo" </dev/null &
 	fi
 	VPID=$!
@@ -167,7 +167,7 @@ log_stall_case() {
 # No thread opens a file once its filter is on: not a log file (PUT /logger used to open
 # one after boot), not /proc/self/mem. tests/seccomp/harness.c, the production filters.
 for kind in api vmm vcpu console; do
-	timeout "$(scaled 10)" "$H" $kind open-after-boot >"$T/h.out" 2>&1
+	timeout -k 10 "$(scaled 10)" "$H" $kind open-after-boot >"$T/h.out" 2>&1
 	rc=$?
 	if [ $rc = 0 ]; then pass "seccomp.$kind.open_after_boot_refused"
 	else fail "seccomp.$kind.open_after_boot_refused" "rc=$rc $(head -c 200 "$T/h.out")"; fi
@@ -175,7 +175,7 @@ done
 # The VMM thread's block and tap I/O is pinned to the devices' fds: pwritev/writev on any
 # other fd kills the process (159 = 128 + SIGSYS).
 for call in pwritev writev; do
-	(timeout "$(scaled 10)" "$H" vmm $call-other-fd; exit $?) >"$T/h.out" 2>&1
+	(timeout -k 10 "$(scaled 10)" "$H" vmm $call-other-fd; exit $?) >"$T/h.out" 2>&1
 	rc=$?
 	if [ $rc = 159 ]; then pass "seccomp.vmm.${call}_other_fd_kills"
 	else fail "seccomp.vmm.${call}_other_fd_kills" "rc=$rc $(head -c 200 "$T/h.out")"; fi
@@ -188,7 +188,7 @@ else
 
 	S=$T/vt.sock M=$T/vt.metrics
 	: >"$M"
-	timeout "$(scaled 30)" "$VT" --api-sock "$S" --metrics-path "$M" spin >"$T/vt.out" 2>"$T/vt.err" </dev/null &
+	timeout -k 10 "$(scaled 30)" "$VT" --api-sock "$S" --metrics-path "$M" spin >"$T/vt.out" 2>"$T/vt.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
@@ -200,7 +200,7 @@ else
 	# SIGUSR1: the VMM thread collects every vCPU's state (the vCPU answers under its own
 	# filter) and prints it; the VM goes on.
 	S=$T/usr1.sock
-	timeout "$(scaled 30)" "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.err" </dev/null &
+	timeout -k 10 "$(scaled 30)" "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
@@ -212,7 +212,7 @@ else
 
 	# ... and with stderr on a FIFO nobody reads, the dump must not stall the event loop.
 	stall_fifo "$T/usr1.fifo" || fail threads.sigusr1_stderr_stalled.setup "cannot fill the FIFO"
-	timeout "$(scaled 30)" "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.fifo" </dev/null &
+	timeout -k 10 "$(scaled 30)" "$VT" --api-sock "$S" spin >"$T/usr1.out" 2>"$T/usr1.fifo" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	"$C" "$S" ready 5000 >/dev/null
@@ -247,7 +247,7 @@ else
 		hpid=$!
 		PIDS+=("$hpid")
 		for _ in $(seq 100); do [ -S "$T/uffd.sock" ] && break; sleep 0.05; done
-		timeout "$(scaled 30)" "$VT" --uffd "$T/uffd.sock" $vargs uffd >"$T/vu.out" 2>"$T/vu.err" </dev/null &
+		timeout -k 10 "$(scaled 30)" "$VT" --uffd "$T/uffd.sock" $vargs uffd >"$T/vu.out" 2>"$T/vu.err" </dev/null &
 		VPID=$!
 		PIDS+=("$VPID")
 		if [ "$case" = handler_killed ]; then
@@ -273,7 +273,7 @@ if [ ! -x "$VT" ]; then
 	fail threads.prefetch.built "$VT is missing (make unit)"
 else
 	printf 'KINDLING-WSET 2 3\n0 16\n100 1000 w\n4095 1\n' >"$T/p.wset"
-	timeout "$(scaled 30)" "$VT" --prefetch "$T/p.wset" spin >"$T/p.out" 2>"$T/p.err" </dev/null &
+	timeout -k 10 "$(scaled 30)" "$VT" --prefetch "$T/p.wset" spin >"$T/p.out" 2>"$T/p.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	for _ in $(seq 100); do grep -q 'prefetch: ' "$T/p.err" && break; sleep 0.05; done
@@ -292,7 +292,7 @@ stdin_cases kvm "$K" --kernel "$G/serial_echo.elf"
 
 S=$T/kvm.sock M=$T/kvm-api.metrics
 : >"$M" >"$T/kvm.metrics"
-timeout "$(scaled 30)" "$K" --api-sock "$S" --metrics-path "$M" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
+timeout -k 10 "$(scaled 30)" "$K" --api-sock "$S" --metrics-path "$M" --kernel "$G/spin.elf" >"$T/kvm.out" 2>"$T/kvm.err" </dev/null &
 VPID=$!
 PIDS+=("$VPID")
 "$C" "$S" ready 5000 >/dev/null
@@ -307,7 +307,7 @@ printf 'KINDLING-DISK-B' >"$T/b.img"
 truncate -s 1M "$T/b.img"
 if stall_fifo "$T/kvm.fifo"; then
 	t0=$(date +%s%N)
-	timeout "$(scaled 60)" "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
+	timeout -k 10 "$(scaled 60)" "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
 		--log-path "$T/kvm.fifo" --metrics-path "$T/kvm.metrics" >"$T/bad.out" 2>"$T/bad.err" </dev/null
 	rc=$?
 	echo "  kvm.log_fifo_stalled: virtio_bad exited $rc after $(ms_since "$t0") ms"

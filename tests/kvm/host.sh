@@ -70,7 +70,7 @@ fi
 # run NAME ARGS...: runs the VMM with a timeout; output in $T/NAME.out/.err, status in $rc.
 run() {
 	name=$1; shift
-	timeout "$(scaled 20)" "$K" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+	timeout -k 10 "$(scaled 20)" "$K" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
 	rc=$?
 }
 
@@ -117,7 +117,7 @@ fi
 
 # 256 KiB of console output into a pipe nobody reads: the VM must still finish promptly.
 start=$(date +%s%N)
-( timeout "$(scaled 20)" "$K" --kernel "$G/flood.elf" 2>"$T/flood.err" </dev/null; echo $? >"$T/flood.rc" ) | sleep 8
+( timeout -k 10 "$(scaled 20)" "$K" --kernel "$G/flood.elf" 2>"$T/flood.err" </dev/null; echo $? >"$T/flood.rc" ) | sleep 8
 # The pipeline waits for sleep; what matters is how long the VMM itself took (logged below).
 frc=$(cat "$T/flood.rc")
 if [ "$frc" = 0 ] && grep -q "bytes dropped" "$T/flood.err"; then
@@ -126,7 +126,7 @@ else
 	fail kvm.flood_stalled_stdout "rc=$frc $(head -c 300 "$T/flood.err")"
 fi
 # And with a reader, nothing is lost.
-timeout "$(scaled 20)" "$K" --kernel "$G/flood.elf" </dev/null 2>"$T/flood2.err" | wc -c >"$T/flood2.count"
+timeout -k 10 "$(scaled 20)" "$K" --kernel "$G/flood.elf" </dev/null 2>"$T/flood2.err" | wc -c >"$T/flood2.count"
 check kvm.flood_all_delivered test "$(cat "$T/flood2.count")" = 262144
 
 "$K" --kernel "$G/spin.elf" >"$T/spin.out" 2>"$T/spin.err" </dev/null &
@@ -185,7 +185,7 @@ fi
 # state NAME WANT ARGS...: runs kvm-state ARGS; PASS on exit 0 with stdout WANT.
 state() {
 	name=$1 want=$2; shift 2
-	timeout "$(scaled 20)" build/tests/kvm-state "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+	timeout -k 10 "$(scaled 20)" build/tests/kvm-state "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
 	rc=$?
 	if [ $rc -eq 0 ] && [ "$(cat "$T/$name.out")" = "$want" ]; then
 		pass "kvm.$name"
@@ -205,7 +205,7 @@ state restore_run_smp2 KINDLING-HELLO64-OK restore-run "$G/hello64.elf" 2
 seq -f 'COUNT %02g' 1 60 >"$T/count.want"
 # snapshot NAME VCPUS: snap-create after 300 ms; $T/NAME.{state,mem,a.out}
 snapshot() {
-	timeout "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" "$2" 300 "$T/$1.state" "$T/$1.mem" \
+	timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" "$2" 300 "$T/$1.state" "$T/$1.mem" \
 		>"$T/$1.a.out" 2>"$T/$1.a.err" </dev/null
 }
 # counted NAME RC: PASS if the load exited 0 and a.out + b.out are the whole count.
@@ -220,44 +220,44 @@ counted() {
 for n in 1 2; do
 	name=snapshot_counting; [ $n = 2 ] && name=snapshot_counting_smp2
 	snapshot $name $n
-	timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/$name.state" "$T/$name.mem" \
+	timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/$name.state" "$T/$name.mem" \
 		>"$T/$name.b.out" 2>"$T/$name.b.err" </dev/null
 	counted $name $?
 done
 cp "$T/snapshot_counting.a.out" "$T/snapshot_load_paused.a.out"
-timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" paused \
+timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" paused \
 	>"$T/snapshot_load_paused.b.out" 2>"$T/snapshot_load_paused.b.err" </dev/null
 counted snapshot_load_paused $?
 # The same snapshot, three times in a row: the files are not changed by a restore.
 ok=0
 for i in 1 2 3; do
-	timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" \
+	timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" \
 		>"$T/again.out" 2>"$T/again.err" </dev/null &&
 		cat "$T/snapshot_counting.a.out" "$T/again.out" | cmp -s - "$T/count.want" && ok=$((ok + 1))
 done
 check kvm.snapshot_same_three_times test $ok = 3
 # A memory file from another snapshot, and none at all: refused, nothing runs.
-timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting_smp2.mem" \
+timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting_smp2.mem" \
 	>"$T/other.out" 2>"$T/other.err" </dev/null
 rc=$?
 check kvm.snapshot_mem_of_another test $rc = 1 -a ! -s "$T/other.out" -a "$(grep -c 'another snapshot' "$T/other.err")" = 1
-timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/nonexistent.mem" \
+timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/nonexistent.mem" \
 	>"$T/none.out" 2>"$T/none.err" </dev/null
 rc=$?
 check kvm.snapshot_mem_missing test $rc = 1 -a ! -s "$T/none.out" -a "$(grep -c 'No such file' "$T/none.err")" = 1
 
 # Full -> Diff -> merge -> restore: the chain goes on from the Diff's point.
-timeout "$(scaled 20)" build/tests/kvm-state snap-chain "$G/count.elf" 2 150 "$T/c1.state" "$T/c1.mem" "$T/c2.state" \
+timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-chain "$G/count.elf" 2 150 "$T/c1.state" "$T/c1.mem" "$T/c2.state" \
 	"$T/c2.mem" >"$T/snapshot_diff_merged.a.out" 2>"$T/chain.err" </dev/null
 crc=$?
-timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c2.mem" >"$T/alone.out" 2>"$T/alone.err" </dev/null
+timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c2.mem" >"$T/alone.out" 2>"$T/alone.err" </dev/null
 rc=$?
 check kvm.snapshot_diff_alone_refused test $crc = 0 -a $rc = 1 -a ! -s "$T/alone.out" -a "$(grep -c 'is a diff' "$T/alone.err")" = 1
 "$K" snapshot merge "$T/c1.mem" "$T/c2.mem" 2>>"$T/chain.err"
-timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c1.mem" >"$T/snapshot_diff_merged.b.out" \
+timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c1.mem" >"$T/snapshot_diff_merged.b.out" \
 	2>"$T/snapshot_diff_merged.b.err" </dev/null
 counted snapshot_diff_merged $?
-timeout "$(scaled 20)" build/tests/kvm-state snap-load "$T/c1.state" "$T/c1.mem" >"$T/gone.out" 2>"$T/gone.err" </dev/null
+timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/c1.state" "$T/c1.mem" >"$T/gone.out" 2>"$T/gone.err" </dev/null
 rc=$?
 check kvm.snapshot_base_gone_after_merge test $rc = 1 -a "$(grep -c 'another snapshot' "$T/gone.err")" = 1
 

@@ -41,7 +41,7 @@ fi
 spawn() {
 	[ -n "${VPID:-}" ] && { kill "$VPID" 2>/dev/null; reap "$VPID" 2>/dev/null; }
 	rm -f "$S"
-	timeout "$(scaled 120)" "$K" --api-sock "$S" "$@" >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
+	timeout -k 10 "$(scaled 120)" "$K" --api-sock "$S" "$@" >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
 	timeout 10 "$C" "$S" ready 5000 >/dev/null || echo "spawn: no socket: $(head -c 300 "$T/vmm.err")" >&2
@@ -176,7 +176,7 @@ vmm_ends_with uffd_handler_killed "the page-fault handler went away"
 # first instruction: with a handler serving it counts on to 60 and resets (the VMM exits);
 # with a silent one the deadline stops it.
 seq -f 'COUNT %02g' 1 60 >"$T/count.want"
-if timeout "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" 1 300 "$T/count.state" "$T/count.mem" \
+if timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" 1 300 "$T/count.state" "$T/count.mem" \
 	>"$T/count.a.out" 2>"$T/count.a.err" </dev/null && [ -s "$T/count.a.out" ] && [ "$(wc -l <"$T/count.a.out")" -lt 60 ]; then
 	pass snapshot.uffd_count_snapshot
 else
@@ -199,14 +199,14 @@ kill "$HPID" 2>/dev/null
 
 # kindling --restore: resumed without an API (the guest spins until killed), or paused
 # behind the API socket.
-timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --resume --no-api >"$T/cli.out" 2>"$T/cli.err" </dev/null &
+timeout -k 10 "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --resume --no-api >"$T/cli.out" 2>"$T/cli.err" </dev/null &
 cpid=$!
 PIDS+=("$cpid")
 sleep 1
 if kill -0 "$cpid" 2>/dev/null; then pass snapshot.restore_cli_resume; else fail snapshot.restore_cli_resume "$(head -c 300 "$T/cli.err")"; fi
 kill "$cpid" 2>/dev/null; reap "$cpid" 2>/dev/null
 rm -f "$S"
-timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --api-sock "$S" >"$T/cli.out" 2>"$T/cli.err" </dev/null &
+timeout -k 10 "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" --api-sock "$S" >"$T/cli.out" 2>"$T/cli.err" </dev/null &
 VPID=$!
 PIDS+=("$VPID")
 timeout 10 "$C" "$S" ready 5000 >/dev/null
@@ -237,7 +237,7 @@ for flag in small host; do
 	rm -f "$S"
 	extra=()
 	[ $flag = small ] && extra=(--restore-small-pages)
-	timeout "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" "${extra[@]}" --api-sock "$S" \
+	timeout -k 10 "$(scaled 120)" "$K" --restore "$T/full.state" --mem "$T/full.mem" "${extra[@]}" --api-sock "$S" \
 		>"$T/cli.out" 2>"$T/cli.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
@@ -292,7 +292,7 @@ want restore_drive_create 204 -- PUT /snapshot/create "{\"snapshot_path\": \"$T/
 kill "$VPID"; reap "$VPID" 2>/dev/null; VPID=
 cp "$T/scratch.img" "$T/copy.img"
 rm -f "$S"
-timeout "$(scaled 120)" "$K" --restore "$T/drive.state" --mem "$T/drive.mem" --restore-drive scratch="$T/copy.img" \
+timeout -k 10 "$(scaled 120)" "$K" --restore "$T/drive.state" --mem "$T/drive.mem" --restore-drive scratch="$T/copy.img" \
 	--api-sock "$S" >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
 VPID=$!
 PIDS+=("$VPID")
@@ -319,7 +319,7 @@ printf 'KINDLING-WSET 2 2\n0 16\n256 64 w\n' >"$T/ok.wset"
 printf 'KINDLING-WSET 1 1\n16383 2\n' >"$T/past.wset"
 # restore_bg BINARY ARGS...: BINARY --restore full.state, resumed, in the background ($VPID).
 restore_bg() {
-	timeout "$(scaled 120)" "$1" --restore "$T/full.state" --mem "$T/full.mem" --resume --no-api "${@:2}" \
+	timeout -k 10 "$(scaled 120)" "$1" --restore "$T/full.state" --mem "$T/full.mem" --resume --no-api "${@:2}" \
 		>"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
@@ -379,7 +379,7 @@ rc=$?
 if [ $rc = 0 ] && grep -q '^signed: yes' "$T/info.out"; then pass snapshot.signed_info; else
 	fail snapshot.signed_info "rc=$rc $(head -c 400 "$T/info.out" | tr '\n' ' ')"; fi
 restore_signed() {
-	timeout "$(scaled 120)" "$K" --restore "$1" --mem "$2" --resume --no-api --snapshot-key "$T/k1" \
+	timeout -k 10 "$(scaled 120)" "$K" --restore "$1" --mem "$2" --resume --no-api --snapshot-key "$T/k1" \
 		>"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
 	VPID=$!
 	PIDS+=("$VPID")
@@ -428,7 +428,7 @@ expect_error snapshot.verify_needs_key "snapshot-verify needs --snapshot-key" \
 	--restore "$T/full.state" --mem "$T/full.mem" --resume --no-api --snapshot-verify lazy
 expect_error snapshot.verify_bad_mode "snapshot-verify must be full or lazy" \
 	--restore "$T/signed.state" --mem "$T/signed.mem" --resume --no-api --snapshot-key "$T/k1" --snapshot-verify half
-timeout "$(scaled 120)" "$K" --restore "$T/signed.state" --mem "$T/signed.mem" --resume --no-api \
+timeout -k 10 "$(scaled 120)" "$K" --restore "$T/signed.state" --mem "$T/signed.mem" --resume --no-api \
 	--snapshot-key "$T/k1" --snapshot-verify lazy >"$T/vmm.out" 2>"$T/vmm.err" </dev/null &
 VPID=$!
 PIDS+=("$VPID")

@@ -31,7 +31,7 @@ expect_error virtio.two_root_drives "A root block device already exists" --kerne
 	--drive path="$T/a.img",root,id=r1 --drive path="$T/b.img",root,id=r2
 
 # The drives reach the kernel command line, root first.
-timeout "$(scaled 20)" "$K" --kernel "$G/hello64.elf" --drive path="$T/a.img",id=data --drive path="$T/b.img",root,ro,id=rootfs \
+timeout -k 10 "$(scaled 20)" "$K" --kernel "$G/hello64.elf" --drive path="$T/a.img",id=data --drive path="$T/b.img",root,ro,id=rootfs \
 	--level debug >"$T/cmd.out" 2>"$T/cmd.err" </dev/null
 rc=$?
 if [ $rc -eq 0 ] && grep -q 'virtio_mmio.device=4K@0xd0000000:5 root=/dev/vda ro virtio_mmio.device=4K@0xd0001000:6' "$T/cmd.err" &&
@@ -41,7 +41,7 @@ else
 	fail virtio.cmdline_root_first "rc=$rc $(grep -o 'cmdline.*' "$T/cmd.err" | head -c 400)"
 fi
 
-timeout "$(scaled 60)" "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
+timeout -k 10 "$(scaled 60)" "$K" --kernel "$G/virtio_bad.elf" --drive path="$T/a.img",id=bad --drive path="$T/b.img",id=good \
 	>"$T/bad.out" 2>"$T/bad.err" </dev/null
 rc=$?
 check virtio.vmm_survives_malformed_queues test $rc -eq 0
@@ -71,7 +71,7 @@ if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null &&
 		fail virtio.net_tap_opened "rc=$rc $(head -c 300 "$T/tap.err")"
 	fi
 	# An existing interface that is not a tap is refused with the reason.
-	unshare -n timeout "$(scaled 20)" "$K" --kernel "$G/hello64.elf" --net tap=lo >"$T/lo.out" 2>"$T/lo.err" </dev/null
+	unshare -n timeout -k 10 "$(scaled 20)" "$K" --kernel "$G/hello64.elf" --net tap=lo >"$T/lo.out" 2>"$T/lo.err" </dev/null
 	rc=$?
 	check virtio.net_not_a_tap_refused test $rc -ne 0 -a $rc -lt 128 -a "$(grep -c 'tap lo:' "$T/lo.err")" = 1
 else
