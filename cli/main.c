@@ -487,7 +487,7 @@ int main(int argc, char **argv)
 	int status = 1;
 
 	/* Threads share one malloc arena: none allocates on a hot path, and each extra arena
-	 * would cost resident memory (the VMM's overhead target is 2 MiB). */
+	 * would cost resident memory (the VMM's overhead target is 1 MiB, README "VMM memory"). */
 	mallopt(M_ARENA_MAX, 1);
 	set_thread_stacks();
 	if (argc >= 2 && !strcmp(argv[1], "check"))
