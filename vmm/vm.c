@@ -48,10 +48,13 @@ static struct {
 	int kvm_fd, vm_fd;
 	struct kvm_cpuid2 *cpuid; /* for KVM_GET_SUPPORTED_CPUID's answer, or NULL */
 	bool cpuid_failed;
+	uint8_t *regs; /* map_regs' pages, or NULL */
 	uint64_t took_ns;
 } prepared = { .lock = PTHREAD_MUTEX_INITIALIZER, .kvm_fd = -1, .vm_fd = -1 };
 
 #define PREPARED_CPUID_ENTRIES 128
+
+static uint8_t *map_regs(int vm_fd);
 
 static void *prepare_thread(void *arg)
 {
@@ -66,6 +69,8 @@ static void *prepare_thread(void *arg)
 		if (prepared.vm_fd >= 0 && prepared.cpuid &&
 		    ioctl(prepared.kvm_fd, KVM_GET_SUPPORTED_CPUID, prepared.cpuid) < 0)
 			prepared.cpuid_failed = true;
+		if (prepared.vm_fd >= 0)
+			prepared.regs = map_regs(prepared.vm_fd);
 	}
 	prepared.took_ns = now_ns() - t0;
 	return NULL;
@@ -103,7 +108,7 @@ void vm_prepare(void)
 /* vm_prepare's VM, waited for: 0 with both fds and *cpuid KVM's supported CPUID (NULL when
  * it could not be had ahead), or -1 (none made, or already taken; what it did make is
  * closed and freed). */
-static int take_prepared(int *kvm_fd, int *vm_fd, struct kvm_cpuid2 **cpuid)
+static int take_prepared(int *kvm_fd, int *vm_fd, struct kvm_cpuid2 **cpuid, uint8_t **regs)
 {
 	int r = -1;
 
@@ -114,6 +119,7 @@ static int take_prepared(int *kvm_fd, int *vm_fd, struct kvm_cpuid2 **cpuid)
 		if (prepared.vm_fd >= 0) {
 			*kvm_fd = prepared.kvm_fd;
 			*vm_fd = prepared.vm_fd;
+			*regs = prepared.regs;
 			if (prepared.cpuid_failed)
 				free(prepared.cpuid);
 			else
@@ -127,6 +133,7 @@ static int take_prepared(int *kvm_fd, int *vm_fd, struct kvm_cpuid2 **cpuid)
 		}
 		prepared.kvm_fd = prepared.vm_fd = -1;
 		prepared.cpuid = NULL;
+		prepared.regs = NULL;
 	}
 	pthread_mutex_unlock(&prepared.lock);
 	return r;
@@ -151,6 +158,34 @@ static int get_supported_cpuid(struct vm *vm)
 	return -E2BIG;
 }
 
+/* The device windows as one read-only slot (vm.h), made before the irqchip: a memory slot
+ * made after it takes milliseconds on this project's host (vm_create says more), and made
+ * with the VM ahead (vm_prepare) it is not on a restore's path at all. Without it every
+ * register access exits, as before: slower, not wrong, so a failure only costs that. */
+static uint8_t *map_regs(int vm_fd)
+{
+	size_t size = VM_DEVICE_WINDOWS * VM_DEVICE_WINDOW;
+	struct kvm_userspace_memory_region region = {
+		.slot = VM_REGS_SLOT,
+		.flags = KVM_MEM_READONLY,
+		.guest_phys_addr = VM_MMIO_BASE,
+		.memory_size = size,
+	};
+	void *p;
+
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return NULL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	region.userspace_addr = (uint64_t)(uintptr_t)p;
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		munmap(p, size);
+		return NULL;
+	}
+	return p;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -166,7 +201,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > VM_MAX_VCPUS)
 		return errorf(err, errlen, -EINVAL, "vCPU count %d is outside 1..%d", cfg->nr_vcpus, VM_MAX_VCPUS);
-	if (take_prepared(&vm->kvm_fd, &vm->vm_fd, &vm->cpuid))
+	if (take_prepared(&vm->kvm_fd, &vm->vm_fd, &vm->cpuid, &vm->regs))
 		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
 		return errorf(err, errlen, -errno, "cannot open /dev/kvm: %s", strerror(errno));
@@ -197,8 +232,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		}
 	}
 
-	if (vm->vm_fd < 0)
+	if (vm->vm_fd < 0) {
 		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+		if (vm->vm_fd >= 0)
+			vm->regs = map_regs(vm->vm_fd);
+	}
 	if (vm->vm_fd < 0)
 		return errorf(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
 	setuptime_mark(cfg->setup, SETUP_KVM);
@@ -249,6 +287,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (vm->stop_efd < 0)
 		return errorf(err, errlen, -errno, "eventfd: %s", strerror(errno));
 	return 0;
+}
+
+uint8_t *vm_device_regs(struct vm *vm, uint64_t gpa)
+{
+	if (!vm->regs || gpa < VM_MMIO_BASE || gpa >= VM_MMIO_BASE + VM_DEVICE_WINDOWS * VM_DEVICE_WINDOW ||
+	    gpa % VM_DEVICE_WINDOW)
+		return NULL;
+	return vm->regs + (gpa - VM_MMIO_BASE);
 }
 
 int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
@@ -403,6 +449,8 @@ void vm_join(struct vm *vm)
 /* Lines 0-4 belong to the timer, keyboard, cascade and COM ports; 5-23 are Firecracker's
  * 19 device lines (there is no RTC on 8). */
 static const int device_irqs[] = { 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 };
+_Static_assert(ARRAY_SIZE(device_irqs) == VM_DEVICE_WINDOWS, "a register window per device line");
+_Static_assert(MEM_MAX_REGIONS <= VM_REGS_SLOT, "the register slot is not a RAM slot");
 
 int vm_alloc_device(struct vm *vm, uint64_t size, uint64_t *addr, int *irq)
 {
@@ -458,6 +506,9 @@ void vm_destroy(struct vm *vm)
 	}
 	vm->nr_vcpus = 0;
 	mem_destroy(&vm->mem);
+	if (vm->regs)
+		munmap(vm->regs, VM_DEVICE_WINDOWS * VM_DEVICE_WINDOW);
+	vm->regs = NULL;
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	free(vm->cpuid);

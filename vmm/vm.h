@@ -119,6 +119,10 @@ struct vm {
 	/* Resources handed to devices before boot (vm_alloc_device). */
 	uint64_t next_mmio;
 	int next_irq_index;
+	/* The device windows' register pages (VM_MMIO_BASE on, VM_DEVICE_WINDOWS of them): one
+	 * read-only memory slot, so that the guest reads registers without an exit and only its
+	 * writes reach the VMM (vm_device_regs). NULL where KVM has no read-only slots. */
+	uint8_t *regs;
 	char cmdline_extra[2048];
 
 	/* Pausing: vCPUs park on pause_cond between KVM_RUNs while pause_requested. */
@@ -210,9 +214,18 @@ void vcpu_kick(struct vcpu *v);
 /* MMIO window for virtio-mmio devices: inside the 32-bit gap, below the IOAPIC. */
 #define VM_MMIO_BASE 0xd0000000ull
 #define VM_MMIO_END 0xfec00000ull
+/* One 4 KiB window per device line (vm_alloc_device hands out 19). */
+#define VM_DEVICE_WINDOWS 19
+#define VM_DEVICE_WINDOW 0x1000ull
+/* Their memory slot's number: above the RAM's (0 and 1, below and above the 32-bit gap). */
+#define VM_REGS_SLOT 16
 
 /* Hands a device `size` bytes of MMIO space and an IOAPIC interrupt line of its own. */
 int vm_alloc_device(struct vm *vm, uint64_t size, uint64_t *addr, int *irq) __attribute__((warn_unused_result));
+/* The host page behind the device window at gpa, which the guest reads directly (what the
+ * VMM stores there is what the guest's loads return; its stores still exit as MMIO); NULL
+ * without one (no read-only slot: every access exits). */
+uint8_t *vm_device_regs(struct vm *vm, uint64_t gpa);
 
 /* Appends " <text>" to what the kernel command line gets from devices. */
 int vm_cmdline_append(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3), warn_unused_result));

@@ -2,7 +2,8 @@
 # virtio-mmio on this host's /dev/kvm: a tiny guest (tests/guests/virtio_bad.S) programs two
 # virtio-blk devices through their registers and feeds one malformed queues; the VMM must
 # survive, flag NEEDS_RESET, and keep the other device working. Plus --drive/--net errors
-# and a tap opened inside a private network namespace, and a guest flooding its TX ring.
+# and a tap opened inside a private network namespace, a guest flooding its TX ring, and the
+# registers read from memory.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -12,7 +13,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 if ! kvm_usable; then
-	for t in malformed_queues drive_errors net_tap tx_flood; do
+	for t in malformed_queues drive_errors register_page net_tap tx_flood; do
 		skip "virtio.$t" "no usable /dev/kvm on this host"
 	done
 	exit 0
@@ -57,6 +58,27 @@ check virtio.errors_rate_limited test "$n" -ge 1 -a "$n" -le 5
 if [ $rc -ne 0 ] || ! grep -q '^B:READ-OK' "$T/bad.out"; then
 	echo "--- stdout"; cat "$T/bad.out"; echo "--- stderr"; tail -n 20 "$T/bad.err"
 fi
+
+# The register page (vm_device_regs; tests/guests/regread.S): the guest reads the registers
+# from memory and they say what the device says (features behind their selector, a queue's
+# size behind QueueSel, the configuration space, the status, the interrupt status set by a
+# completed request and cleared by InterruptACK); 100000 reads of InterruptStatus must not
+# come out as MMIO exits (the vCPU's count, asked for with SIGUSR1 once the guest is done; the
+# rest is its ~30 register writes).
+printf 'KINDLING' >"$T/regs.img"
+truncate -s 1M "$T/regs.img"
+deadline_bg "$(scaled 30)" "$K" --kernel "$G/regread.elf" --drive path="$T/regs.img",id=d0 >"$T/regs.out" 2>"$T/regs.err" </dev/null
+pid=$!
+for _ in $(seq "$(scaled 100)"); do grep -q 'REGS-' "$T/regs.out" && break; sleep 0.1; done
+kill -USR1 "$(pgrep -P $pid)" 2>/dev/null
+for _ in $(seq 50); do grep -q 'diag: vcpu0' "$T/regs.err" && break; sleep 0.1; done
+kill "$(pgrep -P $pid)" 2>/dev/null
+reap $pid 10 >/dev/null
+mmio=$(sed -n 's/.*diag: vcpu0: .* mmio=\([0-9]*\) .*/\1/p' "$T/regs.err" | head -n 1)
+check virtio.register_page_values grep -q '^REGS-OK' "$T/regs.out"
+check virtio.register_reads_without_exits test "${mmio:-100000}" -lt 1000
+grep -q '^REGS-OK' "$T/regs.out" && [ -n "$mmio" ] && [ "$mmio" -lt 1000 ] ||
+	{ echo "--- regread: mmio exits ${mmio:-?}"; cat "$T/regs.out"; tail -n 5 "$T/regs.err"; }
 
 # A tap made inside a private network namespace (nothing reaches the host's network).
 if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null && command -v ip >/dev/null; then

@@ -74,6 +74,45 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	}
 }
 
+/* The registers a driver reads, but the interrupt status (live in the page). */
+static const uint16_t readable[] = {
+	VIRTIO_MMIO_MAGIC_VALUE, VIRTIO_MMIO_VERSION, VIRTIO_MMIO_DEVICE_ID, VIRTIO_MMIO_VENDOR_ID,
+	VIRTIO_MMIO_DEVICE_FEATURES, VIRTIO_MMIO_QUEUE_NUM_MAX, VIRTIO_MMIO_QUEUE_NUM, VIRTIO_MMIO_QUEUE_READY,
+	VIRTIO_MMIO_STATUS, VIRTIO_MMIO_QUEUE_DESC_LOW, VIRTIO_MMIO_QUEUE_DESC_HIGH, VIRTIO_MMIO_QUEUE_DRIVER_LOW,
+	VIRTIO_MMIO_QUEUE_DRIVER_HIGH, VIRTIO_MMIO_QUEUE_DEVICE_LOW, VIRTIO_MMIO_QUEUE_DEVICE_HIGH,
+	VIRTIO_MMIO_CONFIG_GENERATION,
+};
+
+/* Rewrites the window's page from the state (dev->lock held). Every change a driver can
+ * read comes from one of its own register writes, which exit and end here before the vCPU
+ * goes on, or from the device's side (regs_changed). Word stores: a vCPU reading meanwhile
+ * sees the old or the new value of a register, never half of each. */
+static void regs_sync(struct virtio_mmio *t)
+{
+	struct virtio_device *dev = t->dev;
+	uint8_t cfg[VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG] = { 0 };
+
+	if (!t->regs)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(readable); i++)
+		__atomic_store_n((uint32_t *)(t->regs + readable[i]), read_reg(t, readable[i]), __ATOMIC_RELAXED);
+	if (dev->config_size && dev->config_size <= sizeof(cfg) && dev->ops->config_read) {
+		dev->ops->config_read(dev, 0, cfg, dev->config_size);
+		for (uint32_t off = 0; off < dev->config_size; off += 4) {
+			uint32_t w;
+
+			memcpy(&w, cfg + off, 4);
+			__atomic_store_n((uint32_t *)(t->regs + VIRTIO_MMIO_CONFIG + off), w, __ATOMIC_RELAXED);
+		}
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void regs_changed(void *opaque)
+{
+	regs_sync(opaque);
+}
+
 static void set_low(uint64_t *v, uint32_t x)
 {
 	*v = (*v & ~0xffffffffull) | x;
@@ -152,10 +191,12 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 		if (off >= dev->config_size || len > dev->config_size - off)
 			return;
 		pthread_mutex_lock(&dev->lock);
-		if (is_write && dev->ops->config_write)
+		if (is_write && dev->ops->config_write) {
 			dev->ops->config_write(dev, (uint32_t)off, data, len);
-		else if (!is_write && dev->ops->config_read)
+			regs_sync(t);
+		} else if (!is_write && dev->ops->config_read) {
 			dev->ops->config_read(dev, (uint32_t)off, data, len);
+		}
 		pthread_mutex_unlock(&dev->lock);
 		return;
 	}
@@ -189,10 +230,12 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 		return;
 	}
 	pthread_mutex_lock(&dev->lock);
-	if (is_write)
+	if (is_write) {
 		write_reg(t, offset, v);
-	else
+		regs_sync(t);
+	} else {
 		v = read_reg(t, offset);
+	}
 	pthread_mutex_unlock(&dev->lock);
 	if (!is_write)
 		memcpy(data, &v, 4);
@@ -248,6 +291,16 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 	r = bus_register(&vm->mmio, t->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, t, dev->name);
 	if (r)
 		goto fail;
+	/* Reads without exits where the VM has the page: the interrupt status moves there. */
+	t->regs = vm_device_regs(vm, t->base);
+	if (t->regs) {
+		pthread_mutex_lock(&dev->lock);
+		virtio_set_isr_home(dev, (uint32_t *)(t->regs + VIRTIO_MMIO_INTERRUPT_STATUS));
+		dev->regs_changed = regs_changed;
+		dev->regs_opaque = t;
+		regs_sync(t);
+		pthread_mutex_unlock(&dev->lock);
+	}
 	what = "KVM_IOEVENTFD";
 	for (; t->nr_ioeventfds < dev->nr_queues; t->nr_ioeventfds++) {
 		r = ioeventfd(t, t->nr_ioeventfds, true);
@@ -294,6 +347,15 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 	if (t->irqfd && have_vm && irqfd(t, false))
 		log_debug("%s: KVM_IRQFD deassign failed", t->dev->name);
 	t->irqfd = false;
+	/* The page is the VM's (it goes with the VM); the device keeps its own status again. */
+	if (t->regs) {
+		pthread_mutex_lock(&t->dev->lock);
+		virtio_set_isr_home(t->dev, NULL);
+		t->dev->regs_changed = NULL;
+		t->dev->regs_opaque = NULL;
+		pthread_mutex_unlock(&t->dev->lock);
+		t->regs = NULL;
+	}
 }
 
 void virtio_mmio_save(const struct virtio_mmio *t, struct virtio_mmio_state *s)
@@ -340,6 +402,7 @@ static int mmio_restore(struct device *d, const void *buf, char *err, size_t err
 		return errorf(err, errlen, -EINVAL, "reserved bytes are not zero");
 	pthread_mutex_lock(&t->dev->lock);
 	virtio_mmio_restore(t, &s);
+	regs_sync(t);
 	pthread_mutex_unlock(&t->dev->lock);
 	return 0;
 }

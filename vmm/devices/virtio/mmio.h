@@ -78,6 +78,10 @@ struct virtio_mmio {
 	bool irqfd;
 	struct virtio_mmio_queue_ref refs[VIRTIO_MAX_QUEUES];
 	struct ratelimit rl;
+	/* The window's page as the guest reads it (vm_device_regs; NULL: reads exit too):
+	 * rewritten under dev->lock after every change the driver can read, the interrupt status
+	 * kept there live. */
+	uint8_t *regs;
 };
 
 /* The transport's device id is dev->name until the attacher names it (t->device.id). */

@@ -23,6 +23,7 @@ int virtio_init(struct virtio_device *dev, const struct virtio_dev_ops *ops, uin
 	dev->nr_queues = nr_queues;
 	dev->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
 	dev->irq_fd = -1;
+	dev->isr = &dev->isr_word;
 	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		dev->notify_fd[i] = -1;
 	if (nr_queues < 1 || nr_queues > VIRTIO_MAX_QUEUES)
@@ -65,9 +66,15 @@ static void signal_irq(struct virtio_device *dev)
 		log_debug("%s: interrupt eventfd: %s", dev->name, strerror(errno));
 }
 
+static void regs_changed(struct virtio_device *dev)
+{
+	if (dev->regs_changed)
+		dev->regs_changed(dev->regs_opaque);
+}
+
 static void raise_irq(struct virtio_device *dev, uint32_t bits)
 {
-	__atomic_fetch_or(&dev->st.interrupt_status, bits, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(dev->isr, bits, __ATOMIC_SEQ_CST);
 	signal_irq(dev);
 }
 
@@ -83,6 +90,7 @@ void virtio_fail(struct virtio_device *dev, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	dev->st.status |= VIRTIO_STATUS_NEEDS_RESET;
+	regs_changed(dev);
 	log_ratelimited(&dev->rl, LOG_ERROR, "%s: %s; device needs a reset", dev->name, why);
 	/* Only a driver that completed negotiation listens for configuration changes. */
 	if (dev->st.status & VIRTIO_STATUS_DRIVER_OK)
@@ -102,7 +110,7 @@ static void reset(struct virtio_device *dev)
 		virtq_reset(&dev->queues[i]);
 	dev->st.driver_features = 0;
 	dev->st.status = 0;
-	__atomic_store_n(&dev->st.interrupt_status, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(dev->isr, 0, __ATOMIC_SEQ_CST);
 }
 
 void virtio_set_status(struct virtio_device *dev, uint32_t status)
@@ -223,12 +231,20 @@ void virtio_yield(struct virtio_device *dev, int q)
 
 uint32_t virtio_interrupt_status(struct virtio_device *dev)
 {
-	return __atomic_load_n(&dev->st.interrupt_status, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(dev->isr, __ATOMIC_SEQ_CST);
 }
 
 void virtio_interrupt_ack(struct virtio_device *dev, uint32_t bits)
 {
-	__atomic_fetch_and(&dev->st.interrupt_status, ~bits, __ATOMIC_SEQ_CST);
+	__atomic_fetch_and(dev->isr, ~bits, __ATOMIC_SEQ_CST);
+}
+
+void virtio_set_isr_home(struct virtio_device *dev, uint32_t *home)
+{
+	uint32_t v = virtio_interrupt_status(dev);
+
+	dev->isr = home ? home : &dev->isr_word;
+	__atomic_store_n(dev->isr, v, __ATOMIC_SEQ_CST);
 }
 
 void virtio_process(struct virtio_device *dev, int q)
@@ -252,6 +268,7 @@ void virtio_signal_queue(struct virtio_device *dev, int q)
 void virtio_config_changed(struct virtio_device *dev)
 {
 	dev->st.config_generation++;
+	regs_changed(dev);
 	if (dev->st.status & VIRTIO_STATUS_DRIVER_OK)
 		raise_irq(dev, VIRTIO_INT_CONFIG);
 }
@@ -353,7 +370,7 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 		r = dev->ops->restore(dev, (const uint8_t *)buf + sizeof(s), err, errlen);
 	if (!r) {
 		dev->st.status = s.dev.status;
-		__atomic_store_n(&dev->st.interrupt_status, s.dev.interrupt_status, __ATOMIC_SEQ_CST);
+		__atomic_store_n(dev->isr, s.dev.interrupt_status, __ATOMIC_SEQ_CST);
 		if (virtio_active(dev) && dev->ops->activate && (r = dev->ops->activate(dev)))
 			errorf(err, errlen, r, "cannot start the restored device: %s", strerror(-r));
 	}
@@ -376,6 +393,7 @@ int virtio_restore(struct virtio_device *dev, const void *buf, size_t len, char 
 		signal_irq(dev);
 	if (r)
 		reset(dev);
+	regs_changed(dev);
 	pthread_mutex_unlock(&dev->lock);
 	return r;
 }
@@ -396,7 +414,7 @@ void virtio_diag_print(const struct virtio_device *dev, int fd)
 		n = snprintf(line, sizeof(line),
 			     "kindling: diag: %s q%d: status=0x%x isr=0x%x ready=%d size=%u avail.idx=%u next_avail=%u "
 			     "used.idx=%u inflight=%u errors=%llu\n",
-			     dev->name, i, dev->st.status, __atomic_load_n(&dev->st.interrupt_status, __ATOMIC_RELAXED),
+			     dev->name, i, dev->st.status, __atomic_load_n(dev->isr, __ATOMIC_RELAXED),
 			     q->st.ready, q->st.size, q->st.ready ? ring_idx(q->avail) : 0, q->st.last_avail,
 			     q->st.ready ? ring_idx(q->used) : 0, q->st.inflight, (unsigned long long)dev->errors);
 		if (n > (int)sizeof(line) - 1)

@@ -66,7 +66,7 @@ struct virtio_dev_state {
 	uint64_t driver_features;
 	uint32_t status;
 	uint32_t config_generation;
-	uint32_t interrupt_status; /* atomic: read and acked by vCPUs without the lock */
+	uint32_t interrupt_status; /* as saved; the live one is *isr */
 	uint32_t pad;
 };
 _Static_assert(sizeof(struct virtio_dev_state) == 32, "no hidden padding");
@@ -77,7 +77,15 @@ struct virtio_device {
 	uint32_t device_id;
 	uint32_t config_size;
 	uint32_t save_size;
-	struct virtio_dev_state st; /* under lock, but for interrupt_status */
+	struct virtio_dev_state st; /* under lock; its interrupt_status is only for saving */
+	/* The interrupt status, atomic: read and acked by vCPUs without the lock. Points at
+	 * isr_word, or where the transport shows it to the driver (virtio_set_isr_home). */
+	uint32_t *isr;
+	uint32_t isr_word;
+	/* The transport's: called (lock held) when something its driver reads changed on the
+	 * device's side (NEEDS_RESET, configuration, a restore); NULL for none. */
+	void (*regs_changed)(void *opaque);
+	void *regs_opaque;
 	int nr_queues;
 	struct virtq queues[VIRTIO_MAX_QUEUES];
 	const struct guest_mem *mem;
@@ -135,6 +143,9 @@ void virtio_kick(struct virtio_device *dev, int q);
 void virtio_yield(struct virtio_device *dev, int q);
 /* The driver read / acknowledged the interrupt status (no lock needed). */
 uint32_t virtio_interrupt_status(struct virtio_device *dev);
+/* Moves the live interrupt status to *home (NULL: back to the device), value kept. Lock held,
+ * no vCPU running. */
+void virtio_set_isr_home(struct virtio_device *dev, uint32_t *home);
 void virtio_interrupt_ack(struct virtio_device *dev, uint32_t bits);
 
 /* Event loop side: a notify eventfd fired for q. Takes the lock. */
