@@ -23,6 +23,13 @@
 	.set ACK, 0x64
 	.set CONFIG, 0x100
 
+	/* Writes \val to register \w, then fails the step unless register \r reads \expect. */
+	.macro WRITE_EXPECT w, val, r, expect
+	movl	$\val, \w(%rbx)
+	cmpl	$\expect, \r(%rbx)
+	jne	bad
+	.endm
+
 	VIRTIO_GUEST_START DEV, RINGS
 	movb	$'A', step(%rip)
 	cmpl	$0x74726976, MAGIC(%rbx)
@@ -41,12 +48,8 @@
 	cmp	$0x30000044, %eax		/* EVENT_IDX, INDIRECT_DESC, BLK_SIZE, SEG_MAX */
 	jne	bad
 	movb	$'C', step(%rip)
-	movl	$0, QSEL(%rbx)
-	cmpl	$256, QNUMMAX(%rbx)
-	jne	bad
-	movl	$5, QSEL(%rbx)
-	cmpl	$0, QNUMMAX(%rbx)
-	jne	bad
+	WRITE_EXPECT QSEL, 0, QNUMMAX, 256
+	WRITE_EXPECT QSEL, 5, QNUMMAX, 0
 	movb	$'D', step(%rip)
 	cmpl	$2048, CONFIG(%rbx)
 	jne	bad
@@ -74,12 +77,8 @@
 	jne	bad
 	/* Acknowledging bit 0 alone ends in KVM and leaves it set; any other value reaches the
 	 * VMM, which clears what it names. */
-	movl	$1, ACK(%rbx)
-	cmpl	$1, ISR(%rbx)
-	jne	bad
-	movl	$3, ACK(%rbx)
-	cmpl	$0, ISR(%rbx)
-	jne	bad
+	WRITE_EXPECT ACK, 1, ISR, 1
+	WRITE_EXPECT ACK, 3, ISR, 0
 
 	mov	$100000, %ecx
 3:	mov	ISR(%rbx), %eax
