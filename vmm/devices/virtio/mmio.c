@@ -6,9 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <unistd.h>
 
 #include <stdlib.h>
 
@@ -23,7 +21,6 @@ void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev)
 	device_init(&t->device, &mmio_device_ops, dev->name, 0, DEVICE_NO_IRQ);
 	t->dev = dev;
 	t->irq = -1;
-	t->ack_fd = -1;
 	t->rl = (struct ratelimit)RATELIMIT_INIT(5, 1000);
 }
 
@@ -265,22 +262,6 @@ static int ioeventfd(struct virtio_mmio *t, int q, bool assign)
 	return ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
-/* The driver's acknowledgement of a used-buffer interrupt, taken by KVM: its only effect would
- * be to clear InterruptStatus bit 0, which stays set instead (mmio.h). Any other value still
- * exits and clears what it names. */
-static int ack_ioeventfd(struct virtio_mmio *t, bool assign)
-{
-	struct kvm_ioeventfd io = {
-		.datamatch = VIRTIO_INT_VRING,
-		.addr = t->base + VIRTIO_MMIO_INTERRUPT_ACK,
-		.len = 4,
-		.fd = t->ack_fd,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
-	};
-
-	return ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
-}
-
 static int irqfd(struct virtio_mmio *t, bool assign)
 {
 	struct kvm_irqfd f = {
@@ -326,17 +307,6 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct evloop *loop
 		if (r)
 			goto fail;
 	}
-	if (t->regs) {
-		what = "KVM_IOEVENTFD";
-		t->ack_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		r = t->ack_fd < 0 ? -errno : ack_ioeventfd(t, true);
-		if (r) {
-			if (t->ack_fd >= 0)
-				close(t->ack_fd);
-			t->ack_fd = -1;
-			goto fail;
-		}
-	}
 	what = "event loop";
 	for (; t->nr_loop_fds < dev->nr_queues; t->nr_loop_fds++) {
 		int q = t->nr_loop_fds;
@@ -377,12 +347,6 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 	if (t->irqfd && have_vm && irqfd(t, false))
 		log_debug("%s: KVM_IRQFD deassign failed", t->dev->name);
 	t->irqfd = false;
-	if (t->ack_fd >= 0) {
-		if (have_vm && ack_ioeventfd(t, false))
-			log_debug("%s: KVM_IOEVENTFD deassign failed", t->dev->name);
-		close(t->ack_fd);
-		t->ack_fd = -1;
-	}
 	/* The page is the VM's (it goes with the VM); the device keeps its own status again. */
 	if (t->regs) {
 		pthread_mutex_lock(&t->dev->lock);

@@ -82,10 +82,6 @@ struct virtio_mmio {
 	 * rewritten under dev->lock after every change the driver can read, the interrupt status
 	 * kept there live. */
 	uint8_t *regs;
-	/* With the page: InterruptACK of VIRTIO_INT_VRING alone ends in KVM, on this eventfd
-	 * that nobody reads (-1: none). That bit then stays set until a reset; README, "virtio-mmio
-	 * registers". */
-	int ack_fd;
 };
 
 /* The transport's device id is dev->name until the attacher names it (t->device.id). */
