@@ -164,7 +164,7 @@ static int get_supported_cpuid(struct vm *vm)
  * register access exits, as before: slower, not wrong, so a failure only costs that. */
 static uint8_t *map_regs(int vm_fd)
 {
-	size_t size = VM_DEVICE_WINDOWS * VM_DEVICE_WINDOW;
+	size_t size = VM_DEVICE_REGS_SIZE;
 	struct kvm_userspace_memory_region region = {
 		.slot = VM_REGS_SLOT,
 		.flags = KVM_MEM_READONLY,
@@ -291,8 +291,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 uint8_t *vm_device_regs(struct vm *vm, uint64_t gpa)
 {
-	if (!vm->regs || gpa < VM_MMIO_BASE || gpa >= VM_MMIO_BASE + VM_DEVICE_WINDOWS * VM_DEVICE_WINDOW ||
-	    gpa % VM_DEVICE_WINDOW)
+	if (!vm->regs || gpa < VM_MMIO_BASE || gpa >= VM_MMIO_BASE + VM_DEVICE_REGS_SIZE || gpa % VM_DEVICE_WINDOW)
 		return NULL;
 	return vm->regs + (gpa - VM_MMIO_BASE);
 }
@@ -507,7 +506,7 @@ void vm_destroy(struct vm *vm)
 	vm->nr_vcpus = 0;
 	mem_destroy(&vm->mem);
 	if (vm->regs)
-		munmap(vm->regs, VM_DEVICE_WINDOWS * VM_DEVICE_WINDOW);
+		munmap(vm->regs, VM_DEVICE_REGS_SIZE);
 	vm->regs = NULL;
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

@@ -217,6 +217,7 @@ void vcpu_kick(struct vcpu *v);
 /* One 4 KiB window per device line (vm_alloc_device hands out 19). */
 #define VM_DEVICE_WINDOWS 19
 #define VM_DEVICE_WINDOW 0x1000ull
+#define VM_DEVICE_REGS_SIZE (VM_DEVICE_WINDOWS * VM_DEVICE_WINDOW)
 /* Their memory slot's number: above the RAM's (0 and 1, below and above the 32-bit gap). */
 #define VM_REGS_SLOT 16
 

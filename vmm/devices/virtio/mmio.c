@@ -15,6 +15,9 @@
 
 static const struct device_ops mmio_device_ops;
 
+/* vm_device_regs hands out one page per window of this size. */
+_Static_assert(VIRTIO_MMIO_SIZE == VM_DEVICE_WINDOW, "a transport window is a VM device window");
+
 void virtio_mmio_init(struct virtio_mmio *t, struct virtio_device *dev)
 {
 	memset(t, 0, sizeof(*t));
