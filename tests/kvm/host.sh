@@ -182,10 +182,16 @@ fi
 # The lifecycle snapshots build on (build/tests/kvm-state, tests/kvm/state.c): a VM created
 # and not booted; a booted VM's KVM state saved, restored into a fresh VM and saved again
 # unchanged; and a restored VM that runs, from registers it got only by the restore.
+# kst OUT ERR ARGS...: build/tests/kvm-state ARGS under its deadline, stdin /dev/null, stdout
+# to $T/OUT, stderr to $T/ERR; its exit status.
+kst() {
+	out=$1 err=$2; shift 2
+	timeout -k 10 "$(scaled 20)" build/tests/kvm-state "$@" >"$T/$out" 2>"$T/$err" </dev/null
+}
 # state NAME WANT ARGS...: runs kvm-state ARGS; PASS on exit 0 with stdout WANT.
 state() {
 	name=$1 want=$2; shift 2
-	timeout -k 10 "$(scaled 20)" build/tests/kvm-state "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+	kst "$name.out" "$name.err" "$@"
 	rc=$?
 	if [ $rc -eq 0 ] && [ "$(cat "$T/$name.out")" = "$want" ]; then
 		pass "kvm.$name"
@@ -205,8 +211,7 @@ state restore_run_smp2 KINDLING-HELLO64-OK restore-run "$G/hello64.elf" 2
 seq -f 'COUNT %02g' 1 60 >"$T/count.want"
 # snapshot NAME VCPUS: snap-create after 300 ms; $T/NAME.{state,mem,a.out}
 snapshot() {
-	timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-create "$G/count.elf" "$2" 300 "$T/$1.state" "$T/$1.mem" \
-		>"$T/$1.a.out" 2>"$T/$1.a.err" </dev/null
+	kst "$1.a.out" "$1.a.err" snap-create "$G/count.elf" "$2" 300 "$T/$1.state" "$T/$1.mem"
 }
 # counted NAME RC: PASS if the load exited 0 and a.out + b.out are the whole count.
 counted() {
@@ -220,44 +225,38 @@ counted() {
 for n in 1 2; do
 	name=snapshot_counting; [ $n = 2 ] && name=snapshot_counting_smp2
 	snapshot $name $n
-	timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/$name.state" "$T/$name.mem" \
-		>"$T/$name.b.out" 2>"$T/$name.b.err" </dev/null
+	kst "$name.b.out" "$name.b.err" snap-load "$T/$name.state" "$T/$name.mem"
 	counted $name $?
 done
 cp "$T/snapshot_counting.a.out" "$T/snapshot_load_paused.a.out"
-timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" paused \
-	>"$T/snapshot_load_paused.b.out" 2>"$T/snapshot_load_paused.b.err" </dev/null
+kst "snapshot_load_paused.b.out" "snapshot_load_paused.b.err" snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" paused
 counted snapshot_load_paused $?
 # The same snapshot, three times in a row: the files are not changed by a restore.
 ok=0
 for i in 1 2 3; do
-	timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" \
-		>"$T/again.out" 2>"$T/again.err" </dev/null &&
+	kst "again.out" "again.err" snap-load "$T/snapshot_counting.state" "$T/snapshot_counting.mem" &&
 		cat "$T/snapshot_counting.a.out" "$T/again.out" | cmp -s - "$T/count.want" && ok=$((ok + 1))
 done
 check kvm.snapshot_same_three_times test $ok = 3
 # A memory file from another snapshot, and none at all: refused, nothing runs.
-timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/snapshot_counting_smp2.mem" \
-	>"$T/other.out" 2>"$T/other.err" </dev/null
+kst "other.out" "other.err" snap-load "$T/snapshot_counting.state" "$T/snapshot_counting_smp2.mem"
 rc=$?
 check kvm.snapshot_mem_of_another test $rc = 1 -a ! -s "$T/other.out" -a "$(grep -c 'another snapshot' "$T/other.err")" = 1
-timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/snapshot_counting.state" "$T/nonexistent.mem" \
-	>"$T/none.out" 2>"$T/none.err" </dev/null
+kst "none.out" "none.err" snap-load "$T/snapshot_counting.state" "$T/nonexistent.mem"
 rc=$?
 check kvm.snapshot_mem_missing test $rc = 1 -a ! -s "$T/none.out" -a "$(grep -c 'No such file' "$T/none.err")" = 1
 
 # Full -> Diff -> merge -> restore: the chain goes on from the Diff's point.
-timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-chain "$G/count.elf" 2 150 "$T/c1.state" "$T/c1.mem" "$T/c2.state" \
-	"$T/c2.mem" >"$T/snapshot_diff_merged.a.out" 2>"$T/chain.err" </dev/null
+kst "snapshot_diff_merged.a.out" "chain.err" snap-chain "$G/count.elf" 2 150 "$T/c1.state" "$T/c1.mem" "$T/c2.state" \
+	"$T/c2.mem"
 crc=$?
-timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c2.mem" >"$T/alone.out" 2>"$T/alone.err" </dev/null
+kst "alone.out" "alone.err" snap-load "$T/c2.state" "$T/c2.mem"
 rc=$?
 check kvm.snapshot_diff_alone_refused test $crc = 0 -a $rc = 1 -a ! -s "$T/alone.out" -a "$(grep -c 'is a diff' "$T/alone.err")" = 1
 "$K" snapshot merge "$T/c1.mem" "$T/c2.mem" 2>>"$T/chain.err"
-timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/c2.state" "$T/c1.mem" >"$T/snapshot_diff_merged.b.out" \
-	2>"$T/snapshot_diff_merged.b.err" </dev/null
+kst "snapshot_diff_merged.b.out" "snapshot_diff_merged.b.err" snap-load "$T/c2.state" "$T/c1.mem"
 counted snapshot_diff_merged $?
-timeout -k 10 "$(scaled 20)" build/tests/kvm-state snap-load "$T/c1.state" "$T/c1.mem" >"$T/gone.out" 2>"$T/gone.err" </dev/null
+kst "gone.out" "gone.err" snap-load "$T/c1.state" "$T/c1.mem"
 rc=$?
 check kvm.snapshot_base_gone_after_merge test $rc = 1 -a "$(grep -c 'another snapshot' "$T/gone.err")" = 1
 
