@@ -72,6 +72,29 @@ show_oops() {
 	echo "--- the guest kernel's first oops/panic (from line $n of its console)"
 	sed -n "$((n > 5 ? n - 5 : 1)),$((n + 45))p" "$1"
 }
+# threads PID: every thread of process PID as the kernel sees it, one line each (tid, name,
+# state, the CPU it last ran on, wchan) and, where readable (root), its kernel stack: says
+# whether a VMM that stopped answering waits in KVM_RUN, on a lock, or in the host kernel.
+threads() {
+	local t stat
+	for t in /proc/"$1"/task/*; do
+		stat=$(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
+		echo "thread ${t##*/} $(cat "$t/comm" 2>/dev/null) state=${stat%% *}" \
+			"cpu=$(echo "$stat" | cut -d' ' -f37) wchan=$(cat "$t/wchan" 2>/dev/null)"
+		sed 's/^/    /' "$t/stack" 2>/dev/null
+	done
+}
+# threads_at SECONDS PID FILE: if process PID (a `timeout` wrapping a VMM, say) still runs
+# after SECONDS, the threads (above) of its children into FILE; returns when PID ends or the
+# dump is written. Set SECONDS a little before the deadline: the picture before its signals.
+threads_at() {
+	local c
+	timeout "$1" tail --pid="$2" -f /dev/null 2>/dev/null && return 0
+	for c in $(pgrep -P "$2"); do
+		echo "process $c: $(tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null | head -c 100)"
+		threads "$c"
+	done >"$3" 2>&1
+}
 # deadline SECONDS CMD...: runs CMD, a VMM (kindling, `kindling run`, or the jailer that
 # execs it), with a deadline: at SECONDS it gets SIGUSR1 (kindling then prints every vCPU's
 # and virtqueue's state on stderr, the "kindling: diag:" lines, and goes on), 10 s later
