@@ -64,6 +64,9 @@ ARGS="console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8
 GUEST="init=/t/bench.sh ip=10.78.0.2::10.78.0.1:255.255.255.0::eth0:off"
 SIZES="kb_seq=$SEQ_MIB kb_rand=$RAND_OPS kb_net=$NET_MIB"
 
+# One boot's deadline: it moves KINDLING_IO_* data through TCG (~60 s at the defaults).
+BOOT_S=300
+
 # run VMM I [SIZES]: one boot; the host side sinks the guest's upload and sends the
 # download. Results are kept unless I is "warmup".
 run() {
@@ -74,13 +77,12 @@ run() {
 	"$T/iotool" source 10.78.0.2 7102 "$net" >/dev/null &
 	srcpid=$!
 	if [ "$vmm" = kindling ]; then
-		# 300 s: one boot moves KINDLING_IO_* data through TCG (~60 s at the defaults).
-		timeout -s USR1 -k 10 300 build/kindling --kernel "$T/vmlinux" --cmdline "$ARGS $GUEST $sizes" --mem-mib 512 --vcpus 1 \
+		timeout -s USR1 -k 10 $BOOT_S build/kindling --kernel "$T/vmlinux" --cmdline "$ARGS $GUEST $sizes" --mem-mib 512 --vcpus 1 \
 			--drive path="$T/root.img",root,ro,id=root --drive path="$T/data.img",ro,id=data \
 			--net tap=$TAP,mac=$MAC </dev/null >"$T/$vmm.out.$i" 2>"$T/$vmm.err.$i" &
 	else
 		# microvm has no i8042: the guest reboots by triple fault, which -no-reboot ends.
-		timeout -k 10 300 qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off \
+		timeout -k 10 $BOOT_S qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off \
 			-enable-kvm -cpu host -m 512 -smp 1 -nodefaults -no-user-config -nographic -serial stdio \
 			-kernel "$T/vmlinux" -append "${ARGS/reboot=k/reboot=t} root=/dev/vda ro $GUEST $sizes" -no-reboot \
 			-drive id=root,file="$T/root.img",format=raw,if=none,readonly=on \
@@ -92,7 +94,7 @@ run() {
 	fi
 	# A guest that stops (seen in the lab: a kindling boot's upload, its vCPU not answering
 	# SIGUSR1): the VMM's threads in L1 just before the deadline, to tell L1 from the VMM.
-	threads_at 295 $! "$T/$vmm.threads.$i" || true
+	threads_at $((BOOT_S - 5)) $! "$T/$vmm.threads.$i" || true
 	wait $! || true
 	kill $sinkpid $srcpid 2>/dev/null || true
 	wait $sinkpid $srcpid 2>/dev/null || true
